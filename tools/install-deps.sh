@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the project needs to build, test and benchmark.
+# Idempotent: packages already present are left alone; nothing outside Debian is fetched.
+set -euo pipefail
+
+packages=(
+  # Build toolchain: Bazel 4 and its offline Java rules, g++ (default), clang-14 (fuzz).
+  bazel-bootstrap bazel-rules-java g++ clang-14 libclang-rt-14-dev llvm-14 pkg-config git
+  # RPC and base libraries.
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libgrpc-dev libabsl-dev
+  # Sandbox, netlink, storage, HTTP/JSON, crypto.
+  libseccomp-dev seccomp libcap-ng-dev libcap-ng-utils libnftnl-dev libmnl-dev libsqlite3-dev sqlite3
+  libboost1.81-dev libboost-json1.81-dev android-libboringssl-dev libssl-dev
+  # Tests.
+  libgtest-dev libgmock-dev
+  # Real peers the tests and benchmarks start.
+  iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
+  bind9-dnsutils dnsperf knot curl procps psmisc util-linux
+  php-cli php-curl php-laravel-framework php-guzzlehttp-guzzle
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all packages present"
+fi

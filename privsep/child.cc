@@ -1,0 +1,49 @@
+#include "privsep/child.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "privsep/proc_status.h"
+#include "privsep/sandbox.h"
+#include "privsep/spawn.h"
+
+namespace coolify::privsep {
+
+UniqueFd EnterChildSandbox(Role role, int passed_fds) {
+  UniqueFd status(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  if (!status) {
+    LogError("open /proc/self/status failed");
+    _exit(126);
+  }
+  SandboxSpec spec;
+  spec.role = role;
+  for (int i = 0; i < passed_fds; ++i) spec.keep_fds.push_back(kFirstPassedFd + i);
+  spec.keep_fds.push_back(status.get());
+  EnterSandbox(spec);
+  return status;
+}
+
+absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd) {
+  absl::StatusOr<ProcStatus> status = ReadProcStatusFd(proc_status_fd);
+  if (!status.ok()) return status.status();
+  HealthReport report;
+  report.set_role(role);
+  report.set_pid(getpid());
+  report.set_uid(status->uid);
+  report.set_gid(status->gid);
+  report.set_cap_eff(status->cap_eff);
+  report.set_cap_prm(status->cap_prm);
+  report.set_cap_bnd(status->cap_bnd);
+  report.set_cap_inh(status->cap_inh);
+  report.set_cap_amb(status->cap_amb);
+  report.set_no_new_privs(status->no_new_privs);
+  report.set_seccomp_mode(status->seccomp);
+  report.set_supplementary_groups(status->groups);
+  report.set_landlock_abi(AppliedLandlockAbi());
+  return report;
+}
+
+}  // namespace coolify::privsep

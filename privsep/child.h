@@ -1,0 +1,48 @@
+// What every coold child does: enter its role's sandbox as the first act of main(), report
+// its own confinement, and serve one request channel.
+#ifndef COOLD_PRIVSEP_CHILD_H_
+#define COOLD_PRIVSEP_CHILD_H_
+
+#include "absl/status/statusor.h"
+#include "privsep/channel.h"
+#include "privsep/log.h"
+#include "privsep/unique_fd.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::privsep {
+
+// Enters the sandbox of `role`, keeping the `passed_fds` descriptors the monitor laid out
+// from fd 3. Returns a descriptor on this process's /proc status, opened before the sandbox
+// because Landlock forbids opening it afterwards. Never returns on failure.
+UniqueFd EnterChildSandbox(Role role, int passed_fds);
+
+// This process's confinement as the kernel reports it (through the descriptor above).
+absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd);
+
+// Serves `channel` until the peer goes away or is cut off: each validated request goes to
+// `handle`, whose reply is sent back with the request's id. Returns the exit status.
+template <typename Request, typename Reply, typename Handler>
+int ServeChannel(Channel& channel, Handler handle) {
+  Server<Request, Reply> server(channel);
+  for (;;) {
+    absl::StatusOr<Request> request = server.Next(nullptr);
+    if (!request.ok()) {
+      if (channel.cut_off() || absl::IsUnavailable(request.status())) {
+        LogError("channel closed: %s", request.status().ToString());
+        return 1;
+      }
+      LogWarn("rejected request: %s", request.status().ToString());
+      continue;
+    }
+    Reply reply = handle(*request);
+    reply.set_request_id(request->request_id());
+    if (absl::Status sent = server.Reply(reply); !sent.ok()) {
+      LogError("reply: %s", sent.ToString());
+      return 1;
+    }
+  }
+}
+
+}  // namespace coolify::privsep
+
+#endif  // COOLD_PRIVSEP_CHILD_H_

@@ -1,0 +1,34 @@
+// Line-oriented logging to stderr, one write(2) per line so lines from the monitor and
+// its children never interleave mid-line. The prefix names the process role.
+#ifndef COOLD_PRIVSEP_LOG_H_
+#define COOLD_PRIVSEP_LOG_H_
+
+#include <string_view>
+
+#include "absl/strings/str_format.h"
+
+namespace coolify {
+
+enum class LogLevel { kInfo, kWarn, kError };
+
+// Sets the prefix every later line carries ("monitor", "front", ...).
+void SetLogRole(std::string_view role);
+
+void LogLine(LogLevel level, std::string_view message);
+
+template <typename... Args>
+void LogInfo(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  LogLine(LogLevel::kInfo, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void LogWarn(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  LogLine(LogLevel::kWarn, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void LogError(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  LogLine(LogLevel::kError, absl::StrFormat(format, args...));
+}
+
+}  // namespace coolify
+
+#endif  // COOLD_PRIVSEP_LOG_H_

@@ -1,0 +1,8 @@
+// builder: the one-shot OCI builder. Its behaviour lands with its own feature; until then it says so and exits 2
+// so no caller can mistake it for a working command.
+#include <cstdio>
+
+int main() {
+  std::fputs("builder: not yet implemented\n", stderr);
+  return 2;
+}

@@ -1,0 +1,27 @@
+// coold-front: the unprivileged network front end. It holds no capability; every
+// privileged act is a validated request to one of the helpers over its channel.
+#ifndef COOLD_SERVICES_FRONT_FRONT_H_
+#define COOLD_SERVICES_FRONT_FRONT_H_
+
+#include "privsep/channel.h"
+
+namespace coolify::front {
+
+// The channels the monitor passes, in descriptor order from fd 3.
+struct FrontChannels {
+  privsep::Channel& monitor;
+  privsep::Channel& netlink;
+  privsep::Channel& podman;
+  privsep::Channel& build;
+};
+
+// Runs one health round: collects this process's and each helper's confinement report and
+// sends them to the monitor, which checks them against the kernel's view.
+absl::Status RunHealthRound(FrontChannels channels, int proc_status_fd);
+
+// Serves until a channel closes (the monitor then stops coold). Returns the exit status.
+int Serve(FrontChannels channels);
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_FRONT_H_

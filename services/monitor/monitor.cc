@@ -1,0 +1,324 @@
+#include "services/monitor/monitor.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "privsep/channel.h"
+#include "privsep/log.h"
+#include "privsep/proc_status.h"
+#include "privsep/roles.h"
+#include "privsep/sandbox.h"
+#include "privsep/spawn.h"
+#include "privsep/validate.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::monitor {
+namespace {
+
+using privsep::Channel;
+using privsep::ChildProcess;
+using privsep::HealthReport;
+using privsep::MonitorReply;
+using privsep::MonitorRequest;
+using privsep::Role;
+using privsep::UniqueFd;
+
+// How long children get to exit after SIGTERM in an orderly shutdown.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+
+// An installed coold keeps its children beside it (<dir>/coold-front); a Bazel tree keeps
+// each in its own package (<dir>/front/coold-front).
+std::string ChildPath(const std::string& dir, Role role) {
+  std::string flat = absl::StrCat(dir, "/", privsep::ChildBinaryName(role));
+  if (access(flat.c_str(), F_OK) == 0) return flat;
+  return absl::StrCat(dir, "/", privsep::RoleName(role), "/", privsep::ChildBinaryName(role));
+}
+
+struct Child {
+  Role role;
+  ChildProcess process;
+};
+
+class Monitor {
+ public:
+  explicit Monitor(const MonitorOptions& options) : options_(options) {}
+
+  int Run();
+
+ private:
+  absl::Status Start();
+  // Handles one readable event on the signalfd; returns an exit status when done.
+  std::optional<int> OnSignal();
+  std::optional<int> OnFrontMessage();
+  absl::Status CheckHealthRound(const privsep::HealthRound& round);
+  Child* FindChild(pid_t pid);
+  Child* FindChild(Role role);
+  // Ends every child still running: SIGTERM and a grace period when orderly, SIGKILL
+  // straight away otherwise. Reaps them all before returning.
+  void StopChildren(bool orderly);
+
+  MonitorOptions options_;
+  UniqueFd signal_fd_;
+  std::unique_ptr<Channel> front_;
+  std::unique_ptr<privsep::Server<MonitorRequest, MonitorReply>> front_server_;
+  std::vector<Child> children_;
+  bool health_round_done_ = false;
+};
+
+absl::Status Monitor::Start() {
+  // Signals arrive through a descriptor so the supervision loop is one poll() and no
+  // handler ever runs between two statements of the loop.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return absl::InternalError("sigprocmask");
+  signal_fd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd_) return absl::InternalError(absl::StrCat("signalfd: ", strerror(errno)));
+  // A broken channel must surface as an error on the write, not kill the monitor.
+  signal(SIGPIPE, SIG_IGN);
+
+  // Open every binary before starting any child, so a missing one fails before anything runs.
+  std::array<Role, 4> roles = {Role::ROLE_NETLINK, Role::ROLE_PODMAN, Role::ROLE_BUILD,
+                               Role::ROLE_FRONT};
+  std::vector<UniqueFd> executables;
+  for (Role role : roles) {
+    auto exe = privsep::OpenExecutable(ChildPath(options_.libexec_dir, role));
+    if (!exe.ok()) return exe.status();
+    executables.push_back(std::move(*exe));
+  }
+
+  // One socketpair per child. The privileged helpers each talk only to the front end;
+  // the front end also holds the channel to the monitor.
+  auto monitor_front = privsep::SeqpacketPair();
+  if (!monitor_front.ok()) return monitor_front.status();
+  std::vector<UniqueFd> front_ends;
+  for (size_t i = 0; i < 3; ++i) {
+    auto pair = privsep::SeqpacketPair();
+    if (!pair.ok()) return pair.status();
+    auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]),
+                                {pair->second.get()});
+    if (!child.ok()) return child.status();
+    children_.push_back({roles[i], std::move(*child)});
+    front_ends.push_back(std::move(pair->first));
+    // pair->second closes here: only the child holds that end, so its death reads as EOF.
+  }
+  // The front end gets fd 3 = monitor, 4 = netlink, 5 = podman, 6 = build.
+  auto front = privsep::Spawn(executables[3].get(), privsep::ChildBinaryName(Role::ROLE_FRONT),
+                              {monitor_front->second.get(), front_ends[0].get(),
+                               front_ends[1].get(), front_ends[2].get()});
+  if (!front.ok()) return front.status();
+  children_.push_back({Role::ROLE_FRONT, std::move(*front)});
+  monitor_front->second.reset();
+  front_ = std::make_unique<Channel>(std::move(monitor_front->first));
+  front_server_ = std::make_unique<privsep::Server<MonitorRequest, MonitorReply>>(*front_);
+  for (const Child& c : children_) {
+    LogInfo("started %s pid %d", privsep::RoleName(c.role), c.process.pid);
+  }
+  return absl::OkStatus();
+}
+
+Child* Monitor::FindChild(pid_t pid) {
+  for (Child& c : children_) {
+    if (c.process.pid == pid) return &c;
+  }
+  return nullptr;
+}
+
+Child* Monitor::FindChild(Role role) {
+  for (Child& c : children_) {
+    if (c.role == role) return &c;
+  }
+  return nullptr;
+}
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  }
+  return "stopped";
+}
+
+void Monitor::StopChildren(bool orderly) {
+  auto alive = [this] {
+    size_t n = 0;
+    for (const Child& c : children_) n += c.process.pid > 0;
+    return n;
+  };
+  auto reap = [this](int flags) {
+    for (Child& c : children_) {
+      if (c.process.pid <= 0) continue;
+      int status = 0;
+      pid_t r = waitpid(c.process.pid, &status, flags);
+      if (r == c.process.pid || (r < 0 && errno == ECHILD)) c.process.pid = -1;
+    }
+  };
+  for (const Child& c : children_) {
+    if (c.process.pid > 0) kill(c.process.pid, orderly ? SIGTERM : SIGKILL);
+  }
+  absl::Time deadline = absl::Now() + kShutdownGrace;
+  while (alive() > 0 && orderly && absl::Now() < deadline) {
+    reap(WNOHANG);
+    if (alive() > 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  for (const Child& c : children_) {
+    if (c.process.pid > 0) kill(c.process.pid, SIGKILL);
+  }
+  reap(0);
+}
+
+std::optional<int> Monitor::OnSignal() {
+  signalfd_siginfo info;
+  while (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+    if (info.ssi_signo == SIGCHLD) {
+      int status = 0;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        Child* c = FindChild(pid);
+        if (c == nullptr) continue;
+        c->process.pid = -1;
+        LogError("%s %s; stopping coold", privsep::RoleName(c->role), DescribeExit(status));
+        StopChildren(/*orderly=*/false);
+        return 1;
+      }
+    } else {
+      LogInfo("signal %d: orderly shutdown", info.ssi_signo);
+      StopChildren(/*orderly=*/true);
+      return 0;
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status Monitor::CheckHealthRound(const privsep::HealthRound& round) {
+  // The reports are the children's own view. The monitor trusts only the kernel's: it
+  // reads each child's /proc status itself and compares it with the role's policy.
+  LogInfo("%-8s %7s %6s %6s %-18s %-18s %-18s %3s %7s %8s", "role", "pid", "uid", "gid", "CapEff",
+          "CapPrm", "CapBnd", "NNP", "seccomp", "landlock");
+  for (const HealthReport& report : round.reports()) {
+    Child* c = FindChild(report.role());
+    if (c == nullptr || c->process.pid != report.pid()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("health report for ", privsep::RoleName(report.role()), " names pid ",
+                       report.pid(), ", which is not that child"));
+    }
+    auto status = privsep::ReadProcStatus(c->process.pid);
+    if (!status.ok()) return status.status();
+    uint64_t expected = privsep::CapabilityMask(c->role);
+    LogInfo("%-8s %7d %6u %6u %016x   %016x   %016x   %3d %7u %8d", privsep::RoleName(c->role),
+            c->process.pid, status->uid, status->gid, status->cap_eff, status->cap_prm,
+            status->cap_bnd, status->no_new_privs ? 1 : 0, status->seccomp, report.landlock_abi());
+    if (status->cap_eff != expected || status->cap_prm != expected || status->cap_bnd != expected ||
+        status->cap_inh != 0 || status->cap_amb != 0 || !status->no_new_privs ||
+        status->seccomp != 2) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(privsep::RoleName(c->role), " is not confined as its policy says"));
+    }
+  }
+  if (round.reports_size() != static_cast<int>(children_.size())) {
+    return absl::FailedPreconditionError("health round is missing a child");
+  }
+  return absl::OkStatus();
+}
+
+std::optional<int> Monitor::OnFrontMessage() {
+  auto request = front_server_->Next(nullptr);
+  if (!request.ok()) {
+    // The front end is the process that faces the network; garbage from it means it may be
+    // compromised, and EOF means it died. Either way coold stops.
+    LogError("front channel: %s; stopping coold", request.status().ToString());
+    StopChildren(/*orderly=*/false);
+    return 1;
+  }
+  MonitorReply reply;
+  reply.set_request_id(request->request_id());
+  switch (request->op_case()) {
+    case MonitorRequest::kHealthRound: {
+      absl::Status checked = CheckHealthRound(request->health_round());
+      reply.mutable_status()->set_code(static_cast<int>(checked.code()));
+      reply.mutable_status()->set_message(std::string(checked.message()));
+      if (!checked.ok()) {
+        LogError("health round: %s; stopping coold", checked.ToString());
+        StopChildren(/*orderly=*/false);
+        return 1;
+      }
+      LogInfo("health round ok: %d processes confined as their policies say",
+              request->health_round().reports_size());
+      health_round_done_ = true;
+      break;
+    }
+    case MonitorRequest::OP_NOT_SET:
+      // Validate() already refused it; unreachable by construction.
+      return 1;
+  }
+  if (absl::Status sent = front_server_->Reply(reply); !sent.ok()) {
+    LogError("front channel: %s; stopping coold", sent.ToString());
+    StopChildren(/*orderly=*/false);
+    return 1;
+  }
+  if (options_.once && health_round_done_) {
+    StopChildren(/*orderly=*/true);
+    return 0;
+  }
+  return std::nullopt;
+}
+
+int Monitor::Run() {
+  if (absl::Status started = Start(); !started.ok()) {
+    LogError("start: %s", started.ToString());
+    StopChildren(/*orderly=*/false);
+    return 1;
+  }
+  for (;;) {
+    pollfd fds[2] = {{signal_fd_.get(), POLLIN, 0}, {front_->fd(), POLLIN, 0}};
+    int n = poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      LogError("poll: %s", strerror(errno));
+      StopChildren(/*orderly=*/false);
+      return 1;
+    }
+    if (fds[0].revents != 0) {
+      if (auto code = OnSignal()) return *code;
+    }
+    if (fds[1].revents != 0) {
+      if (auto code = OnFrontMessage()) return *code;
+    }
+  }
+}
+
+}  // namespace
+
+std::string DefaultLibexecDir() {
+  if (const char* dir = getenv("COOLD_LIBEXEC_DIR"); dir != nullptr && *dir != '\0') return dir;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return ".";
+  exe[n] = '\0';
+  std::string self(exe);
+  std::string runfiles = self + ".runfiles/coold/services";
+  if (access(runfiles.c_str(), X_OK) == 0) return runfiles;
+  return self.substr(0, self.rfind('/'));
+}
+
+int RunMonitor(const MonitorOptions& options) {
+  Monitor monitor(options);
+  return monitor.Run();
+}
+
+}  // namespace coolify::monitor

@@ -1,0 +1,40 @@
+// coold-netlink. The firewall writer: the one coold process with CAP_NET_ADMIN.
+// It acts only on validated messages from the front end (fd 3).
+#include "privsep/channel.h"
+#include "privsep/child.h"
+#include "privsep/log.h"
+#include "privsep/spawn.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::privsep {
+namespace {
+
+int Main() {
+  SetLogRole("netlink");
+  UniqueFd proc_status = EnterChildSandbox(ROLE_NETLINK, /*passed_fds=*/1);
+  Channel front{UniqueFd(kFirstPassedFd)};
+  return ServeChannel<NetlinkRequest, NetlinkReply>(front, [&](const NetlinkRequest& request) {
+    NetlinkReply reply;
+    switch (request.op_case()) {
+      case NetlinkRequest::kHealth: {
+        absl::StatusOr<HealthReport> health = SelfHealth(ROLE_NETLINK, proc_status.get());
+        if (health.ok()) {
+          *reply.mutable_health() = *health;
+        } else {
+          reply.mutable_status()->set_code(static_cast<int>(health.status().code()));
+          reply.mutable_status()->set_message(std::string(health.status().message()));
+        }
+        break;
+      }
+      case NetlinkRequest::OP_NOT_SET:
+        // Refused by Validate() before dispatch.
+        break;
+    }
+    return reply;
+  });
+}
+
+}  // namespace
+}  // namespace coolify::privsep
+
+int main() { return coolify::privsep::Main(); }

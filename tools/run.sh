@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds every entry point, and runs coold: the monitor starts its
+# four sandboxed children, runs one health round and prints who runs with which uid and
+# capabilities. Pass --serve to keep coold running until SIGTERM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/install-deps.sh
+bazel build //services/monitor:coold //services/broker:broker //services/builder:builder \
+  //policy:coolify-policy //tools:coolctl
+
+if [[ "${1:-}" == "--serve" ]]; then
+  exec bazel-bin/services/monitor/coold
+fi
+exec bazel-bin/services/monitor/coold --once

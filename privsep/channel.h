@@ -1,0 +1,177 @@
+// A privsep channel: framed protobuf messages, with optional file descriptors, over one
+// end of an AF_UNIX SOCK_SEQPACKET socket pair.
+//
+// Frame format, exactly one frame per datagram:
+//
+//   offset  size  field
+//        0     4  magic           0x434F4C44 ("COLD"), little-endian: 44 4C 4F 43
+//        4     2  version         kFrameVersion, little-endian
+//        6     2  reserved        0
+//        8     4  payload_length  little-endian, == datagram size - kFrameHeaderBytes
+//       12     n  payload         the serialized message
+//
+// A frame is at most kMaxFrameBytes long and carries at most kMaxFdsPerFrame
+// descriptors (SCM_RIGHTS). Decoding is strict: besides the header, the payload must
+// parse as the expected type with no unknown field and no enum value its enum type
+// does not define, at any depth. Semantic checks live in validate.h.
+//
+// The peer is not trusted. A channel counts the frames it rejects and, once the count
+// reaches Options::max_rejections, closes its socket for good ("cut off"): a peer that
+// keeps sending garbage is compromised or broken, and either way must not be given
+// further chances to probe the decoder.
+#ifndef COOLD_PRIVSEP_CHANNEL_H_
+#define COOLD_PRIVSEP_CHANNEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "google/protobuf/message.h"
+#include "privsep/unique_fd.h"
+#include "privsep/validate.h"
+
+namespace coolify::privsep {
+
+inline constexpr uint32_t kFrameMagic = 0x434F4C44;  // "COLD"
+inline constexpr uint16_t kFrameVersion = 1;
+inline constexpr size_t kFrameHeaderBytes = 12;
+inline constexpr size_t kMaxFrameBytes = 64 * 1024;  // Header and payload.
+inline constexpr size_t kMaxFdsPerFrame = 4;
+
+// A connected AF_UNIX SOCK_SEQPACKET pair, both ends close-on-exec.
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SeqpacketPair();
+
+// `message` as one frame. InvalidArgumentError if the frame would exceed
+// kMaxFrameBytes.
+absl::StatusOr<std::vector<uint8_t>> EncodeFrame(const google::protobuf::Message& message);
+
+// Parses one datagram into `out` (cleared first), strictly as described above. Pure:
+// no I/O, no state, safe on arbitrary bytes. InvalidArgumentError naming what was wrong
+// ("frame: unknown field 7 in coolify.privsep.HealthReport at health").
+absl::Status DecodeFrame(absl::Span<const uint8_t> datagram, google::protobuf::Message* out);
+
+struct ChannelOptions {
+  // Rejected frames after which the channel cuts itself off; values below 1 act as 1.
+  int max_rejections = 3;
+};
+
+// One end of a privsep socket pair. Blocking, not thread-safe.
+class Channel {
+ public:
+  using Options = ChannelOptions;
+
+  explicit Channel(UniqueFd fd, Options options = Options());
+
+  Channel(Channel&&) = default;
+  Channel& operator=(Channel&&) = default;
+
+  // Sends `message` with `fds` attached (the caller keeps its own copies).
+  // InvalidArgumentError if the frame exceeds kMaxFrameBytes or there are more than
+  // kMaxFdsPerFrame descriptors; UnavailableError if the peer has closed its end.
+  absl::Status Send(const google::protobuf::Message& message, absl::Span<const int> fds = {});
+
+  // Receives one frame into `out`. Descriptors that came with it are stored in `*fds`
+  // (replacing its contents); with fds == nullptr none may come. UnavailableError("peer
+  // closed") once the peer's end is closed. Anything else wrong with the frame
+  // (truncated, control data truncated, unwanted descriptors, bad header, bad payload)
+  // is a rejection: the descriptors that came with it are closed, and the error is
+  // InvalidArgumentError, or PermissionDeniedError if this rejection cut the channel
+  // off.
+  absl::Status Receive(google::protobuf::Message* out, std::vector<UniqueFd>* fds = nullptr);
+
+  // Counts `why` (an error) as a rejection of what the peer sent, for checks above the
+  // frame level (Client and Server use it). Returns `why`, or the cut-off error if this
+  // rejection reached max_rejections.
+  absl::Status Reject(absl::Status why);
+
+  // The socket, for poll(); -1 once cut off.
+  int fd() const { return fd_.get(); }
+  int rejected() const { return rejected_; }
+  bool cut_off() const { return !cut_off_status_.ok(); }
+
+ private:
+  absl::Status ReceiveFrame(google::protobuf::Message* out, std::vector<UniqueFd>* fds);
+
+  UniqueFd fd_;
+  Options options_;
+  int rejected_ = 0;
+  absl::Status cut_off_status_;           // OK until cut off.
+  std::unique_ptr<uint8_t[]> buffer_;     // kMaxFrameBytes + 1, to detect oversize.
+};
+
+// The calling side of a request/reply protocol (e.g. Client<PodmanRequest, PodmanReply>).
+// Request types have protocol_version, request_id and a oneof op; reply types have
+// request_id and status (proto/privsep.proto). One call at a time.
+template <typename RequestT, typename ReplyT>
+class Client {
+ public:
+  explicit Client(Channel& channel) : channel_(channel) {}
+
+  // Stamps `request` with kProtocolVersion and a fresh request id, sends it with `fds`,
+  // and waits for the reply (descriptors that come with it go to `*reply_fds`; with
+  // reply_fds == nullptr none may come). A reply that fails Validate() or answers
+  // another request is rejected (see Channel::Reject) and fails the call. The reply's
+  // own status field is the operation's outcome and is left to the caller.
+  absl::StatusOr<ReplyT> Call(RequestT request, absl::Span<const int> fds = {},
+                              std::vector<UniqueFd>* reply_fds = nullptr) {
+    const uint64_t id = ++last_request_id_;
+    request.set_protocol_version(kProtocolVersion);
+    request.set_request_id(id);
+    if (absl::Status s = channel_.Send(request, fds); !s.ok()) return s;
+    ReplyT reply;
+    if (absl::Status s = channel_.Receive(&reply, reply_fds); !s.ok()) return s;
+    if (reply.request_id() != id) {
+      if (reply_fds != nullptr) reply_fds->clear();
+      return channel_.Reject(absl::InvalidArgumentError(
+          absl::StrCat("unsolicited response: ", ReplyT::descriptor()->full_name(),
+                       " for request ", reply.request_id(), " while waiting for ", id)));
+    }
+    if (absl::Status s = Validate(reply); !s.ok()) {
+      if (reply_fds != nullptr) reply_fds->clear();
+      return channel_.Reject(std::move(s));
+    }
+    return reply;
+  }
+
+ private:
+  Channel& channel_;
+  uint64_t last_request_id_ = 0;
+};
+
+// The serving side of a request/reply protocol (see Client).
+template <typename RequestT, typename ReplyT>
+class Server {
+ public:
+  explicit Server(Channel& channel) : channel_(channel) {}
+
+  // Waits for the next request, descriptors to `*fds` as in Channel::Receive. A request
+  // that fails Validate() is rejected (see Channel::Reject).
+  absl::StatusOr<RequestT> Next(std::vector<UniqueFd>* fds = nullptr) {
+    RequestT request;
+    if (absl::Status s = channel_.Receive(&request, fds); !s.ok()) return s;
+    if (absl::Status s = Validate(request); !s.ok()) {
+      if (fds != nullptr) fds->clear();
+      return channel_.Reject(std::move(s));
+    }
+    return request;
+  }
+
+  // Sends `reply`; its request_id should be that of the request it answers.
+  absl::Status Reply(const ReplyT& reply, absl::Span<const int> fds = {}) {
+    return channel_.Send(reply, fds);
+  }
+
+ private:
+  Channel& channel_;
+};
+
+}  // namespace coolify::privsep
+
+#endif  // COOLD_PRIVSEP_CHANNEL_H_

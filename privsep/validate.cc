@@ -1,0 +1,241 @@
+#include "privsep/validate.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace coolify::privsep {
+namespace {
+
+// Received values can be anything, so errors show at most this many bytes of them,
+// C-escaped: an error message must never carry control characters or megabytes into
+// a log line.
+constexpr size_t kMaxShownBytes = 64;
+
+// This absl is built with its own string_view type, which std::string_view does not
+// convert to implicitly.
+absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::string Quote(std::string_view value) {
+  return absl::StrCat("\"", absl::CHexEscape(AbslView(value.substr(0, kMaxShownBytes))), "\"",
+                      value.size() > kMaxShownBytes ? "..." : "");
+}
+
+absl::Status FieldError(absl::string_view path, absl::string_view field,
+                        absl::string_view detail) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ".", field, ": ", detail));
+}
+
+// A grammar violation: `field: "value" is not <what>`.
+absl::Status GrammarError(std::string_view field, std::string_view value,
+                          absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(AbslView(field), ": ", Quote(value), " is not ", what));
+}
+
+bool IsLowerOrDigit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+constexpr char kIpv4What[] = "a dotted-quad IPv4 address without leading zeros";
+
+// The address in host byte order. inet_pton alone would do for the grammar today, but
+// comparing with inet_ntop's canonical spelling pins it down whatever libc accepts.
+absl::StatusOr<uint32_t> ParseIpv4(std::string_view field, std::string_view value) {
+  if (value.size() > INET_ADDRSTRLEN - 1) return GrammarError(field, value, kIpv4What);
+  const std::string text(value);  // inet_pton needs a terminated string.
+  in_addr addr{};
+  char canonical[INET_ADDRSTRLEN];
+  if (inet_pton(AF_INET, text.c_str(), &addr) != 1 ||
+      inet_ntop(AF_INET, &addr, canonical, sizeof canonical) == nullptr ||
+      text != canonical) {
+    return GrammarError(field, value, kIpv4What);
+  }
+  return ntohl(addr.s_addr);
+}
+
+absl::Status ValidateHealthReport(const HealthReport& report, const std::string& path) {
+  if (!Role_IsValid(report.role())) {
+    return FieldError(path, "role", absl::StrCat(report.role(), " is not a Role"));
+  }
+  if (report.role() == ROLE_UNSPECIFIED) {
+    return FieldError(path, "role", "ROLE_UNSPECIFIED (0) is not allowed");
+  }
+  if (report.pid() <= 0) {
+    return FieldError(path, "pid", absl::StrCat(report.pid(), " is not positive"));
+  }
+  if (report.seccomp_mode() > 2) {
+    return FieldError(path, "seccomp_mode",
+                      absl::StrCat(report.seccomp_mode(),
+                                   " is not 0 (disabled), 1 (strict) or 2 (filter)"));
+  }
+  if (report.landlock_abi() < 0) {
+    return FieldError(path, "landlock_abi",
+                      absl::StrCat(report.landlock_abi(), " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHealthRound(const HealthRound& round, const std::string& path) {
+  if (round.reports_size() < 1 || round.reports_size() > kMaxHealthReports) {
+    return FieldError(path, "reports",
+                      absl::StrCat(round.reports_size(), " reports, want 1..",
+                                   kMaxHealthReports));
+  }
+  absl::flat_hash_map<int, int> index_of_role;
+  for (int i = 0; i < round.reports_size(); ++i) {
+    const HealthReport& report = round.reports(i);
+    const std::string report_path = absl::StrCat(path, ".reports[", i, "]");
+    if (absl::Status s = ValidateHealthReport(report, report_path); !s.ok()) return s;
+    const auto [it, inserted] = index_of_role.emplace(report.role(), i);
+    if (!inserted) {
+      return FieldError(report_path, "role",
+                        absl::StrCat(Role_Name(report.role()), " repeats reports[",
+                                     it->second, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The envelope every request shares: {protocol_version, request_id, oneof op}.
+template <typename Request>
+absl::Status ValidateRequestEnvelope(const Request& request) {
+  const std::string& type = Request::descriptor()->name();
+  if (request.protocol_version() != kProtocolVersion) {
+    return FieldError(type, "protocol_version",
+                      absl::StrCat(request.protocol_version(), " is not ", kProtocolVersion));
+  }
+  if (request.request_id() == 0) return FieldError(type, "request_id", "0 is reserved");
+  if (request.op_case() == Request::OP_NOT_SET) return FieldError(type, "op", "not set");
+  return absl::OkStatus();
+}
+
+// The envelope every reply shares: {request_id, status}.
+template <typename Reply>
+absl::Status ValidateReplyEnvelope(const Reply& reply) {
+  const std::string& type = Reply::descriptor()->name();
+  if (reply.request_id() == 0) return FieldError(type, "request_id", "0 is reserved");
+  constexpr int kMaxCode = static_cast<int>(absl::StatusCode::kUnauthenticated);
+  if (reply.status().code() < 0 || reply.status().code() > kMaxCode) {
+    return FieldError(type, "status.code",
+                      absl::StrCat(reply.status().code(), " is not an absl::StatusCode (0..",
+                                   kMaxCode, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// The replies of the three helpers share {oneof result { HealthReport health }}.
+template <typename Reply>
+absl::Status ValidateHelperReply(const Reply& reply) {
+  if (absl::Status s = ValidateReplyEnvelope(reply); !s.ok()) return s;
+  if (reply.has_health()) {
+    return ValidateHealthReport(reply.health(),
+                                absl::StrCat(Reply::descriptor()->name(), ".health"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// The helpers' only op, health, carries no fields: the envelope is all there is to check.
+absl::Status Validate(const NetlinkRequest& request) { return ValidateRequestEnvelope(request); }
+absl::Status Validate(const PodmanRequest& request) { return ValidateRequestEnvelope(request); }
+absl::Status Validate(const BuildLauncherRequest& request) {
+  return ValidateRequestEnvelope(request);
+}
+
+absl::Status Validate(const MonitorRequest& request) {
+  if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
+  return ValidateHealthRound(request.health_round(), "MonitorRequest.health_round");
+}
+
+absl::Status Validate(const NetlinkReply& reply) { return ValidateHelperReply(reply); }
+absl::Status Validate(const PodmanReply& reply) { return ValidateHelperReply(reply); }
+absl::Status Validate(const BuildLauncherReply& reply) { return ValidateHelperReply(reply); }
+absl::Status Validate(const MonitorReply& reply) { return ValidateReplyEnvelope(reply); }
+
+absl::Status Validate(const HealthReport& report) {
+  return ValidateHealthReport(report, "HealthReport");
+}
+
+absl::Status Validate(const HealthRound& round) {
+  return ValidateHealthRound(round, "HealthRound");
+}
+
+absl::Status ValidateHostId(std::string_view field, std::string_view value) {
+  constexpr char kWhat[] =
+      "a host id (1..64 of [a-z0-9-], not starting or ending with '-')";
+  if (value.empty() || value.size() > 64 || value.front() == '-' || value.back() == '-') {
+    return GrammarError(field, value, kWhat);
+  }
+  for (char c : value) {
+    if (!IsLowerOrDigit(c) && c != '-') return GrammarError(field, value, kWhat);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNamespaceName(std::string_view field, std::string_view value) {
+  constexpr char kWhat[] = "a namespace name ([a-z][a-z0-9-]{0,30})";
+  if (value.empty() || value.size() > 31 || value.front() < 'a' || value.front() > 'z') {
+    return GrammarError(field, value, kWhat);
+  }
+  for (char c : value) {
+    if (!IsLowerOrDigit(c) && c != '-') return GrammarError(field, value, kWhat);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateIpv4(std::string_view field, std::string_view value) {
+  return ParseIpv4(field, value).status();
+}
+
+absl::Status ValidateIpv4Cidr(std::string_view field, std::string_view value) {
+  constexpr char kWhat[] = "an IPv4 CIDR (address/0..32, no host bits set)";
+  const size_t slash = value.find('/');
+  if (slash == std::string_view::npos) return GrammarError(field, value, kWhat);
+  const std::string_view prefix_text = value.substr(slash + 1);
+  if (prefix_text.empty() || prefix_text.size() > 2 ||
+      (prefix_text.size() == 2 && prefix_text[0] == '0')) {
+    return GrammarError(field, value, kWhat);
+  }
+  int prefix = 0;
+  for (char c : prefix_text) {
+    if (c < '0' || c > '9') return GrammarError(field, value, kWhat);
+    prefix = prefix * 10 + (c - '0');
+  }
+  if (prefix > 32) return GrammarError(field, value, kWhat);
+  const absl::StatusOr<uint32_t> address = ParseIpv4(field, value.substr(0, slash));
+  if (!address.ok()) return GrammarError(field, value, kWhat);
+  // Shifting a 32-bit value by 32 is undefined, hence the special case.
+  const uint32_t host_mask = prefix == 32 ? 0 : ~uint32_t{0} >> prefix;
+  if ((*address & host_mask) != 0) {
+    return GrammarError(field, value, "a network address: host bits are set");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePort(std::string_view field, int64_t value) {
+  if (value < 1 || value > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(field), ": ", value, " is not a port (1..65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequestId(std::string_view field, std::string_view value) {
+  constexpr char kWhat[] = "a request id (1..64 of [A-Za-z0-9._-])";
+  if (value.empty() || value.size() > 64) return GrammarError(field, value, kWhat);
+  for (char c : value) {
+    const bool ok = IsLowerOrDigit(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' ||
+                    c == '-';
+    if (!ok) return GrammarError(field, value, kWhat);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace coolify::privsep

@@ -1,0 +1,75 @@
+// Semantic validation of privsep messages and the field grammars they use.
+//
+// DecodeFrame (channel.h) guarantees a message is well formed: no unknown fields, no
+// enum value outside its type. The validators here add what the schema cannot say:
+// which values make sense. Every process validates every message it receives before
+// acting on it, so a compromised peer can send only messages that a correct peer
+// could have sent.
+//
+// Every error is absl::InvalidArgumentError whose text starts with the path of the
+// offending field ("MonitorRequest.health_round.reports[1].pid: ...") and quotes the
+// offending value escaped and cut to 64 bytes, so errors are safe to log verbatim.
+#ifndef COOLD_PRIVSEP_VALIDATE_H_
+#define COOLD_PRIVSEP_VALIDATE_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::privsep {
+
+// The only protocol_version a request envelope may carry.
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// A health round holds one report per role, with room for roles still to come.
+inline constexpr int kMaxHealthReports = 8;
+
+// Requests: protocol_version == kProtocolVersion, request_id != 0, op set, and the op's
+// payload valid.
+absl::Status Validate(const NetlinkRequest& request);
+absl::Status Validate(const PodmanRequest& request);
+absl::Status Validate(const BuildLauncherRequest& request);
+absl::Status Validate(const MonitorRequest& request);
+
+// Replies: request_id != 0, status.code an absl::StatusCode (0..16), and the result's
+// payload (if any) valid.
+absl::Status Validate(const NetlinkReply& reply);
+absl::Status Validate(const PodmanReply& reply);
+absl::Status Validate(const BuildLauncherReply& reply);
+absl::Status Validate(const MonitorReply& reply);
+
+// role a Role other than ROLE_UNSPECIFIED, pid > 0, seccomp_mode 0 (off), 1 (strict)
+// or 2 (filter), landlock_abi >= 0.
+absl::Status Validate(const HealthReport& report);
+
+// 1..kMaxHealthReports reports, each valid, no two with the same role.
+absl::Status Validate(const HealthRound& round);
+
+// Field grammars. `field` names the field in the error; `value` is what was received.
+
+// host-id = 1*64( %x61-7A / DIGIT / "-" ), first and last character not "-".
+absl::Status ValidateHostId(std::string_view field, std::string_view value);
+
+// namespace-name = %x61-7A *30( %x61-7A / DIGIT / "-" )   (lower-case letter first,
+// at most 31 characters; fits a network namespace or interface-name prefix).
+absl::Status ValidateNamespaceName(std::string_view field, std::string_view value);
+
+// ipv4 = dec-octet 3( "." dec-octet ), dec-octet = "0" / %x31-39 *2DIGIT, value <= 255.
+// No leading zeros, no other spellings inet_aton would take ("10.1", "0x0a.0.0.1").
+absl::Status ValidateIpv4(std::string_view field, std::string_view value);
+
+// ipv4-cidr = ipv4 "/" prefix, prefix = "0" / %x31-39 [DIGIT], value <= 32, and the
+// address has no bits set past the prefix ("10.0.0.0/8", not "10.0.0.1/8").
+absl::Status ValidateIpv4Cidr(std::string_view field, std::string_view value);
+
+// port = 1..65535.
+absl::Status ValidatePort(std::string_view field, int64_t value);
+
+// request-id = 1*64( ALPHA / DIGIT / "." / "_" / "-" ).
+absl::Status ValidateRequestId(std::string_view field, std::string_view value);
+
+}  // namespace coolify::privsep
+
+#endif  // COOLD_PRIVSEP_VALIDATE_H_

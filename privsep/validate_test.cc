@@ -1,0 +1,269 @@
+#include "privsep/validate.h"
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace coolify::privsep {
+namespace {
+
+using ::testing::HasSubstr;
+
+MATCHER_P(IsInvalid, substring, "") {
+  return arg.code() == absl::StatusCode::kInvalidArgument &&
+         ::testing::Matches(HasSubstr(substring))(std::string(arg.message()));
+}
+
+HealthReport GoodReport(Role role = ROLE_NETLINK) {
+  HealthReport report;
+  report.set_role(role);
+  report.set_pid(42);
+  report.set_seccomp_mode(2);
+  report.set_landlock_abi(3);
+  return report;
+}
+
+// ---- requests
+
+template <typename T>
+class RequestTest : public ::testing::Test {};
+using RequestTypes =
+    ::testing::Types<NetlinkRequest, PodmanRequest, BuildLauncherRequest, MonitorRequest>;
+TYPED_TEST_SUITE(RequestTest, RequestTypes);
+
+template <typename T>
+T GoodRequest() {
+  T request;
+  request.set_protocol_version(kProtocolVersion);
+  request.set_request_id(7);
+  if constexpr (std::is_same_v<T, MonitorRequest>) {
+    *request.mutable_health_round()->add_reports() = GoodReport();
+  } else {
+    request.mutable_health();
+  }
+  return request;
+}
+
+TYPED_TEST(RequestTest, AcceptsGood) { EXPECT_TRUE(Validate(GoodRequest<TypeParam>()).ok()); }
+
+TYPED_TEST(RequestTest, RejectsWrongProtocolVersion) {
+  TypeParam request = GoodRequest<TypeParam>();
+  request.set_protocol_version(0);
+  EXPECT_THAT(Validate(request), IsInvalid(".protocol_version: 0"));
+  request.set_protocol_version(2);
+  EXPECT_THAT(Validate(request), IsInvalid(".protocol_version: 2"));
+}
+
+TYPED_TEST(RequestTest, RejectsZeroRequestId) {
+  TypeParam request = GoodRequest<TypeParam>();
+  request.set_request_id(0);
+  EXPECT_THAT(Validate(request),
+              IsInvalid(TypeParam::descriptor()->name() + ".request_id: 0 is reserved"));
+}
+
+TYPED_TEST(RequestTest, RejectsMissingOp) {
+  TypeParam request = GoodRequest<TypeParam>();
+  request.clear_op();
+  EXPECT_THAT(Validate(request), IsInvalid(TypeParam::descriptor()->name() + ".op: not set"));
+}
+
+TEST(MonitorRequestTest, ValidatesTheHealthRound) {
+  MonitorRequest request = GoodRequest<MonitorRequest>();
+  request.mutable_health_round()->mutable_reports(0)->set_pid(-5);
+  EXPECT_THAT(Validate(request), IsInvalid("MonitorRequest.health_round.reports[0].pid: -5"));
+}
+
+// ---- replies
+
+template <typename T>
+class ReplyTest : public ::testing::Test {};
+using ReplyTypes = ::testing::Types<NetlinkReply, PodmanReply, BuildLauncherReply, MonitorReply>;
+TYPED_TEST_SUITE(ReplyTest, ReplyTypes);
+
+TYPED_TEST(ReplyTest, AcceptsGood) {
+  TypeParam reply;
+  reply.set_request_id(1);
+  EXPECT_TRUE(Validate(reply).ok());
+  reply.mutable_status()->set_code(16);
+  reply.mutable_status()->set_message("unauthenticated");
+  EXPECT_TRUE(Validate(reply).ok());
+}
+
+TYPED_TEST(ReplyTest, RejectsZeroRequestId) {
+  TypeParam reply;
+  EXPECT_THAT(Validate(reply),
+              IsInvalid(TypeParam::descriptor()->name() + ".request_id: 0 is reserved"));
+}
+
+TYPED_TEST(ReplyTest, RejectsStatusCodeOutOfRange) {
+  TypeParam reply;
+  reply.set_request_id(1);
+  reply.mutable_status()->set_code(17);
+  EXPECT_THAT(Validate(reply), IsInvalid(TypeParam::descriptor()->name() + ".status.code: 17"));
+  reply.mutable_status()->set_code(-1);
+  EXPECT_THAT(Validate(reply), IsInvalid(".status.code: -1"));
+}
+
+template <typename T>
+class HelperReplyTest : public ::testing::Test {};
+using HelperReplyTypes = ::testing::Types<NetlinkReply, PodmanReply, BuildLauncherReply>;
+TYPED_TEST_SUITE(HelperReplyTest, HelperReplyTypes);
+
+TYPED_TEST(HelperReplyTest, ValidatesTheHealthReport) {
+  TypeParam reply;
+  reply.set_request_id(1);
+  *reply.mutable_health() = GoodReport();
+  EXPECT_TRUE(Validate(reply).ok());
+  reply.mutable_health()->set_seccomp_mode(3);
+  EXPECT_THAT(Validate(reply),
+              IsInvalid(TypeParam::descriptor()->name() + ".health.seccomp_mode: 3"));
+}
+
+// ---- health
+
+TEST(HealthReportTest, AcceptsGood) {
+  EXPECT_TRUE(Validate(GoodReport()).ok());
+  HealthReport report = GoodReport(ROLE_BUILD);
+  report.set_seccomp_mode(0);
+  report.set_landlock_abi(0);
+  EXPECT_TRUE(Validate(report).ok());
+}
+
+TEST(HealthReportTest, RejectsBadFields) {
+  HealthReport report = GoodReport();
+  report.set_role(ROLE_UNSPECIFIED);
+  EXPECT_THAT(Validate(report), IsInvalid("HealthReport.role: ROLE_UNSPECIFIED"));
+  report.set_role(static_cast<Role>(99));
+  EXPECT_THAT(Validate(report), IsInvalid("HealthReport.role: 99"));
+
+  report = GoodReport();
+  report.set_pid(0);
+  EXPECT_THAT(Validate(report), IsInvalid("HealthReport.pid: 0"));
+
+  report = GoodReport();
+  report.set_seccomp_mode(3);
+  EXPECT_THAT(Validate(report), IsInvalid("HealthReport.seccomp_mode: 3"));
+
+  report = GoodReport();
+  report.set_landlock_abi(-1);
+  EXPECT_THAT(Validate(report), IsInvalid("HealthReport.landlock_abi: -1"));
+}
+
+TEST(HealthRoundTest, AcceptsOneReportPerRole) {
+  HealthRound round;
+  for (Role role : {ROLE_MONITOR, ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD}) {
+    *round.add_reports() = GoodReport(role);
+  }
+  EXPECT_TRUE(Validate(round).ok());
+}
+
+TEST(HealthRoundTest, RejectsBadReportCounts) {
+  HealthRound round;
+  EXPECT_THAT(Validate(round), IsInvalid("HealthRound.reports: 0 reports"));
+  for (int i = 0; i < kMaxHealthReports + 1; ++i) {
+    *round.add_reports() = GoodReport(static_cast<Role>(1 + i % 5));
+  }
+  EXPECT_THAT(Validate(round), IsInvalid("HealthRound.reports: 9 reports"));
+}
+
+TEST(HealthRoundTest, RejectsInvalidAndDuplicateReports) {
+  HealthRound round;
+  *round.add_reports() = GoodReport(ROLE_FRONT);
+  *round.add_reports() = GoodReport(ROLE_PODMAN);
+  round.mutable_reports(1)->set_pid(0);
+  EXPECT_THAT(Validate(round), IsInvalid("HealthRound.reports[1].pid: 0"));
+  round.mutable_reports(1)->set_pid(10);
+  *round.add_reports() = GoodReport(ROLE_FRONT);
+  EXPECT_THAT(Validate(round),
+              IsInvalid("HealthRound.reports[2].role: ROLE_FRONT repeats reports[0]"));
+}
+
+// ---- field grammars
+
+TEST(ValidateHostIdTest, Grammar) {
+  const std::string longest(64, 'x');
+  for (std::string_view good : {"a", "0", "host-1", "a1-b2-c3", longest.c_str()}) {
+    EXPECT_TRUE(ValidateHostId("host_id", good).ok()) << good;
+  }
+  for (const char* bad : {"", "-a", "a-", "Host", "a_b", "a.b", "a b", "é"}) {
+    EXPECT_THAT(ValidateHostId("host_id", bad), IsInvalid("host_id: \"")) << bad;
+  }
+  EXPECT_THAT(ValidateHostId("host_id", std::string(65, 'x')), IsInvalid("host_id: "));
+}
+
+TEST(ValidateNamespaceNameTest, Grammar) {
+  const std::string longest(31, 'n');
+  for (std::string_view good : {"a", "coolify", "net-1", "a-", longest.c_str()}) {
+    EXPECT_TRUE(ValidateNamespaceName("netns", good).ok()) << good;
+  }
+  for (const char* bad : {"", "1abc", "-a", "Abc", "a_b", "a/b", "a.b"}) {
+    EXPECT_THAT(ValidateNamespaceName("netns", bad), IsInvalid("netns: \"")) << bad;
+  }
+  EXPECT_THAT(ValidateNamespaceName("netns", std::string(32, 'n')), IsInvalid("netns: "));
+}
+
+TEST(ValidateIpv4Test, Grammar) {
+  for (const char* good : {"0.0.0.0", "10.0.0.1", "192.168.100.254", "255.255.255.255"}) {
+    EXPECT_TRUE(ValidateIpv4("address", good).ok()) << good;
+  }
+  for (const char* bad : {"", "10.0.0", "10.0.0.1.2", "010.0.0.1", "10.0.0.01", "256.0.0.1",
+                          "10.1", "0x0a.0.0.1", " 10.0.0.1", "10.0.0.1 ", "10.0.0.1/8",
+                          "::1", "1111111111.0.0.1"}) {
+    EXPECT_THAT(ValidateIpv4("address", bad), IsInvalid("address: \"")) << bad;
+  }
+  EXPECT_THAT(ValidateIpv4("address", std::string("10.0.0.1\0x", 10)),
+              IsInvalid(R"(address: "10.0.0.1\x00x")"));
+}
+
+TEST(ValidateIpv4CidrTest, Grammar) {
+  for (const char* good :
+       {"0.0.0.0/0", "10.0.0.0/8", "10.88.0.0/16", "192.168.1.128/25", "10.0.0.1/32"}) {
+    EXPECT_TRUE(ValidateIpv4Cidr("subnet", good).ok()) << good;
+  }
+  for (const char* bad : {"", "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/08",
+                          "10.0.0.0/-1", "10.0.0.0/8/8", "10.0.0.0/ 8", "010.0.0.0/8",
+                          "/8", "10.0.0.0/100"}) {
+    EXPECT_THAT(ValidateIpv4Cidr("subnet", bad), IsInvalid("subnet: \"")) << bad;
+  }
+  EXPECT_THAT(ValidateIpv4Cidr("subnet", "10.0.0.1/8"),
+              IsInvalid("subnet: \"10.0.0.1/8\" is not a network address"));
+  EXPECT_THAT(ValidateIpv4Cidr("subnet", "0.0.0.1/0"), IsInvalid("host bits"));
+}
+
+TEST(ValidatePortTest, Range) {
+  for (int64_t good : {1, 80, 65535}) EXPECT_TRUE(ValidatePort("port", good).ok()) << good;
+  EXPECT_THAT(ValidatePort("port", 0), IsInvalid("port: 0 is not a port"));
+  EXPECT_THAT(ValidatePort("port", 65536), IsInvalid("port: 65536"));
+  EXPECT_THAT(ValidatePort("port", -1), IsInvalid("port: -1"));
+}
+
+TEST(ValidateRequestIdTest, Grammar) {
+  const std::string longest(64, 'Z');
+  for (std::string_view good : {"a", "Req-1.2_3", longest.c_str()}) {
+    EXPECT_TRUE(ValidateRequestId("request_id", good).ok()) << good;
+  }
+  for (const char* bad : {"", "a b", "a/b", "a:b", "a\nb"}) {
+    EXPECT_THAT(ValidateRequestId("request_id", bad), IsInvalid("request_id: \"")) << bad;
+  }
+  EXPECT_THAT(ValidateRequestId("request_id", std::string(65, 'a')), IsInvalid("request_id: "));
+}
+
+TEST(GrammarErrorTest, ValueIsEscapedAndTruncated) {
+  const absl::Status s = ValidateRequestId("request_id", "a\nb\x01\"");
+  EXPECT_THAT(s, IsInvalid(R"(request_id: "a\nb\x01\"" is not a request id)"));
+
+  const std::string huge = std::string(1000, '!');
+  const absl::Status t = ValidateHostId("host_id", huge);
+  EXPECT_THAT(t, IsInvalid("host_id: \"" + std::string(64, '!') + "\"... is not"));
+  EXPECT_LT(t.message().size(), 200u);
+}
+
+TEST(GrammarErrorTest, NamesTheField) {
+  EXPECT_THAT(ValidateHostId("spec.host", "-"), IsInvalid("spec.host: \"-\""));
+}
+
+}  // namespace
+}  // namespace coolify::privsep

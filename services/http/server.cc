@@ -1,0 +1,367 @@
+#include "services/http/server.h"
+
+#include <sys/socket.h>
+
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/local/stream_protocol.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl/stream.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "boost/json/serialize.hpp"
+#include "boost/json/value.hpp"
+
+namespace coolify::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using beast::error_code;
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+// Lowest layer of a stream: where timeouts are set and the connection is closed.
+template <typename Stream>
+auto& Lowest(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+Request ToRequest(bhttp::request<bhttp::string_body>&& in) {
+  Request out;
+  out.method = in.method();
+  out.method_text = std::string(in.method_string());
+  absl::string_view target(in.target().data(), in.target().size());
+  size_t q = target.find('?');
+  out.path = std::string(target.substr(0, q));
+  if (q == absl::string_view::npos) q = target.size();
+  if (q < target.size()) {
+    for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+      size_t eq = pair.find('=');
+      auto key = PercentDecode(std::string_view(pair.data(), std::min(eq, pair.size())));
+      auto value = PercentDecode(eq == absl::string_view::npos
+                                     ? std::string_view()
+                                     : std::string_view(pair.data() + eq + 1, pair.size() - eq - 1));
+      // A malformed escape keeps the raw text under a key no handler knows, so the
+      // handler's own "unknown parameter" check refuses it.
+      out.query.emplace_back(key.ok() ? *key : std::string("\x01malformed"), value.ok() ? *value : "");
+    }
+  }
+  out.authorization = std::string(in[bhttp::field::authorization]);
+  out.content_type = std::string(in[bhttp::field::content_type]);
+  out.body = std::move(in.body());
+  return out;
+}
+
+class ServerBase;
+
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(std::shared_ptr<ServerBase> server, Stream stream)
+      : server_(std::move(server)), stream_(std::move(stream)) {}
+  ~Session();
+
+  void Run(bool refuse_busy);
+
+ private:
+  void Handshake();
+  void ReadHeader();
+  void OnHeader(error_code ec);
+  void OnBody(error_code ec);
+  void Write(Response response, bool keep_alive);
+  void Close();
+
+  std::shared_ptr<ServerBase> server_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  bool keep_alive_ = false;
+};
+
+class ServerBase : public Server, public std::enable_shared_from_this<ServerBase> {
+ public:
+  ServerBase(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, Limits limits, Handler handler)
+      : io_(io), tls_(std::move(tls)), limits_(limits), handler_(std::move(handler)) {}
+
+  const ServerStats& stats() const override { return stats_; }
+  const Limits& limits() const { return limits_; }
+  asio::ssl::context* tls() const { return tls_.get(); }
+  ServerStats& mutable_stats() { return stats_; }
+  void Dispatch(Request request, Responder respond) { handler_(std::move(request), std::move(respond)); }
+
+ protected:
+  asio::io_context& io_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  Limits limits_;
+  Handler handler_;
+  ServerStats stats_;
+};
+
+template <typename Stream>
+Session<Stream>::~Session() {
+  --server_->mutable_stats().active;
+}
+
+template <typename Stream>
+void Session<Stream>::Run(bool refuse_busy) {
+  ++server_->mutable_stats().active;
+  if (refuse_busy) {
+    ++server_->mutable_stats().refused_busy;
+    // Answered without reading the request: the server is at its connection cap.
+    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+      Close();
+    } else {
+      Write(ErrorResponse(503, "too many connections"), /*keep_alive=*/false);
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+    Handshake();
+  } else {
+    ReadHeader();
+  }
+}
+
+template <typename Stream>
+void Session<Stream>::Handshake() {
+  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+    Lowest(stream_).expires_after(ToChrono(server_->limits().read_timeout));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](error_code ec) {
+                              if (ec) return self->Close();
+                              self->ReadHeader();
+                            });
+  }
+}
+
+template <typename Stream>
+void Session<Stream>::ReadHeader() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(server_->limits().max_header_bytes));
+  parser_->body_limit(server_->limits().max_body_bytes);
+  Lowest(stream_).expires_after(ToChrono(server_->limits().read_timeout));
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = this->shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+}
+
+template <typename Stream>
+void Session<Stream>::OnHeader(error_code ec) {
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+      ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    return Close();
+  }
+  ++server_->mutable_stats().requests;
+  if (ec == bhttp::error::header_limit) {
+    return Write(ErrorResponse(431, "request header block too large"), false);
+  }
+  if (ec) {
+    ++server_->mutable_stats().bad_requests;
+    return Write(ErrorResponse(400, absl::StrCat("malformed request: ", ec.message())), false);
+  }
+  const auto& header = parser_->get();
+  size_t count = 0;
+  for (auto it = header.begin(); it != header.end(); ++it) ++count;
+  if (count > server_->limits().max_header_count) {
+    return Write(ErrorResponse(431, "too many request headers"), false);
+  }
+  // Both framing headers at once is how request smuggling starts: refuse, never guess.
+  if (header.count(bhttp::field::content_length) > 0 && header.count(bhttp::field::transfer_encoding) > 0) {
+    ++server_->mutable_stats().bad_requests;
+    return Write(ErrorResponse(400, "both Content-Length and Transfer-Encoding"), false);
+  }
+  if (header.count(bhttp::field::content_length) > 1) {
+    ++server_->mutable_stats().bad_requests;
+    return Write(ErrorResponse(400, "more than one Content-Length"), false);
+  }
+  if (auto length = parser_->content_length(); length && *length > server_->limits().max_body_bytes) {
+    return Write(ErrorResponse(413, "request body too large"), false);
+  }
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = this->shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });
+}
+
+template <typename Stream>
+void Session<Stream>::OnBody(error_code ec) {
+  if (ec == bhttp::error::body_limit) return Write(ErrorResponse(413, "request body too large"), false);
+  if (ec == beast::error::timeout || ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
+      ec == bhttp::error::partial_message) {
+    return Close();
+  }
+  if (ec) {
+    ++server_->mutable_stats().bad_requests;
+    return Write(ErrorResponse(400, absl::StrCat("malformed request: ", ec.message())), false);
+  }
+  // No read deadline while the handler works: a long-poll may legitimately take long.
+  Lowest(stream_).expires_never();
+  bool keep_alive = parser_->get().keep_alive();
+  Request request = ToRequest(parser_->release());
+  server_->Dispatch(std::move(request), [self = this->shared_from_this(), keep_alive](Response response) {
+    // Handlers may answer from another completion; hop back onto the stream's executor.
+    asio::dispatch(self->stream_.get_executor(), [self, keep_alive, response = std::move(response)]() mutable {
+      self->Write(std::move(response), keep_alive);
+    });
+  });
+}
+
+template <typename Stream>
+void Session<Stream>::Write(Response response, bool keep_alive) {
+  keep_alive_ = keep_alive;
+  response_ = {};
+  response_.version(11);
+  response_.result(response.status);
+  response_.set(bhttp::field::content_type, response.content_type);
+  response_.keep_alive(keep_alive);
+  response_.body() = std::move(response.body);
+  response_.prepare_payload();
+  Lowest(stream_).expires_after(ToChrono(server_->limits().read_timeout));
+  bhttp::async_write(stream_, response_, [self = this->shared_from_this()](error_code ec, size_t) {
+    if (ec || !self->keep_alive_) return self->Close();
+    self->ReadHeader();
+  });
+}
+
+template <typename Stream>
+void Session<Stream>::Close() {
+  error_code ignored;
+  Lowest(stream_).socket().shutdown(asio::socket_base::shutdown_both, ignored);
+  Lowest(stream_).close();
+}
+
+template <typename Protocol>
+class ServerImpl : public ServerBase {
+ public:
+  using Acceptor = typename Protocol::acceptor;
+  using Plain = beast::basic_stream<Protocol>;
+
+  ServerImpl(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, Limits limits, Handler handler)
+      : ServerBase(io, std::move(tls), limits, std::move(handler)), acceptor_(io) {}
+
+  absl::Status Adopt(const Protocol& protocol, int fd) {
+    error_code ec;
+    acceptor_.assign(protocol, fd, ec);
+    if (ec) return absl::InternalError(absl::StrCat("listener: ", ec.message()));
+    return absl::OkStatus();
+  }
+
+  void Start() override { Accept(); }
+  void Stop() override {
+    error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept([self = std::static_pointer_cast<ServerImpl>(shared_from_this())](
+                               error_code ec, typename Protocol::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) self->OnAccept(std::move(socket));
+      self->Accept();
+    });
+  }
+
+  void OnAccept(typename Protocol::socket socket) {
+    ++stats_.accepted;
+    bool busy = stats_.active >= limits_.max_connections;
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      if (tls_) {
+        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            shared_from_this(), beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_));
+        session->Run(busy);
+        return;
+      }
+    }
+    auto session = std::make_shared<Session<Plain>>(shared_from_this(), Plain(std::move(socket)));
+    session->Run(busy);
+  }
+
+  Acceptor acceptor_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Server>> Server::Create(asio::io_context& io, int listen_fd,
+                                                       std::shared_ptr<asio::ssl::context> tls, Limits limits,
+                                                       Handler handler) {
+  sockaddr_storage addr;
+  socklen_t len = sizeof(addr);
+  if (getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::InvalidArgumentError("listener is not a socket");
+  }
+  if (addr.ss_family == AF_UNIX) {
+    if (tls) return absl::InvalidArgumentError("TLS over a Unix socket is not offered");
+    auto server = std::make_shared<ServerImpl<asio::local::stream_protocol>>(io, nullptr, limits, std::move(handler));
+    if (auto s = server->Adopt(asio::local::stream_protocol(), listen_fd); !s.ok()) return s;
+    return server;
+  }
+  if (addr.ss_family == AF_INET || addr.ss_family == AF_INET6) {
+    auto server = std::make_shared<ServerImpl<asio::ip::tcp>>(io, std::move(tls), limits, std::move(handler));
+    auto protocol = addr.ss_family == AF_INET ? asio::ip::tcp::v4() : asio::ip::tcp::v6();
+    if (auto s = server->Adopt(protocol, listen_fd); !s.ok()) return s;
+    return server;
+  }
+  return absl::InvalidArgumentError("listener has an unsupported address family");
+}
+
+Response ErrorResponse(unsigned status, std::string_view message, std::string_view field) {
+  boost::json::object body;
+  body["error"] = boost::json::string_view(message.data(), message.size());
+  if (!field.empty()) body["field"] = boost::json::string_view(field.data(), field.size());
+  return Response{status, boost::json::serialize(body), "application/json"};
+}
+
+absl::StatusOr<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out.push_back(' ');
+      continue;
+    }
+    if (c != '%') {
+      out.push_back(c);
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return absl::InvalidArgumentError("truncated percent escape");
+    }
+    auto hex = [](char h) -> int {
+      if (h >= '0' && h <= '9') return h - '0';
+      h = absl::ascii_tolower(h);
+      if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+      return -1;
+    };
+    int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+    if (hi < 0 || lo < 0) return absl::InvalidArgumentError("malformed percent escape");
+    char decoded = static_cast<char>(hi * 16 + lo);
+    if (decoded == '\0') return absl::InvalidArgumentError("percent escape decodes to NUL");
+    out.push_back(decoded);
+    i += 2;
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const std::string& cert_pem,
+                                                                   const std::string& key_pem) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  if (!ec) ctx->use_certificate_chain(asio::buffer(cert_pem), ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate: ", ec.message()));
+  ctx->use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS key: ", ec.message()));
+  return ctx;
+}
+
+}  // namespace coolify::http

@@ -1,0 +1,91 @@
+// A small HTTP/1.1 server on Boost.Beast for coold's local REST API and the broker's
+// Unix-socket lane: one listening descriptor (TCP or Unix, opened and passed by whoever
+// holds the privilege), optional TLS, strict limits, keep-alive, asynchronous handlers.
+//
+// Limits exist because every byte here is untrusted: a body, header block or header count
+// over its cap is answered 413/431 and the connection closed; a request with both
+// Content-Length and Transfer-Encoding is refused (request smuggling); a client that sends
+// nothing for `read_timeout` is dropped; connections beyond `max_connections` get 503.
+#ifndef COOLD_SERVICES_HTTP_SERVER_H_
+#define COOLD_SERVICES_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ssl/context.hpp"
+#include "boost/beast/http/verb.hpp"
+
+namespace coolify::http {
+
+struct Request {
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  std::string method_text;
+  std::string path;  // the target before '?', still percent-encoded
+  std::vector<std::pair<std::string, std::string>> query;  // decoded
+  std::string authorization;
+  std::string content_type;
+  std::string body;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string body;  // JSON unless content_type says otherwise
+  std::string content_type = "application/json";
+};
+
+using Responder = std::function<void(Response)>;
+// Called once per request; must call the responder exactly once, now or later.
+using Handler = std::function<void(Request, Responder)>;
+
+struct Limits {
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_header_count = 64;
+  size_t max_connections = 256;
+  absl::Duration read_timeout = absl::Seconds(10);
+};
+
+struct ServerStats {
+  uint64_t accepted = 0;
+  uint64_t active = 0;
+  uint64_t requests = 0;
+  uint64_t refused_busy = 0;
+  uint64_t bad_requests = 0;
+};
+
+class Server {
+ public:
+  // Takes ownership of `listen_fd`, a bound and listening AF_INET or AF_UNIX stream
+  // socket. `tls` null means plain HTTP.
+  static absl::StatusOr<std::shared_ptr<Server>> Create(boost::asio::io_context& io, int listen_fd,
+                                                        std::shared_ptr<boost::asio::ssl::context> tls,
+                                                        Limits limits, Handler handler);
+  virtual ~Server() = default;
+
+  // Starts accepting; the io_context runs everything.
+  virtual void Start() = 0;
+  virtual void Stop() = 0;
+  virtual const ServerStats& stats() const = 0;
+};
+
+// {"error": message} or {"error": message, "field": field}, JSON-escaped.
+Response ErrorResponse(unsigned status, std::string_view message, std::string_view field = {});
+
+// Decodes %XX escapes; fails on a malformed escape or a decoded NUL.
+absl::StatusOr<std::string> PercentDecode(std::string_view text);
+
+// Builds a TLS 1.2+ server context from PEM text.
+absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(const std::string& cert_pem,
+                                                                          const std::string& key_pem);
+
+}  // namespace coolify::http
+
+#endif  // COOLD_SERVICES_HTTP_SERVER_H_

@@ -1,0 +1,161 @@
+#include "services/monitor/config.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "privsep/validate.h"
+
+namespace coolify::monitor {
+namespace {
+
+std::string Get(const EnvLookup& env, const char* name, const char* fallback) {
+  const char* value = env(name);
+  return value == nullptr || *value == '\0' ? fallback : value;
+}
+
+absl::Status Named(const char* variable, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::InvalidArgumentError(absl::StrCat(variable, ": ", status.message()));
+}
+
+// "IPv4:port", port 1..65535.
+absl::Status ParseEndpoint(const char* variable, const std::string& text, std::string* ip, uint32_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(variable, ": expected IPv4:PORT, got \"", text, "\""));
+  }
+  *ip = text.substr(0, colon);
+  if (auto s = privsep::ValidateIpv4(variable, *ip); !s.ok()) return s;
+  int value = 0;
+  if (!absl::SimpleAtoi(absl::string_view(text).substr(colon + 1), &value) || value < 1 || value > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(variable, ": port must be 1..65535 in \"", text, "\""));
+  }
+  *port = static_cast<uint32_t>(value);
+  return absl::OkStatus();
+}
+
+// Docker/Podman network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters here.
+absl::Status ValidateNetworkName(const char* variable, std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+  if (!ok) return absl::InvalidArgumentError(absl::StrCat(variable, ": bad network name \"", std::string(name), "\""));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAbsolutePath(const char* variable, const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.find('\0') != std::string::npos || path.back() == '/') {
+    return absl::InvalidArgumentError(absl::StrCat(variable, ": must be an absolute file path, got \"", path, "\""));
+  }
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return absl::InvalidArgumentError(absl::StrCat(variable, ": must not contain \"..\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
+  v1::CooldConfig config;
+
+  const char* mgmt = env("COOLD_HOST_MGMT_IP");
+  if (mgmt == nullptr || *mgmt == '\0') {
+    return absl::InvalidArgumentError("COOLD_HOST_MGMT_IP is required (the host's wg0 management IPv4)");
+  }
+  config.set_host_mgmt_ip(mgmt);
+  if (auto s = privsep::ValidateIpv4("COOLD_HOST_MGMT_IP", mgmt); !s.ok()) return s;
+
+  std::string namespaces = Get(env, "COOLD_NAMESPACES", "default:coolify-default-mesh:0.0.0.0");
+  for (absl::string_view entry : absl::StrSplit(namespaces, ',')) {
+    std::vector<std::string> parts = absl::StrSplit(entry, ':');
+    if (parts.size() != 3) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("COOLD_NAMESPACES: expected <name>:<network>:<gateway-ip>, got \"", entry, "\""));
+    }
+    if (auto s = Named("COOLD_NAMESPACES", privsep::ValidateNamespaceName("name", parts[0])); !s.ok()) return s;
+    if (auto s = ValidateNetworkName("COOLD_NAMESPACES", parts[1]); !s.ok()) return s;
+    if (auto s = Named("COOLD_NAMESPACES", privsep::ValidateIpv4("gateway", parts[2])); !s.ok()) return s;
+    for (const auto& existing : config.namespaces()) {
+      if (existing.name() == parts[0]) {
+        return absl::InvalidArgumentError(absl::StrCat("COOLD_NAMESPACES: namespace \"", parts[0], "\" twice"));
+      }
+    }
+    v1::NamespaceConfig* ns = config.add_namespaces();
+    ns->set_name(parts[0]);
+    ns->set_network(parts[1]);
+    ns->set_gateway(parts[2]);
+  }
+
+  config.set_broker_url(Get(env, "COOLD_BROKER_URL", ""));
+
+  std::string builder = Get(env, "COOLD_BUILDER_ENABLED", "0");
+  if (builder != "0" && builder != "1") {
+    return absl::InvalidArgumentError("COOLD_BUILDER_ENABLED: must be 1 or 0/unset");
+  }
+  config.set_builder_enabled(builder == "1");
+
+  std::string bind = Get(env, "COOLD_API_BIND", "");
+  if (!bind.empty()) {
+    std::string ip;
+    uint32_t port = 0;
+    if (auto s = ParseEndpoint("COOLD_API_BIND", bind, &ip, &port); !s.ok()) return s;
+    // The API is reachable only inside the mesh: binding every address would expose it.
+    if (ip == "0.0.0.0") return absl::InvalidArgumentError("COOLD_API_BIND: never 0.0.0.0; bind the wg0 IP");
+    config.set_api_bind_ip(ip);
+    config.set_api_bind_port(port);
+    std::string token = Get(env, "COOLD_API_TOKEN_FILE", "");
+    if (token.empty()) return absl::InvalidArgumentError("COOLD_API_TOKEN_FILE is required when COOLD_API_BIND is set");
+    if (auto s = ValidateAbsolutePath("COOLD_API_TOKEN_FILE", token); !s.ok()) return s;
+    config.set_api_token_file(token);
+  }
+  std::string cert = Get(env, "COOLD_TLS_CERT", ""), key = Get(env, "COOLD_TLS_KEY", "");
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("COOLD_TLS_CERT and COOLD_TLS_KEY go together: set both or neither");
+  }
+  if (!cert.empty()) {
+    if (auto s = ValidateAbsolutePath("COOLD_TLS_CERT", cert); !s.ok()) return s;
+    if (auto s = ValidateAbsolutePath("COOLD_TLS_KEY", key); !s.ok()) return s;
+    config.set_tls_cert_file(cert);
+    config.set_tls_key_file(key);
+  }
+
+  config.set_rules_path(Get(env, "COOLD_RULES_PATH", "/etc/coolify/allow.rules"));
+  if (auto s = ValidateAbsolutePath("COOLD_RULES_PATH", config.rules_path()); !s.ok()) return s;
+  config.set_bridge_rules_path(Get(env, "COOLD_BRIDGE_RULES_PATH", "/etc/coolify/allow.nft"));
+  if (auto s = ValidateAbsolutePath("COOLD_BRIDGE_RULES_PATH", config.bridge_rules_path()); !s.ok()) return s;
+
+  absl::Duration interval;
+  std::string interval_text = Get(env, "COOLD_RECONCILE_INTERVAL", "2s");
+  if (!absl::ParseDuration(interval_text, &interval) || interval < absl::Milliseconds(100) ||
+      interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("COOLD_RECONCILE_INTERVAL: expected a duration from 100ms to 1h, got \"", interval_text, "\""));
+  }
+  config.set_reconcile_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
+
+  std::string zone = Get(env, "COOLD_DNS_ZONE", "coolify.internal");
+  bool zone_ok = !zone.empty() && zone.size() <= 200 && zone.front() != '.' && zone.back() != '.';
+  for (absl::string_view label : absl::StrSplit(zone, '.')) {
+    zone_ok = zone_ok && !label.empty() && label.size() <= 63;
+    for (char c : label) zone_ok = zone_ok && (isalnum(static_cast<unsigned char>(c)) || c == '-');
+  }
+  if (!zone_ok) return absl::InvalidArgumentError(absl::StrCat("COOLD_DNS_ZONE: not a DNS name: \"", zone, "\""));
+  config.set_dns_zone(zone);
+
+  std::string upstream_ip;
+  uint32_t upstream_port = 0;
+  if (auto s = ParseEndpoint("COOLD_DNS_UPSTREAM", Get(env, "COOLD_DNS_UPSTREAM", "1.1.1.1:53"), &upstream_ip,
+                             &upstream_port);
+      !s.ok()) {
+    return s;
+  }
+  config.set_dns_upstream_ip(upstream_ip);
+  config.set_dns_upstream_port(upstream_port);
+  return config;
+}
+
+}  // namespace coolify::monitor

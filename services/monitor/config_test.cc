@@ -1,0 +1,91 @@
+#include "services/monitor/config.h"
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace coolify::monitor {
+namespace {
+
+absl::StatusOr<v1::CooldConfig> Load(std::map<std::string, std::string> vars) {
+  return LoadConfig([&vars](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+void ExpectError(std::map<std::string, std::string> vars, const std::string& mentions) {
+  if (!vars.count("COOLD_HOST_MGMT_IP")) vars["COOLD_HOST_MGMT_IP"] = "100.64.0.5";
+  auto config = Load(vars);
+  ASSERT_FALSE(config.ok()) << "accepted; expected an error about " << mentions;
+  EXPECT_NE(std::string(config.status().message()).find(mentions), std::string::npos) << config.status();
+}
+
+TEST(Config, DefaultsMatchTheDocumentedTable) {
+  auto config = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->host_mgmt_ip(), "100.64.0.5");
+  ASSERT_EQ(config->namespaces_size(), 1);
+  EXPECT_EQ(config->namespaces(0).name(), "default");
+  EXPECT_EQ(config->namespaces(0).network(), "coolify-default-mesh");
+  EXPECT_EQ(config->namespaces(0).gateway(), "0.0.0.0");
+  EXPECT_FALSE(config->builder_enabled());
+  EXPECT_EQ(config->api_bind_ip(), "");
+  EXPECT_EQ(config->rules_path(), "/etc/coolify/allow.rules");
+  EXPECT_EQ(config->bridge_rules_path(), "/etc/coolify/allow.nft");
+  EXPECT_EQ(config->reconcile_interval_ms(), 2000u);
+  EXPECT_EQ(config->dns_zone(), "coolify.internal");
+  EXPECT_EQ(config->dns_upstream_ip(), "1.1.1.1");
+  EXPECT_EQ(config->dns_upstream_port(), 53u);
+}
+
+TEST(Config, ParsesEveryVariable) {
+  auto config = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"},
+                      {"COOLD_NAMESPACES", "default:coolify-default-mesh:10.210.0.1,alpha:coolify-alpha-mesh:10.211.0.1"},
+                      {"COOLD_BROKER_URL", "grpcs://broker:6443/v1/agent"},
+                      {"COOLD_BUILDER_ENABLED", "1"},
+                      {"COOLD_API_BIND", "100.64.0.5:8443"},
+                      {"COOLD_API_TOKEN_FILE", "/etc/coolify/api-token"},
+                      {"COOLD_TLS_CERT", "/etc/coolify/tls.crt"},
+                      {"COOLD_TLS_KEY", "/etc/coolify/tls.key"},
+                      {"COOLD_RULES_PATH", "/var/lib/coolify/allow.rules"},
+                      {"COOLD_BRIDGE_RULES_PATH", "/var/lib/coolify/allow.nft"},
+                      {"COOLD_RECONCILE_INTERVAL", "500ms"},
+                      {"COOLD_DNS_ZONE", "mesh.internal"},
+                      {"COOLD_DNS_UPSTREAM", "127.0.0.53:5353"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->namespaces_size(), 2);
+  EXPECT_EQ(config->namespaces(1).gateway(), "10.211.0.1");
+  EXPECT_TRUE(config->builder_enabled());
+  EXPECT_EQ(config->api_bind_ip(), "100.64.0.5");
+  EXPECT_EQ(config->api_bind_port(), 8443u);
+  EXPECT_EQ(config->tls_key_file(), "/etc/coolify/tls.key");
+  EXPECT_EQ(config->reconcile_interval_ms(), 500u);
+  EXPECT_EQ(config->dns_upstream_port(), 5353u);
+}
+
+TEST(Config, RefusesBadValuesNamingTheVariable) {
+  ExpectError({{"COOLD_HOST_MGMT_IP", ""}}, "COOLD_HOST_MGMT_IP is required");
+  ExpectError({{"COOLD_HOST_MGMT_IP", "100.64.0.256"}}, "COOLD_HOST_MGMT_IP");
+  ExpectError({{"COOLD_NAMESPACES", "default:net"}}, "COOLD_NAMESPACES");
+  ExpectError({{"COOLD_NAMESPACES", "Bad:net:10.0.0.1"}}, "COOLD_NAMESPACES");
+  ExpectError({{"COOLD_NAMESPACES", "a:net/../x:10.0.0.1"}}, "COOLD_NAMESPACES");
+  ExpectError({{"COOLD_NAMESPACES", "a:n:10.0.0.1,a:m:10.0.1.1"}}, "twice");
+  ExpectError({{"COOLD_BUILDER_ENABLED", "yes"}}, "COOLD_BUILDER_ENABLED");
+  ExpectError({{"COOLD_API_BIND", "100.64.0.5:8443"}}, "COOLD_API_TOKEN_FILE is required");
+  ExpectError({{"COOLD_API_BIND", "0.0.0.0:8443"}, {"COOLD_API_TOKEN_FILE", "/t"}}, "never 0.0.0.0");
+  ExpectError({{"COOLD_API_BIND", "100.64.0.5:0"}, {"COOLD_API_TOKEN_FILE", "/t"}}, "port");
+  ExpectError({{"COOLD_API_BIND", "100.64.0.5"}, {"COOLD_API_TOKEN_FILE", "/t"}}, "IPv4:PORT");
+  ExpectError({{"COOLD_API_BIND", "100.64.0.5:8443"}, {"COOLD_API_TOKEN_FILE", "relative"}}, "absolute");
+  ExpectError({{"COOLD_TLS_CERT", "/c"}}, "set both or neither");
+  ExpectError({{"COOLD_RULES_PATH", "/etc/../x"}}, "COOLD_RULES_PATH");
+  ExpectError({{"COOLD_BRIDGE_RULES_PATH", "/etc/coolify/"}}, "COOLD_BRIDGE_RULES_PATH");
+  ExpectError({{"COOLD_RECONCILE_INTERVAL", "fast"}}, "COOLD_RECONCILE_INTERVAL");
+  ExpectError({{"COOLD_RECONCILE_INTERVAL", "1ms"}}, "COOLD_RECONCILE_INTERVAL");
+  ExpectError({{"COOLD_DNS_ZONE", "bad zone"}}, "COOLD_DNS_ZONE");
+  ExpectError({{"COOLD_DNS_UPSTREAM", "1.1.1.1:99999"}}, "COOLD_DNS_UPSTREAM");
+}
+
+}  // namespace
+}  // namespace coolify::monitor

@@ -46,7 +46,8 @@ class Coold {
       dup2(pipefd[1], STDERR_FILENO);
       char* argv[] = {const_cast<char*>(binary.c_str()), const_cast<char*>("--once"), nullptr};
       if (!once) argv[1] = nullptr;
-      char* envp[] = {const_cast<char*>(libexec.c_str()), nullptr};
+      char* envp[] = {const_cast<char*>(libexec.c_str()), const_cast<char*>("COOLD_HOST_MGMT_IP=127.0.0.1"),
+                      nullptr};
       execve(binary.c_str(), argv, envp);
       _exit(127);
     }

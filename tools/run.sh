@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
-bazel build //services/monitor:coold //services/broker:broker //services/builder:builder \
-  //policy:coolify-policy //tools:coolctl
+bazel build //:entry_points
 
+# The wg0 management IP is required; loopback stands in on a machine without a mesh.
+export COOLD_HOST_MGMT_IP=${COOLD_HOST_MGMT_IP:-127.0.0.1}
 if [[ "${1:-}" == "--serve" ]]; then
   exec bazel-bin/services/monitor/coold
 fi

@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "privsep/log.h"
+#include "services/monitor/config.h"
 #include "services/monitor/monitor.h"
 
 namespace {
@@ -37,6 +40,12 @@ int main(int argc, char** argv) {
           stderr);
     return 2;
   }
+  auto config = coolify::monitor::LoadConfig([](const char* name) { return getenv(name); });
+  if (!config.ok()) {
+    fprintf(stderr, "coold: configuration: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  options.config = *std::move(config);
   options.libexec_dir = coolify::monitor::DefaultLibexecDir();
   return coolify::monitor::RunMonitor(options);
 }

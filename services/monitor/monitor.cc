@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>

@@ -9,10 +9,12 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "proto/config.pb.h"
 
 namespace coolify::monitor {
 
 struct MonitorOptions {
+  v1::CooldConfig config;
   // Where coold-front, coold-netlink, coold-podman and coold-build live.
   std::string libexec_dir;
   // Exit (status 0) after the first health round instead of serving until SIGTERM.

@@ -1,0 +1,54 @@
+// Identity: the user a sandboxed process runs as and the capabilities it keeps.
+//
+// A role's policy (hardening/capabilities/<role>.list) names one user and a set of
+// capabilities. After ChangeIdentity the process has real, effective and saved uid and
+// gid of that user, no supplementary groups, exactly that set as its effective,
+// permitted and bounding sets, and empty inheritable and ambient sets.
+#ifndef COOLD_PRIVSEP_CAPABILITIES_H_
+#define COOLD_PRIVSEP_CAPABILITIES_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "privsep/proc_status.h"
+
+namespace coolify::privsep {
+
+struct IdentityPolicy {
+  std::string user;                // A system user name, or "root".
+  std::vector<int> capabilities;   // CAP_* numbers, without repeats.
+};
+
+// The set as a bitmask in the kernel's layout (bit n = capability n), as
+// /proc/<pid>/status prints it.
+uint64_t CapabilityBits(const std::vector<int>& capabilities);
+
+struct UserIds {
+  uid_t uid;
+  gid_t gid;  // The user's primary group.
+};
+
+// Looks the user up in the user database. NotFoundError names the fix when the user is
+// missing (the package's system users are created by tools/install-deps.sh).
+absl::StatusOr<UserIds> ResolveUser(const std::string& name);
+
+// Switches the calling process (which must be root with CAP_SETPCAP, CAP_SETUID and
+// CAP_SETGID, and single-threaded) to `ids` keeping only `capabilities`. Any error
+// leaves the process in an unknown state: the caller must not continue.
+absl::Status ChangeIdentity(const UserIds& ids, const std::vector<int>& capabilities);
+
+// Checks, independently of how ChangeIdentity got there, that the process is what it
+// promises: ids from getresuid/getresgid, no supplementary groups, setuid(0) refused
+// for a non-root user, and `status` (this process's /proc status, read afterwards)
+// showing exactly `capabilities` in the effective, permitted and bounding sets and
+// nothing inheritable or ambient.
+absl::Status VerifyIdentity(const UserIds& ids, uint64_t capabilities, const ProcStatus& status);
+
+}  // namespace coolify::privsep
+
+#endif  // COOLD_PRIVSEP_CAPABILITIES_H_

@@ -1,5 +1,7 @@
 #include "privsep/landlock.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,7 +61,15 @@ int LandlockAbi() {
 }
 
 absl::StatusOr<LandlockRuleset> LandlockRuleset::Build(const std::vector<LandlockRule>& rules,
+                                                       const std::vector<int>& passed_dirs,
                                                        std::vector<std::string>* notes) {
+  const bool passed_allowed = std::any_of(rules.begin(), rules.end(), [](const LandlockRule& rule) {
+    return rule.path == kPassedDirectories;
+  });
+  if (!passed_dirs.empty() && !passed_allowed) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("directories were passed, but the role's list has no ", kPassedDirectories, " rule"));
+  }
   const int abi = LandlockAbi();
   if (abi == 0) return LandlockRuleset(0, UniqueFd());
 
@@ -79,6 +89,20 @@ absl::StatusOr<LandlockRuleset> LandlockRuleset::Build(const std::vector<Landloc
   for (const LandlockRule& rule : rules) {
     const uint64_t allowed = rule.access & handled;
     if (allowed == 0) continue;  // Only rights this kernel does not enforce anyway.
+    if (rule.path == kPassedDirectories) {
+      for (int dir : passed_dirs) {
+        struct stat st;
+        if (fstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+          return absl::InvalidArgumentError(absl::StrCat(rule.origin, ": passed descriptor ", dir,
+                                                         " is not a directory"));
+        }
+        PathBeneathAttr beneath = {allowed, dir};
+        if (syscall(SYS_landlock_add_rule, ruleset.get(), kRulePathBeneath, &beneath, 0) != 0) {
+          return absl::ErrnoToStatus(errno, absl::StrCat(rule.origin, ": landlock_add_rule on passed directory"));
+        }
+      }
+      continue;
+    }
     UniqueFd fd(open(rule.path.c_str(), O_PATH | O_CLOEXEC));
     if (!fd.valid()) {
       if (errno == ENOENT) {

@@ -45,8 +45,13 @@ inline constexpr uint64_t kLandlockFileRights =
     kLandlockIoctlDev;
 
 // One rule: `access` is allowed on `path` and, for a directory, everything beneath it.
+// The path a landlock list uses for "each directory the monitor passed to this role".
+// Snapshot directories are configurable, so their rule is granted through the
+// descriptors the monitor opened rather than through a fixed path in the list.
+inline constexpr char kPassedDirectories[] = "@passed-directories";
+
 struct LandlockRule {
-  std::string path;  // Absolute.
+  std::string path;  // Absolute, or kPassedDirectories.
   uint64_t access = 0;
   std::string origin;  // "file:line" of the list entry, for error messages.
 };
@@ -69,7 +74,10 @@ class LandlockRuleset {
   // omitting a rule only ever removes access. Directory rights on a non-directory,
   // and any other failure, are errors. On a kernel without Landlock the result is an
   // empty ruleset (abi() == 0) whose Enforce() does nothing.
+  // `passed_dirs` are directory descriptors the rule for kPassedDirectories applies to;
+  // passing any when no rule names kPassedDirectories is an error (fail closed).
   static absl::StatusOr<LandlockRuleset> Build(const std::vector<LandlockRule>& rules,
+                                               const std::vector<int>& passed_dirs,
                                                std::vector<std::string>* notes);
 
   // Restricts the calling thread (and its future children) to the ruleset.

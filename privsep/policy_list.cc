@@ -388,7 +388,7 @@ absl::StatusOr<std::vector<LandlockRule>> ParseLandlockList(absl::string_view pa
     LandlockRule rule;
     rule.origin = entry.origin;
     rule.path = std::string(words[0]);
-    if (!IsCleanAbsolutePath(rule.path)) {
+    if (rule.path != kPassedDirectories && !IsCleanAbsolutePath(rule.path)) {
       return Error(entry.origin, absl::StrCat("\"", rule.path,
                                               "\" is not a normalized absolute path"));
     }

@@ -83,6 +83,12 @@ absl::StatusOr<absl::string_view> EmbeddedList(absl::string_view kind, Role role
 }
 
 // Closes every descriptor above 2 except `keep`.
+std::vector<int> KeptFds(const SandboxSpec& spec) {
+  std::vector<int> kept = spec.keep_fds;
+  kept.insert(kept.end(), spec.passed_dirs.begin(), spec.passed_dirs.end());
+  return kept;
+}
+
 absl::Status CloseOtherFds(std::vector<int> keep) {
   std::sort(keep.begin(), keep.end());
   keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
@@ -219,7 +225,7 @@ void EnterSandbox(const SandboxSpec& spec) {
 
   // 4. Descriptors: only those the caller named survive, so nothing the monitor held
   // (sockets, state files, other children's channels) leaks into the role.
-  if (absl::Status s = CloseOtherFds(spec.keep_fds); !s.ok()) Fail(role, "close fds", s);
+  if (absl::Status s = CloseOtherFds(KeptFds(spec)); !s.ok()) Fail(role, "close fds", s);
 
   // 5. Process attributes a child must not inherit from whatever started the monitor:
   // the environment (LD_*, proxies, locale), a permissive umask. PR_SET_PDEATHSIG makes
@@ -251,7 +257,7 @@ void EnterSandbox(const SandboxSpec& spec) {
   // depend on whether the role's user could traverse their parents. It is enforced in
   // step 11.
   std::vector<std::string> notes;
-  absl::StatusOr<LandlockRuleset> ruleset = LandlockRuleset::Build(policy->landlock, &notes);
+  absl::StatusOr<LandlockRuleset> ruleset = LandlockRuleset::Build(policy->landlock, spec.passed_dirs, &notes);
   if (!ruleset.ok()) Fail(role, "landlock", ruleset.status());
   for (const std::string& note : notes) {
     std::fprintf(stderr, "sandbox(%s): landlock: %s\n", std::string(role).c_str(), note.c_str());

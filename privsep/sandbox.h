@@ -32,6 +32,9 @@ struct SandboxSpec {
   // /proc/self/status). Every other descriptor above 2 is closed; 0, 1 and 2 are left
   // as the caller arranged them. Each must be open.
   std::vector<int> keep_fds;
+  // Directory descriptors (also kept open) the role's "@passed-directories" Landlock rule
+  // applies to; refused when the role's list has no such rule.
+  std::vector<int> passed_dirs;
 };
 
 // Confines the calling process to spec.role's policy. The process must be root with a

@@ -55,7 +55,8 @@ struct ChildResult {
 // under the filter too.
 using Body = std::function<int(int out, int proc_status)>;
 
-ChildResult RunSandboxed(Role role, const Body& body, std::vector<int> extra_keep = {}) {
+ChildResult RunSandboxed(Role role, const Body& body, std::vector<int> extra_keep = {},
+                         std::vector<int> passed_dirs = {}) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe2: " << strerror(errno);
@@ -71,7 +72,7 @@ ChildResult RunSandboxed(Role role, const Body& body, std::vector<int> extra_kee
     close(pipe_fds[0]);
     const int status = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (status < 0) _exit(125);
-    SandboxSpec spec{role, {pipe_fds[1], status}};
+    SandboxSpec spec{role, {pipe_fds[1], status}, passed_dirs};
     spec.keep_fds.insert(spec.keep_fds.end(), extra_keep.begin(), extra_keep.end());
     EnterSandbox(spec);
     exit(body(pipe_fds[1], status));
@@ -539,7 +540,57 @@ INSTANTIATE_TEST_SUITE_P(
       return absl::StrCat(SandboxRoleName(info.param.role), "_", info.param.name);
     });
 
+// ---- passed directories ----
+
+// The firewall writer replaces its snapshots inside directories the monitor opens for it
+// (configurable paths, so not in the list). Beneath such a directory it may create, write
+// and rename files; anywhere else it may not.
+TEST_F(SandboxNetlinkTest, WritesOnlyBeneathPassedDirectories) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "kernel without Landlock";
+  char snapshots[] = "/tmp/sandbox-passed-XXXXXX";
+  char elsewhere[] = "/tmp/sandbox-other-XXXXXX";
+  ASSERT_NE(mkdtemp(snapshots), nullptr);
+  ASSERT_NE(mkdtemp(elsewhere), nullptr);
+  // Both writable by the role's user through DAC, so only Landlock tells them apart.
+  ASSERT_EQ(chmod(snapshots, 01777), 0);
+  ASSERT_EQ(chmod(elsewhere, 01777), 0);
+  UniqueFd dir(open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(dir.valid());
+  const int dir_fd = dir.get();
+  const std::string other = std::string(elsewhere) + "/x";
+  ChildResult r = RunSandboxed(
+      ROLE_NETLINK,
+      [dir_fd, other](int out, int) {
+        UniqueFd tmp(openat(dir_fd, "allow.rules.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!tmp.valid()) return Check(out, false, ErrnoText("openat beneath the passed directory"));
+        if (write(tmp.get(), "x", 1) != 1 || fsync(tmp.get()) != 0) return Check(out, false, ErrnoText("write"));
+        if (renameat(dir_fd, "allow.rules.tmp", dir_fd, "allow.rules") != 0) {
+          return Check(out, false, ErrnoText("renameat"));
+        }
+        UniqueFd outside(open(other.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        if (outside.valid() || errno != EACCES) return Check(out, false, "created a file outside: not EACCES");
+        return 0;
+      },
+      {}, {dir_fd});
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 0)
+      << Describe(r.wait_status) << ": " << r.output;
+  struct stat st;
+  EXPECT_EQ(stat((std::string(snapshots) + "/allow.rules").c_str(), &st), 0);
+  EXPECT_NE(stat(other.c_str(), &st), 0);
+  unlink((std::string(snapshots) + "/allow.rules").c_str());
+  rmdir(snapshots);
+  rmdir(elsewhere);
+}
+
 // ---- failures ----
+
+TEST(SandboxFailureTest, PassedDirectoryWithoutAListRuleExits126) {
+  UniqueFd dir(open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(dir.valid());
+  ChildResult r = RunSandboxed(ROLE_FRONT, [](int, int) { return 0; }, {}, {dir.get()});
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 126)
+      << Describe(r.wait_status);
+}
 
 TEST(SandboxFailureTest, RoleWithoutSandboxExits126) {
   ChildResult r = RunSandboxed(ROLE_MONITOR, [](int, int) { return 0; });

@@ -12,7 +12,7 @@
 
 namespace coolify::privsep {
 
-UniqueFd EnterChildSandbox(Role role, int passed_fds) {
+UniqueFd EnterChildSandbox(Role role, int passed_fds, std::vector<int> passed_dirs) {
   UniqueFd status(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
   if (!status) {
     LogError("open /proc/self/status failed");
@@ -21,6 +21,7 @@ UniqueFd EnterChildSandbox(Role role, int passed_fds) {
   SandboxSpec spec;
   spec.role = role;
   for (int i = 0; i < passed_fds; ++i) spec.keep_fds.push_back(kFirstPassedFd + i);
+  spec.passed_dirs = std::move(passed_dirs);
   spec.keep_fds.push_back(status.get());
   EnterSandbox(spec);
   return status;

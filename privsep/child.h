@@ -3,6 +3,8 @@
 #ifndef COOLD_PRIVSEP_CHILD_H_
 #define COOLD_PRIVSEP_CHILD_H_
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "privsep/channel.h"
 #include "privsep/log.h"
@@ -14,7 +16,9 @@ namespace coolify::privsep {
 // Enters the sandbox of `role`, keeping the `passed_fds` descriptors the monitor laid out
 // from fd 3. Returns a descriptor on this process's /proc status, opened before the sandbox
 // because Landlock forbids opening it afterwards. Never returns on failure.
-UniqueFd EnterChildSandbox(Role role, int passed_fds);
+// `passed_dirs` are directory descriptors among them that the role's Landlock list grants
+// access beneath ("@passed-directories").
+UniqueFd EnterChildSandbox(Role role, int passed_fds, std::vector<int> passed_dirs = {});
 
 // This process's confinement as the kernel reports it (through the descriptor above).
 absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd);

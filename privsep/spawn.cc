@@ -21,11 +21,22 @@ namespace {
 constexpr int kShuffleBase = 512;
 
 [[noreturn]] void ChildFail(const char* step) {
-  // Only async-signal-safe calls between fork and exec.
+  // Only async-signal-safe calls between fork and exec: no strerror, so the errno is
+  // written as a number.
+  const int error = errno;
+  char number[16];
+  int at = sizeof(number);
+  number[--at] = '\n';
+  int value = error;
+  do {
+    number[--at] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && at > 0);
   const char prefix[] = "spawn: ";
   ssize_t r = write(STDERR_FILENO, prefix, sizeof(prefix) - 1);
   r = write(STDERR_FILENO, step, strlen(step));
-  r = write(STDERR_FILENO, "\n", 1);
+  r = write(STDERR_FILENO, ": errno ", 8);
+  r = write(STDERR_FILENO, number + at, sizeof(number) - static_cast<size_t>(at));
   (void)r;
   _exit(127);
 }
@@ -50,9 +61,13 @@ absl::StatusOr<UniqueFd> OpenExecutable(const std::string& path) {
 }
 
 absl::StatusOr<ChildProcess> Spawn(int executable, const std::string& argv0,
+                                   const std::vector<std::string>& args,
                                    const std::vector<int>& passed_fds) {
   if (passed_fds.size() > 16) return absl::InvalidArgumentError("too many descriptors to pass");
-  char* const argv[] = {const_cast<char*>(argv0.c_str()), nullptr};
+  // Built before fork: the child may only make async-signal-safe calls.
+  std::vector<char*> argv = {const_cast<char*>(argv0.c_str())};
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
   char* const envp[] = {nullptr};
 
   pid_t pid = fork();
@@ -65,6 +80,10 @@ absl::StatusOr<ChildProcess> Spawn(int executable, const std::string& argv0,
     if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ChildFail("sigprocmask");
     // Ignored dispositions survive exec too.
     signal(SIGPIPE, SIG_DFL);
+    // The executable's descriptor may sit on a target number too: move it out of the way
+    // first (close-on-exec, so it ends with execveat).
+    int exe = fcntl(executable, F_DUPFD_CLOEXEC, kShuffleBase + 64);
+    if (exe < 0) ChildFail("dup executable");
     // Move every passed descriptor out of the way first, then into place: a source may
     // already sit on a target number.
     for (size_t i = 0; i < passed_fds.size(); ++i) {
@@ -78,15 +97,12 @@ absl::StatusOr<ChildProcess> Spawn(int executable, const std::string& argv0,
         ChildFail("dup2");
       }
     }
-    // The executable descriptor is close-on-exec; keep it until execveat.
-    int exe = fcntl(executable, F_DUPFD_CLOEXEC, kShuffleBase + 64);
-    if (exe < 0) ChildFail("dup executable");
     unsigned int first_closed = kFirstPassedFd + static_cast<unsigned int>(passed_fds.size());
     if (syscall(SYS_close_range, first_closed, static_cast<unsigned int>(kShuffleBase + 63), 0) != 0 ||
         syscall(SYS_close_range, static_cast<unsigned int>(kShuffleBase + 65), ~0U, 0) != 0) {
       ChildFail("close_range");
     }
-    syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+    syscall(SYS_execveat, exe, "", argv.data(), envp, AT_EMPTY_PATH);
     ChildFail("execveat");
   }
 

@@ -29,9 +29,10 @@ struct ChildProcess {
 // even if the path is replaced in between.
 absl::StatusOr<UniqueFd> OpenExecutable(const std::string& path);
 
-// Forks and executes `executable` (from OpenExecutable) with argv {argv0} and the given
-// descriptors as fd 3, 4, ... The caller must be single-threaded.
+// Forks and executes `executable` (from OpenExecutable) with argv {argv0, args...} and the
+// given descriptors as fd 3, 4, ... The caller must be single-threaded.
 absl::StatusOr<ChildProcess> Spawn(int executable, const std::string& argv0,
+                                   const std::vector<std::string>& args,
                                    const std::vector<int>& passed_fds);
 
 }  // namespace coolify::privsep

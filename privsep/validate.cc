@@ -142,8 +142,41 @@ absl::Status ValidateHelperReply(const Reply& reply) {
 
 }  // namespace
 
-// The helpers' only op, health, carries no fields: the envelope is all there is to check.
-absl::Status Validate(const NetlinkRequest& request) { return ValidateRequestEnvelope(request); }
+// Rule fields are checked again by the firewall writer's own parser, which turns them into
+// the canonical tuple it acts on (services/netlink/firewall_rule.h); here only what the
+// channel itself bounds: counts and ids.
+absl::Status Validate(const NetlinkRequest& request) {
+  if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
+  switch (request.op_case()) {
+    case NetlinkRequest::kAllow:
+      if (!request.allow().has_rule()) return FieldError("NetlinkRequest", "allow.rule", "not set");
+      break;
+    case NetlinkRequest::kDelete:
+      return ValidateFirewallRuleId("NetlinkRequest.delete.id", request.delete_().id());
+    case NetlinkRequest::kStage:
+      if (request.stage().rules_size() == 0 || request.stage().rules_size() > kMaxRulesPerFrame) {
+        return FieldError("NetlinkRequest", "stage.rules",
+                          absl::StrCat(request.stage().rules_size(), " rules; 1..", kMaxRulesPerFrame,
+                                       " per frame"));
+      }
+      break;
+    case NetlinkRequest::kCommit:
+      if (request.commit().mode() == FIREWALL_COMMIT_MODE_UNSPECIFIED) {
+        return FieldError("NetlinkRequest", "commit.mode", "not set");
+      }
+      break;
+    case NetlinkRequest::kList:
+      if (!request.list().namespace_().empty()) {
+        return ValidateNamespaceName("NetlinkRequest.list.namespace", request.list().namespace_());
+      }
+      break;
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+// The podman helper's only op, health, carries no fields: the envelope is all there is.
 absl::Status Validate(const PodmanRequest& request) { return ValidateRequestEnvelope(request); }
 absl::Status Validate(const BuildLauncherRequest& request) {
   return ValidateRequestEnvelope(request);
@@ -151,10 +184,39 @@ absl::Status Validate(const BuildLauncherRequest& request) {
 
 absl::Status Validate(const MonitorRequest& request) {
   if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
-  return ValidateHealthRound(request.health_round(), "MonitorRequest.health_round");
+  if (request.has_health_round()) {
+    return ValidateHealthRound(request.health_round(), "MonitorRequest.health_round");
+  }
+  return absl::OkStatus();
 }
 
-absl::Status Validate(const NetlinkReply& reply) { return ValidateHelperReply(reply); }
+absl::Status Validate(const NetlinkReply& reply) {
+  if (absl::Status s = ValidateHelperReply(reply); !s.ok()) return s;
+  switch (reply.result_case()) {
+    case NetlinkReply::kAllowed:
+      return ValidateFirewallRuleId("NetlinkReply.allowed.id", reply.allowed().id());
+    case NetlinkReply::kPage:
+      if (reply.page().entries_size() > kMaxRulesPerFrame) {
+        return FieldError("NetlinkReply", "page.entries", "more than one frame's worth");
+      }
+      for (const FirewallEntry& entry : reply.page().entries()) {
+        if (absl::Status s = ValidateFirewallRuleId("NetlinkReply.page.entries.id", entry.id()); !s.ok()) {
+          return s;
+        }
+      }
+      break;
+    case NetlinkReply::kChanges:
+      for (const auto* ids : {&reply.changes().ids(), &reply.changes().added(), &reply.changes().removed()}) {
+        for (const std::string& id : *ids) {
+          if (absl::Status s = ValidateFirewallRuleId("NetlinkReply.changes", id); !s.ok()) return s;
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
 absl::Status Validate(const PodmanReply& reply) { return ValidateHelperReply(reply); }
 absl::Status Validate(const BuildLauncherReply& reply) { return ValidateHelperReply(reply); }
 absl::Status Validate(const MonitorReply& reply) { return ValidateReplyEnvelope(reply); }
@@ -235,6 +297,13 @@ absl::Status ValidateRequestId(std::string_view field, std::string_view value) {
                     c == '-';
     if (!ok) return GrammarError(field, value, kWhat);
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFirewallRuleId(std::string_view field, std::string_view value) {
+  bool ok = value.size() == 12;
+  for (char c : value) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!ok) return GrammarError(field, value, "12 lower-case hex digits");
   return absl::OkStatus();
 }
 

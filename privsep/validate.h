@@ -23,6 +23,9 @@ namespace coolify::privsep {
 // The only protocol_version a request envelope may carry.
 inline constexpr uint32_t kProtocolVersion = 1;
 
+// Rules per firewall frame (stage, list page): 500 of the largest rule fit in 64 KiB.
+inline constexpr int kMaxRulesPerFrame = 500;
+
 // A health round holds one report per role, with room for roles still to come.
 inline constexpr int kMaxHealthReports = 8;
 
@@ -69,6 +72,9 @@ absl::Status ValidatePort(std::string_view field, int64_t value);
 
 // request-id = 1*64( ALPHA / DIGIT / "." / "_" / "-" ).
 absl::Status ValidateRequestId(std::string_view field, std::string_view value);
+
+// firewall-rule-id = 12( DIGIT / %x61-66 )   (the first 12 hex digits of a sha256).
+absl::Status ValidateFirewallRuleId(std::string_view field, std::string_view value);
 
 }  // namespace coolify::privsep
 

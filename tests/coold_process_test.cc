@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,13 +42,18 @@ class Coold {
     EXPECT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
     std::string binary = Runfile("services/monitor/coold");
     std::string libexec = "COOLD_LIBEXEC_DIR=" + Runfile("services");
+    std::string tmp = getenv("TEST_TMPDIR");
+    std::string rules = "COOLD_RULES_PATH=" + tmp + "/fw/allow.rules";
+    std::string bridge = "COOLD_BRIDGE_RULES_PATH=" + tmp + "/fw/allow.nft";
     pid_ = fork();
     if (pid_ == 0) {
+      // Its own network namespace: the firewall writer reads and writes that, not the host's.
+      if (unshare(CLONE_NEWNET) != 0) _exit(126);
       dup2(pipefd[1], STDERR_FILENO);
       char* argv[] = {const_cast<char*>(binary.c_str()), const_cast<char*>("--once"), nullptr};
       if (!once) argv[1] = nullptr;
       char* envp[] = {const_cast<char*>(libexec.c_str()), const_cast<char*>("COOLD_HOST_MGMT_IP=127.0.0.1"),
-                      nullptr};
+                      const_cast<char*>(rules.c_str()), const_cast<char*>(bridge.c_str()), nullptr};
       execve(binary.c_str(), argv, envp);
       _exit(127);
     }

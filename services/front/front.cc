@@ -5,11 +5,24 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/posix/stream_descriptor.hpp"
 #include "privsep/child.h"
 #include "privsep/log.h"
 #include "privsep/roles.h"
 #include "proto/privsep.pb.h"
+#include "services/front/command_router.h"
+#include "services/front/firewall_client.h"
+#include "services/front/rest_api.h"
+#include "services/http/server.h"
 
 namespace coolify::front {
 namespace {
@@ -60,27 +73,117 @@ absl::Status RunHealthRound(FrontChannels channels, int proc_status_fd) {
   return absl::OkStatus();
 }
 
-int Serve(FrontChannels channels) {
-  // Nothing is outstanding between requests, so any event on a channel is either its peer
-  // going away or a message nobody asked for: both end coold.
-  pollfd fds[4] = {{channels.monitor.fd(), POLLIN, 0},
-                   {channels.netlink.fd(), POLLIN, 0},
-                   {channels.podman.fd(), POLLIN, 0},
-                   {channels.build.fd(), POLLIN, 0}};
+absl::StatusOr<Startup> RequestStartup(privsep::Channel& monitor) {
+  privsep::Client<privsep::MonitorRequest, privsep::MonitorReply> client(monitor);
+  privsep::MonitorRequest request;
+  request.mutable_startup();
+  std::vector<privsep::UniqueFd> fds;
+  absl::StatusOr<privsep::MonitorReply> reply = client.Call(request, {}, &fds);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_startup()) return absl::InternalError("monitor answered startup without a configuration");
+  Startup startup;
+  startup.startup = reply->startup();
+  // The descriptors arrive in the documented order, each only when its flag says so.
+  size_t next = 0;
+  for (auto [present, slot] : {std::pair{startup.startup.api_listener(), &startup.api_listener},
+                               std::pair{startup.startup.api_token(), &startup.api_token},
+                               std::pair{startup.startup.tls_cert(), &startup.tls_cert},
+                               std::pair{startup.startup.tls_key(), &startup.tls_key}}) {
+    if (!present) continue;
+    if (next >= fds.size()) return absl::InternalError("monitor sent fewer descriptors than it named");
+    *slot = std::move(fds[next++]);
+  }
+  if (next != fds.size()) return absl::InternalError("monitor sent more descriptors than it named");
+  return startup;
+}
+
+namespace {
+
+// Reads a whole small file from a descriptor the monitor opened.
+absl::StatusOr<std::string> ReadAll(int fd, size_t limit) {
+  std::string text;
+  char buf[4096];
   for (;;) {
-    int n = poll(fds, 4, -1);
+    ssize_t n = read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      LogError("poll: %s", strerror(errno));
+    if (n < 0) return absl::ErrnoToStatus(errno, "read");
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > limit) return absl::ResourceExhaustedError("file too large");
+  }
+}
+
+// Any event on a channel while nothing is outstanding is its peer going away or a
+// message nobody asked for: both end coold.
+void WatchChannel(boost::asio::io_context& io, std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>>& watchers,
+                  int fd) {
+  // A duplicate, so the watcher owning and closing it leaves the channel's own descriptor alone.
+  auto watcher = std::make_unique<boost::asio::posix::stream_descriptor>(io, fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  watcher->async_wait(boost::asio::posix::stream_descriptor::wait_read, [fd](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    LogError("unexpected event on channel fd %d; stopping", fd);
+    _exit(1);
+  });
+  watchers.push_back(std::move(watcher));
+}
+
+}  // namespace
+
+int Serve(FrontChannels channels, Startup startup) {
+  boost::asio::io_context io;
+  std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>> watchers;
+  for (privsep::Channel* channel : {&channels.monitor, &channels.netlink, &channels.podman, &channels.build}) {
+    WatchChannel(io, watchers, channel->fd());
+  }
+
+  FirewallClient firewall(channels.netlink);
+  CommandRouter router(firewall);
+  std::unique_ptr<RestApi> api;
+  std::shared_ptr<http::Server> server;
+  if (startup.api_listener) {
+    auto token = ReadAll(startup.api_token.get(), 4096);
+    if (!token.ok()) {
+      LogError("COOLD_API_TOKEN_FILE: %s", token.status().ToString());
       return 1;
     }
-    for (const pollfd& p : fds) {
-      if (p.revents != 0) {
-        LogError("unexpected event on channel fd %d; stopping", p.fd);
+    std::string bearer(absl::StripAsciiWhitespace(*token));
+    if (bearer.size() < 16) {
+      LogError("COOLD_API_TOKEN_FILE: the token must be at least 16 characters");
+      return 1;
+    }
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    if (startup.tls_cert) {
+      auto cert = ReadAll(startup.tls_cert.get(), 1 << 20);
+      auto key = ReadAll(startup.tls_key.get(), 1 << 20);
+      if (!cert.ok() || !key.ok()) {
+        LogError("COOLD_TLS_CERT/COOLD_TLS_KEY: unreadable");
         return 1;
       }
+      auto context = http::MakeTlsContext(*cert, *key);
+      if (!context.ok()) {
+        LogError("%s", context.status().ToString());
+        return 1;
+      }
+      tls = *context;
     }
+    api = std::make_unique<RestApi>(router, bearer);
+    http::Limits limits;
+    limits.max_body_bytes = 16 << 20;  // a bulk of kMaxRulesPerRequest rules
+    auto created = http::Server::Create(io, startup.api_listener.release(), tls, limits,
+                                        [&api](http::Request request, http::Responder respond) {
+                                          api->Handle(std::move(request), std::move(respond));
+                                        });
+    if (!created.ok()) {
+      LogError("REST API: %s", created.status().ToString());
+      return 1;
+    }
+    server = *created;
+    server->Start();
+    LogInfo("REST API on %s:%u (%s)", startup.startup.config().api_bind_ip(),
+            startup.startup.config().api_bind_port(), tls ? "https" : "http");
   }
+  io.run();
+  return 1;
 }
 
 }  // namespace coolify::front

@@ -3,7 +3,11 @@
 #ifndef COOLD_SERVICES_FRONT_FRONT_H_
 #define COOLD_SERVICES_FRONT_FRONT_H_
 
+#include <vector>
+
+#include "absl/status/statusor.h"
 #include "privsep/channel.h"
+#include "proto/privsep.pb.h"
 
 namespace coolify::front {
 
@@ -15,12 +19,25 @@ struct FrontChannels {
   privsep::Channel& build;
 };
 
+// What the monitor hands the front end at start: the configuration and the descriptors
+// it opened with privilege (see privsep.proto FrontStartup).
+struct Startup {
+  privsep::FrontStartup startup;
+  privsep::UniqueFd api_listener;
+  privsep::UniqueFd api_token;
+  privsep::UniqueFd tls_cert;
+  privsep::UniqueFd tls_key;
+};
+
+absl::StatusOr<Startup> RequestStartup(privsep::Channel& monitor);
+
 // Runs one health round: collects this process's and each helper's confinement report and
 // sends them to the monitor, which checks them against the kernel's view.
 absl::Status RunHealthRound(FrontChannels channels, int proc_status_fd);
 
-// Serves until a channel closes (the monitor then stops coold). Returns the exit status.
-int Serve(FrontChannels channels);
+// Serves the REST API (when configured) until a channel closes; the monitor then stops
+// coold. Returns the exit status.
+int Serve(FrontChannels channels, Startup startup);
 
 }  // namespace coolify::front
 

@@ -16,9 +16,14 @@ int main() {
   Channel podman{UniqueFd(kFirstPassedFd + 2)};
   Channel build{UniqueFd(kFirstPassedFd + 3)};
   front::FrontChannels channels{monitor, netlink, podman, build};
+  absl::StatusOr<front::Startup> startup = front::RequestStartup(monitor);
+  if (!startup.ok()) {
+    LogError("startup: %s", startup.status().ToString());
+    return 1;
+  }
   if (absl::Status health = front::RunHealthRound(channels, proc_status.get()); !health.ok()) {
     LogError("health round: %s", health.ToString());
     return 1;
   }
-  return front::Serve(channels);
+  return front::Serve(channels, *std::move(startup));
 }

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <array>
-#include <memory>
-#include <optional>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "privsep/capabilities.h"
 #include "privsep/channel.h"
 #include "privsep/log.h"
 #include "privsep/proc_status.h"
@@ -28,6 +29,7 @@
 #include "privsep/spawn.h"
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
+#include "services/monitor/resources.h"
 
 namespace coolify::monitor {
 namespace {
@@ -67,6 +69,7 @@ class Monitor {
   // Handles one readable event on the signalfd; returns an exit status when done.
   std::optional<int> OnSignal();
   std::optional<int> OnFrontMessage();
+  absl::Status ReplyStartup(uint64_t request_id);
   absl::Status CheckHealthRound(const privsep::HealthRound& round);
   Child* FindChild(pid_t pid);
   Child* FindChild(Role role);
@@ -79,6 +82,7 @@ class Monitor {
   std::unique_ptr<Channel> front_;
   std::unique_ptr<privsep::Server<MonitorRequest, MonitorReply>> front_server_;
   std::vector<Child> children_;
+  FrontResources front_resources_;
   bool health_round_done_ = false;
 };
 
@@ -104,6 +108,18 @@ absl::Status Monitor::Start() {
     executables.push_back(std::move(*exe));
   }
 
+  // What the children need opened with privilege, opened now so a bad path stops coold
+  // before any child runs.
+  auto netlink_policy = privsep::LoadRolePolicy(Role::ROLE_NETLINK);
+  if (!netlink_policy.ok()) return netlink_policy.status();
+  auto netlink_user = privsep::ResolveUser(netlink_policy->identity.user);
+  if (!netlink_user.ok()) return netlink_user.status();
+  auto snapshots = PrepareSnapshotDirs(options_.config, *netlink_user);
+  if (!snapshots.ok()) return snapshots.status();
+  auto front_resources = OpenFrontResources(options_.config);
+  if (!front_resources.ok()) return front_resources.status();
+  front_resources_ = std::move(*front_resources);
+
   // One socketpair per child. The privileged helpers each talk only to the front end;
   // the front end also holds the channel to the monitor.
   auto monitor_front = privsep::SeqpacketPair();
@@ -112,15 +128,22 @@ absl::Status Monitor::Start() {
   for (size_t i = 0; i < 3; ++i) {
     auto pair = privsep::SeqpacketPair();
     if (!pair.ok()) return pair.status();
-    auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]),
-                                {pair->second.get()});
+    std::vector<int> fds = {pair->second.get()};
+    std::vector<std::string> args;
+    if (roles[i] == Role::ROLE_NETLINK) {
+      // fd 4 and 5: the snapshot directories; argv: the snapshot file names in them.
+      fds.push_back(snapshots->rules_dir.get());
+      fds.push_back(snapshots->bridge_dir.get());
+      args = {snapshots->rules_name, snapshots->bridge_name};
+    }
+    auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]), args, fds);
     if (!child.ok()) return child.status();
     children_.push_back({roles[i], std::move(*child)});
     front_ends.push_back(std::move(pair->first));
     // pair->second closes here: only the child holds that end, so its death reads as EOF.
   }
   // The front end gets fd 3 = monitor, 4 = netlink, 5 = podman, 6 = build.
-  auto front = privsep::Spawn(executables[3].get(), privsep::ChildBinaryName(Role::ROLE_FRONT),
+  auto front = privsep::Spawn(executables[3].get(), privsep::ChildBinaryName(Role::ROLE_FRONT), {},
                               {monitor_front->second.get(), front_ends[0].get(),
                                front_ends[1].get(), front_ends[2].get()});
   if (!front.ok()) return front.status();
@@ -264,6 +287,14 @@ std::optional<int> Monitor::OnFrontMessage() {
       health_round_done_ = true;
       break;
     }
+    case MonitorRequest::kStartup:
+      // Answered with descriptors attached; see ReplyStartup.
+      if (absl::Status sent = ReplyStartup(request->request_id()); !sent.ok()) {
+        LogError("front channel: %s; stopping coold", sent.ToString());
+        StopChildren(/*orderly=*/false);
+        return 1;
+      }
+      return std::nullopt;
     case MonitorRequest::OP_NOT_SET:
       // Validate() already refused it; unreachable by construction.
       return 1;
@@ -278,6 +309,31 @@ std::optional<int> Monitor::OnFrontMessage() {
     return 0;
   }
   return std::nullopt;
+}
+
+absl::Status Monitor::ReplyStartup(uint64_t request_id) {
+  MonitorReply reply;
+  reply.set_request_id(request_id);
+  privsep::FrontStartup* startup = reply.mutable_startup();
+  *startup->mutable_config() = options_.config;
+  std::vector<int> fds;
+  auto attach = [&fds](const UniqueFd& fd, bool* flag) {
+    *flag = fd.valid();
+    if (fd.valid()) fds.push_back(fd.get());
+  };
+  bool flag = false;
+  attach(front_resources_.api_listener, &flag);
+  startup->set_api_listener(flag);
+  attach(front_resources_.api_token, &flag);
+  startup->set_api_token(flag);
+  attach(front_resources_.tls_cert, &flag);
+  startup->set_tls_cert(flag);
+  attach(front_resources_.tls_key, &flag);
+  startup->set_tls_key(flag);
+  absl::Status sent = front_server_->Reply(reply, fds);
+  // The front end holds them now; the monitor has no use for its copies.
+  front_resources_ = FrontResources();
+  return sent;
 }
 
 int Monitor::Run() {

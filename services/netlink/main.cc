@@ -1,40 +1,58 @@
-// coold-netlink. The firewall writer: the one coold process with CAP_NET_ADMIN.
-// It acts only on validated messages from the front end (fd 3).
+// coold-netlink. The firewall writer: the one coold process with CAP_NET_ADMIN. It acts only
+// on validated messages from the front end (fd 3) and writes its snapshots beneath the two
+// directories the monitor opened for it (fd 4: COOLD_RULES_PATH's, fd 5:
+// COOLD_BRIDGE_RULES_PATH's; argv[1] and argv[2] name the files).
 #include "privsep/channel.h"
 #include "privsep/child.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
 #include "proto/privsep.pb.h"
+#include "services/netlink/firewall_service.h"
 
-namespace coolify::privsep {
+namespace coolify::netlink {
 namespace {
 
-int Main() {
+constexpr int kRulesDirFd = privsep::kFirstPassedFd + 1;
+constexpr int kBridgeDirFd = privsep::kFirstPassedFd + 2;
+
+int Main(int argc, char** argv) {
   SetLogRole("netlink");
-  UniqueFd proc_status = EnterChildSandbox(ROLE_NETLINK, /*passed_fds=*/1);
-  Channel front{UniqueFd(kFirstPassedFd)};
-  return ServeChannel<NetlinkRequest, NetlinkReply>(front, [&](const NetlinkRequest& request) {
-    NetlinkReply reply;
-    switch (request.op_case()) {
-      case NetlinkRequest::kHealth: {
-        absl::StatusOr<HealthReport> health = SelfHealth(ROLE_NETLINK, proc_status.get());
+  if (argc != 3) {
+    LogError("usage: coold-netlink RULES_NAME BRIDGE_RULES_NAME (started by coold)");
+    return 2;
+  }
+  privsep::UniqueFd proc_status =
+      privsep::EnterChildSandbox(privsep::ROLE_NETLINK, /*passed_fds=*/1, {kRulesDirFd, kBridgeDirFd});
+  privsep::Channel front{privsep::UniqueFd(privsep::kFirstPassedFd)};
+
+  absl::StatusOr<FirewallWriter> writer = FirewallWriter::Open();
+  if (!writer.ok()) {
+    LogError("netfilter socket: %s", writer.status().ToString());
+    return 1;
+  }
+  FirewallService firewall(*std::move(writer), SnapshotTarget{kRulesDirFd, argv[1]},
+                           SnapshotTarget{kBridgeDirFd, argv[2]});
+  if (absl::Status started = firewall.Start(); !started.ok()) {
+    LogError("firewall: %s", started.ToString());
+    return 1;
+  }
+
+  return privsep::ServeChannel<privsep::NetlinkRequest, privsep::NetlinkReply>(
+      front, [&](const privsep::NetlinkRequest& request) {
+        if (request.op_case() != privsep::NetlinkRequest::kHealth) return firewall.Handle(request);
+        privsep::NetlinkReply reply;
+        absl::StatusOr<privsep::HealthReport> health = privsep::SelfHealth(privsep::ROLE_NETLINK, proc_status.get());
         if (health.ok()) {
           *reply.mutable_health() = *health;
         } else {
           reply.mutable_status()->set_code(static_cast<int>(health.status().code()));
           reply.mutable_status()->set_message(std::string(health.status().message()));
         }
-        break;
-      }
-      case NetlinkRequest::OP_NOT_SET:
-        // Refused by Validate() before dispatch.
-        break;
-    }
-    return reply;
-  });
+        return reply;
+      });
 }
 
 }  // namespace
-}  // namespace coolify::privsep
+}  // namespace coolify::netlink
 
-int main() { return coolify::privsep::Main(); }
+int main(int argc, char** argv) { return coolify::netlink::Main(argc, argv); }

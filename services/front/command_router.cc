@@ -1,0 +1,182 @@
+#include "services/front/command_router.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace coolify::front {
+namespace {
+
+using google::protobuf::Value;
+
+Value String(const std::string& s) {
+  Value v;
+  v.set_string_value(s);
+  return v;
+}
+
+Value Number(double n) {
+  Value v;
+  v.set_number_value(n);
+  return v;
+}
+
+Value Bool(bool b) {
+  Value v;
+  v.set_bool_value(b);
+  return v;
+}
+
+Value StringList(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  Value v;
+  auto* list = v.mutable_list_value();
+  for (const std::string& item : items) *list->add_values() = String(item);
+  return v;
+}
+
+v1::CommandResult Ok(unsigned code, Value data) {
+  v1::CommandResult result;
+  result.set_code(code);
+  *result.mutable_data() = std::move(data);
+  return result;
+}
+
+// {"id", "namespace", "src", "dst", "proto", "port"}: one flat object per rule, as the
+// allow request spells a rule plus its id.
+Value EntryValue(const privsep::FirewallEntry& entry) {
+  Value v;
+  auto& fields = *v.mutable_struct_value()->mutable_fields();
+  fields["id"] = String(entry.id());
+  fields["namespace"] = String(entry.rule().namespace_());
+  fields["src"] = String(entry.rule().src());
+  fields["dst"] = String(entry.rule().dst());
+  fields["proto"] = String(entry.rule().proto());
+  fields["port"] = Number(entry.rule().port());
+  return v;
+}
+
+std::vector<v1::FirewallRule> Rules(const google::protobuf::RepeatedPtrField<v1::FirewallRule>& rules) {
+  return std::vector<v1::FirewallRule>(rules.begin(), rules.end());
+}
+
+}  // namespace
+
+unsigned HttpStatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+v1::CommandResult ErrorResult(const absl::Status& status) {
+  v1::CommandResult result;
+  result.set_code(HttpStatusOf(status));
+  result.set_message(std::string(status.message()));
+  return result;
+}
+
+std::string FieldOf(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) return "";
+  std::string message(status.message());
+  size_t colon = message.find(": ");
+  if (colon == std::string::npos) return "";
+  std::string field = message.substr(0, colon);
+  // A field path has no spaces; anything else is prose, not a field name.
+  return field.find(' ') == std::string::npos ? field : "";
+}
+
+v1::CommandResult CommandRouter::Route(const v1::Command& command) {
+  switch (command.verb_case()) {
+    case v1::Command::kFirewallAllow:
+    case v1::Command::kFirewallDelete:
+    case v1::Command::kFirewallList:
+    case v1::Command::kFirewallBulk:
+    case v1::Command::kFirewallReconcile:
+      return Firewall(command);
+    case v1::Command::VERB_NOT_SET:
+      return ErrorResult(absl::InvalidArgumentError("command: no verb"));
+    default:
+      return ErrorResult(absl::UnimplementedError(
+          absl::StrCat("verb ", v1::Command::descriptor()->FindFieldByNumber(command.verb_case())->name(),
+                       " is not served by this coold")));
+  }
+}
+
+v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {
+  switch (command.verb_case()) {
+    case v1::Command::kFirewallAllow: {
+      if (!command.firewall_allow().has_rule()) return ErrorResult(absl::InvalidArgumentError("rule: missing"));
+      auto allowed = firewall_.Allow(command.firewall_allow().rule());
+      if (!allowed.ok()) return ErrorResult(allowed.status());
+      Value data;
+      auto& fields = *data.mutable_struct_value()->mutable_fields();
+      fields["id"] = String(allowed->id());
+      fields["created"] = Bool(allowed->created());
+      return Ok(allowed->created() ? 201 : 200, std::move(data));
+    }
+    case v1::Command::kFirewallDelete: {
+      absl::Status deleted = firewall_.Delete(command.firewall_delete().id());
+      if (!deleted.ok()) return ErrorResult(deleted);
+      Value data;
+      (*data.mutable_struct_value()->mutable_fields())["id"] = String(command.firewall_delete().id());
+      return Ok(200, std::move(data));
+    }
+    case v1::Command::kFirewallList: {
+      auto entries = firewall_.List(command.firewall_list().namespace_());
+      if (!entries.ok()) return ErrorResult(entries.status());
+      Value data;
+      Value rules;
+      auto* list = rules.mutable_list_value();
+      for (const auto& entry : *entries) *list->add_values() = EntryValue(entry);
+      (*data.mutable_struct_value()->mutable_fields())["rules"] = std::move(rules);
+      return Ok(200, std::move(data));
+    }
+    case v1::Command::kFirewallBulk: {
+      auto changes = firewall_.Bulk(Rules(command.firewall_bulk().rules()));
+      if (!changes.ok()) return ErrorResult(changes.status());
+      Value data;
+      auto& fields = *data.mutable_struct_value()->mutable_fields();
+      fields["ids"] = StringList(changes->ids());
+      fields["added"] = StringList(changes->added());
+      return Ok(200, std::move(data));
+    }
+    case v1::Command::kFirewallReconcile: {
+      auto changes = firewall_.Reconcile(Rules(command.firewall_reconcile().rules()));
+      if (!changes.ok()) return ErrorResult(changes.status());
+      Value data;
+      auto& fields = *data.mutable_struct_value()->mutable_fields();
+      fields["added"] = StringList(changes->added());
+      fields["removed"] = StringList(changes->removed());
+      return Ok(200, std::move(data));
+    }
+    default:
+      return ErrorResult(absl::InternalError("not a firewall verb"));
+  }
+}
+
+}  // namespace coolify::front

@@ -1,0 +1,36 @@
+// One command model, two transports: the local REST API and the broker stream both turn
+// their input into a v1::Command and run it here, and both report the v1::CommandResult
+// the same way (code with HTTP semantics, message, JSON-shaped data).
+#ifndef COOLD_SERVICES_FRONT_COMMAND_ROUTER_H_
+#define COOLD_SERVICES_FRONT_COMMAND_ROUTER_H_
+
+#include "absl/status/status.h"
+#include "proto/commands.pb.h"
+#include "services/front/firewall_client.h"
+
+namespace coolify::front {
+
+class CommandRouter {
+ public:
+  explicit CommandRouter(FirewallClient& firewall) : firewall_(firewall) {}
+
+  v1::CommandResult Route(const v1::Command& command);
+
+ private:
+  v1::CommandResult Firewall(const v1::Command& command);
+
+  FirewallClient& firewall_;
+};
+
+// The HTTP status a Status maps to (InvalidArgument 400, NotFound 404, ...).
+unsigned HttpStatusOf(const absl::Status& status);
+
+// {code, message} for a failed Status.
+v1::CommandResult ErrorResult(const absl::Status& status);
+
+// The field an InvalidArgument message names ("rules[3].src: ..." -> "rules[3].src"), or "".
+std::string FieldOf(const absl::Status& status);
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_COMMAND_ROUTER_H_

@@ -1,0 +1,94 @@
+#include "services/front/firewall_client.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "privsep/validate.h"
+
+namespace coolify::front {
+
+using privsep::NetlinkReply;
+using privsep::NetlinkRequest;
+
+absl::StatusOr<NetlinkReply> FirewallClient::Call(const NetlinkRequest& request) {
+  absl::StatusOr<NetlinkReply> reply = client_.Call(request);
+  if (!reply.ok()) return reply.status();
+  if (reply->status().code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
+  }
+  return reply;
+}
+
+absl::StatusOr<privsep::FirewallAllowed> FirewallClient::Allow(const v1::FirewallRule& rule) {
+  NetlinkRequest request;
+  *request.mutable_allow()->mutable_rule() = rule;
+  absl::StatusOr<NetlinkReply> reply = Call(request);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_allowed()) return absl::InternalError("firewall writer answered allow without an id");
+  return reply->allowed();
+}
+
+absl::Status FirewallClient::Delete(const std::string& id) {
+  NetlinkRequest request;
+  request.mutable_delete_()->set_id(id);
+  return Call(request).status();
+}
+
+absl::StatusOr<std::vector<privsep::FirewallEntry>> FirewallClient::List(const std::string& namespace_filter) {
+  std::vector<privsep::FirewallEntry> entries;
+  uint32_t offset = 0;
+  for (;;) {
+    NetlinkRequest request;
+    request.mutable_list()->set_namespace_(namespace_filter);
+    request.mutable_list()->set_offset(offset);
+    absl::StatusOr<NetlinkReply> reply = Call(request);
+    if (!reply.ok()) return reply.status();
+    if (!reply->has_page()) return absl::InternalError("firewall writer answered list without a page");
+    for (const auto& entry : reply->page().entries()) entries.push_back(entry);
+    if (reply->page().done()) return entries;
+    // A page that does not advance would loop forever; the writer must make progress.
+    if (reply->page().next_offset() <= offset) return absl::InternalError("firewall list did not advance");
+    offset = reply->page().next_offset();
+  }
+}
+
+absl::StatusOr<privsep::FirewallChanges> FirewallClient::StageAndCommit(const std::vector<v1::FirewallRule>& rules,
+                                                                        privsep::FirewallCommitMode mode) {
+  for (size_t start = 0; start < rules.size(); start += privsep::kMaxRulesPerFrame) {
+    NetlinkRequest request;
+    size_t end = std::min(rules.size(), start + privsep::kMaxRulesPerFrame);
+    for (size_t i = start; i < end; ++i) *request.mutable_stage()->add_rules() = rules[i];
+    if (absl::Status staged = Call(request).status(); !staged.ok()) {
+      NetlinkRequest abort;
+      abort.mutable_abort();
+      // The stage error is the one worth reporting; an abort failure ends the channel anyway.
+      (void)Call(abort);
+      return staged;
+    }
+  }
+  NetlinkRequest commit;
+  commit.mutable_commit()->set_mode(mode);
+  absl::StatusOr<NetlinkReply> reply = Call(commit);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_changes()) return absl::InternalError("firewall writer answered commit without changes");
+  return reply->changes();
+}
+
+absl::StatusOr<privsep::FirewallChanges> FirewallClient::Bulk(const std::vector<v1::FirewallRule>& rules) {
+  if (rules.empty()) return absl::InvalidArgumentError("rules: empty");
+  return StageAndCommit(rules, privsep::FIREWALL_COMMIT_MODE_BULK);
+}
+
+absl::StatusOr<privsep::FirewallChanges> FirewallClient::Reconcile(const std::vector<v1::FirewallRule>& rules) {
+  if (rules.empty()) {
+    // An empty desired set is legitimate (remove every rule) but has no stage to send.
+    NetlinkRequest commit;
+    commit.mutable_commit()->set_mode(privsep::FIREWALL_COMMIT_MODE_RECONCILE);
+    absl::StatusOr<NetlinkReply> reply = Call(commit);
+    if (!reply.ok()) return reply.status();
+    return reply->changes();
+  }
+  return StageAndCommit(rules, privsep::FIREWALL_COMMIT_MODE_RECONCILE);
+}
+
+}  // namespace coolify::front

@@ -1,0 +1,44 @@
+// coold's local REST API: bearer-token authentication, then each route turns its request
+// into a v1::Command for the CommandRouter. Bodies are the commands' protobuf messages in
+// protobuf's JSON mapping, with unknown fields refused.
+#ifndef COOLD_SERVICES_FRONT_REST_API_H_
+#define COOLD_SERVICES_FRONT_REST_API_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/commands.pb.h"
+#include "services/front/command_router.h"
+#include "services/http/server.h"
+
+namespace coolify::front {
+
+// Rules in one bulk or reconcile body; more is answered 413.
+inline constexpr int kMaxRulesPerRequest = 50000;
+
+class RestApi {
+ public:
+  // `token` is the expected bearer token; it must not be empty.
+  RestApi(CommandRouter& router, std::string token) : router_(router), token_(std::move(token)) {}
+
+  void Handle(http::Request request, http::Responder respond);
+
+  // The request as a command, or the 4xx response refusing it. Public for tests and fuzzing.
+  absl::StatusOr<v1::Command> ToCommand(const http::Request& request) const;
+
+ private:
+  bool Authorized(const http::Request& request) const;
+
+  CommandRouter& router_;
+  std::string token_;
+};
+
+// Parses a JSON body into `message`, refusing unknown fields and naming the culprit.
+absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message* message);
+
+// The JSON text of a CommandResult as the HTTP body: its data, or {"error", "field"?}.
+http::Response ToHttpResponse(const v1::CommandResult& result);
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_REST_API_H_

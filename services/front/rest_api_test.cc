@@ -1,0 +1,134 @@
+// The REST API's mapping of requests to commands: every bad input gets a clear 4xx naming
+// what is wrong, before anything reaches a privileged process.
+#include "services/front/rest_api.h"
+
+#include "gtest/gtest.h"
+
+namespace coolify::front {
+namespace {
+
+namespace bhttp = boost::beast::http;
+
+http::Request Make(bhttp::verb method, std::string path, std::string body = "") {
+  http::Request request;
+  request.method = method;
+  request.method_text = std::string(bhttp::to_string(method));
+  request.path = std::move(path);
+  request.body = std::move(body);
+  request.authorization = "Bearer 0123456789abcdef";
+  return request;
+}
+
+class RestApiTest : public testing::Test {
+ protected:
+  // The router is never reached by ToCommand; it needs a channel only to exist.
+  RestApiTest() : channel_(privsep::UniqueFd(-1)), firewall_(channel_), router_(firewall_), api_(router_, "0123456789abcdef") {}
+
+  absl::StatusOr<v1::Command> Command(const http::Request& request) { return api_.ToCommand(request); }
+
+  void ExpectRefused(const http::Request& request, absl::StatusCode code, const std::string& mentions) {
+    auto command = Command(request);
+    ASSERT_FALSE(command.ok()) << "accepted: " << command->DebugString();
+    EXPECT_EQ(command.status().code(), code) << command.status();
+    EXPECT_NE(std::string(command.status().message()).find(mentions), std::string::npos) << command.status();
+  }
+
+  privsep::Channel channel_;
+  FirewallClient firewall_;
+  CommandRouter router_;
+  RestApi api_;
+};
+
+TEST_F(RestApiTest, AllowBodyBecomesTheCommand) {
+  auto command = Command(Make(bhttp::verb::post, "/api/v1/firewall/allow",
+                              R"({"namespace":"default","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":80})"));
+  ASSERT_TRUE(command.ok()) << command.status();
+  ASSERT_TRUE(command->has_firewall_allow());
+  EXPECT_EQ(command->firewall_allow().rule().dst(), "10.0.0.2");
+  EXPECT_EQ(command->firewall_allow().rule().port(), 80u);
+}
+
+TEST_F(RestApiTest, ListTakesOnlyANamespace) {
+  auto request = Make(bhttp::verb::get, "/api/v1/firewall/allow");
+  request.query = {{"namespace", "alpha"}};
+  auto command = Command(request);
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_EQ(command->firewall_list().namespace_(), "alpha");
+  request.query = {{"color", "red"}};
+  ExpectRefused(request, absl::StatusCode::kInvalidArgument, "color: unknown query parameter");
+}
+
+TEST_F(RestApiTest, DeleteTakesTheIdFromThePath) {
+  auto command = Command(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/0123456789ab"));
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_EQ(command->firewall_delete().id(), "0123456789ab");
+}
+
+TEST_F(RestApiTest, UnknownFieldsAreRefusedByName) {
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow",
+                     R"({"namespace":"default","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":80,"comment":"x"})"),
+                absl::StatusCode::kInvalidArgument, "comment: unknown field");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow/bulk", R"({"rules":[],"dry_run":true})"),
+                absl::StatusCode::kInvalidArgument, "dry_run: unknown field");
+}
+
+TEST_F(RestApiTest, MalformedBodiesAreRefused) {
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow", ""), absl::StatusCode::kInvalidArgument, "empty");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow", "{not json"), absl::StatusCode::kInvalidArgument,
+                "body");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow", R"({"port":"eighty"})"),
+                absl::StatusCode::kInvalidArgument, "body");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow", R"({"port":-1})"),
+                absl::StatusCode::kInvalidArgument, "body");
+}
+
+TEST_F(RestApiTest, OversizeBulkIsRefused) {
+  std::string body = R"({"rules":[)";
+  for (int i = 0; i <= kMaxRulesPerRequest; ++i) {
+    if (i) body += ",";
+    body += R"({"port":1})";
+  }
+  body += "]}";
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow/bulk", body), absl::StatusCode::kResourceExhausted,
+                "at most");
+}
+
+TEST_F(RestApiTest, WrongMethodsAndPathsAreRefused) {
+  ExpectRefused(Make(bhttp::verb::put, "/api/v1/firewall/allow"), absl::StatusCode::kUnimplemented, "not allowed");
+  ExpectRefused(Make(bhttp::verb::get, "/api/v1/firewall/reconcile"), absl::StatusCode::kUnimplemented,
+                "not allowed");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow/0123456789ab"), absl::StatusCode::kUnimplemented,
+                "not allowed");
+  ExpectRefused(Make(bhttp::verb::get, "/api/v1/nothing"), absl::StatusCode::kNotFound, "no route");
+}
+
+TEST_F(RestApiTest, MissingOrWrongTokenIs401) {
+  for (const char* authorization : {"", "Bearer", "Bearer wrong-token-0000", "Basic 0123456789abcdef",
+                                    "Bearer 0123456789abcdeF", "Bearer 0123456789abcdef0"}) {
+    auto request = Make(bhttp::verb::get, "/api/v1/firewall/allow");
+    request.authorization = authorization;
+    http::Response response;
+    api_.Handle(request, [&response](http::Response r) { response = std::move(r); });
+    EXPECT_EQ(response.status, 401u) << authorization;
+    EXPECT_NE(response.body.find("bearer token"), std::string::npos);
+  }
+}
+
+TEST_F(RestApiTest, ResultsBecomeJsonBodies) {
+  v1::CommandResult result;
+  result.set_code(201);
+  (*result.mutable_data()->mutable_struct_value()->mutable_fields())["id"].set_string_value("0123456789ab");
+  http::Response response = ToHttpResponse(result);
+  EXPECT_EQ(response.status, 201u);
+  EXPECT_EQ(response.body, R"({"id":"0123456789ab"})");
+
+  v1::CommandResult error;
+  error.set_code(400);
+  error.set_message("src: \"10.0.0.256\" is not an IPv4 address");
+  response = ToHttpResponse(error);
+  EXPECT_EQ(response.status, 400u);
+  EXPECT_NE(response.body.find(R"("field":"src")"), std::string::npos) << response.body;
+}
+
+}  // namespace
+}  // namespace coolify::front

@@ -1,0 +1,126 @@
+#include "services/monitor/resources.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "privsep/log.h"
+
+namespace coolify::monitor {
+namespace {
+
+using privsep::UniqueFd;
+
+absl::Status Errno(const std::string& what) {
+  return absl::ErrnoToStatus(errno, what);
+}
+
+// mkdir -p with mode 0755 for each missing component.
+absl::Status MakeDirs(const std::string& dir) {
+  for (size_t slash = 1; slash <= dir.size(); ++slash) {
+    if (slash != dir.size() && dir[slash] != '/') continue;
+    std::string prefix = dir.substr(0, slash);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return Errno(absl::StrCat("mkdir ", prefix));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> PrepareDir(const std::string& path, const std::string& name, const privsep::UserIds& writer) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  if (auto s = MakeDirs(dir); !s.ok()) return s;
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return Errno(absl::StrCat("open snapshot directory ", dir));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Errno(absl::StrCat("stat ", dir));
+  // Root must own the directory: otherwise its owner could swap the snapshots.
+  if (st.st_uid != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("snapshot directory ", dir, " must be owned by root"));
+  }
+  mode_t wanted = (st.st_mode & 07777) | S_ISVTX | S_IRWXG;
+  if (st.st_gid != writer.gid || (st.st_mode & 07777) != wanted) {
+    if (fchown(fd.get(), 0, writer.gid) != 0) return Errno(absl::StrCat("chown ", dir));
+    if (fchmod(fd.get(), wanted) != 0) return Errno(absl::StrCat("chmod ", dir));
+    LogInfo("snapshot directory %s: group %u, mode %o (sticky, group-writable for the firewall writer)", dir,
+            writer.gid, wanted);
+  }
+  struct stat file;
+  if (fstatat(fd.get(), name.c_str(), &file, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISREG(file.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a regular file"));
+    }
+    if (file.st_uid != writer.uid && fchownat(fd.get(), name.c_str(), writer.uid, writer.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Errno(absl::StrCat("chown ", path));
+    }
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> OpenPrivateFile(const char* variable, const std::string& path, bool must_be_private) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat(variable, ": cannot open ", path));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(variable, ": ", path, " is not a regular file"));
+  }
+  // A secret others can read is a secret already lost: refuse rather than serve with it.
+  if (must_be_private && (st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(variable, ": ", path, " must not be readable by group or others (chmod 0600)"));
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<SnapshotDirs> PrepareSnapshotDirs(const v1::CooldConfig& config, const privsep::UserIds& writer) {
+  SnapshotDirs dirs;
+  dirs.rules_name = config.rules_path().substr(config.rules_path().rfind('/') + 1);
+  dirs.bridge_name = config.bridge_rules_path().substr(config.bridge_rules_path().rfind('/') + 1);
+  auto rules = PrepareDir(config.rules_path(), dirs.rules_name, writer);
+  if (!rules.ok()) return rules.status();
+  auto bridge = PrepareDir(config.bridge_rules_path(), dirs.bridge_name, writer);
+  if (!bridge.ok()) return bridge.status();
+  dirs.rules_dir = std::move(*rules);
+  dirs.bridge_dir = std::move(*bridge);
+  return dirs;
+}
+
+absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config) {
+  FrontResources resources;
+  if (!config.api_bind_ip().empty()) {
+    resources.api_listener.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!resources.api_listener) return Errno("COOLD_API_BIND: socket");
+    int one = 1;
+    setsockopt(resources.api_listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(config.api_bind_port()));
+    inet_pton(AF_INET, config.api_bind_ip().c_str(), &addr.sin_addr);
+    if (bind(resources.api_listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      return Errno(absl::StrCat("COOLD_API_BIND: bind ", config.api_bind_ip(), ":", config.api_bind_port()));
+    }
+    if (listen(resources.api_listener.get(), 128) != 0) return Errno("COOLD_API_BIND: listen");
+    auto token = OpenPrivateFile("COOLD_API_TOKEN_FILE", config.api_token_file(), /*must_be_private=*/true);
+    if (!token.ok()) return token.status();
+    resources.api_token = std::move(*token);
+  }
+  if (!config.tls_cert_file().empty()) {
+    auto cert = OpenPrivateFile("COOLD_TLS_CERT", config.tls_cert_file(), /*must_be_private=*/false);
+    if (!cert.ok()) return cert.status();
+    auto key = OpenPrivateFile("COOLD_TLS_KEY", config.tls_key_file(), /*must_be_private=*/true);
+    if (!key.ok()) return key.status();
+    resources.tls_cert = std::move(*cert);
+    resources.tls_key = std::move(*key);
+  }
+  return resources;
+}
+
+}  // namespace coolify::monitor

@@ -1,0 +1,44 @@
+// What the monitor opens with its privilege and hands to a child as descriptors, so the
+// child itself never needs the privilege (or the path) to open it.
+#ifndef COOLD_SERVICES_MONITOR_RESOURCES_H_
+#define COOLD_SERVICES_MONITOR_RESOURCES_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "privsep/capabilities.h"
+#include "privsep/unique_fd.h"
+#include "proto/config.pb.h"
+
+namespace coolify::monitor {
+
+// The firewall writer's snapshot directories and the file names inside them.
+struct SnapshotDirs {
+  privsep::UniqueFd rules_dir;
+  privsep::UniqueFd bridge_dir;
+  std::string rules_name;
+  std::string bridge_name;
+};
+
+// Creates the directories of COOLD_RULES_PATH and COOLD_BRIDGE_RULES_PATH when missing and
+// lets `writer` replace its snapshots there without power over anything else: the
+// directory becomes group `writer.gid`, group-writable and sticky (only a file's owner
+// may replace or remove it), and existing snapshot files are given to `writer`.
+absl::StatusOr<SnapshotDirs> PrepareSnapshotDirs(const v1::CooldConfig& config, const privsep::UserIds& writer);
+
+// The front end's descriptors: the REST API's listening socket (bound to COOLD_API_BIND),
+// the token file and the TLS files; each invalid when not configured.
+struct FrontResources {
+  privsep::UniqueFd api_listener;
+  privsep::UniqueFd api_token;
+  privsep::UniqueFd tls_cert;
+  privsep::UniqueFd tls_key;
+};
+
+// Fails with a message naming the variable when a file is missing, unreadable, or (token
+// and key) readable by anyone but its owner.
+absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config);
+
+}  // namespace coolify::monitor
+
+#endif  // COOLD_SERVICES_MONITOR_RESOURCES_H_

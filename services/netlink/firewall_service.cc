@@ -1,0 +1,161 @@
+#include "services/netlink/firewall_service.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "privsep/log.h"
+#include "privsep/validate.h"
+#include "services/netlink/firewall_rule.h"
+
+namespace coolify::netlink {
+namespace {
+
+v1::FirewallRule ToProto(const Rule& rule) {
+  v1::FirewallRule proto;
+  proto.set_namespace_(rule.namespace_name);
+  proto.set_src(rule.src.length == 32 ? FormatIpv4Address(rule.src.address) : FormatIpv4Prefix(rule.src));
+  proto.set_dst(rule.dst.length == 32 ? FormatIpv4Address(rule.dst.address) : FormatIpv4Prefix(rule.dst));
+  proto.set_proto(std::string(ProtocolName(rule.protocol)));
+  proto.set_port(rule.port);
+  return proto;
+}
+
+void SetStatus(const absl::Status& status, privsep::NetlinkReply* reply) {
+  reply->mutable_status()->set_code(static_cast<int>(status.code()));
+  reply->mutable_status()->set_message(std::string(status.message()));
+}
+
+}  // namespace
+
+absl::Status FirewallService::Start() {
+  absl::StatusOr<NamespaceHints> hints = ReadSnapshotNamespaces(iptables_.dir_fd, iptables_.name);
+  if (!hints.ok()) {
+    // An unreadable snapshot costs only the namespace names; the kernel still decides.
+    LogWarn("snapshot %s: %s; rules keep their ids but not their namespaces", iptables_.name,
+            hints.status().ToString());
+    hints = NamespaceHints();
+  }
+  absl::StatusOr<LoadReport> report = writer_.Load(*hints);
+  if (!report.ok()) return report.status();
+  for (const ForeignRule& foreign : report->foreign) {
+    LogWarn("rule handle %u in our chain was not written by coold (%s); left alone", foreign.handle,
+            foreign.reason);
+  }
+  LogInfo("firewall: %u rules from the kernel; bridge plane %s", report->rules,
+          report->bridge_plane_active ? "active" : "missing (permissive)");
+  return WriteSnapshots();
+}
+
+absl::Status FirewallService::WriteSnapshots() {
+  return netlink::WriteSnapshots(iptables_, bridge_, writer_.index());
+}
+
+absl::Status FirewallService::Allow(const v1::FirewallRule& proto, privsep::FirewallAllowed* allowed) {
+  absl::StatusOr<Rule> rule = ValidateRule(proto);
+  if (!rule.ok()) return rule.status();
+  const bool existed = writer_.index().Find(RuleId(*rule)) != nullptr;
+  absl::StatusOr<std::string> id = writer_.Allow(*rule);
+  if (!id.ok()) return id.status();
+  allowed->set_id(*id);
+  allowed->set_created(!existed);
+  return existed ? absl::OkStatus() : WriteSnapshots();
+}
+
+absl::Status FirewallService::Delete(const std::string& id) {
+  if (absl::Status valid = ValidateRuleId("id", id); !valid.ok()) return valid;
+  if (writer_.index().Find(id) == nullptr) return absl::NotFoundError(absl::StrCat("no rule with id ", id));
+  if (absl::Status deleted = writer_.Delete(id); !deleted.ok()) return deleted;
+  return WriteSnapshots();
+}
+
+absl::Status FirewallService::List(const privsep::FirewallListPage& request, privsep::FirewallPage* page) const {
+  std::vector<FirewallEntry> entries = writer_.List(request.namespace_());
+  const size_t start = std::min<size_t>(request.offset(), entries.size());
+  const size_t end = std::min(entries.size(), start + privsep::kMaxRulesPerFrame);
+  for (size_t i = start; i < end; ++i) {
+    privsep::FirewallEntry* entry = page->add_entries();
+    entry->set_id(entries[i].id);
+    *entry->mutable_rule() = ToProto(entries[i].rule);
+  }
+  page->set_next_offset(static_cast<uint32_t>(end));
+  page->set_done(end == entries.size());
+  return absl::OkStatus();
+}
+
+absl::Status FirewallService::Stage(const privsep::FirewallStage& stage) {
+  if (staged_.size() + static_cast<size_t>(stage.rules_size()) > kMaxStagedRules) {
+    staged_.clear();
+    return absl::ResourceExhaustedError(absl::StrCat("rules: more than ", kMaxStagedRules, " in one set"));
+  }
+  for (int i = 0; i < stage.rules_size(); ++i) {
+    absl::StatusOr<Rule> rule = ValidateRule(stage.rules(i));
+    if (!rule.ok()) {
+      // Name the rule by its place in the whole set, as the caller sent it.
+      const size_t index = staged_.size();
+      staged_.clear();
+      return absl::InvalidArgumentError(absl::StrCat("rules[", index, "].", rule.status().message()));
+    }
+    staged_.push_back(*std::move(rule));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FirewallService::Commit(privsep::FirewallCommitMode mode, privsep::FirewallChanges* changes) {
+  std::vector<Rule> rules = std::move(staged_);
+  staged_.clear();
+  if (mode == privsep::FIREWALL_COMMIT_MODE_BULK) {
+    absl::flat_hash_set<std::string> before;
+    for (const FirewallEntry& entry : writer_.index()) before.insert(entry.id);
+    absl::StatusOr<std::vector<std::string>> ids = writer_.Bulk(rules);
+    if (!ids.ok()) return ids.status();
+    for (const std::string& id : *ids) {
+      changes->add_ids(id);
+      if (!before.contains(id)) changes->add_added(id);
+    }
+  } else {
+    absl::StatusOr<ApplyResult> result = writer_.Reconcile(rules);
+    if (!result.ok()) return result.status();
+    for (const std::string& id : result->added) changes->add_added(id);
+    for (const std::string& id : result->removed) changes->add_removed(id);
+  }
+  if (changes->added_size() == 0 && changes->removed_size() == 0) return absl::OkStatus();
+  return WriteSnapshots();
+}
+
+privsep::NetlinkReply FirewallService::Handle(const privsep::NetlinkRequest& request) {
+  privsep::NetlinkReply reply;
+  absl::Status status;
+  switch (request.op_case()) {
+    case privsep::NetlinkRequest::kAllow:
+      status = Allow(request.allow().rule(), reply.mutable_allowed());
+      break;
+    case privsep::NetlinkRequest::kDelete:
+      status = Delete(request.delete_().id());
+      break;
+    case privsep::NetlinkRequest::kList:
+      status = List(request.list(), reply.mutable_page());
+      break;
+    case privsep::NetlinkRequest::kStage:
+      status = Stage(request.stage());
+      break;
+    case privsep::NetlinkRequest::kCommit:
+      status = Commit(request.commit().mode(), reply.mutable_changes());
+      break;
+    case privsep::NetlinkRequest::kAbort:
+      staged_.clear();
+      break;
+    default:
+      status = absl::InvalidArgumentError("not a firewall op");
+      break;
+  }
+  if (!status.ok()) {
+    reply.clear_result();
+    SetStatus(status, &reply);
+    LogWarn("%s: %s", privsep::NetlinkRequest::descriptor()->FindFieldByNumber(request.op_case())->name(),
+            status.ToString());
+  }
+  return reply;
+}
+
+}  // namespace coolify::netlink

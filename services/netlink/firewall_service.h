@@ -1,0 +1,48 @@
+// The firewall writer's request handler: turns validated NetlinkRequests into kernel
+// changes (one nf_tables batch each) and durable snapshots, in that order, and answers
+// only once both are done.
+#ifndef COOLD_SERVICES_NETLINK_FIREWALL_SERVICE_H_
+#define COOLD_SERVICES_NETLINK_FIREWALL_SERVICE_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "proto/privsep.pb.h"
+#include "services/netlink/firewall_nft.h"
+#include "services/netlink/firewall_snapshot.h"
+
+namespace coolify::netlink {
+
+// Rules a run of stages may hold before its commit.
+inline constexpr size_t kMaxStagedRules = 100000;
+
+class FirewallService {
+ public:
+  FirewallService(FirewallWriter writer, SnapshotTarget iptables, SnapshotTarget bridge)
+      : writer_(std::move(writer)), iptables_(std::move(iptables)), bridge_(std::move(bridge)) {}
+
+  // Reads the kernel (the source of truth), naming each rule's namespace from the last
+  // snapshot, and rewrites the snapshots from it: after a crash between a kernel write
+  // and its snapshot, kernel, snapshots and list agree again from here on.
+  absl::Status Start();
+
+  // Firewall ops only; the caller answers health itself.
+  privsep::NetlinkReply Handle(const privsep::NetlinkRequest& request);
+
+ private:
+  absl::Status Allow(const v1::FirewallRule& proto, privsep::FirewallAllowed* allowed);
+  absl::Status Delete(const std::string& id);
+  absl::Status List(const privsep::FirewallListPage& request, privsep::FirewallPage* page) const;
+  absl::Status Stage(const privsep::FirewallStage& stage);
+  absl::Status Commit(privsep::FirewallCommitMode mode, privsep::FirewallChanges* changes);
+  absl::Status WriteSnapshots();
+
+  FirewallWriter writer_;
+  SnapshotTarget iptables_;
+  SnapshotTarget bridge_;
+  std::vector<Rule> staged_;
+};
+
+}  // namespace coolify::netlink
+
+#endif  // COOLD_SERVICES_NETLINK_FIREWALL_SERVICE_H_

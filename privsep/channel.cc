@@ -1,6 +1,7 @@
 #include "privsep/channel.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -13,6 +14,17 @@
 
 namespace coolify::privsep {
 namespace {
+
+// The channel's calls are blocking, but its descriptor may be non-blocking: an event loop
+// watching the same socket (through a duplicate, which shares the file status flags) sets
+// O_NONBLOCK. Then EAGAIN means "not yet": wait for the socket and try again.
+bool WaitUntil(int fd, short events) {
+  pollfd p = {fd, events, 0};
+  while (poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return true;
+}
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
@@ -201,7 +213,7 @@ absl::Status Channel::Send(const Message& message, absl::Span<const int> fds) {
   do {
     // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE to die of.
     n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  } while ((n < 0 && errno == EINTR) || (n < 0 && errno == EAGAIN && WaitUntil(fd_.get(), POLLOUT)));
   if (n < 0) {
     if (PeerGone(errno)) return absl::UnavailableError("peer closed");
     return absl::ErrnoToStatus(errno, "sendmsg");
@@ -234,7 +246,7 @@ absl::Status Channel::ReceiveFrame(Message* out, std::vector<UniqueFd>* fds) {
     // MSG_CMSG_CLOEXEC: received descriptors must not leak into anything this process
     // executes before it gets to close them.
     n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  } while ((n < 0 && errno == EINTR) || (n < 0 && errno == EAGAIN && WaitUntil(fd_.get(), POLLIN)));
   if (n < 0) {
     if (PeerGone(errno)) return absl::UnavailableError("peer closed");
     return absl::ErrnoToStatus(errno, "recvmsg");

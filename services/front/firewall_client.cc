@@ -28,13 +28,21 @@ absl::StatusOr<privsep::FirewallAllowed> FirewallClient::Allow(const v1::Firewal
   return reply->allowed();
 }
 
+// The writer treats a request that fails its validator as a misbehaving peer (no answer,
+// and the channel is cut off after a few), so what the channel validator checks is
+// checked here first and refused as bad input.
+
 absl::Status FirewallClient::Delete(const std::string& id) {
+  if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
   NetlinkRequest request;
   request.mutable_delete_()->set_id(id);
   return Call(request).status();
 }
 
 absl::StatusOr<std::vector<privsep::FirewallEntry>> FirewallClient::List(const std::string& namespace_filter) {
+  if (!namespace_filter.empty()) {
+    if (absl::Status valid = privsep::ValidateNamespaceName("namespace", namespace_filter); !valid.ok()) return valid;
+  }
   std::vector<privsep::FirewallEntry> entries;
   uint32_t offset = 0;
   for (;;) {

@@ -162,6 +162,8 @@ void Session<Stream>::OnHeader(error_code ec) {
   if (ec == bhttp::error::header_limit) {
     return Write(ErrorResponse(431, "request header block too large"), false);
   }
+  // Beast checks a declared Content-Length against the body limit with the header.
+  if (ec == bhttp::error::body_limit) return Write(ErrorResponse(413, "request body too large"), false);
   if (ec) {
     ++server_->mutable_stats().bad_requests;
     return Write(ErrorResponse(400, absl::StrCat("malformed request: ", ec.message())), false);

@@ -1,0 +1,334 @@
+// The firewall end to end, as an operator meets it: the real coold (monitor, front end,
+// netlink writer) in a private network namespace, its HTTPS REST API driven with coolctl
+// and curl, the kernel read back with iptables-save and nft, the snapshots read from disk.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace coolify {
+namespace {
+
+constexpr char kToken[] = "e2e-token-0123456789abcdef";
+constexpr int kPort = 18443;
+
+std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
+std::string TmpDir() { return getenv("TEST_TMPDIR"); }
+
+struct CommandRun {
+  int status = -1;
+  std::string out;
+};
+
+// Runs a shell command in this (private) network namespace; stdout and stderr together.
+CommandRun Shell(const std::string& command) {
+  CommandRun run;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
+  int status = pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// iptables-save without the lines that change on their own (timestamps, counters).
+std::string KernelState() {
+  std::string state;
+  std::istringstream lines(Shell("iptables-save").out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("#", 0) == 0) continue;
+    if (line.rfind(":", 0) == 0) line = line.substr(0, line.find(' ', line.find(' ') + 1));
+    state += line + "\n";
+  }
+  return state + Shell("nft list table bridge coolify_bridge").out;
+}
+
+std::string Sha256Prefix(const std::string& text) {
+  CommandRun run = Shell("printf '%s' '" + text + "' | sha256sum");
+  return run.out.substr(0, 12);
+}
+
+class FirewallE2E : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // One private network namespace for the whole suite: the host firewall is never touched.
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+    ASSERT_EQ(Shell("ip link set lo up").status, 0);
+    ASSERT_EQ(Shell("nft add table bridge coolify_bridge && "
+                    "nft add chain bridge coolify_bridge coolify_allow '{ type filter hook forward priority 0; }'")
+                  .status,
+              0);
+    dir_ = TmpDir() + "/e2e";
+    ASSERT_EQ(Shell("mkdir -p " + dir_ + "/etc").status, 0);
+    ASSERT_EQ(Shell("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                    "-addext subjectAltName=IP:127.0.0.1 -keyout " + dir_ + "/key.pem -out " + dir_ + "/cert.pem")
+                  .status,
+              0);
+    chmod((dir_ + "/key.pem").c_str(), 0600);
+    std::ofstream(dir_ + "/token") << kToken << "\n";
+    chmod((dir_ + "/token").c_str(), 0600);
+    StartCoold();
+  }
+
+  static void TearDownTestSuite() { StopCoold(); }
+
+  static void StartCoold() {
+    int pipefd[2];
+    ASSERT_EQ(pipe(pipefd), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipefd[1], STDERR_FILENO);
+      close(pipefd[0]);
+      std::vector<std::string> env = {
+          "COOLD_LIBEXEC_DIR=" + Runfile("services"),
+          "COOLD_HOST_MGMT_IP=127.0.0.1",
+          "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
+          "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
+          "COOLD_TLS_CERT=" + dir_ + "/cert.pem",
+          "COOLD_TLS_KEY=" + dir_ + "/key.pem",
+          "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
+          "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
+      };
+      std::vector<char*> envp;
+      for (auto& e : env) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      std::string binary = Runfile("services/monitor/coold");
+      char* argv[] = {binary.data(), nullptr};
+      execve(binary.c_str(), argv, envp.data());
+      _exit(127);
+    }
+    close(pipefd[1]);
+    log_fd_ = pipefd[0];
+    ASSERT_TRUE(WaitForLog("REST API on")) << log_;
+  }
+
+  static void StopCoold() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (log_fd_ >= 0) close(log_fd_);
+    log_fd_ = -1;
+  }
+
+  static bool WaitForLog(const std::string& needle) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (log_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p = {log_fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(log_fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      log_.append(buf, static_cast<size_t>(n));
+    }
+    return log_.find(needle) != std::string::npos;
+  }
+
+  static CommandRun Coolctl(const std::string& args) {
+    return Shell("timeout 60 " + Runfile("tools/coolctl/coolctl") + " --api https://127.0.0.1:" + std::to_string(kPort) +
+                 " --cacert " + dir_ + "/cert.pem --token-file " + dir_ + "/token " + args);
+  }
+
+  // curl with the right token unless the caller passes its own -H Authorization; prints
+  // the body, then the status code on its own last line.
+  static CommandRun Curl(const std::string& args, bool with_token = true) {
+    return Shell("curl -sS --max-time 60 --cacert " + dir_ + "/cert.pem -w '\\n%{http_code}' " +
+                 (with_token ? std::string("-H 'Authorization: Bearer ") + kToken + "' " : "") + args);
+  }
+
+  static int StatusOf(const CommandRun& run) {
+    return atoi(run.out.substr(run.out.rfind('\n') + 1).c_str());
+  }
+
+  static std::string Url(const std::string& path) {
+    return "https://127.0.0.1:" + std::to_string(kPort) + path;
+  }
+
+  static inline pid_t pid_ = -1;
+  static inline int log_fd_ = -1;
+  static inline std::string log_;
+  static inline std::string dir_;
+};
+
+TEST_F(FirewallE2E, AllowWritesBothPlanesAndTheSnapshotsWithTheGoCliId) {
+  CommandRun run = Coolctl("firewall allow --namespace default --src 10.210.5.2 --dst 10.210.6.3 --proto tcp --port 80");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const std::string id = Sha256Prefix("default|10.210.5.2|10.210.6.3|tcp|80");
+  EXPECT_NE(run.out.find("\"id\":\"" + id + "\""), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("\"created\":true"), std::string::npos) << run.out;
+
+  std::string saved = Shell("iptables-save -t filter").out;
+  EXPECT_NE(saved.find("-A COOLIFY-ALLOW -s 10.210.5.2/32 -d 10.210.6.3/32 -p tcp -m tcp --dport 80 -m comment "
+                       "--comment " + id + " -j ACCEPT"),
+            std::string::npos)
+      << saved;
+  std::string bridge = Shell("nft list chain bridge coolify_bridge coolify_allow").out;
+  EXPECT_NE(bridge.find("ip saddr 10.210.5.2 ip daddr 10.210.6.3"), std::string::npos) << bridge;
+  EXPECT_NE(bridge.find(id), std::string::npos) << bridge;
+  EXPECT_NE(ReadFile(dir_ + "/etc/allow.rules").find(id), std::string::npos);
+  EXPECT_NE(ReadFile(dir_ + "/etc/allow.nft").find(id), std::string::npos);
+
+  // The same tuple again: its id, nothing added.
+  std::string before = KernelState();
+  run = Coolctl("firewall allow --namespace default --src 10.210.5.2 --dst 10.210.6.3 --proto tcp --port 80");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find("\"created\":false"), std::string::npos) << run.out;
+  EXPECT_EQ(KernelState(), before);
+
+  run = Coolctl("firewall list --namespace default");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find(id), std::string::npos) << run.out;
+  run = Coolctl("firewall list --namespace other");
+  EXPECT_EQ(run.out.find(id), std::string::npos) << run.out;
+
+  run = Coolctl("firewall delete " + id);
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_EQ(Shell("iptables-save -t filter").out.find(id), std::string::npos);
+  EXPECT_EQ(ReadFile(dir_ + "/etc/allow.rules").find(id), std::string::npos);
+  run = Coolctl("firewall delete " + id);
+  EXPECT_EQ(run.status, 1) << run.out;
+  EXPECT_NE(run.out.find("no rule with id"), std::string::npos) << run.out;
+}
+
+struct BadRequest {
+  const char* name;
+  const char* curl_args;  // after the URL's method and body flags
+  const char* path;
+  int status;
+  const char* mentions;
+};
+
+TEST_F(FirewallE2E, BadInputIsRefusedWithAClearErrorAndTheKernelUntouched) {
+  ASSERT_EQ(Coolctl("firewall allow --namespace web --src 10.0.0.1 --dst 10.0.0.2 --proto udp --port 53").status, 0);
+  const std::string before = KernelState();
+  const std::string snapshot = ReadFile(dir_ + "/etc/allow.rules");
+  const BadRequest cases[] = {
+      {"bad address", R"(-X POST -d '{"namespace":"web","src":"10.0.0.256","dst":"10.0.0.2","proto":"tcp","port":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"src\""},
+      {"leading zero", R"(-X POST -d '{"namespace":"web","src":"10.0.0.01","dst":"10.0.0.2","proto":"tcp","port":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"src\""},
+      {"host bits", R"(-X POST -d '{"namespace":"web","src":"10.0.0.1/8","dst":"10.0.0.2","proto":"tcp","port":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"src\""},
+      {"protocol", R"(-X POST -d '{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.2","proto":"icmp","port":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"proto\""},
+      {"port 0", R"(-X POST -d '{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":0}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"port\""},
+      {"port 65536", R"(-X POST -d '{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":65536}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"port\""},
+      {"namespace", R"(-X POST -d '{"namespace":"Web!","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"namespace\""},
+      {"unknown field", R"(-X POST -d '{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":1,"x":1}')",
+       "/api/v1/firewall/allow", 400, "\"field\":\"x\""},
+      {"duplicate in bulk",
+       R"(-X POST -d '{"rules":[{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.9","proto":"tcp","port":1},{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.9","proto":"tcp","port":1}]}')",
+       "/api/v1/firewall/allow/bulk", 400, "uplicate"},
+      {"bad rule inside bulk",
+       R"(-X POST -d '{"rules":[{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.9","proto":"tcp","port":1},{"namespace":"web","src":"10.0.0.1","dst":"10.0.0.9","proto":"tcp","port":0}]}')",
+       "/api/v1/firewall/allow/bulk", 400, "rules[1].port"},
+      {"wrong method", "-X PUT", "/api/v1/firewall/allow", 405, "not allowed"},
+      {"bad id", "-X DELETE", "/api/v1/firewall/allow/xyz", 400, "12 lower-case hex digits"},
+      {"unknown route", "-X GET", "/api/v1/firewall/nothing", 404, "no route"},
+      {"bad namespace filter", "-X GET", "/api/v1/firewall/allow?namespace=Bad!", 400, "\"field\":\"namespace\""},
+  };
+  for (const BadRequest& c : cases) {
+    SCOPED_TRACE(c.name);
+    CommandRun run = Curl(std::string(c.curl_args) + " " + Url(c.path));
+    EXPECT_EQ(StatusOf(run), c.status) << run.out;
+    EXPECT_NE(run.out.find(c.mentions), std::string::npos) << run.out;
+  }
+  // Authentication comes first, whatever the request.
+  CommandRun anonymous = Curl(Url("/api/v1/firewall/allow"), /*with_token=*/false);
+  EXPECT_EQ(StatusOf(anonymous), 401) << anonymous.out;
+  CommandRun wrong = Curl("-H 'Authorization: Bearer e2e-token-0123456789abcdeX' " + Url("/api/v1/firewall/allow"),
+                   /*with_token=*/false);
+  EXPECT_EQ(StatusOf(wrong), 401) << wrong.out;
+  // Oversize bodies are refused before they are read whole.
+  ASSERT_EQ(Shell("head -c 17000000 /dev/zero > " + dir_ + "/huge.json").status, 0);
+  CommandRun huge = Curl("-X POST --data-binary @" + dir_ + "/huge.json " + Url("/api/v1/firewall/allow/bulk"));
+  EXPECT_NE(huge.out.find("413"), std::string::npos) << huge.out;
+
+  EXPECT_EQ(KernelState(), before);
+  EXPECT_EQ(ReadFile(dir_ + "/etc/allow.rules"), snapshot);
+}
+
+TEST_F(FirewallE2E, BulkAndReconcile) {
+  std::string rules;
+  for (int i = 1; i <= 1200; ++i) {  // more than one channel frame's worth
+    if (!rules.empty()) rules += ",";
+    rules += R"({"namespace":"bulk","src":"10.1.)" + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) +
+             R"(","dst":"10.2.0.1","proto":"tcp","port":443})";
+  }
+  CommandRun bulk = Curl("-X POST -d '{\"rules\":[" + rules + "]}' " + Url("/api/v1/firewall/allow/bulk"));
+  ASSERT_EQ(StatusOf(bulk), 200) << bulk.out.substr(0, 500);
+  CommandRun listed = Coolctl("firewall list --namespace bulk");
+  size_t count = 0;
+  for (size_t at = listed.out.find("\"id\""); at != std::string::npos; at = listed.out.find("\"id\"", at + 1)) ++count;
+  EXPECT_EQ(count, 1200u);
+
+  // Reconcile to two rules of that namespace's set plus one new: everything else goes.
+  std::ofstream(dir_ + "/desired.json")
+      << R"({"rules":[{"namespace":"bulk","src":"10.1.0.2","dst":"10.2.0.1","proto":"tcp","port":443},)"
+      << R"({"namespace":"bulk","src":"10.1.0.3","dst":"10.2.0.1","proto":"tcp","port":443},)"
+      << R"({"namespace":"new","src":"10.9.0.1","dst":"10.2.0.1","proto":"udp","port":53}]})";
+  CommandRun reconciled = Coolctl("firewall reconcile " + dir_ + "/desired.json");
+  ASSERT_EQ(reconciled.status, 0) << reconciled.out.substr(0, 500);
+  EXPECT_NE(reconciled.out.find(Sha256Prefix("new|10.9.0.1|10.2.0.1|udp|53")), std::string::npos);
+  std::string saved = Shell("iptables-save -t filter").out;
+  size_t rules_left = 0;
+  for (size_t at = saved.find("-A COOLIFY-ALLOW"); at != std::string::npos; at = saved.find("-A COOLIFY-ALLOW", at + 1)) {
+    ++rules_left;
+  }
+  EXPECT_EQ(rules_left, 3u) << saved;
+}
+
+TEST_F(FirewallE2E, RestartAgreesWithKernelAndSnapshotsAndTheyRestore) {
+  ASSERT_EQ(Coolctl("firewall allow --namespace keep --src 10.3.0.1 --dst 10.3.0.2 --proto tcp --port 8080").status, 0);
+  // A crash, not a shutdown: no chance to tidy up.
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  close(log_fd_);
+  log_fd_ = -1;
+  log_.clear();
+  StartCoold();
+  const std::string id = Sha256Prefix("keep|10.3.0.1|10.3.0.2|tcp|8080");
+  CommandRun listed = Coolctl("firewall list --namespace keep");
+  EXPECT_NE(listed.out.find(id), std::string::npos) << listed.out;
+  EXPECT_NE(ReadFile(dir_ + "/etc/allow.rules").find(id), std::string::npos);
+
+  // Boot restore: flush everything, restore both planes from the snapshots, compare.
+  const std::string before = KernelState();
+  ASSERT_EQ(Shell("nft flush ruleset").status, 0);
+  CommandRun restored = Shell("iptables-restore --noflush " + dir_ + "/etc/allow.rules && nft -f " + dir_ + "/etc/allow.nft");
+  ASSERT_EQ(restored.status, 0) << restored.out;
+  EXPECT_NE(Shell("iptables-save -t filter").out.find(id), std::string::npos);
+  EXPECT_NE(Shell("nft list chain bridge coolify_bridge coolify_allow").out.find(id), std::string::npos);
+  (void)before;
+}
+
+}  // namespace
+}  // namespace coolify

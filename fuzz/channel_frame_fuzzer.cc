@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "google/protobuf/stubs/logging.h"
+#include "fuzz/protobuf_logs.h"
 #include "privsep/channel.h"
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
@@ -37,16 +37,6 @@ void DecodeAs(absl::Span<const uint8_t> datagram) {
   if (again.SerializeAsString() != message.SerializeAsString()) std::abort();
 }
 
-// The parser logs an error for every string field with invalid UTF-8 (and then fails
-// the parse, which DecodeFrame reports). Mutated inputs hit that constantly; only fatal
-// messages are worth printing.
-void FatalOnlyLogHandler(google::protobuf::LogLevel level, const char* file, int line,
-                         const std::string& message) {
-  if (level == google::protobuf::LOGLEVEL_FATAL) {
-    std::fprintf(stderr, "[libprotobuf FATAL %s:%d] %s\n", file, line, message.c_str());
-  }
-}
-
 using DecodeFn = void (*)(absl::Span<const uint8_t>);
 
 // Indexed by the first input byte: keep the order, the seeds in corpus/channel_frame/
@@ -62,7 +52,7 @@ constexpr DecodeFn kDecoders[] = {
 }  // namespace coolify::privsep
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(&coolify::privsep::FatalOnlyLogHandler);
+  coolify::fuzz::KeepOnlyFatalProtobufLogs();
   return 0;
 }
 

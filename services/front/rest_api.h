@@ -33,9 +33,6 @@ class RestApi {
   std::string token_;
 };
 
-// Parses a JSON body into `message`, refusing unknown fields and naming the culprit.
-absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message* message);
-
 // The JSON text of a CommandResult as the HTTP body: its data, or {"error", "field"?}.
 http::Response ToHttpResponse(const v1::CommandResult& result);
 

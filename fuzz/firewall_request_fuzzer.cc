@@ -1,0 +1,56 @@
+// Firewall request JSON, as the REST API and the broker stream receive it, through to the
+// validated rule the writer would act on: no input may crash, and any rule that validates
+// must canonicalize to a fixed point with a 12-hex id.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz/protobuf_logs.h"
+#include "proto/commands.pb.h"
+#include "services/front/json_body.h"
+#include "services/netlink/firewall_rule.h"
+
+namespace {
+
+void Check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+void CheckRule(const coolify::v1::FirewallRule& proto) {
+  auto rule = coolify::netlink::ValidateRule(proto);
+  if (!rule.ok()) return;
+  Check(coolify::netlink::CheckRule(*rule).ok());
+  const std::string id = coolify::netlink::RuleId(*rule);
+  Check(coolify::netlink::ValidateRuleId("id", id).ok());
+  // Canonical form is a fixed point: re-validating its spelling gives the same rule and id.
+  coolify::v1::FirewallRule again;
+  again.set_namespace_(rule->namespace_name);
+  again.set_src(coolify::netlink::FormatIpv4Prefix(rule->src));
+  again.set_dst(coolify::netlink::FormatIpv4Prefix(rule->dst));
+  again.set_proto(std::string(coolify::netlink::ProtocolName(rule->protocol)));
+  again.set_port(rule->port);
+  auto second = coolify::netlink::ValidateRule(again);
+  Check(second.ok() && *second == *rule && coolify::netlink::RuleId(*second) == id);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  coolify::fuzz::KeepOnlyFatalProtobufLogs();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] % 2 == 0) {
+    coolify::v1::FirewallRule rule;
+    if (coolify::front::ParseJsonBody(body, &rule).ok()) CheckRule(rule);
+  } else {
+    coolify::v1::FirewallBulk bulk;
+    if (coolify::front::ParseJsonBody(body, &bulk).ok()) {
+      for (const auto& rule : bulk.rules()) CheckRule(rule);
+    }
+  }
+  return 0;
+}

@@ -7,6 +7,7 @@
 
 #include "fuzz/protobuf_logs.h"
 #include "proto/commands.pb.h"
+#include "privsep/validate.h"
 #include "services/front/json_body.h"
 #include "services/netlink/firewall_rule.h"
 
@@ -21,7 +22,7 @@ void CheckRule(const coolify::v1::FirewallRule& proto) {
   if (!rule.ok()) return;
   Check(coolify::netlink::CheckRule(*rule).ok());
   const std::string id = coolify::netlink::RuleId(*rule);
-  Check(coolify::netlink::ValidateRuleId("id", id).ok());
+  Check(coolify::privsep::ValidateFirewallRuleId("id", id).ok());
   // Canonical form is a fixed point: re-validating its spelling gives the same rule and id.
   coolify::v1::FirewallRule again;
   again.set_namespace_(rule->namespace_name);

@@ -21,6 +21,7 @@
 #include "hardening/policy_lists.h"
 #include "privsep/policy_list.h"
 #include "privsep/proc_status.h"
+#include "privsep/roles.h"
 #include "privsep/unique_fd.h"
 
 namespace coolify::privsep {
@@ -56,7 +57,7 @@ Limits RoleLimits(Role role) {
 }
 
 std::string ListPath(absl::string_view kind, Role role) {
-  return absl::StrCat("hardening/", kind, "/", SandboxRoleName(role), ".list");
+  return absl::StrCat("hardening/", kind, "/", RoleName(role), ".list");
 }
 
 absl::StatusOr<absl::string_view> EmbeddedList(absl::string_view kind, Role role) {
@@ -133,23 +134,15 @@ absl::Status SetLimit(int resource, const char* name, rlim_t value) {
 
 int AppliedLandlockAbi() { return applied_landlock_abi; }
 
-absl::string_view SandboxRoleName(Role role) {
-  switch (role) {
-    case ROLE_FRONT:
-      return "front";
-    case ROLE_NETLINK:
-      return "netlink";
-    case ROLE_PODMAN:
-      return "podman";
-    case ROLE_BUILD:
-      return "build";
-    default:
-      return "";
+bool HasSandbox(Role role) {
+  for (Role sandboxed : kSandboxedRoles) {
+    if (sandboxed == role) return true;
   }
+  return false;
 }
 
 absl::StatusOr<RolePolicy> LoadRolePolicy(Role role) {
-  if (SandboxRoleName(role).empty()) {
+  if (!HasSandbox(role)) {
     return absl::InvalidArgumentError(absl::StrCat("role ", Role_Name(role), " has no sandbox"));
   }
   RolePolicy policy;
@@ -198,8 +191,8 @@ uint64_t CapabilityMask(Role role) {
 // it of an unprivileged process; seccomp comes last so that the system calls of all
 // the earlier steps need not be in any list.
 void EnterSandbox(const SandboxSpec& spec) {
-  const absl::string_view role = SandboxRoleName(spec.role);
-  if (role.empty()) Fail(Role_Name(spec.role), "role", "no sandbox for this role");
+  if (!HasSandbox(spec.role)) Fail(Role_Name(spec.role), "role", "no sandbox for this role");
+  const absl::string_view role = RoleName(spec.role);
 
   // 1. The role's policy, parsed and compiled. The lists are part of the binary, so
   // an error here is a defect of the build, reported before any change to the process.

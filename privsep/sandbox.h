@@ -50,10 +50,9 @@ void EnterSandbox(const SandboxSpec& spec);
 // Landlock). For health reports; makes no system call.
 int AppliedLandlockAbi();
 
-// The roles EnterSandbox accepts, and their names in hardening/ file names.
+// The roles EnterSandbox accepts; hardening/ names their files by RoleName (roles.h).
 inline constexpr Role kSandboxedRoles[] = {ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD};
-// "front", "netlink", "podman" or "build"; "" for any other role.
-absl::string_view SandboxRoleName(Role role);
+bool HasSandbox(Role role);
 
 // A role's three lists, parsed from the embedded copies.
 struct RolePolicy {

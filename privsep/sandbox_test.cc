@@ -1,5 +1,6 @@
 // Enters each role's sandbox for real, in forked children: run as root, with the users
 // tools/install-deps.sh creates.
+#include "privsep/roles.h"
 #include "privsep/sandbox.h"
 
 #include <arpa/inet.h>
@@ -127,10 +128,10 @@ std::string RoleUser(Role role) {
 TEST(SandboxPolicyTest, EveryRoleHasParsablePolicy) {
   for (Role role : kSandboxedRoles) {
     auto policy = LoadRolePolicy(role);
-    ASSERT_TRUE(policy.ok()) << SandboxRoleName(role) << ": " << policy.status();
+    ASSERT_TRUE(policy.ok()) << RoleName(role) << ": " << policy.status();
     EXPECT_FALSE(policy->seccomp.empty());
     auto filter = SeccompFilter::Build(policy->seccomp);
-    EXPECT_TRUE(filter.ok()) << SandboxRoleName(role) << ": " << filter.status();
+    EXPECT_TRUE(filter.ok()) << RoleName(role) << ": " << filter.status();
   }
   EXPECT_FALSE(LoadRolePolicy(ROLE_MONITOR).ok());
   EXPECT_FALSE(LoadRolePolicy(ROLE_UNSPECIFIED).ok());
@@ -156,7 +157,7 @@ TEST(SandboxPolicyTest, RoleTable) {
 //   bazel run //privsep:seccomp_export -- $PWD/hardening/seccomp
 TEST(SandboxPolicyTest, SeccompFiltersMatchGoldenFiles) {
   for (Role role : kSandboxedRoles) {
-    const std::string path = absl::StrCat("hardening/seccomp/", SandboxRoleName(role), ".pfc");
+    const std::string path = absl::StrCat("hardening/seccomp/", RoleName(role), ".pfc");
     std::ifstream in(path);
     ASSERT_TRUE(in) << "cannot read " << path;
     std::stringstream golden;
@@ -194,7 +195,7 @@ class Sandboxed : public Base {
 class SandboxRoleTest : public Sandboxed<::testing::TestWithParam<Role>> {};
 
 std::string RoleParamName(const ::testing::TestParamInfo<Role>& info) {
-  return std::string(SandboxRoleName(info.param));
+  return std::string(RoleName(info.param));
 }
 
 // The child reports itself as the real children do, through its pre-opened status
@@ -446,7 +447,7 @@ INSTANTIATE_TEST_SUITE_P(
                       OpenCase{ROLE_BUILD, "/usr/bin/true", true},
                       OpenCase{ROLE_BUILD, "/etc/passwd", false}),
     [](const ::testing::TestParamInfo<OpenCase>& info) {
-      return absl::StrCat(SandboxRoleName(info.param.role), "_", info.index);
+      return absl::StrCat(RoleName(info.param.role), "_", info.index);
     });
 
 // ---- what each role's policy forbids: death by SIGSYS ----
@@ -537,7 +538,7 @@ INSTANTIATE_TEST_SUITE_P(
         ForbiddenCase{ROLE_BUILD, "socket_unix", SocketUnixDgram},
         ForbiddenCase{ROLE_BUILD, "bpf", Bpf}),
     [](const ::testing::TestParamInfo<ForbiddenCase>& info) {
-      return absl::StrCat(SandboxRoleName(info.param.role), "_", info.param.name);
+      return absl::StrCat(RoleName(info.param.role), "_", info.param.name);
     });
 
 // ---- passed directories ----

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "privsep/roles.h"
 #include "privsep/sandbox.h"
 
 int main(int argc, char** argv) {
@@ -22,7 +23,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", pfc.status().ToString().c_str());
       return 1;
     }
-    const std::string path = absl::StrCat(argv[1], "/", SandboxRoleName(role), ".pfc");
+    const std::string path = absl::StrCat(argv[1], "/", RoleName(role), ".pfc");
     std::FILE* f = std::fopen(path.c_str(), "w");
     if (f == nullptr || std::fwrite(pfc->data(), 1, pfc->size(), f) != pfc->size() ||
         std::fclose(f) != 0) {

@@ -1,4 +1,5 @@
 #include "services/netlink/firewall_encoding.h"
+#include "privsep/validate.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -434,7 +435,7 @@ absl::StatusOr<DecodedRule> DecodeRule(Plane plane, const nftnl_rule& kernel_rul
 
   if (!have_proto) return absl::NotFoundError("no tcp/udp protocol match");
   if (!have_port) return absl::NotFoundError("no destination port match");
-  if (!ValidateRuleId("comment", comment).ok()) {
+  if (!privsep::ValidateFirewallRuleId("comment", comment).ok()) {
     return absl::NotFoundError("its comment is not a rule id");
   }
   decoded.id = comment;

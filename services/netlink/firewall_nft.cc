@@ -1,4 +1,5 @@
 #include "services/netlink/firewall_nft.h"
+#include "privsep/validate.h"
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -183,7 +184,7 @@ absl::StatusOr<ApplyResult> FirewallWriter::Apply(const std::vector<Rule>& adds,
   }
   absl::flat_hash_set<std::string> deleted;
   for (const std::string& id : deletes) {
-    if (absl::Status valid = ValidateRuleId("id", id); !valid.ok()) return valid;
+    if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
     if (index_.Find(id) == nullptr) {
       return absl::NotFoundError(absl::StrFormat("no rule with id %s", id));
     }

@@ -129,16 +129,5 @@ std::string RuleId(const Rule& rule) {
       .substr(0, kRuleIdLength);
 }
 
-absl::Status ValidateRuleId(std::string_view field, std::string_view id) {
-  bool valid = id.size() == kRuleIdLength;
-  for (char c : id) valid = valid && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-  if (valid) return absl::OkStatus();
-  // Received values can be anything: show at most 64 bytes of them, escaped.
-  const std::string shown =
-      absl::CHexEscape(absl::string_view(id.data(), std::min<size_t>(id.size(), 64)));
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "%s: \"%s\"%s is not a rule id (%d lowercase hex digits)", field, shown,
-      id.size() > 64 ? "..." : "", kRuleIdLength));
-}
 
 }  // namespace coolify::netlink

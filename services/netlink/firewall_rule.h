@@ -98,8 +98,6 @@ std::string RuleIdInput(const Rule& rule);
 // The first kRuleIdLength hex digits of sha256(RuleIdInput(rule)).
 std::string RuleId(const Rule& rule);
 
-// `id` is kRuleIdLength lowercase hex digits; errors name `field`.
-absl::Status ValidateRuleId(std::string_view field, std::string_view id);
 
 }  // namespace coolify::netlink
 

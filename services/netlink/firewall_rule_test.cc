@@ -1,6 +1,7 @@
 // Validation and canonical form of FirewallRule, and rule ids against coreutils'
 // sha256sum.
 #include "services/netlink/firewall_rule.h"
+#include "privsep/validate.h"
 
 #include <string>
 
@@ -140,9 +141,9 @@ TEST(FirewallRuleTest, IdsMatchSha256sum) {
 }
 
 TEST(FirewallRuleTest, RuleIdGrammar) {
-  EXPECT_TRUE(ValidateRuleId("id", "0123456789ab").ok());
+  EXPECT_TRUE(privsep::ValidateFirewallRuleId("id", "0123456789ab").ok());
   for (const char* id : {"", "0123456789a", "0123456789abc", "0123456789AB", "0123456789ag"}) {
-    absl::Status status = ValidateRuleId("id", id);
+    absl::Status status = privsep::ValidateFirewallRuleId("id", id);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_THAT(std::string(status.message()), HasSubstr("id: \"")) << id;
   }

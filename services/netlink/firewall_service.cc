@@ -63,7 +63,7 @@ absl::Status FirewallService::Allow(const v1::FirewallRule& proto, privsep::Fire
 }
 
 absl::Status FirewallService::Delete(const std::string& id) {
-  if (absl::Status valid = ValidateRuleId("id", id); !valid.ok()) return valid;
+  if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
   if (writer_.index().Find(id) == nullptr) return absl::NotFoundError(absl::StrCat("no rule with id ", id));
   if (absl::Status deleted = writer_.Delete(id); !deleted.ok()) return deleted;
   return WriteSnapshots();

@@ -162,7 +162,7 @@ NamespaceHints ParseSnapshotNamespaces(std::string_view iptables_snapshot) {
     }
     const std::string_view id(words[2].data(), words[2].size());
     const std::string_view ns(words[4].data(), words[4].size());
-    if (ValidateRuleId("id", id).ok() && privsep::ValidateNamespaceName("namespace", ns).ok()) {
+    if (privsep::ValidateFirewallRuleId("id", id).ok() && privsep::ValidateNamespaceName("namespace", ns).ok()) {
       hints[std::string(id)] = std::string(ns);
     }
   }

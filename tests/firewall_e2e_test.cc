@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -328,6 +329,54 @@ TEST_F(FirewallE2E, RestartAgreesWithKernelAndSnapshotsAndTheyRestore) {
   EXPECT_NE(Shell("iptables-save -t filter").out.find(id), std::string::npos);
   EXPECT_NE(Shell("nft list chain bridge coolify_bridge coolify_allow").out.find(id), std::string::npos);
   (void)before;
+}
+
+// The ids of the rules in `text`: every 12-hex token following `marker`.
+std::set<std::string> IdsAfter(const std::string& text, const std::string& marker) {
+  std::set<std::string> ids;
+  for (size_t at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) {
+    ids.insert(text.substr(at + marker.size(), 12));
+  }
+  return ids;
+}
+
+TEST_F(FirewallE2E, KilledMidMutationKernelSnapshotsAndListAgreeAfterRestart) {
+  std::string rules;
+  for (int i = 0; i < 5000; ++i) {
+    if (!rules.empty()) rules += ",";
+    rules += R"({"namespace":"crash","src":"10.7.)" + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) +
+             R"(","dst":"10.8.0.1","proto":"udp","port":)" + std::to_string(1000 + i % 50000) + "}";
+  }
+  std::ofstream(dir_ + "/crash.json") << "{\"rules\":[" << rules << "]}";
+  // Kill at several points of the same mutation: before the batch, between the kernel
+  // commit and the snapshots, after the snapshots. Wherever it lands, what coold says
+  // after its restart must be what the kernel and the snapshots hold.
+  for (int delay_ms : {5, 40, 120, 400}) {
+    SCOPED_TRACE(delay_ms);
+    Shell("curl -s --max-time 30 -o /dev/null --cacert " + dir_ + "/cert.pem -H 'Authorization: Bearer " + kToken +
+          "' --data-binary @" + dir_ + "/crash.json " + Url("/api/v1/firewall/allow/bulk") + " & sleep " +
+          std::to_string(delay_ms / 1000.0) + "; kill -9 " + std::to_string(pid_) + "; wait");
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    close(log_fd_);
+    log_fd_ = -1;
+    log_.clear();
+    StartCoold();
+    CommandRun listed = Coolctl("firewall list --namespace crash");
+    ASSERT_EQ(listed.status, 0) << listed.out.substr(0, 300);
+    std::set<std::string> api = IdsAfter(listed.out, "\"id\":\"");
+    std::set<std::string> kernel = IdsAfter(Shell("iptables-save -t filter").out, "--comment ");
+    std::set<std::string> snapshot = IdsAfter(ReadFile(dir_ + "/etc/allow.rules"), "--comment ");
+    std::set<std::string> bridge = IdsAfter(Shell("nft list chain bridge coolify_bridge coolify_allow").out,
+                                            "comment \"");
+    std::set<std::string> everything = IdsAfter(Coolctl("firewall list").out, "\"id\":\"");
+    EXPECT_TRUE(api.size() == 0 || api.size() == 5000) << api.size() << " rules: a batch is all or nothing";
+    EXPECT_EQ(everything, kernel);
+    EXPECT_EQ(snapshot, kernel);
+    EXPECT_EQ(bridge, kernel);
+    // Start the next round from an empty namespace.
+    ASSERT_EQ(Curl("-X POST -d '{\"rules\":[]}' " + Url("/api/v1/firewall/reconcile")).status, 0);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Enters each role's sandbox for real, in forked children: run as root, with the users
 // tools/install-deps.sh creates.
+#include "privsep/child.h"
 #include "privsep/roles.h"
 #include "privsep/sandbox.h"
 
@@ -203,23 +204,9 @@ std::string RoleParamName(const ::testing::TestParamInfo<Role>& info) {
 TEST_P(SandboxRoleTest, ReportsConfinement) {
   const Role role = GetParam();
   ChildResult r = RunSandboxed(role, [role](int out, int proc_status) {
-    auto status = ReadProcStatusFd(proc_status);
-    if (!status.ok()) return Check(out, false, status.status().ToString());
-    HealthReport report;
-    report.set_role(role);
-    report.set_pid(getpid());
-    report.set_uid(status->uid);
-    report.set_gid(status->gid);
-    report.set_cap_eff(status->cap_eff);
-    report.set_cap_prm(status->cap_prm);
-    report.set_cap_bnd(status->cap_bnd);
-    report.set_cap_inh(status->cap_inh);
-    report.set_cap_amb(status->cap_amb);
-    report.set_no_new_privs(status->no_new_privs);
-    report.set_seccomp_mode(status->seccomp);
-    report.set_supplementary_groups(status->groups);
-    report.set_landlock_abi(AppliedLandlockAbi());
-    WriteAll(out, report.SerializeAsString());
+    absl::StatusOr<HealthReport> report = SelfHealth(role, proc_status);
+    if (!report.ok()) return Check(out, false, report.status().ToString());
+    WriteAll(out, report->SerializeAsString());
     return 0;
   });
   ASSERT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 0)

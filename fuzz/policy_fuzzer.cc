@@ -3,8 +3,8 @@
 // profiles (as an API caller and as coold), and RenderSpecGenerator for what is allowed.
 //
 // Besides "does not crash", it checks the renderer's promises on every allowed request:
-// nothing privileged, every capability dropped before the explicit set, no new
-// privileges, private namespaces, and output that serializes and parses back to itself.
+// one well-formed JSON object, nothing privileged, every capability dropped before the
+// explicit set, no new privileges, private namespaces.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -38,19 +38,20 @@ void EvaluateAndRender(const v1::ContainerSpec& spec, const v1::Policy& policy,
                        const CallerContext& caller) {
   const absl::StatusOr<Verdict> verdict = Evaluate(spec, policy, caller);
   if (!verdict.ok() || !verdict->allowed()) return;
-  const absl::StatusOr<json::object> rendered = RenderSpecGenerator(spec, policy);
-  Check(rendered.ok(), "an allowed spec renders");
-  Check(rendered->at("privileged") == false || policy.allow_privileged(),
+  const absl::StatusOr<std::string> text = RenderSpecGenerator(spec, policy);
+  Check(text.ok(), "an allowed spec renders");
+  boost::system::error_code ec;
+  const json::value rendered = json::parse(*text, ec);
+  Check(!ec && rendered.is_object(), "the rendered text is one JSON object");
+  Check(rendered.at("privileged") == false || policy.allow_privileged(),
         "privileged only where the policy allows it");
-  Check(rendered->at("no_new_privileges") == true, "no_new_privileges");
-  Check(rendered->at("cap_drop") == json::array({"ALL"}), "cap_drop [ALL]");
+  Check(rendered.at("no_new_privileges") == true, "no_new_privileges");
+  Check(rendered.at("cap_drop") == json::array({"ALL"}), "cap_drop [ALL]");
   for (const char* ns : {"pidns", "ipcns", "utsns", "cgroupns"}) {
-    Check(rendered->at(ns).at("nsmode") == "private", "private namespaces");
+    Check(rendered.at(ns).at("nsmode") == "private", "private namespaces");
   }
-  Check(rendered->at("netns").at("nsmode") == (spec.host_network() ? "host" : "bridge"),
+  Check(rendered.at("netns").at("nsmode") == (spec.host_network() ? "host" : "bridge"),
         "host network only when asked and allowed");
-  const std::string text = json::serialize(*rendered);
-  Check(json::parse(text) == json::value(*rendered), "rendered JSON round-trips");
 }
 
 // Invalid UTF-8 makes protobuf log an error for each string field it meets; only fatal

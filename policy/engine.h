@@ -1,0 +1,120 @@
+// The deny filter: evaluates a request against the host policy.
+//
+// Each Evaluate* first validates the request's fields (spec_validation.h); a malformed
+// request is InvalidArgument (answer 400). A well-formed one gets a Verdict listing
+// every rule it breaks, each with the field, the value as received and the policy rule
+// (answer 403 naming them); no violation means allowed. The policy must be complete
+// and valid (policy_file.h: ParsePolicy, LoadPolicyFile, EmbeddedPolicy).
+//
+// Container create (Evaluate) is denied for:
+//   privileged                        unless allow_privileged
+//   cap_add beyond the default set    each capability, in any spelling, unless in
+//                                     allowed_capabilities ("ALL" only if listed);
+//                                     with drop_all_capabilities there is no default set
+//   binds                             source outside host_paths, compared canonical
+//                                     (host_path.h), lexically and, with a resolver,
+//                                     after symlinks; writable under a read-only prefix
+//   host_network                      unless allow_host_network and the caller is coold
+//   devices                           a host path not in allowed_devices, or more
+//                                     permissions than listed ("" means "rw")
+//   runtime                           outside allowed_runtimes ("" is default_runtime)
+//   sysctls                           outside kSafeSysctls and allowed_sysctls; any
+//                                     net.* with host_network
+//   namespace                         another than the caller's, one the host does not
+//                                     have, or one no rule governs
+//   networks, ports                   outside the namespace's rule (namespace_rules.h)
+//   image                             a registry outside allowed_registries
+//   resources                         above resource_caps
+//   user, read_only_root              restrictions.require_non_root_user /
+//                                     require_read_only_root
+//
+// Beyond the listed fields, nothing a request can say loosens a container: host PID,
+// IPC, UTS, cgroup and user namespaces, joining another container's namespaces,
+// seccomp, AppArmor and SELinux choices, unmasking, procfs options and OCI hook
+// annotations have no field in ContainerSpec, and the renderer (render.h) writes each
+// of them explicitly.
+#ifndef COOLD_POLICY_ENGINE_H_
+#define COOLD_POLICY_ENGINE_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "policy/host_path.h"
+#include "proto/commands.pb.h"
+#include "proto/policy.pb.h"
+
+namespace coolify::policy {
+
+// Kubernetes' safe sysctls: namespaced per container and unable to affect the host or
+// other containers.
+inline constexpr std::string_view kSafeSysctls[] = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+};
+
+// One broken rule.
+struct Violation {
+  std::string field;   // the request field: "cap_add[1]", "binds[0].source"
+  std::string value;   // its value as received, escaped and cut (shown_value.h)
+  std::string rule;    // the policy field that decides: "allowed_capabilities"
+  std::string reason;  // one sentence for the caller
+};
+
+struct Verdict {
+  bool allowed() const { return violations.empty(); }
+  std::vector<Violation> violations;
+};
+
+// Who asks, as the gatekeeper knows it (never from the request itself).
+struct CallerContext {
+  // True only for requests coold makes for itself; never for API or broker callers.
+  bool is_coold = false;
+  // The namespace the caller is confined to; "" when it may act in any namespace.
+  std::string namespace_name;
+  // The host's namespaces (COOLD_NAMESPACES). A request's namespace must be one of
+  // them; empty skips that check (the audit tool when not told the host's list).
+  std::vector<std::string> host_namespaces;
+  // Resolves bind sources on the filesystem (host_path.h); nullptr checks them
+  // lexically only. The gatekeeper always passes a PinningHostPathResolver.
+  HostPathResolver* host_paths = nullptr;
+};
+
+// Container create. A request without a namespace belongs to kDefaultNamespace
+// (namespace_rules.h).
+absl::StatusOr<Verdict> Evaluate(const v1::ContainerSpec& spec, const v1::Policy& policy,
+                                 const CallerContext& caller);
+
+// Volume create: the driver ("" is "local") must be in volume_drivers, each option's
+// key among the driver's options and its value among the option's values (if listed).
+absl::StatusOr<Verdict> EvaluateVolumeCreate(const v1::VolumesCreate& request,
+                                             const v1::Policy& policy);
+
+// Network create: the driver ("" is "bridge") and options as for volumes, in
+// network_drivers; the namespace as for containers; the name must be one the
+// namespace's rule allows its containers to join.
+absl::StatusOr<Verdict> EvaluateNetworkCreate(const v1::NetworksCreate& request,
+                                              const v1::Policy& policy,
+                                              const CallerContext& caller);
+
+// Exec: never privileged (ContainersExec has no such field, and RenderExecConfig writes
+// "Privileged": false); with require_non_root_user, the user must be "" (the
+// container's own, checked at create) or a numeric non-root uid.
+absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1::Policy& policy);
+
+// Image pull: the reference's registry, once fully qualified, must be in
+// allowed_registries when the policy lists any.
+absl::StatusOr<Verdict> EvaluateImagePull(const v1::ImagesPull& request, const v1::Policy& policy);
+
+}  // namespace coolify::policy
+
+#endif  // COOLD_POLICY_ENGINE_H_

@@ -23,6 +23,18 @@ UniqueFd EnterChildSandbox(Role role, int passed_fds, std::vector<int> passed_di
 // This process's confinement as the kernel reports it (through the descriptor above).
 absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd);
 
+// Answers a health request in `reply`: this process's report, or the error reading it.
+template <typename Reply>
+void AnswerHealth(Role role, int proc_status_fd, Reply* reply) {
+  absl::StatusOr<HealthReport> health = SelfHealth(role, proc_status_fd);
+  if (health.ok()) {
+    *reply->mutable_health() = *std::move(health);
+  } else {
+    reply->mutable_status()->set_code(static_cast<int>(health.status().code()));
+    reply->mutable_status()->set_message(std::string(health.status().message()));
+  }
+}
+
 // Serves `channel` until the peer goes away or is cut off: each validated request goes to
 // `handle`, whose reply is sent back with the request's id. Returns the exit status.
 template <typename Request, typename Reply, typename Handler>

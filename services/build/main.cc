@@ -16,16 +16,9 @@ int Main() {
   return ServeChannel<BuildLauncherRequest, BuildLauncherReply>(front, [&](const BuildLauncherRequest& request) {
     BuildLauncherReply reply;
     switch (request.op_case()) {
-      case BuildLauncherRequest::kHealth: {
-        absl::StatusOr<HealthReport> health = SelfHealth(ROLE_BUILD, proc_status.get());
-        if (health.ok()) {
-          *reply.mutable_health() = *health;
-        } else {
-          reply.mutable_status()->set_code(static_cast<int>(health.status().code()));
-          reply.mutable_status()->set_message(std::string(health.status().message()));
-        }
+      case BuildLauncherRequest::kHealth:
+        AnswerHealth(ROLE_BUILD, proc_status.get(), &reply);
         break;
-      }
       case BuildLauncherRequest::OP_NOT_SET:
         // Refused by Validate() before dispatch.
         break;

@@ -41,13 +41,7 @@ int Main(int argc, char** argv) {
       front, [&](const privsep::NetlinkRequest& request) {
         if (request.op_case() != privsep::NetlinkRequest::kHealth) return firewall.Handle(request);
         privsep::NetlinkReply reply;
-        absl::StatusOr<privsep::HealthReport> health = privsep::SelfHealth(privsep::ROLE_NETLINK, proc_status.get());
-        if (health.ok()) {
-          *reply.mutable_health() = *health;
-        } else {
-          reply.mutable_status()->set_code(static_cast<int>(health.status().code()));
-          reply.mutable_status()->set_message(std::string(health.status().message()));
-        }
+        privsep::AnswerHealth(privsep::ROLE_NETLINK, proc_status.get(), &reply);
         return reply;
       });
 }

@@ -16,16 +16,9 @@ int Main() {
   return ServeChannel<PodmanRequest, PodmanReply>(front, [&](const PodmanRequest& request) {
     PodmanReply reply;
     switch (request.op_case()) {
-      case PodmanRequest::kHealth: {
-        absl::StatusOr<HealthReport> health = SelfHealth(ROLE_PODMAN, proc_status.get());
-        if (health.ok()) {
-          *reply.mutable_health() = *health;
-        } else {
-          reply.mutable_status()->set_code(static_cast<int>(health.status().code()));
-          reply.mutable_status()->set_message(std::string(health.status().message()));
-        }
+      case PodmanRequest::kHealth:
+        AnswerHealth(ROLE_PODMAN, proc_status.get(), &reply);
         break;
-      }
       case PodmanRequest::OP_NOT_SET:
         // Refused by Validate() before dispatch.
         break;

@@ -1,0 +1,341 @@
+// Plain sockets and poll() rather than Asio: the caller (the gatekeeper's request loop)
+// is synchronous per request, and a blocking client with explicit deadlines is easier to
+// reason about under seccomp than an event loop. Every wait goes through poll() with a
+// deadline so that a silent Podman cannot hang the caller forever.
+#include "services/podman/libpod_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "boost/json/parse.hpp"
+#include "boost/json/value.hpp"
+
+namespace coolify::podman {
+namespace {
+
+constexpr size_t kReadBytes = 64 * 1024;
+
+absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status Errno(absl::StatusCode code, std::string_view what, int err) {
+  return absl::Status(code, absl::StrCat("podman socket: ", AV(what), ": ", strerror(err)));
+}
+
+int PollTimeoutMs(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  if (ms < 0) return 0;
+  return ms > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
+                                              : static_cast<int>(ms);
+}
+
+// One non-blocking connection; every wait is bounded by a deadline and, for streams, by
+// a cancel descriptor.
+class Connection {
+ public:
+  ~Connection() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  absl::Status Open(const std::string& path, absl::Duration timeout) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+      return absl::InvalidArgumentError("podman socket path empty or too long");
+    }
+    memcpy(addr.sun_path, path.data(), path.size());
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd_ < 0) return Errno(absl::StatusCode::kInternal, "socket", errno);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      return absl::OkStatus();
+    }
+    // A Unix socket whose listener is gone or absent fails at once (ENOENT,
+    // ECONNREFUSED); EAGAIN means the backlog is full, which is also "not now".
+    if (errno != EINPROGRESS) {
+      return Errno(absl::StatusCode::kUnavailable, absl::StrCat("connect ", path), errno);
+    }
+    if (absl::Status s = Wait(POLLOUT, absl::Now() + timeout, -1); !s.ok()) return s;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Errno(absl::StatusCode::kUnavailable, absl::StrCat("connect ", path), err);
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteAll(std::string_view bytes, absl::Duration timeout) {
+    while (!bytes.empty()) {
+      ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        if (absl::Status s = Wait(POLLOUT, absl::Now() + timeout, -1); !s.ok()) return s;
+        continue;
+      }
+      return Errno(absl::StatusCode::kUnavailable, "send", errno);
+    }
+    return absl::OkStatus();
+  }
+
+  // Appends what is available to *buf (at most kReadBytes); false at end of stream.
+  absl::StatusOr<bool> Read(std::string* buf, absl::Time deadline, int cancel_fd) {
+    for (;;) {
+      size_t old = buf->size();
+      buf->resize(old + kReadBytes);
+      ssize_t n = recv(fd_, buf->data() + old, kReadBytes, 0);
+      buf->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+      if (n > 0) return true;
+      if (n == 0) return false;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return Errno(absl::StatusCode::kUnavailable, "recv", errno);
+      if (absl::Status s = Wait(POLLIN, deadline, cancel_fd); !s.ok()) return s;
+    }
+  }
+
+ private:
+  absl::Status Wait(short events, absl::Time deadline, int cancel_fd) {
+    for (;;) {
+      pollfd fds[2] = {{fd_, events, 0}, {cancel_fd, POLLIN, 0}};
+      int r = poll(fds, cancel_fd >= 0 ? 2 : 1, PollTimeoutMs(deadline));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Errno(absl::StatusCode::kInternal, "poll", errno);
+      if (cancel_fd >= 0 && fds[1].revents != 0) return absl::CancelledError("stream cancelled");
+      if (r == 0) return absl::DeadlineExceededError("podman socket: no progress before the deadline");
+      return absl::OkStatus();  // readable, writable, or an error/hang-up the next call reports
+    }
+  }
+
+  int fd_ = -1;
+};
+
+// Reads up to the end of the response head; the bytes after it stay in *buf.
+absl::StatusOr<HttpResponseHead> ReadHead(Connection& conn, const ClientOptions& options,
+                                          bool streaming, int cancel_fd, std::string* buf) {
+  size_t end = 0;
+  while ((end = FindHeadEnd(*buf)) == 0) {
+    if (buf->size() > options.head_limits.max_head_bytes) {
+      return absl::ResourceExhaustedError("podman response head too large");
+    }
+    absl::Time deadline = absl::Now() + options.io_timeout;
+    absl::StatusOr<bool> more = conn.Read(buf, deadline, streaming ? cancel_fd : -1);
+    if (!more.ok()) return more.status();
+    if (!*more) return absl::UnavailableError("podman closed the connection before responding");
+  }
+  absl::StatusOr<HttpResponseHead> head =
+      ParseHttpResponseHead(std::string_view(*buf).substr(0, end), options.head_limits);
+  if (!head.ok()) {
+    return absl::Status(head.status().code() == absl::StatusCode::kResourceExhausted
+                            ? absl::StatusCode::kResourceExhausted
+                            : absl::StatusCode::kInternal,
+                        absl::StrCat("podman response: ", head.status().message()));
+  }
+  buf->erase(0, end);
+  return head;
+}
+
+// Delivers the body that follows `head` to `sink`: `pending` holds bytes already read.
+// `max_bytes` caps the body; `idle` bounds each wait.
+absl::Status ReadBody(Connection& conn, const HttpResponseHead& head, std::string pending,
+                      uint64_t max_bytes, absl::Duration idle, int cancel_fd,
+                      const LibpodClient::Sink& sink) {
+  auto next_deadline = [&] {
+    return idle == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + idle;
+  };
+  auto malformed = [](const absl::Status& s) {
+    return absl::Status(s.code() == absl::StatusCode::kResourceExhausted
+                            ? absl::StatusCode::kResourceExhausted
+                            : absl::StatusCode::kInternal,
+                        absl::StrCat("podman response body: ", s.message()));
+  };
+  switch (head.framing) {
+    case BodyFraming::kNone:
+      return absl::OkStatus();
+    case BodyFraming::kContentLength: {
+      if (head.content_length > max_bytes) {
+        return absl::ResourceExhaustedError("podman response body exceeds its cap");
+      }
+      uint64_t left = head.content_length;
+      for (;;) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(left, pending.size()));
+        if (take > 0) {
+          if (absl::Status s = sink(std::string_view(pending).substr(0, take)); !s.ok()) return s;
+          left -= take;
+        }
+        if (left == 0) return absl::OkStatus();
+        pending.clear();
+        absl::StatusOr<bool> more = conn.Read(&pending, next_deadline(), cancel_fd);
+        if (!more.ok()) return more.status();
+        if (!*more) return absl::UnavailableError("podman closed the connection mid-body");
+      }
+    }
+    case BodyFraming::kChunked: {
+      ChunkedDecoder decoder(max_bytes);
+      std::string decoded;
+      for (;;) {
+        decoded.clear();
+        absl::StatusOr<size_t> used = decoder.Feed(pending, &decoded);
+        if (!used.ok()) return malformed(used.status());
+        if (!decoded.empty()) {
+          if (absl::Status s = sink(decoded); !s.ok()) return s;
+        }
+        if (decoder.done()) return absl::OkStatus();
+        pending.clear();
+        absl::StatusOr<bool> more = conn.Read(&pending, next_deadline(), cancel_fd);
+        if (!more.ok()) return more.status();
+        if (!*more) return absl::UnavailableError("podman closed the connection mid-body");
+      }
+    }
+    case BodyFraming::kUntilClose: {
+      uint64_t total = 0;
+      for (;;) {
+        if (!pending.empty()) {
+          total += pending.size();
+          if (total > max_bytes) return absl::ResourceExhaustedError("podman response body exceeds its cap");
+          if (absl::Status s = sink(pending); !s.ok()) return s;
+        }
+        pending.clear();
+        absl::StatusOr<bool> more = conn.Read(&pending, next_deadline(), cancel_fd);
+        if (!more.ok()) return more.status();
+        if (!*more) return absl::OkStatus();
+      }
+    }
+  }
+  return absl::InternalError("unreachable framing");
+}
+
+std::string_view MethodName(Method method) {
+  switch (method) {
+    case Method::kGet: return "GET";
+    case Method::kPost: return "POST";
+    case Method::kDelete: return "DELETE";
+  }
+  return "GET";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
+                                             std::string_view json_body) {
+  if (target.empty() || target[0] != '/' || target.size() > 8192) {
+    return absl::InvalidArgumentError("request target must start with '/'");
+  }
+  for (unsigned char c : target) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError("request target holds a blank or control character");
+    }
+  }
+  std::string out = absl::StrCat(AV(MethodName(method)), " ", AV(target),
+                                 " HTTP/1.1\r\nHost: podman\r\nUser-Agent: coold\r\n"
+                                 "Connection: close\r\n");
+  if (method == Method::kPost || !json_body.empty()) {
+    absl::StrAppend(&out, "Content-Type: application/json\r\nContent-Length: ", json_body.size(),
+                    "\r\n");
+  }
+  out += "\r\n";
+  out.append(json_body.data(), json_body.size());
+  return out;
+}
+
+absl::Status StatusFromResponse(unsigned status, std::string_view body) {
+  if (status < 400) return absl::OkStatus();
+  // Podman's error body: {"cause": ..., "message": ..., "response": code}.
+  std::string message;
+  std::string cause;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(body.data(), body.size()), ec);
+  if (!ec && v.is_object()) {
+    if (const boost::json::value* m = v.as_object().if_contains("message"); m && m->is_string()) {
+      message = std::string(m->as_string());
+    }
+    if (const boost::json::value* c = v.as_object().if_contains("cause"); c && c->is_string()) {
+      cause = std::string(c->as_string());
+    }
+  }
+  if (message.empty()) message = std::string(body.substr(0, 512));
+  message = absl::StrCat("podman ", status, ": ", message);
+  const bool exists = absl::StrContains(cause, "already exists") ||
+                      absl::StrContains(cause, "already in use") ||
+                      absl::StrContains(cause, "already used");
+  const bool improper = absl::StrContains(cause, "state improper");
+  switch (status) {
+    case 400: return absl::InvalidArgumentError(message);
+    case 401:
+    case 403: return absl::PermissionDeniedError(message);
+    case 404: return absl::NotFoundError(message);
+    case 409:
+      return exists ? absl::AlreadyExistsError(message) : absl::FailedPreconditionError(message);
+    case 500:
+      if (exists) return absl::AlreadyExistsError(message);
+      if (improper) return absl::FailedPreconditionError(message);
+      return absl::InternalError(message);
+    case 503: return absl::UnavailableError(message);
+    default: return absl::UnknownError(message);
+  }
+}
+
+absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view target,
+                                              std::string_view json_body) const {
+  absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body);
+  if (!request.ok()) return request.status();
+  Connection conn;
+  if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
+  if (absl::Status s = conn.WriteAll(*request, options_.io_timeout); !s.ok()) return s;
+  std::string buf;
+  absl::StatusOr<HttpResponseHead> head = ReadHead(conn, options_, false, -1, &buf);
+  if (!head.ok()) return head.status();
+  HttpResult result;
+  result.status = head->status;
+  result.content_type = std::string(head->Header("content-type"));
+  absl::Status body = ReadBody(conn, *head, std::move(buf), options_.max_body_bytes,
+                               options_.io_timeout, -1, [&](std::string_view bytes) {
+                                 result.body.append(bytes.data(), bytes.size());
+                                 return absl::OkStatus();
+                               });
+  if (!body.ok()) return body;
+  return result;
+}
+
+absl::StatusOr<unsigned> LibpodClient::Stream(Method method, std::string_view target,
+                                              std::string_view json_body, const Sink& sink,
+                                              const StreamOptions& stream_options) const {
+  absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body);
+  if (!request.ok()) return request.status();
+  Connection conn;
+  if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
+  if (absl::Status s = conn.WriteAll(*request, options_.io_timeout); !s.ok()) return s;
+  std::string buf;
+  // The head of a follow stream may be the only thing Podman sends for a long time, so
+  // waiting for it honours the cancel descriptor too.
+  absl::StatusOr<HttpResponseHead> head =
+      ReadHead(conn, options_, true, stream_options.cancel_fd, &buf);
+  if (!head.ok()) return head.status();
+  if (head->status >= 400) {
+    std::string error_body;
+    absl::Status body = ReadBody(conn, *head, std::move(buf), 64 * 1024, options_.io_timeout,
+                                 stream_options.cancel_fd, [&](std::string_view bytes) {
+                                   error_body.append(bytes.data(), bytes.size());
+                                   return absl::OkStatus();
+                                 });
+    if (!body.ok()) return body;
+    return StatusFromResponse(head->status, error_body);
+  }
+  absl::Status body = ReadBody(conn, *head, std::move(buf), std::numeric_limits<uint64_t>::max(),
+                               stream_options.idle_timeout, stream_options.cancel_fd, sink);
+  if (!body.ok()) return body;
+  return head->status;
+}
+
+}  // namespace coolify::podman

@@ -1,0 +1,95 @@
+// A blocking HTTP/1.1 client for Podman's libpod API over its Unix socket.
+//
+// One connection per request ("Connection: close"): a request never inherits state from an
+// earlier one, a Podman restart costs nothing but the next connect, and hijacked streams
+// (exec, attach) that end by closing the connection fit the same model.
+//
+// Everything read from the socket is untrusted and goes through the pure parsers of
+// libpod_http_parse.h with caps. Status mapping, so a caller can answer 502/503:
+//   socket missing, refused, or closed before a response head  -> Unavailable
+//   no progress within io_timeout                              -> DeadlineExceeded
+//   a response that does not parse or crosses a cap           -> Internal / ResourceExhausted
+//   cancel_fd became readable during a stream                 -> Cancelled
+// HTTP error statuses are returned as responses; StatusFromResponse maps them.
+#ifndef COOLD_SERVICES_PODMAN_LIBPOD_CLIENT_H_
+#define COOLD_SERVICES_PODMAN_LIBPOD_CLIENT_H_
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/podman/libpod_http_parse.h"
+
+namespace coolify::podman {
+
+struct ClientOptions {
+  std::string socket_path = "/run/podman/podman.sock";
+  // The longest wait for connect, for each write, and for each read of a buffered call.
+  absl::Duration io_timeout = absl::Seconds(60);
+  size_t max_body_bytes = 32 << 20;  // buffered calls only; streams are never buffered
+  HeadLimits head_limits;
+};
+
+struct HttpResult {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;  // de-chunked
+};
+
+enum class Method { kGet, kPost, kDelete };
+
+// The bytes of one request. `target` must be what BuildTarget made: it starts with '/'
+// and holds only visible ASCII (no blank, CR, LF), which is checked again here so that no
+// path can carry a header. A body is always sent as application/json, which Podman
+// requires (a POST without it is parsed as a form and its body is lost).
+absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
+                                             std::string_view json_body);
+
+// OK for 1xx-3xx; otherwise the absl status for Podman's error, carrying its "message":
+// 400 InvalidArgument, 401/403 PermissionDenied, 404 NotFound, 409 AlreadyExists when
+// the cause says something already exists or is in use, else FailedPrecondition; 500
+// the same two refinements (Podman reports "volume already exists" and "name already in
+// use" as 500, and "container state improper" too), else Internal; 503 Unavailable.
+absl::Status StatusFromResponse(unsigned status, std::string_view body);
+
+class LibpodClient {
+ public:
+  explicit LibpodClient(ClientOptions options) : options_(std::move(options)) {}
+
+  const ClientOptions& options() const { return options_; }
+
+  // Sends one request and reads the whole response, body capped at max_body_bytes.
+  absl::StatusOr<HttpResult> Call(Method method, std::string_view target,
+                                  std::string_view json_body = {}) const;
+
+  // Receives body bytes as they arrive; returning a non-OK status stops the stream and
+  // becomes Stream's result.
+  using Sink = std::function<absl::Status(std::string_view bytes)>;
+
+  struct StreamOptions {
+    // When >= 0, the stream stops with Cancelled as soon as this descriptor is readable
+    // (an eventfd or pipe the caller signals when its own client goes away).
+    int cancel_fd = -1;
+    // The longest silence tolerated between two pieces of body.
+    absl::Duration idle_timeout = absl::InfiniteDuration();
+  };
+
+  // Sends one request and streams the body to `sink` piece by piece, de-chunked, without
+  // ever holding more than one read's worth. A success status (< 400) is streamed and
+  // returned when the body ends; an error status is read whole (capped) and returned
+  // mapped by StatusFromResponse, and `sink` is not called.
+  absl::StatusOr<unsigned> Stream(Method method, std::string_view target,
+                                  std::string_view json_body, const Sink& sink,
+                                  const StreamOptions& stream_options) const;
+
+ private:
+  ClientOptions options_;
+};
+
+}  // namespace coolify::podman
+
+#endif  // COOLD_SERVICES_PODMAN_LIBPOD_CLIENT_H_

@@ -176,8 +176,22 @@ absl::Status Validate(const NetlinkRequest& request) {
   return absl::OkStatus();
 }
 
-// The podman helper's only op, health, carries no fields: the envelope is all there is.
-absl::Status Validate(const PodmanRequest& request) { return ValidateRequestEnvelope(request); }
+// The verb's fields are the gatekeeper's to judge (policy/spec_validation.h); here only
+// that a call names a Podman verb at all.
+absl::Status Validate(const PodmanRequest& request) {
+  if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
+  if (request.has_call()) {
+    const int verb = request.call().command().verb_case();
+    // Podman verbs occupy field numbers 1..49 and 80..89 of Command (commands.proto).
+    if (verb == 0 || (verb >= 50 && verb < 80) || verb >= 90) {
+      return FieldError("PodmanRequest", "call.command", absl::StrCat("verb ", verb, " is not a Podman verb"));
+    }
+    if (!request.call().caller_namespace().empty()) {
+      return ValidateNamespaceName("PodmanRequest.call.caller_namespace", request.call().caller_namespace());
+    }
+  }
+  return absl::OkStatus();
+}
 absl::Status Validate(const BuildLauncherRequest& request) {
   return ValidateRequestEnvelope(request);
 }
@@ -217,7 +231,18 @@ absl::Status Validate(const NetlinkReply& reply) {
   }
   return absl::OkStatus();
 }
-absl::Status Validate(const PodmanReply& reply) { return ValidateHelperReply(reply); }
+absl::Status Validate(const PodmanReply& reply) {
+  if (absl::Status s = ValidateHelperReply(reply); !s.ok()) return s;
+  if (reply.has_response()) {
+    if (reply.response().body().size() > static_cast<size_t>(kMaxBodyBytesPerFrame)) {
+      return FieldError("PodmanReply", "response.body", "more than one frame's worth");
+    }
+    if (reply.response().http_status() < 100 || reply.response().http_status() > 599) {
+      return FieldError("PodmanReply", "response.http_status", "not an HTTP status");
+    }
+  }
+  return absl::OkStatus();
+}
 absl::Status Validate(const BuildLauncherReply& reply) { return ValidateHelperReply(reply); }
 absl::Status Validate(const MonitorReply& reply) { return ValidateReplyEnvelope(reply); }
 

@@ -26,6 +26,9 @@ inline constexpr uint32_t kProtocolVersion = 1;
 // Rules per firewall frame (stage, list page): 500 of the largest rule fit in 64 KiB.
 inline constexpr int kMaxRulesPerFrame = 500;
 
+// Bytes of a Podman answer per frame; a larger answer travels in pieces.
+inline constexpr int kMaxBodyBytesPerFrame = 60 * 1024;
+
 // A health round holds one report per role, with room for roles still to come.
 inline constexpr int kMaxHealthReports = 8;
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace coolify::front {
 namespace {
@@ -121,10 +122,35 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command) {
     case v1::Command::VERB_NOT_SET:
       return ErrorResult(absl::InvalidArgumentError("command: no verb"));
     default:
+      if (IsPodmanVerb(command)) return Podman(command);
       return ErrorResult(absl::UnimplementedError(
           absl::StrCat("verb ", v1::Command::descriptor()->FindFieldByNumber(command.verb_case())->name(),
                        " is not served by this coold")));
   }
+}
+
+v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
+  // The tenancy namespace a request acts for: the one the created object names. The
+  // gatekeeper checks that everything the object joins belongs to it.
+  std::string caller_namespace;
+  if (command.has_containers_create()) caller_namespace = command.containers_create().spec().namespace_();
+  if (command.has_networks_create()) caller_namespace = command.networks_create().namespace_();
+  absl::StatusOr<PodmanAnswer> answer = podman_.Run(command, caller_namespace, /*from_coold=*/false);
+  if (!answer.ok()) return ErrorResult(answer.status());
+  v1::CommandResult result;
+  result.set_code(answer->http_status);
+  // The gatekeeper answers JSON; parsing it here keeps Podman's bytes out of every
+  // privileged process and makes the data one shape for both transports.
+  google::protobuf::util::JsonParseOptions options;
+  if (!google::protobuf::util::JsonStringToMessage(answer->body, result.mutable_data(), options).ok()) {
+    return ErrorResult(absl::InternalError("gatekeeper answered something that is not JSON"));
+  }
+  if (answer->http_status >= 400) {
+    const auto& fields = result.data().struct_value().fields();
+    auto error = fields.find("error");
+    result.set_message(error != fields.end() ? error->second.string_value() : "podman request failed");
+  }
+  return result;
 }
 
 v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {

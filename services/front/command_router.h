@@ -7,19 +7,22 @@
 #include "absl/status/status.h"
 #include "proto/commands.pb.h"
 #include "services/front/firewall_client.h"
+#include "services/front/podman_client.h"
 
 namespace coolify::front {
 
 class CommandRouter {
  public:
-  explicit CommandRouter(FirewallClient& firewall) : firewall_(firewall) {}
+  CommandRouter(FirewallClient& firewall, PodmanClient& podman) : firewall_(firewall), podman_(podman) {}
 
   v1::CommandResult Route(const v1::Command& command);
 
  private:
   v1::CommandResult Firewall(const v1::Command& command);
+  v1::CommandResult Podman(const v1::Command& command);
 
   FirewallClient& firewall_;
+  PodmanClient& podman_;
 };
 
 // The HTTP status a Status maps to (InvalidArgument 400, NotFound 404, ...).

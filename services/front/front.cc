@@ -21,6 +21,7 @@
 #include "proto/privsep.pb.h"
 #include "services/front/command_router.h"
 #include "services/front/firewall_client.h"
+#include "services/front/podman_client.h"
 #include "services/front/rest_api.h"
 #include "services/http/server.h"
 
@@ -137,7 +138,8 @@ int Serve(FrontChannels channels, Startup startup) {
   }
 
   FirewallClient firewall(channels.netlink);
-  CommandRouter router(firewall);
+  PodmanClient podman(channels.podman);
+  CommandRouter router(firewall, podman);
   std::unique_ptr<RestApi> api;
   std::shared_ptr<http::Server> server;
   if (startup.api_listener) {

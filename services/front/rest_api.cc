@@ -1,7 +1,9 @@
 #include "services/front/rest_api.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/front/json_body.h"
 
@@ -89,7 +91,201 @@ absl::StatusOr<v1::Command> RestApi::ToCommand(const http::Request& request) con
     if (auto s = CheckRuleCount(command.firewall_reconcile()); !s.ok()) return s;
     return command;
   }
+  if (absl::StartsWith(path, "/api/v1/images") || absl::StartsWith(path, "/api/v1/containers") ||
+      absl::StartsWith(path, "/api/v1/volumes") || absl::StartsWith(path, "/api/v1/networks") ||
+      absl::StartsWith(path, "/api/v1/host/")) {
+    return PodmanCommand(request);
+  }
   return absl::NotFoundError(absl::StrCat("no route ", path));
+}
+
+namespace {
+
+// The value of query parameter `key`, refusing any other parameter.
+absl::Status OnlyQuery(const http::Request& request, std::initializer_list<const char*> allowed) {
+  for (const auto& [key, value] : request.query) {
+    bool known = false;
+    for (const char* name : allowed) known = known || key == name;
+    if (!known) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown query parameter"));
+  }
+  return absl::OkStatus();
+}
+
+std::string QueryValue(const http::Request& request, const char* key) {
+  for (const auto& [k, v] : request.query) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+absl::StatusOr<bool> QueryBool(const http::Request& request, const char* key) {
+  std::string value = QueryValue(request, key);
+  if (value.empty() || value == "false" || value == "0") return false;
+  if (value == "true" || value == "1") return true;
+  return absl::InvalidArgumentError(absl::StrCat(key, ": \"", value, "\" is not true or false"));
+}
+
+// Decoded path segments after the prefix ("/api/v1/containers/ab%2Fc/start" -> {"ab/c", "start"}).
+absl::StatusOr<std::vector<std::string>> Segments(const std::string& path, size_t prefix) {
+  std::vector<std::string> segments;
+  if (path.size() <= prefix) return segments;
+  if (path[prefix] != '/') return absl::NotFoundError(absl::StrCat("no route ", path));
+  for (absl::string_view raw : absl::StrSplit(absl::string_view(path).substr(prefix + 1), '/')) {
+    auto decoded = http::PercentDecode(std::string_view(raw.data(), raw.size()));
+    if (!decoded.ok() || decoded->empty()) return absl::InvalidArgumentError("path: malformed segment");
+    segments.push_back(*std::move(decoded));
+  }
+  return segments;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request) const {
+  v1::Command command;
+  const std::string& path = request.path;
+  const auto method = request.method;
+  auto body = [&request](google::protobuf::Message* message) { return ParseJsonBody(request.body, message); };
+  auto no_body = [&request]() -> absl::Status {
+    if (!request.body.empty()) return absl::InvalidArgumentError("body: this request takes none");
+    return absl::OkStatus();
+  };
+  auto route = [&](const char* prefix) { return absl::StartsWith(path, prefix); };
+
+  if (route("/api/v1/images")) {
+    auto parts = Segments(path, sizeof("/api/v1/images") - 1);
+    if (!parts.ok()) return parts.status();
+    if (parts->size() == 1 && (*parts)[0] == "pull") {
+      if (method != bhttp::verb::post) return MethodNotAllowed(request, "POST");
+      if (auto s = body(command.mutable_images_pull()); !s.ok()) return s;
+    } else if (parts->empty()) {
+      if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
+      if (auto s = no_body(); !s.ok()) return s;
+      command.mutable_images_list();
+    } else if (parts->size() == 1) {
+      if (method != bhttp::verb::delete_) return MethodNotAllowed(request, "DELETE");
+      auto force = QueryBool(request, "force");
+      if (!force.ok()) return force.status();
+      command.mutable_images_delete()->set_ref((*parts)[0]);
+      command.mutable_images_delete()->set_force(*force);
+    } else {
+      return absl::NotFoundError(absl::StrCat("no route ", path));
+    }
+  } else if (route("/api/v1/containers")) {
+    auto parts = Segments(path, sizeof("/api/v1/containers") - 1);
+    if (!parts.ok()) return parts.status();
+    if (parts->empty()) {
+      if (method != bhttp::verb::post) return MethodNotAllowed(request, "POST");
+      // The body is the ContainerSpec itself.
+      if (auto s = body(command.mutable_containers_create()->mutable_spec()); !s.ok()) return s;
+    } else if (parts->size() == 1) {
+      const std::string& id = (*parts)[0];
+      if (method == bhttp::verb::get) {
+        if (auto s = no_body(); !s.ok()) return s;
+        command.mutable_containers_inspect()->set_id(id);
+      } else if (method == bhttp::verb::delete_) {
+        if (!request.body.empty()) {
+          if (auto s = body(command.mutable_containers_delete()); !s.ok()) return s;
+        }
+        auto force = QueryBool(request, "force");
+        if (!force.ok()) return force.status();
+        if (*force) command.mutable_containers_delete()->set_force(true);
+        command.mutable_containers_delete()->set_id(id);
+      } else {
+        return MethodNotAllowed(request, "GET or DELETE");
+      }
+    } else if (parts->size() >= 2) {
+      const std::string& id = (*parts)[0];
+      std::string action = (*parts)[1];
+      if (parts->size() == 3) action += "/" + (*parts)[2];
+      if (parts->size() > 3) return absl::NotFoundError(absl::StrCat("no route ", path));
+      if (action == "logs") {
+        if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
+        if (auto s = OnlyQuery(request, {"follow", "tail", "timestamps"}); !s.ok()) return s;
+        auto follow = QueryBool(request, "follow");
+        if (!follow.ok()) return follow.status();
+        auto* logs = command.mutable_containers_logs();
+        logs->set_id(id);
+        logs->set_follow(*follow);
+        if (std::string tail = QueryValue(request, "tail"); !tail.empty()) {
+          uint32_t lines = 0;
+          if (!absl::SimpleAtoi(tail, &lines)) return absl::InvalidArgumentError("tail: not a number");
+          logs->set_tail(lines);
+        }
+        return command;
+      }
+      if (method != bhttp::verb::post) return MethodNotAllowed(request, "POST");
+      if (auto s = OnlyQuery(request, {}); !s.ok()) return s;
+      google::protobuf::Message* message = nullptr;
+      if (action == "start") {
+        message = command.mutable_containers_start();
+      } else if (action == "stop") {
+        message = command.mutable_containers_stop();
+      } else if (action == "restart") {
+        message = command.mutable_containers_restart();
+      } else if (action == "exec") {
+        message = command.mutable_containers_exec();
+      } else if (action == "healthcheck/run") {
+        message = command.mutable_containers_healthcheck_run();
+      } else {
+        return absl::NotFoundError(absl::StrCat("no route ", path));
+      }
+      // Optional bodies ({timeout}, {cmd, tty}); the id comes from the path only.
+      if (!request.body.empty()) {
+        if (auto s = body(message); !s.ok()) return s;
+      }
+      const auto* id_field = message->GetDescriptor()->FindFieldByName("id");
+      message->GetReflection()->SetString(message, id_field, id);
+    }
+  } else if (route("/api/v1/volumes")) {
+    auto parts = Segments(path, sizeof("/api/v1/volumes") - 1);
+    if (!parts.ok()) return parts.status();
+    if (parts->empty() && method == bhttp::verb::post) {
+      if (auto s = body(command.mutable_volumes_create()); !s.ok()) return s;
+    } else if (parts->size() == 1 && method == bhttp::verb::get) {
+      command.mutable_volumes_inspect()->set_name((*parts)[0]);
+    } else if (parts->size() == 1 && method == bhttp::verb::delete_) {
+      auto force = QueryBool(request, "force");
+      if (!force.ok()) return force.status();
+      command.mutable_volumes_delete()->set_name((*parts)[0]);
+      command.mutable_volumes_delete()->set_force(*force);
+    } else if (parts->size() <= 1) {
+      return MethodNotAllowed(request, parts->empty() ? "POST" : "GET or DELETE");
+    } else {
+      return absl::NotFoundError(absl::StrCat("no route ", path));
+    }
+  } else if (route("/api/v1/networks")) {
+    auto parts = Segments(path, sizeof("/api/v1/networks") - 1);
+    if (!parts.ok()) return parts.status();
+    if (parts->empty() && method == bhttp::verb::post) {
+      if (auto s = body(command.mutable_networks_create()); !s.ok()) return s;
+    } else if (parts->empty() && method == bhttp::verb::get) {
+      command.mutable_networks_list();
+    } else if (parts->size() == 1 && method == bhttp::verb::delete_) {
+      auto force = QueryBool(request, "force");
+      if (!force.ok()) return force.status();
+      command.mutable_networks_delete()->set_name((*parts)[0]);
+      command.mutable_networks_delete()->set_force(*force);
+    } else if (parts->size() <= 1) {
+      return MethodNotAllowed(request, parts->empty() ? "GET or POST" : "DELETE");
+    } else {
+      return absl::NotFoundError(absl::StrCat("no route ", path));
+    }
+  } else {
+    if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
+    if (path == "/api/v1/host/info") {
+      command.mutable_host_info();
+    } else if (path == "/api/v1/host/containers") {
+      command.mutable_host_containers();
+    } else if (path == "/api/v1/host/stats") {
+      command.mutable_host_stats();
+    } else {
+      return absl::NotFoundError(absl::StrCat("no route ", path));
+    }
+  }
+  if (command.verb_case() != v1::Command::kContainersLogs) {
+    if (auto s = OnlyQuery(request, {"force"}); !s.ok()) return s;
+  }
+  return command;
 }
 
 bool RestApi::Authorized(const http::Request& request) const {
@@ -115,7 +311,8 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
 }
 
 http::Response ToHttpResponse(const v1::CommandResult& result) {
-  if (result.code() >= 400) {
+  // An error with a body of its own (the gatekeeper's, with its violations) goes out whole.
+  if (result.code() >= 400 && !result.has_data()) {
     absl::Status as_status(absl::StatusCode::kInvalidArgument, result.message());
     return http::ErrorResponse(result.code(), result.message(), result.code() == 400 ? FieldOf(as_status) : "");
   }

@@ -22,7 +22,12 @@ http::Request Make(bhttp::verb method, std::string path, std::string body = "") 
 class RestApiTest : public testing::Test {
  protected:
   // The router is never reached by ToCommand; it needs a channel only to exist.
-  RestApiTest() : channel_(privsep::UniqueFd(-1)), firewall_(channel_), router_(firewall_), api_(router_, "0123456789abcdef") {}
+  RestApiTest()
+      : channel_(privsep::UniqueFd(-1)),
+        firewall_(channel_),
+        podman_(channel_),
+        router_(firewall_, podman_),
+        api_(router_, "0123456789abcdef") {}
 
   absl::StatusOr<v1::Command> Command(const http::Request& request) { return api_.ToCommand(request); }
 
@@ -35,6 +40,7 @@ class RestApiTest : public testing::Test {
 
   privsep::Channel channel_;
   FirewallClient firewall_;
+  PodmanClient podman_;
   CommandRouter router_;
   RestApi api_;
 };
@@ -100,6 +106,62 @@ TEST_F(RestApiTest, WrongMethodsAndPathsAreRefused) {
   ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow/0123456789ab"), absl::StatusCode::kUnimplemented,
                 "not allowed");
   ExpectRefused(Make(bhttp::verb::get, "/api/v1/nothing"), absl::StatusCode::kNotFound, "no route");
+}
+
+TEST_F(RestApiTest, PodmanRoutesBecomeTheirVerbs) {
+  auto create = Command(Make(bhttp::verb::post, "/api/v1/containers", R"({"name":"web","image":"localhost/web:v2"})"));
+  ASSERT_TRUE(create.ok()) << create.status();
+  EXPECT_EQ(create->containers_create().spec().image(), "localhost/web:v2");
+
+  auto stop = Command(Make(bhttp::verb::post, "/api/v1/containers/web/stop", R"({"timeout_seconds":3})"));
+  ASSERT_TRUE(stop.ok()) << stop.status();
+  EXPECT_EQ(stop->containers_stop().id(), "web");
+  EXPECT_EQ(stop->containers_stop().timeout_seconds(), 3u);
+
+  // The id comes from the path; a body cannot name another container.
+  auto exec = Command(Make(bhttp::verb::post, "/api/v1/containers/web/exec", R"({"id":"other","cmd":["true"]})"));
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  EXPECT_EQ(exec->containers_exec().id(), "web");
+
+  auto health = Command(Make(bhttp::verb::post, "/api/v1/containers/web/healthcheck/run"));
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_TRUE(health->has_containers_healthcheck_run());
+
+  auto logs = Make(bhttp::verb::get, "/api/v1/containers/web/logs");
+  logs.query = {{"follow", "true"}, {"tail", "10"}};
+  auto logs_command = Command(logs);
+  ASSERT_TRUE(logs_command.ok()) << logs_command.status();
+  EXPECT_TRUE(logs_command->containers_logs().follow());
+  EXPECT_EQ(logs_command->containers_logs().tail(), 10u);
+
+  auto remove = Make(bhttp::verb::delete_, "/api/v1/containers/web%2F..%2Fx");
+  remove.query = {{"force", "true"}};
+  auto remove_command = Command(remove);
+  ASSERT_TRUE(remove_command.ok()) << remove_command.status();
+  // Decoded here; the gatekeeper validates and percent-encodes it again before Podman sees it.
+  EXPECT_EQ(remove_command->containers_delete().id(), "web/../x");
+  EXPECT_TRUE(remove_command->containers_delete().force());
+
+  auto pull = Command(Make(bhttp::verb::post, "/api/v1/images/pull", R"({"ref":"localhost/busybox:latest"})"));
+  ASSERT_TRUE(pull.ok()) << pull.status();
+  EXPECT_EQ(pull->images_pull().ref(), "localhost/busybox:latest");
+  EXPECT_TRUE(Command(Make(bhttp::verb::get, "/api/v1/host/info"))->has_host_info());
+  EXPECT_TRUE(Command(Make(bhttp::verb::get, "/api/v1/networks"))->has_networks_list());
+}
+
+TEST_F(RestApiTest, PodmanRoutesRefuseBadRequests) {
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/containers", R"({"name":"web","privileged_mode":true})"),
+                absl::StatusCode::kInvalidArgument, "privileged_mode: unknown field");
+  ExpectRefused(Make(bhttp::verb::put, "/api/v1/containers/web"), absl::StatusCode::kUnimplemented, "not allowed");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/containers/web/attach"), absl::StatusCode::kNotFound, "no route");
+  auto logs = Make(bhttp::verb::get, "/api/v1/containers/web/logs");
+  logs.query = {{"follow", "maybe"}};
+  ExpectRefused(logs, absl::StatusCode::kInvalidArgument, "follow");
+  logs.query = {{"since", "1h"}};
+  ExpectRefused(logs, absl::StatusCode::kInvalidArgument, "since: unknown query parameter");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/containers/%zz/start"), absl::StatusCode::kInvalidArgument, "path");
+  ExpectRefused(Make(bhttp::verb::get, "/api/v1/host/secrets"), absl::StatusCode::kNotFound, "no route");
+  ExpectRefused(Make(bhttp::verb::get, "/api/v1/images", "{}"), absl::StatusCode::kInvalidArgument, "takes none");
 }
 
 TEST_F(RestApiTest, MissingOrWrongTokenIs401) {

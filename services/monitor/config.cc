@@ -155,6 +155,18 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   }
   config.set_dns_upstream_ip(upstream_ip);
   config.set_dns_upstream_port(upstream_port);
+
+  config.set_podman_socket(Get(env, "COOLD_PODMAN_SOCKET", "/run/podman/podman.sock"));
+  if (auto s = ValidateAbsolutePath("COOLD_PODMAN_SOCKET", config.podman_socket()); !s.ok()) return s;
+  // sockaddr_un holds 108 bytes with the terminating NUL.
+  if (config.podman_socket().size() > 107) {
+    return absl::InvalidArgumentError("COOLD_PODMAN_SOCKET: longer than a Unix socket path can be (107)");
+  }
+  std::string policy = Get(env, "COOLD_POLICY_FILE", "");
+  if (!policy.empty()) {
+    if (auto s = ValidateAbsolutePath("COOLD_POLICY_FILE", policy); !s.ok()) return s;
+    config.set_policy_file(policy);
+  }
   return config;
 }
 

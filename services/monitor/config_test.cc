@@ -38,6 +38,8 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(config->dns_zone(), "coolify.internal");
   EXPECT_EQ(config->dns_upstream_ip(), "1.1.1.1");
   EXPECT_EQ(config->dns_upstream_port(), 53u);
+  EXPECT_EQ(config->podman_socket(), "/run/podman/podman.sock");
+  EXPECT_EQ(config->policy_file(), "");
 }
 
 TEST(Config, ParsesEveryVariable) {
@@ -53,7 +55,9 @@ TEST(Config, ParsesEveryVariable) {
                       {"COOLD_BRIDGE_RULES_PATH", "/var/lib/coolify/allow.nft"},
                       {"COOLD_RECONCILE_INTERVAL", "500ms"},
                       {"COOLD_DNS_ZONE", "mesh.internal"},
-                      {"COOLD_DNS_UPSTREAM", "127.0.0.53:5353"}});
+                      {"COOLD_DNS_UPSTREAM", "127.0.0.53:5353"},
+                      {"COOLD_PODMAN_SOCKET", "/run/user/0/podman/podman.sock"},
+                      {"COOLD_POLICY_FILE", "/etc/coolify/policy.textproto"}});
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->namespaces_size(), 2);
   EXPECT_EQ(config->namespaces(1).gateway(), "10.211.0.1");
@@ -63,6 +67,8 @@ TEST(Config, ParsesEveryVariable) {
   EXPECT_EQ(config->tls_key_file(), "/etc/coolify/tls.key");
   EXPECT_EQ(config->reconcile_interval_ms(), 500u);
   EXPECT_EQ(config->dns_upstream_port(), 5353u);
+  EXPECT_EQ(config->podman_socket(), "/run/user/0/podman/podman.sock");
+  EXPECT_EQ(config->policy_file(), "/etc/coolify/policy.textproto");
 }
 
 TEST(Config, RefusesBadValuesNamingTheVariable) {
@@ -85,6 +91,9 @@ TEST(Config, RefusesBadValuesNamingTheVariable) {
   ExpectError({{"COOLD_RECONCILE_INTERVAL", "1ms"}}, "COOLD_RECONCILE_INTERVAL");
   ExpectError({{"COOLD_DNS_ZONE", "bad zone"}}, "COOLD_DNS_ZONE");
   ExpectError({{"COOLD_DNS_UPSTREAM", "1.1.1.1:99999"}}, "COOLD_DNS_UPSTREAM");
+  ExpectError({{"COOLD_PODMAN_SOCKET", "podman.sock"}}, "COOLD_PODMAN_SOCKET");
+  ExpectError({{"COOLD_PODMAN_SOCKET", "/" + std::string(120, 'x')}}, "COOLD_PODMAN_SOCKET");
+  ExpectError({{"COOLD_POLICY_FILE", "policy.textproto"}}, "COOLD_POLICY_FILE");
 }
 
 }  // namespace

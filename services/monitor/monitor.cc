@@ -119,6 +119,8 @@ absl::Status Monitor::Start() {
   auto front_resources = OpenFrontResources(options_.config);
   if (!front_resources.ok()) return front_resources.status();
   front_resources_ = std::move(*front_resources);
+  auto policy = OpenPolicy(options_.config);
+  if (!policy.ok()) return policy.status();
 
   // One socketpair per child. The privileged helpers each talk only to the front end;
   // the front end also holds the channel to the monitor.
@@ -135,6 +137,10 @@ absl::Status Monitor::Start() {
       fds.push_back(snapshots->rules_dir.get());
       fds.push_back(snapshots->bridge_dir.get());
       args = {snapshots->rules_name, snapshots->bridge_name};
+    } else if (roles[i] == Role::ROLE_PODMAN) {
+      // argv: the Podman socket and where the policy comes from (fd 4, or the build's own).
+      args = {options_.config.podman_socket(), policy->valid() ? "fd" : "embedded:baseline"};
+      if (policy->valid()) fds.push_back(policy->get());
     }
     auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]), args, fds);
     if (!child.ok()) return child.status();

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "policy/policy_file.h"
 #include "privsep/log.h"
 
 namespace coolify::monitor {
@@ -121,6 +122,34 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
     resources.tls_key = std::move(*key);
   }
   return resources;
+}
+
+absl::StatusOr<UniqueFd> OpenPolicy(const v1::CooldConfig& config) {
+  if (config.policy_file().empty()) return UniqueFd();
+  UniqueFd fd(open(config.policy_file().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("COOLD_POLICY_FILE: cannot open ", config.policy_file()));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("COOLD_POLICY_FILE: ", config.policy_file(), " is not a regular file"));
+  }
+  // Whoever can write the policy decides what containers may do: root only.
+  if (st.st_uid != 0 || (st.st_mode & 022) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("COOLD_POLICY_FILE: ", config.policy_file(),
+                                                      " must be owned by root and writable by root only"));
+  }
+  // Parsed from the descriptor just checked, not reopened by path.
+  std::string text;
+  char buf[8192];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof(buf))) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("COOLD_POLICY_FILE: read");
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > (1 << 20)) return absl::InvalidArgumentError("COOLD_POLICY_FILE: larger than 1 MiB");
+  }
+  auto policy = policy::ParsePolicy(config.policy_file(), text);
+  if (!policy.ok()) return absl::InvalidArgumentError(absl::StrCat("COOLD_POLICY_FILE: ", policy.status().message()));
+  if (lseek(fd.get(), 0, SEEK_SET) != 0) return Errno("COOLD_POLICY_FILE: lseek");
+  return fd;
 }
 
 }  // namespace coolify::monitor

@@ -39,6 +39,12 @@ struct FrontResources {
 // and key) readable by anyone but its owner.
 absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config);
 
+// COOLD_POLICY_FILE, opened, checked (root-owned, writable by root only) and parsed, so an
+// invalid policy stops coold at start with the parser's message; positioned at offset 0
+// for coold-podman, which parses it again as the one that enforces it. Invalid when the
+// embedded baseline is in force.
+absl::StatusOr<privsep::UniqueFd> OpenPolicy(const v1::CooldConfig& config);
+
 }  // namespace coolify::monitor
 
 #endif  // COOLD_SERVICES_MONITOR_RESOURCES_H_

@@ -1,0 +1,57 @@
+#include "services/front/podman_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "privsep/validate.h"
+
+namespace coolify::front {
+
+// A whole answer never needs more than this; a gatekeeper sending more is misbehaving.
+constexpr size_t kMaxAnswerBytes = 64 << 20;
+
+bool IsPodmanVerb(const v1::Command& command) {
+  const int verb = command.verb_case();
+  // Images, containers, volumes and networks are 1..49, host facts 80..89 (commands.proto).
+  return (verb >= 1 && verb < 50) || (verb >= 80 && verb < 90);
+}
+
+absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::PodmanRequest& request) {
+  absl::StatusOr<privsep::PodmanReply> reply = client_.Call(request);
+  if (!reply.ok()) return reply.status();
+  if (reply->status().code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
+  }
+  if (!reply->has_response()) return absl::InternalError("gatekeeper answered without a response");
+  return reply->response();
+}
+
+absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command, const std::string& caller_namespace,
+                                               bool from_coold) {
+  if (!IsPodmanVerb(command)) return absl::InvalidArgumentError("command: not a Podman verb");
+  // The gatekeeper's channel validator refuses a malformed namespace as a misbehaving
+  // peer; refuse it here as bad input instead.
+  if (!caller_namespace.empty()) {
+    if (absl::Status valid = privsep::ValidateNamespaceName("namespace", caller_namespace); !valid.ok()) {
+      return valid;
+    }
+  }
+  privsep::PodmanRequest request;
+  *request.mutable_call()->mutable_command() = command;
+  request.mutable_call()->set_caller_namespace(caller_namespace);
+  request.mutable_call()->set_from_coold(from_coold);
+  absl::StatusOr<privsep::PodmanResponse> piece = Call(request);
+  if (!piece.ok()) return piece.status();
+  PodmanAnswer answer;
+  answer.http_status = piece->http_status();
+  answer.body = piece->body();
+  while (piece->more()) {
+    privsep::PodmanRequest next;
+    next.mutable_next();
+    piece = Call(next);
+    if (!piece.ok()) return piece.status();
+    answer.body += piece->body();
+    if (answer.body.size() > kMaxAnswerBytes) return absl::ResourceExhaustedError("podman answer too large");
+  }
+  return answer;
+}
+
+}  // namespace coolify::front

@@ -1,0 +1,41 @@
+// The front end's side of the Podman channel: a verb goes to coold-podman, the gatekeeper,
+// which alone can reach Podman's socket; its answer comes back as JSON text, in pieces
+// when large.
+#ifndef COOLD_SERVICES_FRONT_PODMAN_CLIENT_H_
+#define COOLD_SERVICES_FRONT_PODMAN_CLIENT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "privsep/channel.h"
+#include "proto/commands.pb.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::front {
+
+struct PodmanAnswer {
+  unsigned http_status = 0;
+  std::string body;  // JSON text
+};
+
+class PodmanClient {
+ public:
+  explicit PodmanClient(privsep::Channel& channel) : client_(channel) {}
+
+  // Runs one Podman verb for a caller of `caller_namespace` ("" = default); from_coold
+  // marks coold's own requests (the only ones that may ask for host networking).
+  absl::StatusOr<PodmanAnswer> Run(const v1::Command& command, const std::string& caller_namespace,
+                                   bool from_coold);
+
+ private:
+  absl::StatusOr<privsep::PodmanResponse> Call(const privsep::PodmanRequest& request);
+
+  privsep::Client<privsep::PodmanRequest, privsep::PodmanReply> client_;
+};
+
+// Whether `command`'s verb is one the gatekeeper serves.
+bool IsPodmanVerb(const v1::Command& command);
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_PODMAN_CLIENT_H_

@@ -1,23 +1,100 @@
 // coold-podman. The Podman-socket gatekeeper: the one coold process that can reach podman.sock.
 // It acts only on validated messages from the front end (fd 3).
+//
+//   coold-podman SOCKET_PATH POLICY
+//
+// SOCKET_PATH is Podman's API socket (absolute). POLICY is embedded:baseline,
+// embedded:restricted, or fd: the policy textproto on fd 4, read whole before the sandbox.
+// An invalid policy exits 2.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "policy/policy_file.h"
 #include "privsep/channel.h"
 #include "privsep/child.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
 #include "proto/privsep.pb.h"
+#include "services/podman/gatekeeper.h"
 
 namespace coolify::privsep {
 namespace {
 
-int Main() {
+constexpr int kPolicyFd = kFirstPassedFd + 1;
+constexpr size_t kMaxPolicyBytes = 1 << 20;
+
+// The whole of fd 4 (a file or a pipe), at most kMaxPolicyBytes.
+absl::StatusOr<std::string> ReadPolicyFd() {
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = read(kPolicyFd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(absl::StrCat("read policy fd: ", strerror(errno)));
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxPolicyBytes) return absl::InvalidArgumentError("policy larger than 1 MiB");
+  }
+}
+
+int Main(int argc, char** argv) {
   SetLogRole("podman");
-  UniqueFd proc_status = EnterChildSandbox(ROLE_PODMAN, /*passed_fds=*/1);
+  const std::string socket_path = argc == 3 ? argv[1] : "";
+  const std::string policy_arg = argc == 3 ? argv[2] : "";
+  const bool from_fd = policy_arg == "fd";
+  // Read before the sandbox: the descriptor stays open, but nothing may be left to read
+  // through it later.
+  absl::StatusOr<std::string> policy_text = std::string();
+  if (from_fd) policy_text = ReadPolicyFd();
+
+  UniqueFd proc_status = EnterChildSandbox(ROLE_PODMAN, /*passed_fds=*/from_fd ? 2 : 1);
+  if (from_fd) close(kPolicyFd);
+
+  if (argc != 3 || socket_path.empty() || socket_path[0] != '/') {
+    LogError("usage: coold-podman SOCKET_PATH embedded:baseline|embedded:restricted|fd");
+    return 2;
+  }
+  absl::StatusOr<v1::Policy> policy;
+  constexpr std::string_view kEmbedded = "embedded:";
+  if (from_fd) {
+    policy = policy_text.ok() ? policy::ParsePolicy("fd:4", *policy_text) : policy_text.status();
+  } else if (policy_arg.rfind(kEmbedded, 0) == 0) {
+    policy = policy::EmbeddedPolicy(std::string_view(policy_arg).substr(kEmbedded.size()));
+  } else {
+    policy = absl::InvalidArgumentError(absl::StrCat("unknown policy source: ", policy_arg));
+  }
+  if (policy.ok()) {
+    if (absl::Status valid = policy::ValidatePolicy(*policy); !valid.ok()) policy = valid;
+  }
+  if (!policy.ok()) {
+    LogError("policy: %s", policy.status().ToString());
+    return 2;
+  }
+  LogInfo("policy %s, podman socket %s", policy->name(), socket_path);
+
+  podman::GatekeeperOptions options;
+  options.socket_path = socket_path;
+  options.policy = *std::move(policy);
+  podman::Gatekeeper gatekeeper(std::move(options));
+
   Channel front{UniqueFd(kFirstPassedFd)};
   return ServeChannel<PodmanRequest, PodmanReply>(front, [&](const PodmanRequest& request) {
     PodmanReply reply;
     switch (request.op_case()) {
       case PodmanRequest::kHealth:
         AnswerHealth(ROLE_PODMAN, proc_status.get(), &reply);
+        break;
+      case PodmanRequest::kCall:
+        *reply.mutable_response() = gatekeeper.Call(request.call());
+        break;
+      case PodmanRequest::kNext:
+        *reply.mutable_response() = gatekeeper.Next();
         break;
       case PodmanRequest::OP_NOT_SET:
         // Refused by Validate() before dispatch.
@@ -30,4 +107,4 @@ int Main() {
 }  // namespace
 }  // namespace coolify::privsep
 
-int main() { return coolify::privsep::Main(); }
+int main(int argc, char** argv) { return coolify::privsep::Main(argc, argv); }

@@ -1,0 +1,451 @@
+#include "services/podman/gatekeeper.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "boost/json/parse.hpp"
+#include "boost/json/serialize.hpp"
+#include "boost/json/value.hpp"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "policy/engine.h"
+#include "policy/host_path.h"
+#include "policy/render.h"
+#include "policy/spec_validation.h"
+#include "privsep/log.h"
+#include "privsep/unique_fd.h"
+#include "privsep/validate.h"
+#include "services/podman/libpod_client.h"
+#include "services/podman/libpod_path.h"
+#include "services/podman/libpod_verbs.h"
+
+namespace coolify::podman {
+namespace {
+
+namespace json = boost::json;
+using privsep::PodmanCall;
+using privsep::PodmanResponse;
+using v1::Command;
+
+json::string_view JsonView(std::string_view s) { return json::string_view(s.data(), s.size()); }
+
+GatekeeperAnswer Answer(unsigned status, const json::value& body) {
+  return GatekeeperAnswer{status, json::serialize(body)};
+}
+
+GatekeeperAnswer ErrorAnswer(unsigned status, std::string_view message) {
+  json::object o;
+  o["error"] = JsonView(message);
+  return Answer(status, o);
+}
+
+// The HTTP answer for a failed step.
+GatekeeperAnswer FromStatus(const absl::Status& status) {
+  const std::string message(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return ErrorAnswer(400, message);
+    case absl::StatusCode::kPermissionDenied:
+      return ErrorAnswer(403, message);
+    case absl::StatusCode::kNotFound:
+      return ErrorAnswer(404, message);
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return ErrorAnswer(409, message);
+    case absl::StatusCode::kUnavailable:
+      return ErrorAnswer(503, absl::StrCat("podman unavailable: ", message));
+    default:
+      return ErrorAnswer(502, absl::StrCat("podman: ", message));
+  }
+}
+
+// A field validation failure: 400 {"error", "field"}; the field is the message's path
+// prefix ("binds[2].source: ...").
+GatekeeperAnswer InvalidRequest(const absl::Status& status) {
+  const std::string message(status.message());
+  json::object o;
+  o["error"] = JsonView(message);
+  const size_t colon = message.find(": ");
+  if (colon != std::string::npos && colon > 0 && message.find(' ') >= colon) {
+    o["field"] = JsonView(std::string_view(message).substr(0, colon));
+  }
+  return Answer(400, o);
+}
+
+GatekeeperAnswer Denied(const policy::Verdict& verdict) {
+  json::object o;
+  o["error"] = "denied by policy";
+  json::array violations;
+  for (const policy::Violation& v : verdict.violations) {
+    json::object e;
+    e["field"] = JsonView(v.field);
+    e["value"] = JsonView(v.value);
+    e["rule"] = JsonView(v.rule);
+    e["reason"] = JsonView(v.reason);
+    violations.emplace_back(std::move(e));
+  }
+  o["violations"] = std::move(violations);
+  return Answer(403, o);
+}
+
+GatekeeperAnswer IdAnswer(unsigned status, std::string_view key, std::string_view id) {
+  json::object o;
+  o[JsonView(key)] = JsonView(id);
+  return Answer(status, o);
+}
+
+GatekeeperAnswer JsonOrError(unsigned status, const absl::StatusOr<json::value>& value) {
+  if (!value.ok()) return FromStatus(value.status());
+  return Answer(status, *value);
+}
+
+// Who may do what, from the call (never from the request itself).
+policy::CallerContext Caller(const PodmanCall& call, const v1::Policy& policy) {
+  policy::CallerContext caller;
+  caller.is_coold = call.from_coold();
+  caller.namespace_name = call.caller_namespace().empty() ? std::string("default")
+                                                          : call.caller_namespace();
+  // The host's namespaces are those the policy names; a "*" rule governs any other, so
+  // then the list is left empty (every namespace the rules govern is the host's).
+  bool wildcard = false;
+  for (const v1::NamespaceRule& rule : policy.namespaces()) {
+    if (rule.namespace_() == "*") wildcard = true;
+  }
+  if (!wildcard) {
+    for (const v1::NamespaceRule& rule : policy.namespaces()) {
+      caller.host_namespaces.push_back(rule.namespace_());
+    }
+  }
+  return caller;
+}
+
+// Podman's image inspect Digest, when it has one.
+std::optional<std::string> ImageDigest(const LibpodClient& client, std::string_view id) {
+  absl::StatusOr<std::string> target = BuildTarget(
+      {{SegmentKind::kLiteral, "images"}, {SegmentKind::kImageRef, id}, {SegmentKind::kLiteral, "json"}});
+  if (!target.ok()) return std::nullopt;
+  absl::StatusOr<HttpResult> result = client.Call(Method::kGet, *target);
+  if (!result.ok() || !StatusFromResponse(result->status, result->body).ok()) return std::nullopt;
+  json::error_code ec;
+  json::value v = json::parse(result->body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::value* digest = v.as_object().if_contains("Digest");
+  if (digest == nullptr || !digest->is_string() || digest->as_string().empty()) return std::nullopt;
+  return std::string(digest->as_string());
+}
+
+class Runner {
+ public:
+  Runner(const GatekeeperOptions& options, const PodmanCall& call)
+      : options_(options), call_(call), client_(ClientFor(options)) {}
+
+  GatekeeperAnswer Run() {
+    const Command& c = call_.command();
+    switch (c.verb_case()) {
+      case Command::kImagesPull:
+        return ImagesPull_(c.images_pull());
+      case Command::kImagesList:
+        return JsonOrError(200, ImagesList(client_));
+      case Command::kImagesDelete:
+        return JsonOrError(200, ImagesDelete(client_, c.images_delete().ref(), c.images_delete().force()));
+      case Command::kContainersCreate:
+        return Create(c.containers_create().spec());
+      case Command::kContainersStart:
+        return Done(ContainersStart(client_, c.containers_start().id()), c.containers_start().id());
+      case Command::kContainersStop: {
+        const v1::ContainersStop& r = c.containers_stop();
+        return Done(ContainersStop(client_, r.id(), Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+                    r.id());
+      }
+      case Command::kContainersRestart: {
+        const v1::ContainersRestart& r = c.containers_restart();
+        return Done(
+            ContainersRestart(client_, r.id(), Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+            r.id());
+      }
+      case Command::kContainersDelete:
+        return Done(ContainersDelete(client_, c.containers_delete().id(), c.containers_delete().force()),
+                    c.containers_delete().id());
+      case Command::kContainersInspect:
+        return JsonOrError(200, ContainersInspect(client_, c.containers_inspect().id()));
+      case Command::kContainersLogs:
+        return Logs(c.containers_logs());
+      case Command::kContainersExec:
+        return Exec(c.containers_exec());
+      case Command::kContainersHealthcheckRun: {
+        absl::StatusOr<HealthResult> health =
+            ContainersHealthcheck(client_, c.containers_healthcheck_run().id());
+        if (!health.ok()) return FromStatus(health.status());
+        return IdAnswer(200, "status", health->status);
+      }
+      case Command::kVolumesCreate:
+        return VolumeCreate(c.volumes_create());
+      case Command::kVolumesDelete:
+        return Done(VolumesDelete(client_, c.volumes_delete().name(), c.volumes_delete().force()),
+                    c.volumes_delete().name(), "name");
+      case Command::kVolumesInspect:
+        return JsonOrError(200, VolumesInspect(client_, c.volumes_inspect().name()));
+      case Command::kNetworksCreate:
+        return NetworkCreate(c.networks_create());
+      case Command::kNetworksDelete:
+        return Done(NetworksDelete(client_, c.networks_delete().name(), c.networks_delete().force()),
+                    c.networks_delete().name(), "name");
+      case Command::kNetworksList:
+        return JsonOrError(200, NetworksList(client_));
+      case Command::kHostInfo:
+        return JsonOrError(200, HostInfo(client_));
+      case Command::kHostContainers:
+        return JsonOrError(200, HostContainers(client_));
+      case Command::kHostStats:
+        return JsonOrError(200, HostStats(client_));
+      default:
+        return ErrorAnswer(400, absl::StrCat("not a Podman verb: ", std::string(VerbName(c))));
+    }
+  }
+
+ private:
+  static LibpodClient ClientFor(const GatekeeperOptions& options) {
+    ClientOptions client_options;
+    client_options.socket_path = options.socket_path;
+    client_options.io_timeout = options.io_timeout;
+    return LibpodClient(client_options);
+  }
+
+  static std::optional<unsigned> Timeout(bool has, uint32_t seconds) {
+    if (!has) return std::nullopt;
+    return seconds;
+  }
+
+  static GatekeeperAnswer Done(const absl::Status& status, std::string_view id,
+                               std::string_view key = "id") {
+    if (!status.ok()) return FromStatus(status);
+    return IdAnswer(200, key, id);
+  }
+
+  GatekeeperAnswer ImagesPull_(const v1::ImagesPull& request) {
+    if (absl::Status s = policy::ValidateImagesPull(request); !s.ok()) return InvalidRequest(s);
+    if (request.has_auth()) {
+      return ErrorAnswer(501, "registry auth is not served yet");
+    }
+    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateImagePull(request, options_.policy);
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (!verdict->allowed()) return Denied(*verdict);
+    absl::StatusOr<std::string> id = ImagesPull(client_, request.ref());
+    if (!id.ok()) return FromStatus(id.status());
+    json::object o;
+    o["id"] = JsonView(*id);
+    if (std::optional<std::string> digest = ImageDigest(client_, *id)) o["digest"] = JsonView(*digest);
+    return Answer(200, o);
+  }
+
+  GatekeeperAnswer Create(const v1::ContainerSpec& spec) {
+    if (absl::Status s = policy::ValidateContainerSpec(spec); !s.ok()) return InvalidRequest(s);
+    policy::CallerContext caller = Caller(call_, options_.policy);
+    std::unique_ptr<policy::PinningHostPathResolver> resolver;
+    if (options_.pin_host_paths) {
+      absl::StatusOr<std::unique_ptr<policy::PinningHostPathResolver>> created =
+          policy::PinningHostPathResolver::Create(options_.host_root);
+      if (!created.ok()) {
+        return ErrorAnswer(500, absl::StrCat("host root: ", created.status().message()));
+      }
+      resolver = *std::move(created);
+      caller.host_paths = resolver.get();
+    }
+    absl::StatusOr<policy::Verdict> verdict = policy::Evaluate(spec, options_.policy, caller);
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (!verdict->allowed()) return Denied(*verdict);
+    absl::StatusOr<std::string> body = policy::RenderSpecGenerator(spec, options_.policy, resolver.get());
+    if (!body.ok()) return FromStatus(body.status());
+    absl::StatusOr<std::string> id = ContainersCreate(client_, *body);
+    if (!id.ok()) return FromStatus(id.status());
+    if (resolver != nullptr && !spec.binds().empty()) {
+      if (absl::Status same = SameBindSources(spec, *resolver); !same.ok()) {
+        absl::Status removed = ContainersDelete(client_, *id, /*force=*/true);
+        coolify::LogWarn("containers_create: bind source changed after the check; container %s %s",
+                         *id, removed.ok() ? "deleted" : absl::StrCat("NOT deleted: ", removed.ToString()));
+        return ErrorAnswer(409, std::string(same.message()));
+      }
+    }
+    return IdAnswer(201, "id", *id);
+  }
+
+  // Step 3 of host_path.h: every bind source opened again names the pinned object.
+  absl::Status SameBindSources(const v1::ContainerSpec& spec,
+                               const policy::PinningHostPathResolver& resolver) {
+    privsep::UniqueFd root(open(options_.host_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return absl::FailedPreconditionError("bind sources: cannot open the host root");
+    for (const v1::BindMount& bind : spec.binds()) {
+      absl::StatusOr<std::string> lexical = policy::CanonicalizeLexically(bind.source());
+      if (!lexical.ok()) return lexical.status();
+      const policy::OpenedPath* pinned = resolver.Pinned(*lexical);
+      if (pinned == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat("bind source ", *lexical, " was not pinned"));
+      }
+      absl::StatusOr<policy::OpenedPath> again = policy::OpenBeneath(root.get(), *lexical);
+      if (!again.ok() || again->device != pinned->device || again->inode != pinned->inode) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("bind source ", *lexical, " changed while the container was created"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  GatekeeperAnswer Logs(const v1::ContainersLogs& request) {
+    if (request.follow()) return ErrorAnswer(501, "follow is not served yet");
+    if (request.timestamps()) return ErrorAnswer(501, "timestamps are not served yet");
+    LogsOptions logs;
+    logs.follow = false;
+    if (request.tail() != 0) logs.tail = request.tail();
+    std::string out, err;
+    bool truncated = false;
+    OutputSink sink = [&](StreamKind stream, std::string_view data) {
+      const size_t used = out.size() + err.size();
+      const size_t room = kMaxLogBytes - std::min(kMaxLogBytes, used);
+      if (data.size() > room) truncated = true;
+      std::string& to = stream == StreamKind::kStderr ? err : out;
+      to.append(data.data(), std::min(room, data.size()));
+      return absl::OkStatus();
+    };
+    LibpodClient::StreamOptions stream_options;
+    stream_options.idle_timeout = options_.io_timeout;
+    if (absl::Status s = ContainersLogs(client_, request.id(), logs, sink, stream_options); !s.ok()) {
+      return FromStatus(s);
+    }
+    json::object o;
+    o["stdout"] = JsonView(out);
+    o["stderr"] = JsonView(err);
+    if (truncated) o["truncated"] = true;
+    return Answer(200, o);
+  }
+
+  GatekeeperAnswer Exec(const v1::ContainersExec& request) {
+    if (absl::Status s = policy::ValidateContainersExec(request); !s.ok()) return InvalidRequest(s);
+    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateExec(request, options_.policy);
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (!verdict->allowed()) return Denied(*verdict);
+    // The libpod client's exec sends Cmd and Tty only; rather than drop the rest silently:
+    if (!request.env().empty() || !request.user().empty() || !request.workdir().empty()) {
+      return ErrorAnswer(501, "exec env, user and workdir are not served yet");
+    }
+    std::vector<std::string> cmd(request.cmd().begin(), request.cmd().end());
+    absl::StatusOr<ExecResult> result = ContainersExec(client_, request.id(), cmd, request.tty(), kMaxLogBytes);
+    if (!result.ok()) return FromStatus(result.status());
+    json::object o;
+    o["exit_code"] = result->exit_code;
+    o["stdout"] = JsonView(result->stdout_text);
+    o["stderr"] = JsonView(result->stderr_text);
+    if (result->truncated) o["truncated"] = true;
+    return Answer(200, o);
+  }
+
+  static json::object KeyValues(const google::protobuf::RepeatedPtrField<v1::KeyValue>& kvs) {
+    json::object o;
+    for (const v1::KeyValue& kv : kvs) o[JsonView(kv.key())] = JsonView(kv.value());
+    return o;
+  }
+
+  GatekeeperAnswer VolumeCreate(const v1::VolumesCreate& request) {
+    if (absl::Status s = policy::ValidateVolumesCreate(request); !s.ok()) return InvalidRequest(s);
+    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateVolumeCreate(request, options_.policy);
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (!verdict->allowed()) return Denied(*verdict);
+    json::object spec;
+    spec["Name"] = JsonView(request.name());
+    spec["Driver"] = request.driver().empty() ? json::string_view("local") : JsonView(request.driver());
+    spec["Labels"] = KeyValues(request.labels());
+    spec["Options"] = KeyValues(request.options());
+    return JsonOrError(201, VolumesCreate(client_, json::serialize(spec)));
+  }
+
+  GatekeeperAnswer NetworkCreate(const v1::NetworksCreate& request) {
+    if (absl::Status s = policy::ValidateNetworksCreate(request); !s.ok()) return InvalidRequest(s);
+    absl::StatusOr<policy::Verdict> verdict =
+        policy::EvaluateNetworkCreate(request, options_.policy, Caller(call_, options_.policy));
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (!verdict->allowed()) return Denied(*verdict);
+    json::object spec;
+    spec["name"] = JsonView(request.name());
+    spec["driver"] = request.driver().empty() ? json::string_view("bridge") : JsonView(request.driver());
+    if (!request.subnet().empty()) {
+      json::object subnet;
+      subnet["subnet"] = JsonView(request.subnet());
+      if (!request.gateway().empty()) subnet["gateway"] = JsonView(request.gateway());
+      spec["subnets"] = json::array{std::move(subnet)};
+    }
+    spec["internal"] = request.internal();
+    spec["labels"] = KeyValues(request.labels());
+    spec["options"] = KeyValues(request.options());
+    return JsonOrError(201, NetworksCreate(client_, json::serialize(spec)));
+  }
+
+  const GatekeeperOptions& options_;
+  const PodmanCall& call_;
+  LibpodClient client_;
+};
+
+PodmanResponse Piece(unsigned status, std::string body, bool more) {
+  PodmanResponse r;
+  r.set_http_status(status);
+  r.set_body(std::move(body));
+  r.set_more(more);
+  return r;
+}
+
+}  // namespace
+
+std::string_view VerbName(const Command& command) {
+  const google::protobuf::OneofDescriptor* verb = Command::descriptor()->FindOneofByName("verb");
+  if (verb == nullptr) return "unknown";
+  const google::protobuf::FieldDescriptor* field =
+      command.GetReflection()->GetOneofFieldDescriptor(command, verb);
+  if (field == nullptr) return "none";
+  return field->name();
+}
+
+BodyChunker::BodyChunker(size_t max_piece) : max_piece_(std::max<size_t>(1, max_piece)) {}
+
+PodmanResponse BodyChunker::Start(const GatekeeperAnswer& answer) {
+  pieces_.clear();
+  status_ = answer.http_status;
+  std::string_view body = answer.body;
+  std::string first(body.substr(0, max_piece_));
+  for (size_t at = first.size(); at < body.size(); at += max_piece_) {
+    pieces_.emplace_back(body.substr(at, max_piece_));
+  }
+  return Piece(status_, std::move(first), !pieces_.empty());
+}
+
+PodmanResponse BodyChunker::Next() {
+  if (pieces_.empty()) return Piece(409, R"({"error":"nothing pending"})", false);
+  std::string piece = std::move(pieces_.front());
+  pieces_.pop_front();
+  return Piece(status_, std::move(piece), !pieces_.empty());
+}
+
+Gatekeeper::Gatekeeper(GatekeeperOptions options)
+    : options_(std::move(options)), chunker_(privsep::kMaxBodyBytesPerFrame) {}
+
+GatekeeperAnswer Gatekeeper::Execute(const PodmanCall& call) {
+  const absl::Time start = absl::Now();
+  GatekeeperAnswer answer = Runner(options_, call).Run();
+  coolify::LogInfo("podman call verb=%s status=%u duration_ms=%d body_bytes=%u",
+                   std::string(VerbName(call.command())), answer.http_status,
+                   static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
+                   static_cast<unsigned>(answer.body.size()));
+  return answer;
+}
+
+PodmanResponse Gatekeeper::Call(const PodmanCall& call) { return chunker_.Start(Execute(call)); }
+
+PodmanResponse Gatekeeper::Next() { return chunker_.Next(); }
+
+}  // namespace coolify::podman

@@ -1,0 +1,108 @@
+// The Podman gatekeeper: runs one validated PodmanCall (a Command whose verb is a Podman
+// verb) against the host policy and Podman's libpod API, and answers with an HTTP status
+// and a JSON body, cut into frames of at most kMaxBodyBytesPerFrame.
+//
+// Per verb (bodies are JSON text):
+//   images_pull            ValidateImagesPull + EvaluateImagePull, pull, then inspect for
+//                          the digest: 200 {"id", "digest"?}
+//   images_list / delete   200 Podman's JSON
+//   containers_create      ValidateContainerSpec (400 {"error", "field"}), Evaluate with
+//                          a PinningHostPathResolver (403 {"error": "denied by policy",
+//                          "violations": [...]}), RenderSpecGenerator, create, then every
+//                          bind source re-opened and compared with its pinned descriptor
+//                          (a difference deletes the container: 409): 201 {"id"}
+//   containers_start/stop/restart/delete
+//                          200 {"id": the id or name asked}
+//   containers_inspect     200 Podman's inspect JSON
+//   containers_logs        follow=false: 200 {"stdout", "stderr"[, "truncated": true]}
+//                          capped at kMaxLogBytes; follow or timestamps: 501
+//   containers_exec        ValidateContainersExec + EvaluateExec: 200 {"exit_code",
+//                          "stdout", "stderr"[, "truncated"]}; env/user/workdir: 501
+//   containers_healthcheck_run
+//                          200 {"status"}
+//   volumes_*, networks_*  create validated and evaluated (201 Podman's JSON); delete
+//                          200 {"name"}; inspect and list 200 Podman's JSON
+//   host_*                 200 Podman's JSON
+// Any other verb is 400. Errors: InvalidArgument 400, PermissionDenied 403, NotFound 404,
+// AlreadyExists/FailedPrecondition 409, Unavailable 503 {"error": "podman unavailable:
+// ..."}, anything else from Podman 502 {"error": "podman: ..."}.
+//
+// Single-threaded, like the process that owns it.
+#ifndef COOLD_SERVICES_PODMAN_GATEKEEPER_H_
+#define COOLD_SERVICES_PODMAN_GATEKEEPER_H_
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "proto/policy.pb.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::podman {
+
+// The most log output one containers_logs answer carries.
+inline constexpr size_t kMaxLogBytes = 1 << 20;
+
+// An answer before it is cut into frames.
+struct GatekeeperAnswer {
+  unsigned http_status = 0;
+  std::string body;  // JSON text
+};
+
+// Cuts a body into pieces of at most `max_piece` bytes (at least one piece, possibly
+// empty) and hands them out one at a time.
+class BodyChunker {
+ public:
+  explicit BodyChunker(size_t max_piece);
+
+  // Drops whatever was pending and returns the first piece of `answer`; more is set when
+  // pieces remain.
+  privsep::PodmanResponse Start(const GatekeeperAnswer& answer);
+  // The next pending piece, or 409 {"error": "nothing pending"}.
+  privsep::PodmanResponse Next();
+  bool pending() const { return !pieces_.empty(); }
+
+ private:
+  size_t max_piece_;
+  unsigned status_ = 0;
+  std::deque<std::string> pieces_;
+};
+
+struct GatekeeperOptions {
+  std::string socket_path;  // Podman's API socket, absolute
+  coolify::v1::Policy policy;  // complete and valid (policy_file.h)
+  // Where bind sources are resolved and pinned ("/" in production).
+  std::string host_root = "/";
+  // False checks bind sources lexically only (no filesystem access at all).
+  bool pin_host_paths = true;
+  absl::Duration io_timeout = absl::Seconds(60);
+};
+
+class Gatekeeper {
+ public:
+  explicit Gatekeeper(GatekeeperOptions options);
+
+  // Runs `call` and returns the first frame of its answer (a call drops pieces still
+  // pending from an earlier one).
+  privsep::PodmanResponse Call(const privsep::PodmanCall& call);
+  // The next frame of the last answer, or 409 {"error": "nothing pending"}.
+  privsep::PodmanResponse Next();
+
+  // Runs `call` and returns the whole answer, not cut into frames.
+  GatekeeperAnswer Execute(const privsep::PodmanCall& call);
+
+  const GatekeeperOptions& options() const { return options_; }
+
+ private:
+  GatekeeperOptions options_;
+  BodyChunker chunker_;
+};
+
+// The verb's name as the Command oneof spells it ("containers_create"), for logs.
+std::string_view VerbName(const coolify::v1::Command& command);
+
+}  // namespace coolify::podman
+
+#endif  // COOLD_SERVICES_PODMAN_GATEKEEPER_H_

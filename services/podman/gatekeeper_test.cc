@@ -1,0 +1,522 @@
+// The gatekeeper against a real, isolated Podman service (tests/podman_harness), driven
+// through the Gatekeeper class; one test runs it inside the podman role's real sandbox.
+#include "services/podman/gatekeeper.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "boost/json/parse.hpp"
+#include "boost/json/serialize.hpp"
+#include "boost/json/value.hpp"
+#include "gtest/gtest.h"
+#include "policy/policy_file.h"
+#include "privsep/sandbox.h"
+#include "privsep/validate.h"
+#include "proto/commands.pb.h"
+#include "tests/podman_harness/podman_harness.h"
+
+namespace coolify::podman {
+namespace {
+
+namespace json = boost::json;
+using ::coolify::testing::PodmanHarness;
+using privsep::PodmanCall;
+using privsep::PodmanResponse;
+
+json::value Parse(const std::string& body) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << body;
+  return v;
+}
+
+std::string Str(const json::value& v, const char* key) {
+  const json::object* o = v.if_object();
+  const json::value* f = o ? o->if_contains(key) : nullptr;
+  return f && f->is_string() ? std::string(f->as_string()) : std::string();
+}
+
+// The baseline policy, with the harness's runtime (runc; Debian's crun is not
+// installed) and `bind_prefix` (when given) as a writable host path.
+v1::Policy TestPolicy(const std::string& bind_prefix = "") {
+  absl::StatusOr<v1::Policy> policy = policy::EmbeddedPolicy("baseline");
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  v1::Policy p = *policy;
+  p.set_default_runtime("runc");
+  if (!bind_prefix.empty()) {
+    auto* host_path = p.add_host_paths();
+    host_path->set_prefix(bind_prefix);
+    host_path->set_read_only(false);
+  }
+  absl::Status valid = policy::ValidatePolicy(p);
+  EXPECT_TRUE(valid.ok()) << valid;
+  return p;
+}
+
+PodmanCall Call(v1::Command command) {
+  PodmanCall call;
+  *call.mutable_command() = std::move(command);
+  return call;
+}
+
+v1::Command Inspect(const std::string& id) {
+  v1::Command c;
+  c.mutable_containers_inspect()->set_id(id);
+  return c;
+}
+
+v1::Command Create(const std::string& name, const std::vector<std::string>& cmd) {
+  v1::Command c;
+  v1::ContainerSpec* spec = c.mutable_containers_create()->mutable_spec();
+  spec->set_name(name);
+  spec->set_image(PodmanHarness::kBusyboxImage);
+  for (const std::string& arg : cmd) spec->add_command(arg);
+  return c;
+}
+
+v1::Command MeshNetwork() {
+  v1::Command c;
+  c.mutable_networks_create()->set_name("coolify-default-mesh");
+  c.mutable_networks_create()->set_namespace_("default");
+  return c;
+}
+
+class GatekeeperTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<PodmanHarness>> h = PodmanHarness::Start();
+    ASSERT_TRUE(h.ok()) << h.status();
+    harness_ = h->release();
+  }
+  static void TearDownTestSuite() {
+    delete harness_;
+    harness_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(harness_, nullptr) << "Podman did not start";
+    GatekeeperOptions options;
+    options.socket_path = harness_->socket_path();
+    options.policy = TestPolicy();
+    gatekeeper_ = std::make_unique<Gatekeeper>(std::move(options));
+    // Every container joins its namespace's mesh network by default.
+    GatekeeperAnswer mesh = gatekeeper_->Execute(Call(MeshNetwork()));
+    ASSERT_TRUE(mesh.http_status == 201 || mesh.http_status == 409) << mesh.http_status << mesh.body;
+  }
+
+  GatekeeperAnswer Run(v1::Command command) { return gatekeeper_->Execute(Call(std::move(command))); }
+
+  size_t ContainerCount() {
+    v1::Command c;
+    c.mutable_host_containers();
+    GatekeeperAnswer a = Run(c);
+    EXPECT_EQ(a.http_status, 200u) << a.body;
+    json::value v = Parse(a.body);
+    return v.is_array() ? v.as_array().size() : 0;
+  }
+
+  static PodmanHarness* harness_;
+  std::unique_ptr<Gatekeeper> gatekeeper_;
+};
+
+PodmanHarness* GatekeeperTest::harness_ = nullptr;
+
+TEST_F(GatekeeperTest, PullOfTheLocalRefAnswersItsId) {
+  v1::Command c;
+  c.mutable_images_pull()->set_ref(PodmanHarness::kBusyboxImage);
+  GatekeeperAnswer a = Run(c);
+  ASSERT_EQ(a.http_status, 200u) << a.body;
+  json::value v = Parse(a.body);
+  EXPECT_EQ(Str(v, "id").size(), 64u) << a.body;
+  if (v.as_object().contains("digest")) {
+    EXPECT_TRUE(absl::StartsWith(Str(v, "digest"), "sha256:")) << a.body;
+  }
+}
+
+TEST_F(GatekeeperTest, PullOfAMissingRefFails) {
+  v1::Command c;
+  c.mutable_images_pull()->set_ref("localhost/no-such-image:latest");
+  GatekeeperAnswer a = Run(c);
+  EXPECT_GE(a.http_status, 400u) << a.body;
+  EXPECT_FALSE(Str(Parse(a.body), "error").empty()) << a.body;
+}
+
+TEST_F(GatekeeperTest, ContainerLifecycle) {
+  GatekeeperAnswer created = Run(Create("gk-life", {"sh", "-c", "echo started; echo oops >&2; exec sleep 300"}));
+  ASSERT_EQ(created.http_status, 201u) << created.body;
+  const std::string id = Str(Parse(created.body), "id");
+  ASSERT_EQ(id.size(), 64u) << created.body;
+
+  v1::Command start;
+  start.mutable_containers_start()->set_id("gk-life");
+  GatekeeperAnswer started = Run(start);
+  ASSERT_EQ(started.http_status, 200u) << started.body;
+  EXPECT_EQ(Str(Parse(started.body), "id"), "gk-life");
+
+  GatekeeperAnswer inspected = Run(Inspect(id));
+  ASSERT_EQ(inspected.http_status, 200u) << inspected.body;
+  json::value inspect = Parse(inspected.body);
+  const json::object& host_config = inspect.at("HostConfig").as_object();
+  EXPECT_EQ(host_config.at("Privileged"), json::value(false)) << inspected.body;
+  const json::value* cap_add = host_config.if_contains("CapAdd");
+  EXPECT_TRUE(cap_add == nullptr || cap_add->is_null() || cap_add->as_array().empty())
+      << json::serialize(host_config);
+  const std::string security = json::serialize(host_config.at("SecurityOpt"));
+  EXPECT_TRUE(absl::StrContains(security, "no-new-privileges")) << security;
+
+  v1::Command exec;
+  exec.mutable_containers_exec()->set_id("gk-life");
+  for (const char* arg : {"sh", "-c", "echo out; echo err >&2; exit 3"}) {
+    exec.mutable_containers_exec()->add_cmd(arg);
+  }
+  GatekeeperAnswer executed = Run(exec);
+  ASSERT_EQ(executed.http_status, 200u) << executed.body;
+  json::value e = Parse(executed.body);
+  EXPECT_EQ(e.at("exit_code"), json::value(3)) << executed.body;
+  EXPECT_EQ(Str(e, "stdout"), "out\n");
+  EXPECT_EQ(Str(e, "stderr"), "err\n");
+
+  v1::Command logs;
+  logs.mutable_containers_logs()->set_id("gk-life");
+  GatekeeperAnswer logged = Run(logs);
+  ASSERT_EQ(logged.http_status, 200u) << logged.body;
+  EXPECT_EQ(Str(Parse(logged.body), "stdout"), "started\n") << logged.body;
+  EXPECT_EQ(Str(Parse(logged.body), "stderr"), "oops\n") << logged.body;
+
+  logs.mutable_containers_logs()->set_follow(true);
+  EXPECT_EQ(Run(logs).http_status, 501u);
+
+  v1::Command stop;
+  stop.mutable_containers_stop()->set_id(id);
+  stop.mutable_containers_stop()->set_timeout_seconds(1);
+  GatekeeperAnswer stopped = Run(stop);
+  ASSERT_EQ(stopped.http_status, 200u) << stopped.body;
+  EXPECT_EQ(Str(Parse(Run(Inspect(id)).body).at("State"), "Status"), "exited");
+
+  v1::Command del;
+  del.mutable_containers_delete()->set_id(id);
+  GatekeeperAnswer deleted = Run(del);
+  ASSERT_EQ(deleted.http_status, 200u) << deleted.body;
+  EXPECT_EQ(Run(Inspect(id)).http_status, 404u);
+}
+
+TEST_F(GatekeeperTest, PrivilegedIsDeniedAndNothingIsCreated) {
+  const size_t before = ContainerCount();
+  v1::Command c = Create("gk-priv", {"true"});
+  c.mutable_containers_create()->mutable_spec()->set_privileged(true);
+  GatekeeperAnswer a = Run(c);
+  ASSERT_EQ(a.http_status, 403u) << a.body;
+  json::value v = Parse(a.body);
+  EXPECT_EQ(Str(v, "error"), "denied by policy");
+  const json::array& violations = v.at("violations").as_array();
+  ASSERT_EQ(violations.size(), 1u) << a.body;
+  EXPECT_EQ(Str(violations[0], "field"), "privileged");
+  EXPECT_EQ(Str(violations[0], "rule"), "allow_privileged");
+  EXPECT_FALSE(Str(violations[0], "reason").empty());
+  EXPECT_EQ(ContainerCount(), before);
+  EXPECT_EQ(Run(Inspect("gk-priv")).http_status, 404u);
+}
+
+TEST_F(GatekeeperTest, CapAddSysAdminIsDenied) {
+  v1::Command c = Create("gk-cap", {"true"});
+  c.mutable_containers_create()->mutable_spec()->add_cap_add("SYS_ADMIN");
+  GatekeeperAnswer a = Run(c);
+  ASSERT_EQ(a.http_status, 403u) << a.body;
+  json::value v = Parse(a.body);
+  EXPECT_EQ(Str(v.at("violations").as_array().at(0), "field"), "cap_add[0]") << a.body;
+  EXPECT_EQ(Str(v.at("violations").as_array().at(0), "rule"), "allowed_capabilities") << a.body;
+  EXPECT_EQ(Run(Inspect("gk-cap")).http_status, 404u);
+}
+
+TEST_F(GatekeeperTest, BindOfEtcIsDenied) {
+  v1::Command c = Create("gk-etc", {"true"});
+  v1::BindMount* bind = c.mutable_containers_create()->mutable_spec()->add_binds();
+  bind->set_source("/data/coolify/volumes/../../../etc");
+  bind->set_destination("/host-etc");
+  GatekeeperAnswer a = Run(c);
+  ASSERT_EQ(a.http_status, 403u) << a.body;
+  json::value v = Parse(a.body);
+  EXPECT_EQ(Str(v.at("violations").as_array().at(0), "field"), "binds[0].source") << a.body;
+  EXPECT_EQ(Str(v.at("violations").as_array().at(0), "rule"), "host_paths") << a.body;
+}
+
+TEST_F(GatekeeperTest, SymlinkOutOfAnAllowedPrefixIsDenied) {
+  char dir[] = "/tmp/gk-binds-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ASSERT_EQ(symlink("/etc", (std::string(dir) + "/escape").c_str()), 0);
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy(dir);
+  Gatekeeper gatekeeper(std::move(options));
+  v1::Command c = Create("gk-link", {"true"});
+  v1::BindMount* bind = c.mutable_containers_create()->mutable_spec()->add_binds();
+  bind->set_source(std::string(dir) + "/escape");
+  bind->set_destination("/x");
+  GatekeeperAnswer a = gatekeeper.Execute(Call(c));
+  EXPECT_EQ(a.http_status, 403u) << a.body;
+  EXPECT_TRUE(absl::StrContains(a.body, "/etc")) << a.body;
+  unlink((std::string(dir) + "/escape").c_str());
+  rmdir(dir);
+}
+
+TEST_F(GatekeeperTest, MalformedSpecIs400NamingTheField) {
+  v1::Command c = Create("gk-bad", {"true"});
+  v1::BindMount* bind = c.mutable_containers_create()->mutable_spec()->add_binds();
+  bind->set_source("relative/path");
+  bind->set_destination("/x");
+  GatekeeperAnswer a = Run(c);
+  ASSERT_EQ(a.http_status, 400u) << a.body;
+  EXPECT_EQ(Str(Parse(a.body), "field"), "binds[0].source") << a.body;
+}
+
+TEST_F(GatekeeperTest, NonPodmanVerbIs400) {
+  v1::Command c;
+  c.mutable_firewall_list();
+  EXPECT_EQ(Run(c).http_status, 400u);
+  EXPECT_EQ(Run(v1::Command()).http_status, 400u);
+}
+
+TEST_F(GatekeeperTest, MissingSocketIs503) {
+  GatekeeperOptions options;
+  options.socket_path = "/nonexistent/podman.sock";
+  options.policy = TestPolicy();
+  Gatekeeper gatekeeper(std::move(options));
+  v1::Command c;
+  c.mutable_host_info();
+  GatekeeperAnswer a = gatekeeper.Execute(Call(c));
+  ASSERT_EQ(a.http_status, 503u) << a.body;
+  EXPECT_TRUE(absl::StartsWith(Str(Parse(a.body), "error"), "podman unavailable: ")) << a.body;
+}
+
+TEST(BodyChunkerTest, CutsAndHandsOutPieces) {
+  BodyChunker chunker(10);
+  PodmanResponse first = chunker.Start({200, std::string(25, 'x')});
+  EXPECT_EQ(first.http_status(), 200u);
+  EXPECT_EQ(first.body(), std::string(10, 'x'));
+  EXPECT_TRUE(first.more());
+  PodmanResponse second = chunker.Next();
+  EXPECT_EQ(second.body().size(), 10u);
+  EXPECT_TRUE(second.more());
+  PodmanResponse third = chunker.Next();
+  EXPECT_EQ(third.body().size(), 5u);
+  EXPECT_FALSE(third.more());
+  PodmanResponse none = chunker.Next();
+  EXPECT_EQ(none.http_status(), 409u);
+  EXPECT_EQ(none.body(), R"({"error":"nothing pending"})");
+
+  // A new answer drops what was pending.
+  EXPECT_TRUE(chunker.Start({200, std::string(25, 'y')}).more());
+  PodmanResponse small = chunker.Start({404, "{}"});
+  EXPECT_EQ(small.http_status(), 404u);
+  EXPECT_EQ(small.body(), "{}");
+  EXPECT_FALSE(small.more());
+  EXPECT_EQ(chunker.Next().http_status(), 409u);
+
+  PodmanResponse exact = chunker.Start({200, std::string(10, 'z')});
+  EXPECT_FALSE(exact.more());
+  PodmanResponse empty = chunker.Start({200, ""});
+  EXPECT_FALSE(empty.more());
+}
+
+TEST_F(GatekeeperTest, LargeAnswerTravelsInPieces) {
+  // Enough containers that Podman's list is larger than one frame.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    v1::Command c = Create(absl::StrCat("gk-many-", i), {"true"});
+    for (int l = 0; l < 8; ++l) {
+      v1::KeyValue* label = c.mutable_containers_create()->mutable_spec()->add_labels();
+      label->set_key(absl::StrCat("padding", l));
+      label->set_value(std::string(200, 'p'));
+    }
+    GatekeeperAnswer a = Run(c);
+    ASSERT_EQ(a.http_status, 201u) << a.body;
+    ids.push_back(Str(Parse(a.body), "id"));
+  }
+  EXPECT_EQ(gatekeeper_->Next().http_status(), 409u);
+  v1::Command list;
+  list.mutable_host_containers();
+  PodmanResponse piece = gatekeeper_->Call(Call(list));
+  ASSERT_EQ(piece.http_status(), 200u);
+  std::string body = piece.body();
+  int pieces = 1;
+  while (piece.more()) {
+    EXPECT_LE(piece.body().size(), static_cast<size_t>(privsep::kMaxBodyBytesPerFrame));
+    piece = gatekeeper_->Next();
+    ASSERT_EQ(piece.http_status(), 200u);
+    body += piece.body();
+    ++pieces;
+  }
+  EXPECT_GT(pieces, 1) << body.size();
+  json::value v = Parse(body);
+  ASSERT_TRUE(v.is_array());
+  EXPECT_GE(v.as_array().size(), ids.size());
+  EXPECT_EQ(gatekeeper_->Next().http_status(), 409u);
+  for (const std::string& id : ids) {
+    v1::Command del;
+    del.mutable_containers_delete()->set_id(id);
+    del.mutable_containers_delete()->set_force(true);
+    EXPECT_EQ(Run(del).http_status, 200u);
+  }
+}
+
+// ---- inside the podman role's real sandbox ----
+
+// Runs `body` in a forked child confined as coold-podman is (same lists, same order);
+// returns its wait status and what it wrote.
+struct ChildResult {
+  int wait_status = 0;
+  std::string output;
+};
+
+ChildResult RunSandboxed(const std::function<std::string()>& body) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    privsep::EnterSandbox(privsep::SandboxSpec{privsep::ROLE_PODMAN, {fds[1]}, {}});
+    const std::string out = body();
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    exit(out.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  ChildResult result;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  while (waitpid(pid, &result.wait_status, 0) < 0 && errno == EINTR) {
+  }
+  return result;
+}
+
+TEST_F(GatekeeperTest, ServesEveryKindOfVerbInsideTheSandbox) {
+  char dir[] = "/tmp/gk-sandbox-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string data = std::string(dir) + "/data";
+  ASSERT_EQ(mkdir(data.c_str(), 0755), 0);
+  ASSERT_EQ(symlink("/etc", (std::string(dir) + "/escape").c_str()), 0);
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy(dir);
+  const std::string prefix = dir;
+
+  ChildResult r = RunSandboxed([&]() -> std::string {
+    Gatekeeper gatekeeper(options);
+    std::string errors;
+    auto expect = [&](const char* what, v1::Command c, unsigned status) {
+      GatekeeperAnswer a = gatekeeper.Execute(Call(std::move(c)));
+      if (a.http_status != status) {
+        absl::StrAppend(&errors, what, ": ", a.http_status, " ", a.body.substr(0, 300), "\n");
+      }
+      return a;
+    };
+    v1::Command pull;
+    pull.mutable_images_pull()->set_ref(PodmanHarness::kBusyboxImage);
+    expect("pull", pull, 200);
+    v1::Command images;
+    images.mutable_images_list();
+    expect("images_list", images, 200);
+    v1::Command create = Create("gk-sandboxed", {"sh", "-c", "echo hi > /data/f; exec sleep 300"});
+    v1::BindMount* bind = create.mutable_containers_create()->mutable_spec()->add_binds();
+    bind->set_source(data);
+    bind->set_destination("/data");
+    expect("create with a bind", create, 201);
+    v1::Command escape = Create("gk-escape", {"true"});
+    v1::BindMount* bad = escape.mutable_containers_create()->mutable_spec()->add_binds();
+    bad->set_source(prefix + "/escape");
+    bad->set_destination("/x");
+    expect("create through a symlink", escape, 403);
+    v1::Command start;
+    start.mutable_containers_start()->set_id("gk-sandboxed");
+    expect("start", start, 200);
+    expect("inspect", Inspect("gk-sandboxed"), 200);
+    v1::Command exec;
+    exec.mutable_containers_exec()->set_id("gk-sandboxed");
+    exec.mutable_containers_exec()->add_cmd("cat");
+    exec.mutable_containers_exec()->add_cmd("/data/f");
+    GatekeeperAnswer executed = expect("exec", exec, 200);
+    if (!absl::StrContains(executed.body, "hi\\n")) absl::StrAppend(&errors, "exec output: ", executed.body, "\n");
+    v1::Command logs;
+    logs.mutable_containers_logs()->set_id("gk-sandboxed");
+    expect("logs", logs, 200);
+    v1::Command stats;
+    stats.mutable_host_stats();
+    expect("host_stats", stats, 200);
+    v1::Command info;
+    info.mutable_host_info();
+    expect("host_info", info, 200);
+    v1::Command restart;
+    restart.mutable_containers_restart()->set_id("gk-sandboxed");
+    restart.mutable_containers_restart()->set_timeout_seconds(1);
+    expect("restart", restart, 200);
+    v1::Command stop;
+    stop.mutable_containers_stop()->set_id("gk-sandboxed");
+    stop.mutable_containers_stop()->set_timeout_seconds(1);
+    expect("stop", stop, 200);
+    v1::Command del;
+    del.mutable_containers_delete()->set_id("gk-sandboxed");
+    expect("delete", del, 200);
+    v1::Command volume;
+    volume.mutable_volumes_create()->set_name("gk-vol");
+    expect("volume create", volume, 201);
+    v1::Command volume_bad;
+    volume_bad.mutable_volumes_create()->set_name("gk-vol-bad");
+    v1::KeyValue* o = volume_bad.mutable_volumes_create()->add_options();
+    o->set_key("device");
+    o->set_value("/etc");
+    expect("volume create o=device", volume_bad, 403);
+    v1::Command volume_inspect;
+    volume_inspect.mutable_volumes_inspect()->set_name("gk-vol");
+    expect("volume inspect", volume_inspect, 200);
+    v1::Command volume_del;
+    volume_del.mutable_volumes_delete()->set_name("gk-vol");
+    expect("volume delete", volume_del, 200);
+    v1::Command network;
+    network.mutable_networks_create()->set_name("default.gk");
+    network.mutable_networks_create()->set_namespace_("default");
+    expect("network create", network, 201);
+    v1::Command networks;
+    networks.mutable_networks_list();
+    expect("networks list", networks, 200);
+    v1::Command network_del;
+    network_del.mutable_networks_delete()->set_name("default.gk");
+    expect("network delete", network_del, 200);
+    PodmanCall many;
+    many.mutable_command()->mutable_images_list();
+    gatekeeper.Call(many);
+    if (gatekeeper.Next().http_status() != 409) absl::StrAppend(&errors, "next: not 409\n");
+    return errors;
+  });
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 0)
+      << "wait status " << r.wait_status << " (signal " << (WIFSIGNALED(r.wait_status) ? WTERMSIG(r.wait_status) : 0)
+      << "; see dmesg | grep 1326)\n"
+      << r.output;
+  unlink((prefix + "/escape").c_str());
+  EXPECT_EQ(system(absl::StrCat("rm -rf ", prefix).c_str()), 0);
+}
+
+}  // namespace
+}  // namespace coolify::podman

@@ -1,0 +1,232 @@
+// The Podman gatekeeper end to end: the real coold, its REST API, its gatekeeper and an
+// isolated real Podman (tests/podman_harness). What Podman ends up holding is read back
+// with Podman's own CLI, not with coold.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/podman_harness/podman_harness.h"
+
+namespace coolify {
+namespace {
+
+constexpr char kToken[] = "podman-e2e-token-0123456789";
+constexpr int kPort = 18444;
+
+std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
+
+struct Answer {
+  int status = 0;
+  std::string body;
+};
+
+std::string ShellOut(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+// One request to coold's REST API with curl; the body goes through a file so no quoting
+// of JSON is needed.
+Answer Api(const std::string& method, const std::string& path, const std::string& body = "") {
+  std::string command = "curl -sS --max-time 60 -X " + method + " -H 'Authorization: Bearer " + kToken +
+                        "' -w '\\n%{http_code}' ";
+  if (!body.empty()) {
+    std::string file = std::string(getenv("TEST_TMPDIR")) + "/body.json";
+    std::ofstream(file) << body;
+    command += "-H 'Content-Type: application/json' --data-binary @" + file + " ";
+  }
+  std::string out = ShellOut(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'");
+  size_t last = out.rfind('\n');
+  Answer answer;
+  answer.status = atoi(out.substr(last + 1).c_str());
+  answer.body = out.substr(0, last);
+  return answer;
+}
+
+class PodmanE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto harness = testing::PodmanHarness::Start();
+    ASSERT_TRUE(harness.ok()) << harness.status();
+    harness_ = std::move(*harness).release();
+    // coold (and its firewall writer) in a private network namespace; Podman keeps its own.
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+    ASSERT_EQ(system("ip link set lo up"), 0);
+    dir_ = std::string(getenv("TEST_TMPDIR")) + "/podman-e2e";
+    ASSERT_EQ(system(("mkdir -p " + dir_ + "/etc").c_str()), 0);
+    std::ofstream(dir_ + "/token") << kToken;
+    chmod((dir_ + "/token").c_str(), 0600);
+    // The baseline policy, with the runtime this machine's kernel runs (crun refuses its
+    // hybrid cgroups): exercises COOLD_POLICY_FILE as an operator would use it.
+    ASSERT_EQ(system(("sed 's/^default_runtime: \"crun\"/default_runtime: \"runc\"/' " +
+                      Runfile("policy/baseline.textproto") + " > " + dir_ + "/policy.textproto && chmod 0644 " + dir_ +
+                      "/policy.textproto")
+                         .c_str()),
+              0);
+    // The namespace's bridge network exists before its first container, as on a host
+    // provisioned by `coolify init`.
+    ASSERT_TRUE(harness_->Podman({"network", "create", "coolify-default-mesh"}).ok());
+
+    int pipefd[2];
+    ASSERT_EQ(pipe(pipefd), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipefd[1], STDERR_FILENO);
+      close(pipefd[0]);
+      std::vector<std::string> env = {
+          "COOLD_LIBEXEC_DIR=" + Runfile("services"),
+          "COOLD_HOST_MGMT_IP=127.0.0.1",
+          "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
+          "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
+          "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
+          "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
+          "COOLD_PODMAN_SOCKET=" + harness_->socket_path(),
+          "COOLD_POLICY_FILE=" + dir_ + "/policy.textproto",
+      };
+      std::vector<char*> envp;
+      for (auto& e : env) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      std::string binary = Runfile("services/monitor/coold");
+      char* argv[] = {binary.data(), nullptr};
+      execve(binary.c_str(), argv, envp.data());
+      _exit(127);
+    }
+    close(pipefd[1]);
+    log_fd_ = pipefd[0];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (log_.find("REST API on") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p = {log_fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(log_fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      log_.append(buf, static_cast<size_t>(n));
+    }
+    ASSERT_NE(log_.find("REST API on"), std::string::npos) << log_;
+  }
+
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    delete harness_;
+  }
+
+  // What Podman itself says, through its CLI on the harness's storage.
+  static std::string PodmanCli(const std::vector<std::string>& args) {
+    auto out = harness_->Podman(args);
+    return out.ok() ? *out : std::string("error: ") + std::string(out.status().message());
+  }
+
+  static inline testing::PodmanHarness* harness_ = nullptr;
+  static inline pid_t pid_ = -1;
+  static inline int log_fd_ = -1;
+  static inline std::string log_;
+  static inline std::string dir_;
+};
+
+TEST_F(PodmanE2E, ContainerLifecycleWithTheCanonicalSpec) {
+  Answer pull = Api("POST", "/api/v1/images/pull", R"({"ref":"localhost/busybox:latest"})");
+  ASSERT_EQ(pull.status, 200) << pull.body;
+  EXPECT_NE(pull.body.find("\"id\""), std::string::npos) << pull.body;
+  Answer missing = Api("POST", "/api/v1/images/pull", R"({"ref":"localhost/no-such-image:latest"})");
+  EXPECT_GE(missing.status, 400) << missing.body;
+
+  Answer create = Api("POST", "/api/v1/containers",
+                      R"({"name":"e2e-web","image":"localhost/busybox:latest",)"
+                      R"("command":["sh","-c","echo hello-from-e2e; trap '' TERM; while true; do sleep 1; done"]})");
+  ASSERT_EQ(create.status, 201) << create.body;
+  ASSERT_EQ(Api("POST", "/api/v1/containers/e2e-web/start").status, 200);
+
+  Answer inspect = Api("GET", "/api/v1/containers/e2e-web");
+  ASSERT_EQ(inspect.status, 200) << inspect.body;
+  // Podman's own view of what was created: the gatekeeper's canonical spec, not defaults.
+  std::string security = PodmanCli({"inspect", "e2e-web", "--format",
+                                     "{{.HostConfig.Privileged}}|{{.HostConfig.CapAdd}}|{{.HostConfig.SecurityOpt}}"});
+  EXPECT_NE(security.find("false|"), std::string::npos) << security;
+  EXPECT_NE(security.find("no-new-privileges"), std::string::npos) << security;
+  std::string caps = PodmanCli({"inspect", "e2e-web", "--format", "{{.EffectiveCaps}}"});
+  EXPECT_EQ(caps.find("CAP_SYS_ADMIN"), std::string::npos) << caps;
+  EXPECT_EQ(caps.find("CAP_NET_ADMIN"), std::string::npos) << caps;
+
+  Answer exec = Api("POST", "/api/v1/containers/e2e-web/exec", R"({"cmd":["sh","-c","echo out; exit 3"]})");
+  ASSERT_EQ(exec.status, 200) << exec.body;
+  EXPECT_NE(exec.body.find("\"exit_code\":3"), std::string::npos) << exec.body;
+  EXPECT_NE(exec.body.find("out"), std::string::npos) << exec.body;
+
+  Answer logs = Api("GET", "/api/v1/containers/e2e-web/logs");
+  ASSERT_EQ(logs.status, 200) << logs.body;
+  EXPECT_NE(logs.body.find("hello-from-e2e"), std::string::npos) << logs.body;
+
+  // The container ignores SIGTERM: a 1 s timeout must end it with SIGKILL, not 10 s.
+  auto begin = std::chrono::steady_clock::now();
+  Answer stop = Api("POST", "/api/v1/containers/e2e-web/stop", R"({"timeout_seconds":1})");
+  auto took = std::chrono::steady_clock::now() - begin;
+  ASSERT_EQ(stop.status, 200) << stop.body;
+  EXPECT_LT(took, std::chrono::seconds(8));
+  EXPECT_NE(PodmanCli({"inspect", "e2e-web", "--format", "{{.State.Status}}"}).find("exited"), std::string::npos);
+
+  ASSERT_EQ(Api("DELETE", "/api/v1/containers/e2e-web").status, 200);
+  EXPECT_EQ(Api("GET", "/api/v1/containers/e2e-web").status, 404);
+}
+
+TEST_F(PodmanE2E, DeniedCreatesLeavePodmanUntouched) {
+  const std::string before = PodmanCli({"ps", "-a", "--format", "{{.Names}}"});
+  struct Case {
+    const char* name;
+    const char* spec;
+    const char* field;
+  } cases[] = {
+      {"privileged", R"({"name":"bad1","image":"localhost/busybox:latest","privileged":true})", "privileged"},
+      {"cap sys_admin", R"({"name":"bad2","image":"localhost/busybox:latest","cap_add":["sys_admin"]})", "cap_add"},
+      {"bind /etc", R"({"name":"bad3","image":"localhost/busybox:latest","binds":[{"source":"/etc","destination":"/h"}]})",
+       "binds"},
+      {"host network", R"({"name":"bad4","image":"localhost/busybox:latest","host_network":true})", "host_network"},
+      {"runtime", R"({"name":"bad5","image":"localhost/busybox:latest","runtime":"runsc"})", "runtime"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Answer answer = Api("POST", "/api/v1/containers", c.spec);
+    EXPECT_EQ(answer.status, 403) << answer.body;
+    EXPECT_NE(answer.body.find(std::string("\"field\":\"") + c.field), std::string::npos) << answer.body;
+    EXPECT_NE(answer.body.find("\"rule\""), std::string::npos) << answer.body;
+  }
+  // Malformed, not merely forbidden: 400 naming the field.
+  Answer path = Api("POST", "/api/v1/containers", R"({"name":"bad6","image":"localhost/busybox:latest","runtime":"/tmp/evil"})");
+  EXPECT_EQ(path.status, 400) << path.body;
+  EXPECT_NE(path.body.find("\"field\":\"runtime\""), std::string::npos) << path.body;
+  EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+}
+
+TEST_F(PodmanE2E, PodmanGoneIs503AndCooldRecovers) {
+  ASSERT_EQ(Api("GET", "/api/v1/host/info").status, 200);
+  ASSERT_TRUE(harness_->StopService().ok());
+  Answer down = Api("GET", "/api/v1/host/info");
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_NE(down.body.find("podman"), std::string::npos) << down.body;
+  ASSERT_TRUE(harness_->StartService().ok());
+  EXPECT_EQ(Api("GET", "/api/v1/host/info").status, 200);
+}
+
+}  // namespace
+}  // namespace coolify

@@ -105,11 +105,12 @@ absl::Status CheckDuplicateKeys(std::string_view text) {
 
 }  // namespace
 
-absl::Status ParseStrictJson(std::string_view json, google::protobuf::Message* message) {
+absl::Status ParseStrictJson(std::string_view json, google::protobuf::Message* message,
+                             size_t max_bytes) {
   message->Clear();
-  if (json.size() > kMaxBodyBytes) {
+  if (json.size() > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("body is ", json.size(), " bytes, at most ", kMaxBodyBytes));
+        absl::StrCat("body is ", json.size(), " bytes, at most ", max_bytes));
   }
   if (absl::Status s = CheckDuplicateKeys(json); !s.ok()) return s;
   google::protobuf::util::JsonParseOptions options;

@@ -27,7 +27,9 @@ inline constexpr size_t kMaxDepth = 32;
 
 // Parses `json` into `message` (cleared first) as described above. InvalidArgument
 // naming the offending key or position.
-absl::Status ParseStrictJson(std::string_view json, google::protobuf::Message* message);
+// `max_bytes` lets a caller with larger bodies (a firewall bulk) raise the cap.
+absl::Status ParseStrictJson(std::string_view json, google::protobuf::Message* message,
+                             size_t max_bytes = kMaxBodyBytes);
 
 // ParseStrictJson into a ContainerSpec: the body of a container create.
 absl::StatusOr<v1::ContainerSpec> ParseContainerSpecJson(std::string_view json);

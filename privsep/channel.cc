@@ -186,6 +186,12 @@ Channel::Channel(UniqueFd fd, Options options)
       buffer_(std::make_unique<uint8_t[]>(kMaxFrameBytes + 1)) {}
 
 absl::Status Channel::Send(const Message& message, absl::Span<const int> fds) {
+  // Never send what the receiver's strict decode would refuse (an enum value outside its
+  // type, say, which protobuf's JSON parser lets through): refusing it here is bad input;
+  // sending it would get this process cut off as a misbehaving peer.
+  if (absl::Status strict = CheckStrict(message, ""); !strict.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("refusing to send: ", strict.message()));
+  }
   if (cut_off()) return cut_off_status_;
   if (fds.size() > kMaxFdsPerFrame) {
     return absl::InvalidArgumentError(absl::StrCat("frame: ", fds.size(),

@@ -124,6 +124,9 @@ class Client {
     const uint64_t id = ++last_request_id_;
     request.set_protocol_version(kProtocolVersion);
     request.set_request_id(id);
+    // The receiver validates every request and treats a failure as a misbehaving peer; a
+    // request that would fail is refused here, to the caller, as bad input.
+    if (absl::Status s = Validate(request); !s.ok()) return s;
     if (absl::Status s = channel_.Send(request, fds); !s.ok()) return s;
     ReplyT reply;
     if (absl::Status s = channel_.Receive(&reply, reply_fds); !s.ok()) return s;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "policy/catalogue.h"
 #include "tests/podman_harness/podman_harness.h"
 
 namespace coolify {
@@ -63,6 +64,11 @@ Answer Api(const std::string& method, const std::string& path, const std::string
 }
 
 class PodmanE2E : public ::testing::Test {
+ public:
+  // The catalogue files, from the test's arguments.
+  static inline int argc_ = 0;
+  static inline char** argv_ = nullptr;
+
  protected:
   static void SetUpTestSuite() {
     auto harness = testing::PodmanHarness::Start();
@@ -218,6 +224,55 @@ TEST_F(PodmanE2E, DeniedCreatesLeavePodmanUntouched) {
   EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
 }
 
+// The adversarial catalogue (tests/policy_catalogue/) through the live API: every case the
+// REST API can express (baseline policy, a caller that is not coold) gets the verdict it
+// gets from the engine and the audit tool, and Podman holds nothing from a refused one.
+TEST_F(PodmanE2E, AdversarialCatalogueThroughTheLiveApi) {
+  std::vector<std::string> paths;
+  for (int i = 1; i < argc_; ++i) paths.push_back(argv_[i]);
+  auto cases = policy::LoadCatalogue(paths);
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  const std::string before = PodmanCli({"ps", "-a", "--format", "{{.Names}}"});
+  int live = 0;
+  for (const policy::CatalogueCase& c : *cases) {
+    if (c.profile != "baseline" || c.as_coold || !c.caller_namespace.empty()) continue;
+    // An allowed bind needs its host path to exist, and the gatekeeper pins the real one;
+    // this machine has none of the catalogue's host trees.
+    if (c.outcome == policy::CatalogueCase::Outcome::kAllowed && c.request.find("\"binds\"") != std::string::npos) {
+      continue;
+    }
+    SCOPED_TRACE(c.name);
+    ++live;
+    Answer answer = Api("POST", "/api/v1/containers", c.request);
+    switch (c.outcome) {
+      case policy::CatalogueCase::Outcome::kDenied:
+        EXPECT_EQ(answer.status, 403) << answer.body;
+        for (const auto& [rule, field] : c.violations) {
+          EXPECT_NE(answer.body.find("\"field\":\"" + field + "\""), std::string::npos) << field << ": " << answer.body;
+          EXPECT_NE(answer.body.find("\"rule\":\"" + rule + "\""), std::string::npos) << rule << ": " << answer.body;
+        }
+        break;
+      case policy::CatalogueCase::Outcome::kInvalid:
+        EXPECT_EQ(answer.status, 400) << answer.body;
+        EXPECT_NE(answer.body.find(c.error_contains), std::string::npos) << answer.body;
+        break;
+      case policy::CatalogueCase::Outcome::kAllowed:
+        // Allowed by policy; Podman may still refuse for its own reasons (an image this
+        // host lacks), but never with the gatekeeper's 400 or 403.
+        EXPECT_NE(answer.status, 400) << answer.body;
+        EXPECT_NE(answer.status, 403) << answer.body;
+        if (answer.status == 201) {
+          auto name = answer.body.find("\"id\":\"");
+          ASSERT_NE(name, std::string::npos);
+          Api("DELETE", "/api/v1/containers/" + answer.body.substr(name + 7, 64) + "?force=true");
+        }
+        break;
+    }
+  }
+  EXPECT_GE(live, 40) << "cases run through the live API";
+  EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+}
+
 TEST_F(PodmanE2E, PodmanGoneIs503AndCooldRecovers) {
   ASSERT_EQ(Api("GET", "/api/v1/host/info").status, 200);
   ASSERT_TRUE(harness_->StopService().ok());
@@ -230,3 +285,10 @@ TEST_F(PodmanE2E, PodmanGoneIs503AndCooldRecovers) {
 
 }  // namespace
 }  // namespace coolify
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  coolify::PodmanE2E::argc_ = argc;
+  coolify::PodmanE2E::argv_ = argv;
+  return RUN_ALL_TESTS();
+}

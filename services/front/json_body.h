@@ -2,6 +2,7 @@
 #ifndef COOLD_SERVICES_FRONT_JSON_BODY_H_
 #define COOLD_SERVICES_FRONT_JSON_BODY_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/status.h"
@@ -11,6 +12,9 @@ namespace coolify::front {
 
 // Parses a JSON body into `message`, refusing unknown fields and naming the culprit
 // ("NAME: unknown field"); any other defect is "body: <what protobuf says>".
+// The largest body: a firewall bulk of the REST API's most rules.
+inline constexpr size_t kMaxJsonBodyBytes = 16 << 20;
+
 absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message* message);
 
 }  // namespace coolify::front

@@ -14,11 +14,13 @@
 #include <dirent.h>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/coold_testing.h"
 #include "privsep/proc_status.h"
 #include "privsep/sandbox.h"
 #include "proto/privsep.pb.h"
@@ -30,83 +32,16 @@ using privsep::Role;
 
 constexpr uint64_t kCapNetAdmin = uint64_t{1} << 12;
 
-std::string Runfile(const std::string& path) {
-  return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path;
+// coold in its own network namespace, its snapshots in the test's directory.
+std::unique_ptr<testing::CooldUnderTest> StartCoold(bool once = false) {
+  std::string tmp = getenv("TEST_TMPDIR");
+  std::vector<std::string> args;
+  if (once) args.push_back("--once");
+  return std::make_unique<testing::CooldUnderTest>(
+      std::vector<std::string>{"COOLD_HOST_MGMT_IP=127.0.0.1", "COOLD_RULES_PATH=" + tmp + "/fw/allow.rules",
+                               "COOLD_BRIDGE_RULES_PATH=" + tmp + "/fw/allow.nft"},
+      args, /*own_network_namespace=*/true);
 }
-
-// A coold process with its stderr captured.
-class Coold {
- public:
-  explicit Coold(bool once = false) {
-    int pipefd[2];
-    EXPECT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
-    std::string binary = Runfile("services/monitor/coold");
-    std::string libexec = "COOLD_LIBEXEC_DIR=" + Runfile("services");
-    std::string tmp = getenv("TEST_TMPDIR");
-    std::string rules = "COOLD_RULES_PATH=" + tmp + "/fw/allow.rules";
-    std::string bridge = "COOLD_BRIDGE_RULES_PATH=" + tmp + "/fw/allow.nft";
-    pid_ = fork();
-    if (pid_ == 0) {
-      // Its own network namespace: the firewall writer reads and writes that, not the host's.
-      if (unshare(CLONE_NEWNET) != 0) _exit(126);
-      dup2(pipefd[1], STDERR_FILENO);
-      char* argv[] = {const_cast<char*>(binary.c_str()), const_cast<char*>("--once"), nullptr};
-      if (!once) argv[1] = nullptr;
-      char* envp[] = {const_cast<char*>(libexec.c_str()), const_cast<char*>("COOLD_HOST_MGMT_IP=127.0.0.1"),
-                      const_cast<char*>(rules.c_str()), const_cast<char*>(bridge.c_str()), nullptr};
-      execve(binary.c_str(), argv, envp);
-      _exit(127);
-    }
-    close(pipefd[1]);
-    stderr_fd_ = pipefd[0];
-  }
-  ~Coold() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stderr_fd_);
-  }
-
-  pid_t pid() const { return pid_; }
-  const std::string& output() const { return output_; }
-
-  // Reads stderr until `needle` appears or `timeout` passes.
-  bool WaitForOutput(const std::string& needle, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p = {stderr_fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      ssize_t n = read(stderr_fd_, buf, sizeof(buf));
-      if (n <= 0) return output_.find(needle) != std::string::npos;
-      output_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Waits for coold to exit; returns its wait status, or -1 after `timeout`.
-  int WaitExit(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int stderr_fd_ = -1;
-  bool exited_ = false;
-  std::string output_;
-};
 
 // Children of `parent` by command name, from /proc.
 std::map<std::string, pid_t> ChildrenOf(pid_t parent) {
@@ -137,19 +72,19 @@ uid_t UidOf(const char* user) {
 constexpr auto kStartTimeout = std::chrono::seconds(20);
 
 TEST(CooldProcess, OnceRunsAHealthRoundAndExitsZero) {
-  Coold coold(/*once=*/true);
-  int status = coold.WaitExit(kStartTimeout);
-  coold.WaitForOutput("\n", std::chrono::milliseconds(100));
-  ASSERT_NE(status, -1) << coold.output();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << coold.output();
-  EXPECT_NE(coold.output().find("health round ok: 4 processes"), std::string::npos) << coold.output();
+  auto coold = StartCoold(/*once=*/true);
+  int status = coold->WaitExit(kStartTimeout);
+  coold->WaitForLog("\n", std::chrono::milliseconds(100));
+  ASSERT_NE(status, -1) << coold->log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << coold->log();
+  EXPECT_NE(coold->log().find("health round ok: 4 processes"), std::string::npos) << coold->log();
 }
 
 TEST(CooldProcess, EachChildHoldsExactlyItsRolePrivileges) {
-  Coold coold;
-  ASSERT_TRUE(coold.WaitForOutput("health round ok", kStartTimeout)) << coold.output();
-  std::map<std::string, pid_t> children = ChildrenOf(coold.pid());
-  ASSERT_EQ(children.size(), 4u) << coold.output();
+  auto coold = StartCoold();
+  ASSERT_TRUE(coold->WaitForLog("health round ok", kStartTimeout)) << coold->log();
+  std::map<std::string, pid_t> children = ChildrenOf(coold->pid());
+  ASSERT_EQ(children.size(), 4u) << coold->log();
 
   struct Expected {
     const char* name;
@@ -182,19 +117,19 @@ TEST(CooldProcess, EachChildHoldsExactlyItsRolePrivileges) {
   EXPECT_EQ(privsep::CapabilityMask(privsep::ROLE_BUILD) & kCapNetAdmin, 0u);
 }
 
-class FailFast : public testing::TestWithParam<const char*> {};
+class FailFast : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(FailFast, KillingAChildStopsCooldWithinOneSecond) {
-  Coold coold;
-  ASSERT_TRUE(coold.WaitForOutput("health round ok", kStartTimeout)) << coold.output();
-  std::map<std::string, pid_t> children = ChildrenOf(coold.pid());
+  auto coold = StartCoold();
+  ASSERT_TRUE(coold->WaitForLog("health round ok", kStartTimeout)) << coold->log();
+  std::map<std::string, pid_t> children = ChildrenOf(coold->pid());
   ASSERT_EQ(children.size(), 4u);
   auto killed_at = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(children[GetParam()], SIGKILL), 0);
-  int status = coold.WaitExit(std::chrono::seconds(1));
+  int status = coold->WaitExit(std::chrono::seconds(1));
   auto took = std::chrono::steady_clock::now() - killed_at;
   ASSERT_NE(status, -1) << "coold still running 1 s after its child was killed";
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << coold.output();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << coold->log();
   EXPECT_LT(took, std::chrono::seconds(1));
   for (const auto& [name, pid] : children) {
     EXPECT_EQ(kill(pid, 0), -1) << name << " survived";
@@ -203,16 +138,16 @@ TEST_P(FailFast, KillingAChildStopsCooldWithinOneSecond) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryChild, FailFast,
-                         testing::Values("coold-front", "coold-netlink", "coold-podman", "coold-build"));
+                         ::testing::Values("coold-front", "coold-netlink", "coold-podman", "coold-build"));
 
 TEST(CooldProcess, SigtermShutsDownInOrder) {
-  Coold coold;
-  ASSERT_TRUE(coold.WaitForOutput("health round ok", kStartTimeout)) << coold.output();
-  std::map<std::string, pid_t> children = ChildrenOf(coold.pid());
-  ASSERT_EQ(kill(coold.pid(), SIGTERM), 0);
-  int status = coold.WaitExit(std::chrono::seconds(10));
+  auto coold = StartCoold();
+  ASSERT_TRUE(coold->WaitForLog("health round ok", kStartTimeout)) << coold->log();
+  std::map<std::string, pid_t> children = ChildrenOf(coold->pid());
+  ASSERT_EQ(kill(coold->pid(), SIGTERM), 0);
+  int status = coold->WaitExit(std::chrono::seconds(10));
   ASSERT_NE(status, -1);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << coold.output();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << coold->log();
   for (const auto& [name, pid] : children) EXPECT_EQ(kill(pid, 0), -1) << name << " survived";
 }
 

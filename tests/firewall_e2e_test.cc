@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/coold_testing.h"
 
 namespace coolify {
 namespace {
@@ -27,7 +29,6 @@ namespace {
 constexpr char kToken[] = "e2e-token-0123456789abcdef";
 constexpr int kPort = 18443;
 
-std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
 std::string TmpDir() { return getenv("TEST_TMPDIR"); }
 
 struct CommandRun {
@@ -72,7 +73,7 @@ std::string Sha256Prefix(const std::string& text) {
   return run.out.substr(0, 12);
 }
 
-class FirewallE2E : public testing::Test {
+class FirewallE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // One private network namespace for the whole suite: the host firewall is never touched.
@@ -94,63 +95,34 @@ class FirewallE2E : public testing::Test {
     StartCoold();
   }
 
-  static void TearDownTestSuite() { StopCoold(); }
+  static void TearDownTestSuite() {
+    if (coold_) coold_->Stop();
+    StopCoold();
+  }
 
   static void StartCoold() {
-    int pipefd[2];
-    ASSERT_EQ(pipe(pipefd), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(pipefd[1], STDERR_FILENO);
-      close(pipefd[0]);
-      std::vector<std::string> env = {
-          "COOLD_LIBEXEC_DIR=" + Runfile("services"),
-          "COOLD_HOST_MGMT_IP=127.0.0.1",
-          "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
-          "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
-          "COOLD_TLS_CERT=" + dir_ + "/cert.pem",
-          "COOLD_TLS_KEY=" + dir_ + "/key.pem",
-          "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
-          "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
-      };
-      std::vector<char*> envp;
-      for (auto& e : env) envp.push_back(e.data());
-      envp.push_back(nullptr);
-      std::string binary = Runfile("services/monitor/coold");
-      char* argv[] = {binary.data(), nullptr};
-      execve(binary.c_str(), argv, envp.data());
-      _exit(127);
-    }
-    close(pipefd[1]);
-    log_fd_ = pipefd[0];
-    ASSERT_TRUE(WaitForLog("REST API on")) << log_;
+    coold_ = std::make_unique<testing::CooldUnderTest>(std::vector<std::string>{
+        "COOLD_HOST_MGMT_IP=127.0.0.1",
+        "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
+        "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
+        "COOLD_TLS_CERT=" + dir_ + "/cert.pem",
+        "COOLD_TLS_KEY=" + dir_ + "/key.pem",
+        "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
+        "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
+    });
+    ASSERT_TRUE(coold_->WaitForLog("REST API on")) << coold_->log();
   }
 
-  static void StopCoold() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    if (log_fd_ >= 0) close(log_fd_);
-    log_fd_ = -1;
-  }
+  static void StopCoold() { coold_.reset(); }
 
-  static bool WaitForLog(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (log_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd p = {log_fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      ssize_t n = read(log_fd_, buf, sizeof(buf));
-      if (n <= 0) break;
-      log_.append(buf, static_cast<size_t>(n));
-    }
-    return log_.find(needle) != std::string::npos;
+  // A crash, not a shutdown: no chance to tidy up. Then a fresh start.
+  static void CrashAndRestart() {
+    coold_->Kill();
+    StartCoold();
   }
 
   static CommandRun Coolctl(const std::string& args) {
-    return Shell("timeout 60 " + Runfile("tools/coolctl/coolctl") + " --api https://127.0.0.1:" + std::to_string(kPort) +
+    return Shell("timeout 60 " + testing::Runfile("tools/coolctl/coolctl") + " --api https://127.0.0.1:" + std::to_string(kPort) +
                  " --cacert " + dir_ + "/cert.pem --token-file " + dir_ + "/token " + args);
   }
 
@@ -169,9 +141,7 @@ class FirewallE2E : public testing::Test {
     return "https://127.0.0.1:" + std::to_string(kPort) + path;
   }
 
-  static inline pid_t pid_ = -1;
-  static inline int log_fd_ = -1;
-  static inline std::string log_;
+  static inline std::unique_ptr<testing::CooldUnderTest> coold_;
   static inline std::string dir_;
 };
 
@@ -308,14 +278,7 @@ TEST_F(FirewallE2E, BulkAndReconcile) {
 
 TEST_F(FirewallE2E, RestartAgreesWithKernelAndSnapshotsAndTheyRestore) {
   ASSERT_EQ(Coolctl("firewall allow --namespace keep --src 10.3.0.1 --dst 10.3.0.2 --proto tcp --port 8080").status, 0);
-  // A crash, not a shutdown: no chance to tidy up.
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-  close(log_fd_);
-  log_fd_ = -1;
-  log_.clear();
-  StartCoold();
+  CrashAndRestart();
   const std::string id = Sha256Prefix("keep|10.3.0.1|10.3.0.2|tcp|8080");
   CommandRun listed = Coolctl("firewall list --namespace keep");
   EXPECT_NE(listed.out.find(id), std::string::npos) << listed.out;
@@ -355,13 +318,8 @@ TEST_F(FirewallE2E, KilledMidMutationKernelSnapshotsAndListAgreeAfterRestart) {
     SCOPED_TRACE(delay_ms);
     Shell("curl -s --max-time 30 -o /dev/null --cacert " + dir_ + "/cert.pem -H 'Authorization: Bearer " + kToken +
           "' --data-binary @" + dir_ + "/crash.json " + Url("/api/v1/firewall/allow/bulk") + " & sleep " +
-          std::to_string(delay_ms / 1000.0) + "; kill -9 " + std::to_string(pid_) + "; wait");
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    close(log_fd_);
-    log_fd_ = -1;
-    log_.clear();
-    StartCoold();
+          std::to_string(delay_ms / 1000.0) + "; kill -9 " + std::to_string(coold_->pid()) + "; wait");
+    CrashAndRestart();
     CommandRun listed = Coolctl("firewall list --namespace crash");
     ASSERT_EQ(listed.status, 0) << listed.out.substr(0, 300);
     std::set<std::string> api = IdsAfter(listed.out, "\"id\":\"");

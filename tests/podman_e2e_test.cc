@@ -19,6 +19,7 @@
 
 #include "gtest/gtest.h"
 #include "policy/catalogue.h"
+#include "tests/coold_testing.h"
 #include "tests/podman_harness/podman_harness.h"
 
 namespace coolify {
@@ -27,7 +28,6 @@ namespace {
 constexpr char kToken[] = "podman-e2e-token-0123456789";
 constexpr int kPort = 18444;
 
-std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
 
 struct Answer {
   int status = 0;
@@ -84,7 +84,7 @@ class PodmanE2E : public ::testing::Test {
     // The baseline policy, with the runtime this machine's kernel runs (crun refuses its
     // hybrid cgroups): exercises COOLD_POLICY_FILE as an operator would use it.
     ASSERT_EQ(system(("sed 's/^default_runtime: \"crun\"/default_runtime: \"runc\"/' " +
-                      Runfile("policy/baseline.textproto") + " > " + dir_ + "/policy.textproto && chmod 0644 " + dir_ +
+                      testing::Runfile("policy/baseline.textproto") + " > " + dir_ + "/policy.textproto && chmod 0644 " + dir_ +
                       "/policy.textproto")
                          .c_str()),
               0);
@@ -92,49 +92,21 @@ class PodmanE2E : public ::testing::Test {
     // provisioned by `coolify init`.
     ASSERT_TRUE(harness_->Podman({"network", "create", "coolify-default-mesh"}).ok());
 
-    int pipefd[2];
-    ASSERT_EQ(pipe(pipefd), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(pipefd[1], STDERR_FILENO);
-      close(pipefd[0]);
-      std::vector<std::string> env = {
-          "COOLD_LIBEXEC_DIR=" + Runfile("services"),
-          "COOLD_HOST_MGMT_IP=127.0.0.1",
-          "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
-          "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
-          "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
-          "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
-          "COOLD_PODMAN_SOCKET=" + harness_->socket_path(),
-          "COOLD_POLICY_FILE=" + dir_ + "/policy.textproto",
-      };
-      std::vector<char*> envp;
-      for (auto& e : env) envp.push_back(e.data());
-      envp.push_back(nullptr);
-      std::string binary = Runfile("services/monitor/coold");
-      char* argv[] = {binary.data(), nullptr};
-      execve(binary.c_str(), argv, envp.data());
-      _exit(127);
-    }
-    close(pipefd[1]);
-    log_fd_ = pipefd[0];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (log_.find("REST API on") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd p = {log_fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      ssize_t n = read(log_fd_, buf, sizeof(buf));
-      if (n <= 0) break;
-      log_.append(buf, static_cast<size_t>(n));
-    }
-    ASSERT_NE(log_.find("REST API on"), std::string::npos) << log_;
+    coold_ = std::make_unique<testing::CooldUnderTest>(std::vector<std::string>{
+        "COOLD_HOST_MGMT_IP=127.0.0.1",
+        "COOLD_API_BIND=127.0.0.1:" + std::to_string(kPort),
+        "COOLD_API_TOKEN_FILE=" + dir_ + "/token",
+        "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
+        "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
+        "COOLD_PODMAN_SOCKET=" + harness_->socket_path(),
+        "COOLD_POLICY_FILE=" + dir_ + "/policy.textproto",
+    });
+    ASSERT_TRUE(coold_->WaitForLog("REST API on")) << coold_->log();
   }
 
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    if (coold_) coold_->Stop();
+    coold_.reset();
     delete harness_;
   }
 
@@ -145,9 +117,7 @@ class PodmanE2E : public ::testing::Test {
   }
 
   static inline testing::PodmanHarness* harness_ = nullptr;
-  static inline pid_t pid_ = -1;
-  static inline int log_fd_ = -1;
-  static inline std::string log_;
+  static inline std::unique_ptr<testing::CooldUnderTest> coold_;
   static inline std::string dir_;
 };
 

@@ -1,0 +1,87 @@
+#include "tests/coold_testing.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace coolify::testing {
+
+std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
+
+CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args,
+                               bool own_network_namespace) {
+  env.push_back("COOLD_LIBEXEC_DIR=" + Runfile("services"));
+  std::string binary = Runfile("services/monitor/coold");
+  args.insert(args.begin(), binary);
+  // Built before fork: the child only execs.
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    if (own_network_namespace && unshare(CLONE_NEWNET) != 0) _exit(126);
+    dup2(pipefd[1], STDERR_FILENO);
+    execve(binary.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  close(pipefd[1]);
+  stderr_fd_ = pipefd[0];
+}
+
+CooldUnderTest::~CooldUnderTest() {
+  if (pid_ > 0 && !exited_) Kill();
+  if (stderr_fd_ >= 0) close(stderr_fd_);
+}
+
+bool CooldUnderTest::WaitForLog(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (log_.find(needle) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p = {stderr_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(stderr_fd_, buf, sizeof(buf));
+    if (n <= 0) return log_.find(needle) != std::string::npos;
+    log_.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+int CooldUnderTest::WaitExit(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      WaitForLog("\x01", std::chrono::milliseconds(50));  // collect what is left of the log
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;
+}
+
+int CooldUnderTest::Signal(int signal) {
+  if (pid_ <= 0 || exited_) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  exited_ = true;
+  return status;
+}
+
+int CooldUnderTest::Stop() { return Signal(SIGTERM); }
+int CooldUnderTest::Kill() { return Signal(SIGKILL); }
+
+}  // namespace coolify::testing

@@ -1,0 +1,52 @@
+// The real coold, started by a test: the monitor binary from the test's runfiles with the
+// given COOLD_* environment, its stderr captured.
+#ifndef COOLD_TESTS_COOLD_TESTING_H_
+#define COOLD_TESTS_COOLD_TESTING_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace coolify::testing {
+
+// A file of the test's runfiles ("services/monitor/coold").
+std::string Runfile(const std::string& path);
+
+class CooldUnderTest {
+ public:
+  // Starts coold with `env` ("NAME=value" entries; COOLD_LIBEXEC_DIR is added) and `args`;
+  // with `own_network_namespace`, in a new network namespace, so its firewall writer
+  // reads and writes that one and not the test's.
+  CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args = {},
+                 bool own_network_namespace = false);
+  // Kills coold (SIGKILL) if it still runs.
+  ~CooldUnderTest();
+  CooldUnderTest(const CooldUnderTest&) = delete;
+  CooldUnderTest& operator=(const CooldUnderTest&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Everything coold has written to stderr so far.
+  const std::string& log() const { return log_; }
+
+  // Reads stderr until `needle` appears; false after `timeout`.
+  bool WaitForLog(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits for coold to exit; its wait status, or -1 after `timeout`.
+  int WaitExit(std::chrono::milliseconds timeout);
+  // SIGTERM and wait (orderly), or SIGKILL and wait (a crash). Returns the wait status.
+  int Stop();
+  int Kill();
+
+ private:
+  int Signal(int signal);
+
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  bool exited_ = false;
+  std::string log_;
+};
+
+}  // namespace coolify::testing
+
+#endif  // COOLD_TESTS_COOLD_TESTING_H_

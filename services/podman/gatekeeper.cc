@@ -332,12 +332,8 @@ class Runner {
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateExec(request, options_.policy);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
-    // The libpod client's exec sends Cmd and Tty only; rather than drop the rest silently:
-    if (!request.env().empty() || !request.user().empty() || !request.workdir().empty()) {
-      return ErrorAnswer(501, "exec env, user and workdir are not served yet");
-    }
-    std::vector<std::string> cmd(request.cmd().begin(), request.cmd().end());
-    absl::StatusOr<ExecResult> result = ContainersExec(client_, request.id(), cmd, request.tty(), kMaxLogBytes);
+    absl::StatusOr<ExecResult> result =
+        ContainersExec(client_, request.id(), policy::RenderExecConfig(request), request.tty(), kMaxLogBytes);
     if (!result.ok()) return FromStatus(result.status());
     json::object o;
     o["exit_code"] = result->exit_code;

@@ -188,6 +188,20 @@ TEST_F(GatekeeperTest, ContainerLifecycle) {
   EXPECT_EQ(Str(e, "stdout"), "out\n");
   EXPECT_EQ(Str(e, "stderr"), "err\n");
 
+  // Environment, user and working directory reach the process as asked.
+  v1::Command shaped;
+  auto* shaped_exec = shaped.mutable_containers_exec();
+  shaped_exec->set_id("gk-life");
+  for (const char* arg : {"sh", "-c", "echo $GREETING; id -u; pwd"}) shaped_exec->add_cmd(arg);
+  auto* env = shaped_exec->add_env();
+  env->set_key("GREETING");
+  env->set_value("hello");
+  shaped_exec->set_user("1234");
+  shaped_exec->set_workdir("/tmp");
+  GatekeeperAnswer shaped_answer = Run(shaped);
+  ASSERT_EQ(shaped_answer.http_status, 200u) << shaped_answer.body;
+  EXPECT_EQ(Str(Parse(shaped_answer.body), "stdout"), "hello\n1234\n/tmp\n") << shaped_answer.body;
+
   v1::Command logs;
   logs.mutable_containers_logs()->set_id("gk-life");
   GatekeeperAnswer logged = Run(logs);

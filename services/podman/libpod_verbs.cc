@@ -283,22 +283,12 @@ absl::Status ContainersLogs(const LibpodClient& client, std::string_view name,
 }
 
 absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::string_view name,
-                                          const std::vector<std::string>& cmd, bool tty,
+                                          std::string_view exec_config_json, bool tty,
                                           size_t max_output_bytes) {
-  if (cmd.empty()) return absl::InvalidArgumentError("exec needs a command");
-  json::object create;
-  json::array argv;
-  for (const std::string& arg : cmd) argv.emplace_back(json::string_view(arg));
-  create["Cmd"] = std::move(argv);
-  create["AttachStdout"] = true;
-  create["AttachStderr"] = true;
-  create["AttachStdin"] = false;
-  create["Tty"] = tty;
-  create["Privileged"] = false;
   absl::StatusOr<json::value> created = CallJson(
       client, Method::kPost,
       BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kName, name}, {SegmentKind::kLiteral, "exec"}}),
-      json::serialize(create));
+      exec_config_json);
   if (!created.ok()) return created.status();
   std::string exec_id = StringField(*created, "Id");
   if (absl::Status s = ValidateSegment(SegmentKind::kExecId, exec_id); !s.ok()) {

@@ -95,11 +95,13 @@ struct ExecResult {
   std::string stderr_text;
   bool truncated = false;  // output beyond max_output_bytes was dropped
 };
-// POST /containers/{name}/exec, POST /exec/{id}/start (attached; the output streams until
-// the process ends), then GET /exec/{id}/json for the real exit code, which the stream
-// does not carry. Exec into a stopped container is FailedPrecondition.
+// POST /containers/{name}/exec with `exec_config_json` (the gatekeeper renders it:
+// policy::RenderExecConfig, never privileged), POST /exec/{id}/start (attached; the output
+// streams until the process ends), then GET /exec/{id}/json for the real exit code, which
+// the stream does not carry. `tty` must match the config's Tty (it decides the framing).
+// Exec into a stopped container is FailedPrecondition.
 absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::string_view name,
-                                          const std::vector<std::string>& cmd, bool tty = false,
+                                          std::string_view exec_config_json, bool tty = false,
                                           size_t max_output_bytes = 1 << 20);
 
 struct HealthResult {

@@ -126,14 +126,15 @@ TEST_F(LibpodVerbsTest, FollowStopsWhenTheSinkRefuses) {
 TEST_F(LibpodVerbsTest, ExecReturnsTheRealExitCodeAndOutput) {
   Run("execbox", {"sleep", "1000"});
   absl::StatusOr<ExecResult> r =
-      ContainersExec(Client(), "execbox", {"sh", "-c", "echo out; echo err >&2; exit 7"});
+      ContainersExec(Client(), "execbox",
+                     R"({"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","echo out; echo err >&2; exit 7"]})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 7);
   EXPECT_EQ(r->stdout_text, "out\n");
   EXPECT_EQ(r->stderr_text, "err\n");
   EXPECT_FALSE(r->truncated);
 
-  absl::StatusOr<ExecResult> ok = ContainersExec(Client(), "execbox", {"true"});
+  absl::StatusOr<ExecResult> ok = ContainersExec(Client(), "execbox", R"({"AttachStdout":true,"AttachStderr":true,"Cmd":["true"]})");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->exit_code, 0);
   EXPECT_TRUE(ContainersDelete(Client(), "execbox", true, 0).ok());

@@ -14,6 +14,14 @@ namespace coolify::testing {
 // A file of the test's runfiles ("services/monitor/coold").
 std::string Runfile(const std::string& path);
 
+struct CommandRun {
+  int status = -1;  // the exit status, -1 when the command did not exit normally
+  std::string out;  // stdout and stderr together
+};
+
+// Runs a shell command in this process's network namespace, as an operator would.
+CommandRun Shell(const std::string& command);
+
 class CooldUnderTest {
  public:
   // Starts coold with `env` ("NAME=value" entries; COOLD_LIBEXEC_DIR is added) and `args`;

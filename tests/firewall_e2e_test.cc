@@ -31,23 +31,8 @@ constexpr int kPort = 18443;
 
 std::string TmpDir() { return getenv("TEST_TMPDIR"); }
 
-struct CommandRun {
-  int status = -1;
-  std::string out;
-};
-
-// Runs a shell command in this (private) network namespace; stdout and stderr together.
-CommandRun Shell(const std::string& command) {
-  CommandRun run;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-  int status = pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using testing::CommandRun;
+using testing::Shell;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -34,16 +34,6 @@ struct Answer {
   std::string body;
 };
 
-std::string ShellOut(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  return out;
-}
 
 // One request to coold's REST API with curl; the body goes through a file so no quoting
 // of JSON is needed.
@@ -55,7 +45,7 @@ Answer Api(const std::string& method, const std::string& path, const std::string
     std::ofstream(file) << body;
     command += "-H 'Content-Type: application/json' --data-binary @" + file + " ";
   }
-  std::string out = ShellOut(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'");
+  std::string out = testing::Shell(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'").out;
   size_t last = out.rfind('\n');
   Answer answer;
   answer.status = atoi(out.substr(last + 1).c_str());

@@ -1,0 +1,437 @@
+#include "services/commands/dispatch_codec.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/json/serialize.hpp"
+#include "boost/json/string.hpp"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "services/front/json_body.h"
+
+namespace coolify::commands {
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// One dispatch verb: the names central may use for it (the first is ours), the Command
+// field it fills, the capability a host must advertise for it, and central's spellings
+// of field names that differ from the message's.
+struct Verb {
+  std::vector<const char*> names;
+  int field;
+  v1::Capability capability;
+  std::vector<std::pair<const char*, const char*>> renames;  // central's name -> ours
+};
+
+const std::vector<Verb>& Verbs() {
+  using C = v1::Command;
+  static const auto* verbs = new std::vector<Verb>{
+      {{"images.pull"}, C::kImagesPullFieldNumber, v1::CAPABILITY_PODMAN, {{"reference", "ref"}}},
+      {{"images.list"}, C::kImagesListFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"images.delete"}, C::kImagesDeleteFieldNumber, v1::CAPABILITY_PODMAN, {{"reference", "ref"}}},
+      {{"containers.create"}, C::kContainersCreateFieldNumber, v1::CAPABILITY_PODMAN,
+       {{"capabilities", "cap_add"}}},
+      {{"containers.start"}, C::kContainersStartFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.stop"}, C::kContainersStopFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.restart"}, C::kContainersRestartFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.delete"}, C::kContainersDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.inspect"}, C::kContainersInspectFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.logs"}, C::kContainersLogsFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.exec"}, C::kContainersExecFieldNumber, v1::CAPABILITY_PODMAN, {{"command", "cmd"}}},
+      {{"containers.healthcheck.run"}, C::kContainersHealthcheckRunFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"volumes.create"}, C::kVolumesCreateFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"volumes.delete"}, C::kVolumesDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"volumes.inspect"}, C::kVolumesInspectFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"networks.create"}, C::kNetworksCreateFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"networks.delete"}, C::kNetworksDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"networks.list"}, C::kNetworksListFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"firewall.allow"}, C::kFirewallAllowFieldNumber, v1::CAPABILITY_FIREWALL, {}},
+      {{"firewall.delete", "firewall.revoke"}, C::kFirewallDeleteFieldNumber, v1::CAPABILITY_FIREWALL, {}},
+      {{"firewall.list"}, C::kFirewallListFieldNumber, v1::CAPABILITY_FIREWALL, {}},
+      {{"firewall.bulk"}, C::kFirewallBulkFieldNumber, v1::CAPABILITY_FIREWALL, {}},
+      {{"firewall.reconcile"}, C::kFirewallReconcileFieldNumber, v1::CAPABILITY_FIREWALL, {}},
+      {{"services.register"}, C::kServicesRegisterFieldNumber, v1::CAPABILITY_SERVICES, {}},
+      {{"services.deregister", "services.unregister"}, C::kServicesDeregisterFieldNumber,
+       v1::CAPABILITY_SERVICES, {}},
+      {{"services.endpoints"}, C::kServicesEndpointsFieldNumber, v1::CAPABILITY_SERVICES, {}},
+      {{"dns.lookup"}, C::kDnsLookupFieldNumber, v1::CAPABILITY_DNS, {}},
+      {{"dns.stats"}, C::kDnsStatsFieldNumber, v1::CAPABILITY_DNS, {}},
+      {{"host.info"}, C::kHostInfoFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"host.containers", "containers.list"}, C::kHostContainersFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"host.stats"}, C::kHostStatsFieldNumber, v1::CAPABILITY_PODMAN, {}},
+  };
+  return *verbs;
+}
+
+const Verb* FindVerb(std::string_view type) {
+  for (const Verb& verb : Verbs()) {
+    for (const char* name : verb.names) {
+      if (type == name) return &verb;
+    }
+  }
+  return nullptr;
+}
+
+const Verb* VerbOf(const v1::Command& command) {
+  for (const Verb& verb : Verbs()) {
+    if (verb.field == static_cast<int>(command.verb_case())) return &verb;
+  }
+  return nullptr;
+}
+
+// A received string as an error message shows it: escaped, at most 64 bytes.
+std::string Shown(std::string_view text) {
+  std::string shown = absl::CHexEscape(absl::string_view(text.data(), std::min<size_t>(text.size(), 64)));
+  if (text.size() > 64) shown += "...";
+  return absl::StrCat("\"", shown, "\"");
+}
+
+absl::Status Invalid(const std::string& field, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", absl::string_view(what.data(), what.size())));
+}
+
+// Prefixes the field a parse error names with where it sits in the envelope.
+absl::Status Under(const char* prefix, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat(prefix, status.message()));
+}
+
+absl::Status Rename(Struct& fields, const char* from, const char* to) {
+  auto& map = *fields.mutable_fields();
+  auto it = map.find(from);
+  if (it == map.end()) return absl::OkStatus();
+  if (map.count(to) > 0) return Invalid(absl::StrCat("command.", from), absl::StrCat("given with ", to));
+  Value moved = std::move(it->second);
+  map.erase(it);
+  map[to] = std::move(moved);
+  return absl::OkStatus();
+}
+
+Value StringValue(std::string s) {
+  Value v;
+  v.set_string_value(std::move(s));
+  return v;
+}
+
+// central's container fields where they differ in shape from ContainerSpec's: env and
+// labels as "K=V" strings, networks and volumes as strings, protocol and restart policy
+// as lower-case words, network_mode "host". Anything else is left for the strict parse.
+absl::Status ContainerShapes(Struct& fields) {
+  auto& map = *fields.mutable_fields();
+  for (const char* name : {"env", "labels"}) {
+    auto it = map.find(name);
+    if (it == map.end() || !it->second.has_list_value()) continue;
+    for (int i = 0; i < it->second.list_value().values_size(); ++i) {
+      Value& item = *it->second.mutable_list_value()->mutable_values(i);
+      if (!item.has_string_value()) continue;
+      std::string text = item.string_value();
+      size_t eq = text.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Invalid(absl::StrCat("command.", name, "[", i, "]"), "expected KEY=VALUE");
+      }
+      Value kv;
+      auto& kv_fields = *kv.mutable_struct_value()->mutable_fields();
+      kv_fields["key"] = StringValue(text.substr(0, eq));
+      kv_fields["value"] = StringValue(text.substr(eq + 1));
+      item = std::move(kv);
+    }
+  }
+  if (auto it = map.find("networks"); it != map.end() && it->second.has_list_value()) {
+    for (Value& item : *it->second.mutable_list_value()->mutable_values()) {
+      if (!item.has_string_value()) continue;
+      Value attachment;
+      (*attachment.mutable_struct_value()->mutable_fields())["network"] = StringValue(item.string_value());
+      item = std::move(attachment);
+    }
+  }
+  if (auto it = map.find("volumes"); it != map.end() && it->second.has_list_value()) {
+    // "name:/dest[:ro|:rw]" is a named volume; "/host/path:/dest[...]" a bind mount,
+    // which the gatekeeper's policy then judges like any other.
+    Value volumes, binds;
+    volumes.mutable_list_value();
+    binds.mutable_list_value();
+    if (auto existing = map.find("binds"); existing != map.end()) binds = existing->second;
+    int i = 0;
+    for (const Value& item : it->second.list_value().values()) {
+      std::string field = absl::StrCat("command.volumes[", i++, "]");
+      if (!item.has_string_value()) {
+        *volumes.mutable_list_value()->add_values() = item;
+        continue;
+      }
+      std::vector<std::string> parts = absl::StrSplit(item.string_value(), ':');
+      if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) {
+        return Invalid(field, "expected SOURCE:DESTINATION[:ro|rw]");
+      }
+      bool read_only = false;
+      if (parts.size() == 3) {
+        if (parts[2] != "ro" && parts[2] != "rw") return Invalid(field, "mode must be ro or rw");
+        read_only = parts[2] == "ro";
+      }
+      bool bind = parts[0][0] == '/';
+      Value mount;
+      auto& m = *mount.mutable_struct_value()->mutable_fields();
+      m[bind ? "source" : "volume"] = StringValue(parts[0]);
+      m["destination"] = StringValue(parts[1]);
+      m["read_only"].set_bool_value(read_only);
+      *(bind ? binds : volumes).mutable_list_value()->add_values() = std::move(mount);
+    }
+    it->second = std::move(volumes);
+    if (binds.list_value().values_size() > 0) map["binds"] = std::move(binds);
+  }
+  if (auto it = map.find("ports"); it != map.end() && it->second.has_list_value()) {
+    for (Value& port : *it->second.mutable_list_value()->mutable_values()) {
+      if (!port.has_struct_value()) continue;
+      auto& p = *port.mutable_struct_value()->mutable_fields();
+      auto protocol = p.find("protocol");
+      if (protocol == p.end() || !protocol->second.has_string_value()) continue;
+      std::string word = absl::AsciiStrToLower(protocol->second.string_value());
+      if (word == "tcp" || word == "udp") protocol->second.set_string_value("PORT_PROTOCOL_" + absl::AsciiStrToUpper(word));
+    }
+  }
+  if (auto it = map.find("restart_policy"); it != map.end() && it->second.has_string_value()) {
+    std::string word = absl::AsciiStrToLower(it->second.string_value());
+    const std::pair<const char*, const char*> words[] = {{"no", "RESTART_POLICY_NO"},
+                                                          {"on-failure", "RESTART_POLICY_ON_FAILURE"},
+                                                          {"always", "RESTART_POLICY_ALWAYS"},
+                                                          {"unless-stopped", "RESTART_POLICY_UNLESS_STOPPED"}};
+    for (const auto& [from, to] : words) {
+      if (word == from) it->second.set_string_value(to);
+    }
+    if (word.empty()) map.erase(it);
+  }
+  if (auto it = map.find("network_mode"); it != map.end()) {
+    if (!it->second.has_string_value()) return Invalid("command.network_mode", "expected a string");
+    std::string mode = it->second.string_value();
+    map.erase(it);
+    if (mode == "host") {
+      if (map.count("host_network") > 0) return Invalid("command.network_mode", "given with host_network");
+      map["host_network"].set_bool_value(true);
+    } else if (!mode.empty() && mode != "bridge") {
+      return Invalid("command.network_mode", absl::StrCat(Shown(mode), " is not host or bridge"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+    return absl::InternalError("not representable as JSON");
+  }
+  return json;
+}
+
+// The "type" of a command object, removed from it.
+absl::StatusOr<std::string> TakeType(Struct& command) {
+  auto& map = *command.mutable_fields();
+  auto it = map.find("type");
+  if (it == map.end()) return Invalid("command.type", "missing");
+  if (!it->second.has_string_value()) return Invalid("command.type", "expected a string");
+  std::string type = it->second.string_value();
+  map.erase(it);
+  return type;
+}
+
+std::string Quote(std::string_view text) {
+  return boost::json::serialize(boost::json::string(boost::json::string_view(text.data(), text.size())));
+}
+
+}  // namespace
+
+absl::Status ValidateRequestId(std::string_view id) {
+  if (id.empty()) return Invalid("request_id", "missing");
+  if (id.size() > 128) return Invalid("request_id", "longer than 128 characters");
+  auto ok = [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-'; };
+  if (!absl::ascii_isalnum(id[0])) return Invalid("request_id", absl::StrCat(Shown(id), " must start with a letter or digit"));
+  for (char c : id) {
+    if (!ok(c)) return Invalid("request_id", absl::StrCat(Shown(id), " may hold only A-Z a-z 0-9 _ . -"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHostId(std::string_view id) {
+  if (id.empty()) return Invalid("host_id", "missing");
+  if (id.size() > 253) return Invalid("host_id", "longer than 253 characters");
+  auto ok = [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-' || c == ':'; };
+  if (!absl::ascii_isalnum(id[0])) return Invalid("host_id", absl::StrCat(Shown(id), " must start with a letter or digit"));
+  for (char c : id) {
+    if (!ok(c)) return Invalid("host_id", absl::StrCat(Shown(id), " may hold only A-Z a-z 0-9 _ . - :"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_view fields_json) {
+  const Verb* verb = FindVerb(type);
+  if (verb == nullptr) return Invalid("command.type", absl::StrCat("unknown type ", Shown(type)));
+  Struct fields;
+  if (absl::Status s = front::ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
+  for (const auto& [from, to] : verb->renames) {
+    if (absl::Status s = Rename(fields, from, to); !s.ok()) return s;
+  }
+  v1::Command command;
+  const auto* field = v1::Command::descriptor()->FindFieldByNumber(verb->field);
+  google::protobuf::Message* target = command.GetReflection()->MutableMessage(&command, field);
+  switch (verb->field) {
+    case v1::Command::kContainersCreateFieldNumber:
+      // The command object is the container's spec itself, as the REST API's body is.
+      if (absl::Status s = ContainerShapes(fields); !s.ok()) return s;
+      target = command.mutable_containers_create()->mutable_spec();
+      break;
+    case v1::Command::kFirewallAllowFieldNumber:
+      target = command.mutable_firewall_allow()->mutable_rule();  // the rule's fields, flat
+      break;
+    case v1::Command::kContainersLogsFieldNumber:
+      // central asks for both streams by name; both are always returned.
+      for (const char* stream : {"stdout", "stderr"}) {
+        auto it = fields.mutable_fields()->find(stream);
+        if (it == fields.mutable_fields()->end()) continue;
+        if (!it->second.has_bool_value() || !it->second.bool_value()) {
+          return Invalid(absl::StrCat("command.", stream), "only true is served: both streams are returned");
+        }
+        fields.mutable_fields()->erase(it);
+      }
+      break;
+    default:
+      break;
+  }
+  absl::StatusOr<std::string> json = ToJson(fields);
+  if (!json.ok()) return json.status();
+  if (absl::Status s = front::ParseJsonBody(*json, target); !s.ok()) return Under("command.", s);
+  return command;
+}
+
+std::vector<std::string> VerbNames(const v1::Command& command) {
+  const Verb* verb = VerbOf(command);
+  if (verb == nullptr) return {};
+  return std::vector<std::string>(verb->names.begin(), verb->names.end());
+}
+
+v1::Capability RequiredCapability(const v1::Command& command) {
+  const Verb* verb = VerbOf(command);
+  return verb == nullptr ? v1::CAPABILITY_UNSPECIFIED : verb->capability;
+}
+
+absl::StatusOr<Dispatch> ParseDispatch(std::string_view body) {
+  if (body.size() > kMaxDispatchBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("body: ", body.size(), " bytes; at most ", kMaxDispatchBytes));
+  }
+  v1::DispatchEnvelope envelope;
+  if (absl::Status s = front::ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
+  if (absl::Status s = ValidateRequestId(envelope.request_id()); !s.ok()) return s;
+  if (absl::Status s = ValidateHostId(envelope.host_id()); !s.ok()) return s;
+  if (!envelope.has_command()) return Invalid("command", "missing");
+  absl::StatusOr<std::string> type = TakeType(*envelope.mutable_command());
+  if (!type.ok()) return type.status();
+  absl::StatusOr<std::string> fields = ToJson(envelope.command());
+  if (!fields.ok()) return fields.status();
+  absl::StatusOr<v1::Command> command = CommandFromJson(*type, *fields);
+  if (!command.ok()) return command.status();
+  Dispatch dispatch;
+  dispatch.host_id = envelope.host_id();
+  dispatch.request_id = envelope.request_id();
+  dispatch.type = VerbNames(*command).front();
+  dispatch.command = *std::move(command);
+  return dispatch;
+}
+
+absl::StatusOr<BuildDispatch> ParseBuildDispatch(std::string_view body) {
+  if (body.size() > kMaxDispatchBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("body: ", body.size(), " bytes; at most ", kMaxDispatchBytes));
+  }
+  v1::BuildDispatchEnvelope envelope;
+  if (absl::Status s = front::ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
+  if (absl::Status s = ValidateRequestId(envelope.request_id()); !s.ok()) return s;
+  if (!envelope.host_id().empty()) {
+    if (absl::Status s = ValidateHostId(envelope.host_id()); !s.ok()) return s;
+  }
+  if (!envelope.has_command()) return Invalid("command", "missing");
+  absl::StatusOr<std::string> type = TakeType(*envelope.mutable_command());
+  if (!type.ok()) return type.status();
+  v1::BuildStack stack;
+  if (*type == "static_build") {
+    stack = v1::BUILD_STACK_STATIC;
+  } else if (*type == "dockerfile_build") {
+    stack = v1::BUILD_STACK_DOCKERFILE;
+  } else if (*type == "cancel") {
+    return Invalid("command.type", "cancel goes to POST /v1/build/{request_id}/cancel");
+  } else {
+    return Invalid("command.type", absl::StrCat("unknown build type ", Shown(*type),
+                                                "; expected static_build or dockerfile_build"));
+  }
+  // The broker sets these; a caller's value would be a second, conflicting source.
+  for (const char* reserved : {"request_id", "stack"}) {
+    if (envelope.command().fields().count(reserved) > 0) return Invalid(absl::StrCat("command.", reserved), "unknown field");
+  }
+  absl::StatusOr<std::string> fields = ToJson(envelope.command());
+  if (!fields.ok()) return fields.status();
+  BuildDispatch dispatch;
+  if (absl::Status s = front::ParseJsonBody(*fields, &dispatch.build); !s.ok()) return Under("command.", s);
+  const v1::BuildRequest& b = dispatch.build;
+  if (b.repo_url().empty()) return Invalid("command.repo_url", "missing");
+  if (b.git_ref().empty()) return Invalid("command.git_ref", "missing");
+  if (b.target_image().empty()) return Invalid("command.target_image", "missing");
+  if (stack == v1::BUILD_STACK_STATIC && !b.dockerfile_path().empty()) {
+    return Invalid("command.dockerfile_path", "only for dockerfile_build");
+  }
+  if (stack == v1::BUILD_STACK_DOCKERFILE && (!b.base_image().empty() || !b.output_dir().empty())) {
+    return Invalid(!b.base_image().empty() ? "command.base_image" : "command.output_dir", "only for static_build");
+  }
+  dispatch.build.set_stack(stack);
+  dispatch.build.set_request_id(envelope.request_id());
+  dispatch.host_id = envelope.host_id();
+  dispatch.request_id = envelope.request_id();
+  return dispatch;
+}
+
+std::string ValueJson(const Value& value) {
+  if (value.kind_case() == Value::KIND_NOT_SET) return "null";
+  absl::StatusOr<std::string> json = ToJson(value);
+  return json.ok() ? *json : "null";
+}
+
+Envelope ErrorEnvelope(const std::string& request_id, unsigned code, std::string_view message) {
+  if (code < 400 || code > 599) code = 500;
+  return Envelope{code, absl::StrCat("{\"request_id\":", Quote(request_id), ",\"status\":\"error\",\"code\":", code,
+                                     ",\"message\":", Quote(message), "}")};
+}
+
+Envelope CommandEnvelope(const std::string& request_id, const v1::CommandResult& result) {
+  if (result.code() >= 400 || result.code() < 100) {
+    std::string message = result.message();
+    if (message.empty()) message = "command failed";
+    return ErrorEnvelope(request_id, result.code(), message);
+  }
+  return Envelope{200, absl::StrCat("{\"request_id\":", Quote(request_id), ",\"status\":\"ok\",\"data\":",
+                                    ValueJson(result.data()), "}")};
+}
+
+Envelope BuildEnvelope(const std::string& request_id, const v1::CommandResult& result) {
+  const auto& fields = result.data().struct_value().fields();
+  auto text = [&fields](const char* name) -> std::string {
+    auto it = fields.find(name);
+    return it != fields.end() && it->second.has_string_value() ? it->second.string_value() : "";
+  };
+  if (result.code() >= 400 || result.code() < 100) {
+    unsigned code = result.code() >= 400 && result.code() <= 599 ? result.code() : 500;
+    std::string message = result.message().empty() ? "build failed" : result.message();
+    return Envelope{code, absl::StrCat("{\"request_id\":", Quote(request_id), ",\"status\":\"error\",\"code\":", code,
+                                       ",\"message\":", Quote(message), ",\"stage\":", Quote(text("stage")), "}")};
+  }
+  double duration = 0;
+  if (auto it = fields.find("duration_ms"); it != fields.end() && it->second.has_number_value()) {
+    duration = it->second.number_value();
+  }
+  uint64_t duration_ms = std::isfinite(duration) && duration > 0 ? static_cast<uint64_t>(duration) : 0;
+  return Envelope{200, absl::StrCat("{\"request_id\":", Quote(request_id), ",\"status\":\"ok\",\"digest\":",
+                                    Quote(text("digest")), ",\"registry_ref\":", Quote(text("registry_ref")),
+                                    ",\"duration_ms\":", duration_ms, "}")};
+}
+
+}  // namespace coolify::commands

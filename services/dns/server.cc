@@ -158,6 +158,7 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
   SocketSource source_;
   bool stopped_ = false;
   std::shared_ptr<Listener> listener_;
+  std::atomic<bool> serving_{false};  // listener_ != nullptr, readable from other threads
   absl::flat_hash_set<TcpConnection*> connections_;
 
  private:
@@ -361,6 +362,7 @@ void DnsServer::Impl::Stop() {
     listener_->stream.close(ec);
     listener_.reset();
   }
+  serving_ = false;
   upstream_.close(ec);
   sweep_timer_.cancel();
   probe_timer_.cancel();
@@ -422,6 +424,7 @@ absl::Status DnsServer::Impl::Adopt(ListenSockets s) {
   l->datagram.non_blocking(true, ec);
   l->stream.non_blocking(true, ec);
   listener_ = l;
+  serving_ = true;
   ReceiveUdp(l);
   Accept(l);
   return absl::OkStatus();
@@ -436,6 +439,7 @@ void DnsServer::Impl::LoseListener(const std::string& why) {
   listener_->datagram.close(ec);
   listener_->stream.close(ec);
   listener_.reset();
+  serving_ = false;
   backoff_ = opt_.rebind_backoff_min;
   ScheduleAcquire();
 }
@@ -611,6 +615,6 @@ DnsServer::~DnsServer() { impl_->Stop(); }
 void DnsServer::Start() { impl_->Start(); }
 void DnsServer::Stop() { impl_->Stop(); }
 const Stats& DnsServer::stats() const { return impl_->stats_; }
-bool DnsServer::serving() const { return impl_->listener_ != nullptr; }
+bool DnsServer::serving() const { return impl_->serving_; }
 
 }  // namespace coolify::dns

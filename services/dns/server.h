@@ -85,7 +85,7 @@ class DnsServer {
   void Stop();
 
   const Stats& stats() const;
-  // True while listening sockets are open (false while waiting for the gateway).
+  // True while listening sockets are open (false while waiting for the gateway); any thread.
   bool serving() const;
 
   class Impl;

@@ -1,0 +1,389 @@
+// The DNS server against real clients: in a private network namespace with real bridges
+// (ip link add type bridge), queried with dig, forwarding to a real Knot DNS upstream.
+// Needs root, ip, dig and knotd; a missing one fails the test.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/post.hpp"
+#include "gtest/gtest.h"
+#include "privsep/unique_fd.h"
+#include "services/dns/message.h"
+#include "services/dns/name_table.h"
+#include "services/dns/query_testing.h"
+#include "services/dns/server.h"
+#include "services/endpoints/endpoint.h"
+#include "tests/coold_testing.h"
+
+namespace coolify::dns {
+namespace {
+
+using coolify::testing::Shell;
+using endpoints::EndpointRow;
+using namespace std::chrono_literals;
+
+constexpr char kGatewayA[] = "10.210.0.1";
+constexpr char kGatewayB[] = "10.211.0.1";
+constexpr char kKnot[] = "127.0.0.2";  // the upstream
+
+std::string g_dir;
+pid_t g_knot = -1;
+
+EndpointRow Row(const std::string& ns, const std::string& name, const std::string& ip, int n = 0) {
+  EndpointRow r;
+  r.service_id = "svc-" + name;
+  r.container_id = "0123456789ab" + std::to_string(n);
+  r.host_id = "host-a";
+  r.namespace_name = ns;
+  r.container_name = name;
+  r.ip = ip;
+  r.state = "running";
+  r.health = "healthy";
+  return r;
+}
+
+void AddBridge(const std::string& name, const std::string& gateway) {
+  auto r = Shell("ip link add " + name + " type bridge && ip addr add " + gateway + "/24 dev " + name +
+                 " && ip link set " + name + " up");
+  ASSERT_EQ(r.status, 0) << r.out;
+}
+
+// The answer section and status line of a dig run, as text.
+struct Dig {
+  std::string out;
+  bool Has(const std::string& s) const { return out.find(s) != std::string::npos; }
+  bool NoAnswer() const { return !Has("status:"); }
+};
+Dig RunDig(const std::string& server, const std::string& args) {
+  auto r = Shell("dig @" + server + " +tries=1 +time=2 " + args);
+  return {r.out};
+}
+
+class DnsNetnsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto r = Shell("ip link set lo up && ip addr add 127.0.0.2/8 dev lo 2>/dev/null; true");
+    ASSERT_EQ(r.status, 0) << r.out;
+    AddBridge("br-default", kGatewayA);
+    AddBridge("br-alpha", kGatewayB);
+    StartKnot();
+  }
+  static void TearDownTestSuite() {
+    if (g_knot > 0) {
+      kill(g_knot, SIGTERM);
+      waitpid(g_knot, nullptr, 0);
+    }
+  }
+
+  static void StartKnot() {
+    char tmpl[] = "/tmp/dns_netns_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    g_dir = tmpl;
+    std::ofstream(g_dir + "/knot.conf") << "server:\n  listen: " << kKnot << "@53\n  rundir: " << g_dir
+                                        << "\ndatabase:\n  storage: " << g_dir << "\ntemplate:\n  - id: default\n"
+                                        << "    storage: " << g_dir << "\nzone:\n  - domain: example.test\n";
+    std::ofstream zone(g_dir + "/example.test.zone");
+    zone << "$ORIGIN example.test.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n@ NS ns\nns A 127.0.0.2\n"
+         << "www A 192.0.2.80\n";
+    for (int i = 1; i <= 80; ++i) zone << "big A 192.0.2." << i << "\n";
+    zone.close();
+    Shell("chmod -R a+rwx " + g_dir);
+    g_knot = fork();
+    if (g_knot == 0) {
+      execlp("knotd", "knotd", "-c", (g_dir + "/knot.conf").c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (RunDig(kKnot, "www.example.test +short").Has("192.0.2.80")) return;
+      int status = 0;
+      ASSERT_EQ(waitpid(g_knot, &status, WNOHANG), 0) << "knotd exited (is the knot package installed?)";
+      std::this_thread::sleep_for(100ms);
+    }
+    FAIL() << "knotd did not answer";
+  }
+
+  void SetUp() override {
+    table_.Replace({
+        Row("default", "web", "10.210.0.5", 1),
+        Row("default", "api", "10.210.0.6", 2),
+        Row("alpha", "db", "10.211.0.5", 3),
+    });
+    work_ = std::make_unique<Guard>(io_.get_executor());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    boost::asio::post(io_, [this] { servers_.clear(); });
+    work_.reset();
+    thread_.join();
+  }
+
+  // A server for `ns` on `gateway`:53, sockets bound by the test as the monitor would.
+  DnsServer* Serve(const std::string& ns, const std::string& gateway, const std::string& upstream = kKnot,
+                   void (*tune)(ServerOptions&) = nullptr) {
+    ServerOptions o;
+    o.namespace_name = ns;
+    o.gateway_ip = gateway;
+    o.zone = *ParseName("coolify.internal");
+    o.upstream_ip = upstream;
+    o.upstream_timeout = 700ms;
+    o.probe_interval = 100ms;
+    o.rebind_backoff_min = 20ms;
+    o.rebind_backoff_max = 200ms;
+    if (tune) tune(o);
+    auto server = DnsServer::Create(io_, o, &table_, [gateway] { return BindListenSockets(gateway, 53); });
+    EXPECT_TRUE(server.ok()) << server.status();
+    DnsServer* raw = server->get();
+    std::promise<void> started;
+    boost::asio::post(io_, [&] {
+      raw->Start();
+      servers_.push_back(std::move(*server));
+      started.set_value();
+    });
+    started.get_future().wait();
+    return raw;
+  }
+
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  NameTable table_;
+  boost::asio::io_context io_;
+  std::unique_ptr<Guard> work_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<DnsServer>> servers_;
+};
+
+TEST_F(DnsNetnsTest, AnswersItsNamespaceOverUdpAndTcp) {
+  Serve("default", kGatewayA);
+  Dig d = RunDig(kGatewayA, "web.default.coolify.internal A");
+  EXPECT_TRUE(d.Has("status: NOERROR")) << d.out;
+  EXPECT_TRUE(d.Has("flags: qr aa rd ra")) << d.out;
+  EXPECT_TRUE(d.Has("web.default.coolify.internal. 5\tIN\tA\t10.210.0.5")) << d.out;
+  d = RunDig(kGatewayA, "+tcp WEB.Default.Coolify.Internal A");
+  EXPECT_TRUE(d.Has("status: NOERROR")) << d.out;
+  EXPECT_TRUE(d.Has("10.210.0.5")) << d.out;
+  EXPECT_TRUE(d.Has("WEB.Default.Coolify.Internal.")) << d.out;  // question echoed as asked
+}
+
+TEST_F(DnsNetnsTest, SeedRules) {
+  Serve("default", kGatewayA);
+  EXPECT_TRUE(RunDig(kGatewayA, "web.coolify.internal A").Has("status: NXDOMAIN"));  // bare: on purpose
+  Dig aaaa = RunDig(kGatewayA, "web.default.coolify.internal AAAA");
+  EXPECT_TRUE(aaaa.Has("status: NOERROR") && aaaa.Has("ANSWER: 0")) << aaaa.out;
+  EXPECT_TRUE(RunDig(kGatewayA, "nobody.default.coolify.internal").Has("status: NXDOMAIN"));
+  // A row that stops serving disappears; one that starts appears, without a restart.
+  auto sick = Row("default", "web", "10.210.0.5", 1);
+  sick.health = "unhealthy";
+  table_.Replace({sick, Row("default", "fresh", "10.210.0.9", 9)});
+  EXPECT_TRUE(RunDig(kGatewayA, "web.default.coolify.internal").Has("status: NXDOMAIN"));
+  EXPECT_TRUE(RunDig(kGatewayA, "fresh.default.coolify.internal +short").Has("10.210.0.9"));
+}
+
+TEST_F(DnsNetnsTest, NamespacesAreIsolated) {
+  Serve("default", kGatewayA);
+  Serve("alpha", kGatewayB);
+  EXPECT_TRUE(RunDig(kGatewayB, "db.alpha.coolify.internal +short").Has("10.211.0.5"));
+  EXPECT_TRUE(RunDig(kGatewayB, "web.default.coolify.internal").Has("status: NXDOMAIN"));
+  EXPECT_TRUE(RunDig(kGatewayA, "db.alpha.coolify.internal").Has("status: NXDOMAIN"));
+}
+
+TEST_F(DnsNetnsTest, BindsTheGatewayOnly) {
+  Serve("default", kGatewayA);
+  auto ss = Shell("ss -Hlnu 'sport = :53'; ss -Hlnt 'sport = :53'");
+  EXPECT_NE(ss.out.find("10.210.0.1:53"), std::string::npos) << ss.out;
+  EXPECT_EQ(ss.out.find("0.0.0.0:53"), std::string::npos) << ss.out;
+  EXPECT_EQ(ss.out.find("*:53"), std::string::npos) << ss.out;
+  // Another address of the host gets nothing.
+  EXPECT_TRUE(RunDig("127.0.0.1", "web.default.coolify.internal").NoAnswer());
+  // And 0.0.0.0 is refused outright.
+  EXPECT_FALSE(BindListenSockets("0.0.0.0", 53).ok());
+  ServerOptions o;
+  o.namespace_name = "default";
+  o.gateway_ip = "0.0.0.0";
+  o.zone = *ParseName("coolify.internal");
+  o.upstream_ip = kKnot;
+  EXPECT_EQ(DnsServer::Create(io_, o, &table_, [] { return BindListenSockets("0.0.0.0", 53); }).status().message(),
+            "DNS never binds 0.0.0.0; give the namespace's bridge gateway");
+}
+
+TEST_F(DnsNetnsTest, EdnsAndTruncation) {
+  std::vector<EndpointRow> rows;
+  for (int i = 1; i <= 60; ++i) rows.push_back(Row("default", "big", "10.210.1." + std::to_string(i), i));
+  table_.Replace(rows);
+  Serve("default", kGatewayA);
+  Dig plain = RunDig(kGatewayA, "+noedns +ignore big.default.coolify.internal");
+  EXPECT_TRUE(plain.Has("flags: qr aa tc rd ra")) << plain.out;
+  Dig edns = RunDig(kGatewayA, "+bufsize=1232 big.default.coolify.internal");
+  EXPECT_TRUE(edns.Has("ANSWER: 60")) << edns.out;
+  EXPECT_TRUE(edns.Has("EDNS: version: 0")) << edns.out;
+  EXPECT_TRUE(edns.Has("udp: 1232")) << edns.out;
+  Dig retry = RunDig(kGatewayA, "+noedns big.default.coolify.internal");  // dig retries over TCP on TC
+  EXPECT_TRUE(retry.Has("ANSWER: 60")) << retry.out;
+  Dig badvers = RunDig(kGatewayA, "+edns=1 +noednsneg web.default.coolify.internal");
+  EXPECT_TRUE(badvers.Has("status: BADVERS")) << badvers.out;
+}
+
+TEST_F(DnsNetnsTest, ForwardsOutOfZoneToTheUpstream) {
+  DnsServer* s = Serve("default", kGatewayA);
+  Dig d = RunDig(kGatewayA, "www.example.test A");
+  EXPECT_TRUE(d.Has("status: NOERROR") && d.Has("192.0.2.80")) << d.out;
+  EXPECT_TRUE(RunDig(kGatewayA, "nothing.example.test").Has("status: NXDOMAIN"));
+  Dig tcp = RunDig(kGatewayA, "+tcp www.example.test A");
+  EXPECT_TRUE(tcp.Has("192.0.2.80")) << tcp.out;
+  // 80 records do not fit 512 bytes: TC over UDP, the whole set over TCP.
+  Dig big = RunDig(kGatewayA, "+noedns +ignore big.example.test");
+  EXPECT_TRUE(big.Has(" tc ")) << big.out;
+  Dig big_tcp = RunDig(kGatewayA, "+tcp big.example.test");
+  EXPECT_TRUE(big_tcp.Has("ANSWER: 80")) << big_tcp.out;
+  EXPECT_GE(s->stats().upstream_answers.load(), 4u);
+}
+
+TEST_F(DnsNetnsTest, UpstreamDownIsServfail) {
+  Serve("default", kGatewayA, "127.0.0.3");  // nothing listens: ICMP port unreachable
+  Dig refused = RunDig(kGatewayA, "www.example.test");
+  EXPECT_TRUE(refused.Has("status: SERVFAIL")) << refused.out;
+  EXPECT_TRUE(RunDig(kGatewayA, "+tcp www.example.test").Has("status: SERVFAIL"));
+  // An upstream that swallows queries: SERVFAIL after the timeout.
+  privsep::UniqueFd sink(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(53);
+  inet_pton(AF_INET, "127.0.0.4", &sin.sin_addr);
+  ASSERT_EQ(bind(sink.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  DnsServer* s = Serve("alpha", kGatewayB, "127.0.0.4");
+  auto start = std::chrono::steady_clock::now();
+  Dig silent = RunDig(kGatewayB, "www.example.test");
+  EXPECT_TRUE(silent.Has("status: SERVFAIL")) << silent.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(s->stats().upstream_timeouts.load(), 1u);
+  // In-zone names never depend on the upstream.
+  EXPECT_TRUE(RunDig(kGatewayB, "db.alpha.coolify.internal +short").Has("10.211.0.5"));
+}
+
+// Opens a TCP connection to the gateway and sends nothing.
+privsep::UniqueFd IdleConnection(const std::string& server) {
+  privsep::UniqueFd fd(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(53);
+  inet_pton(AF_INET, server.c_str(), &sin.sin_addr);
+  EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  return fd;
+}
+
+// Sends raw bytes over UDP; the answer, or empty after 500 ms.
+std::vector<uint8_t> RawUdp(const std::string& server, const std::vector<uint8_t>& bytes) {
+  privsep::UniqueFd fd(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(53);
+  inet_pton(AF_INET, server.c_str(), &sin.sin_addr);
+  sendto(fd.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  pollfd p{fd.get(), POLLIN, 0};
+  if (poll(&p, 1, 500) != 1) return {};
+  std::vector<uint8_t> out(4096);
+  ssize_t n = recv(fd.get(), out.data(), out.size(), 0);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+TEST_F(DnsNetnsTest, MalformedPacketsNeverStopIt) {
+  DnsServer* s = Serve("default", kGatewayA);
+  EXPECT_TRUE(RawUdp(kGatewayA, {1, 2, 3}).empty());  // not a header: dropped
+  auto q = testing::MakeQuery("web.default.coolify.internal");
+  q[5] = 2;  // two questions
+  auto a = testing::ReadAnswer(RawUdp(kGatewayA, q));
+  EXPECT_EQ(a.rcode, 1);
+  std::vector<uint8_t> loop = {0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0x0C, 0, 1, 0, 1};
+  EXPECT_EQ(testing::ReadAnswer(RawUdp(kGatewayA, loop)).rcode, 1);
+  auto response = testing::MakeQuery("web.default.coolify.internal");
+  response[2] |= 0x80;  // a response: never answered (no reflection loops)
+  EXPECT_TRUE(RawUdp(kGatewayA, response).empty());
+  std::vector<uint8_t> junk(3000, 0xff);
+  RawUdp(kGatewayA, junk);
+  // TCP: a zero length or an oversized one closes the connection.
+  for (const char* length : {"\0\0", "\xff\xff"}) {
+    privsep::UniqueFd tcp = IdleConnection(kGatewayA);
+    ASSERT_EQ(write(tcp.get(), length, 2), 2);
+    pollfd p{tcp.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1);
+    char c;
+    EXPECT_EQ(read(tcp.get(), &c, 1), 0);
+  }
+  EXPECT_TRUE(RunDig(kGatewayA, "web.default.coolify.internal +short").Has("10.210.0.5"));
+  EXPECT_GE(s->stats().formerr.load(), 2u);
+  EXPECT_GE(s->stats().dropped.load(), 2u);
+}
+
+TEST_F(DnsNetnsTest, TcpLimitsAndIdleTimeout) {
+  DnsServer* s = Serve("default", kGatewayA, kKnot, [](ServerOptions& o) {
+    o.max_tcp_connections = 3;
+    o.tcp_idle_timeout = 1000ms;
+  });
+  std::vector<privsep::UniqueFd> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(IdleConnection(kGatewayA));
+  std::this_thread::sleep_for(100ms);
+  // The slots are taken: a fourth TCP client is turned away, UDP is unaffected.
+  EXPECT_FALSE(RunDig(kGatewayA, "+tcp web.default.coolify.internal").Has("status: NOERROR"));
+  EXPECT_TRUE(RunDig(kGatewayA, "web.default.coolify.internal +short").Has("10.210.0.5"));
+  // The idle clients lose their slots; TCP serves again.
+  std::this_thread::sleep_for(1300ms);
+  EXPECT_TRUE(RunDig(kGatewayA, "+tcp web.default.coolify.internal").Has("10.210.0.5"));
+  EXPECT_GE(s->stats().tcp_rejected.load(), 1u);
+  EXPECT_EQ(s->stats().tcp_idle_closed.load(), 3u);
+}
+
+TEST_F(DnsNetnsTest, RebindsAfterTheBridgeComesBack) {
+  // A bridge that does not exist yet: the server waits for it.
+  DnsServer* s = Serve("default", "10.212.0.1");
+  EXPECT_EQ(s->stats().binds.load(), 0u);
+  AddBridge("br-late", "10.212.0.1");
+  Dig first;
+  for (int i = 0; i < 30 && !first.Has("10.210.0.5"); ++i) {
+    std::this_thread::sleep_for(100ms);
+    first = RunDig("10.212.0.1", "web.default.coolify.internal +short");
+  }
+  EXPECT_TRUE(first.Has("10.210.0.5")) << first.out;
+  // netavark tears the bridge down and creates it again.
+  ASSERT_EQ(Shell("ip link del br-late").status, 0);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_TRUE(RunDig("10.212.0.1", "web.default.coolify.internal").NoAnswer());
+  EXPECT_FALSE(s->serving());
+  auto start = std::chrono::steady_clock::now();
+  AddBridge("br-late", "10.212.0.1");
+  Dig again;
+  while (!again.Has("10.210.0.5") && std::chrono::steady_clock::now() - start < 5s) {
+    again = RunDig("10.212.0.1", "web.default.coolify.internal +short +time=1");
+  }
+  EXPECT_TRUE(again.Has("10.210.0.5")) << again.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(s->stats().binds.load(), 2u);
+  Shell("ip link del br-late");
+}
+
+}  // namespace
+}  // namespace coolify::dns
+
+int main(int argc, char** argv) {
+  // Before any thread: a network namespace is per thread, and every thread started later
+  // (the server's) and every command run (ip, dig) must share this private one.
+  if (unshare(CLONE_NEWNET) != 0) {
+    perror("unshare(CLONE_NEWNET) (needs root)");
+    return 1;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -3,6 +3,7 @@
 #ifndef COOLD_PRIVSEP_CHILD_H_
 #define COOLD_PRIVSEP_CHILD_H_
 
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,7 +37,9 @@ void AnswerHealth(Role role, int proc_status_fd, Reply* reply) {
 }
 
 // Serves `channel` until the peer goes away or is cut off: each validated request goes to
-// `handle`, whose reply is sent back with the request's id. Returns the exit status.
+// `handle`, whose reply is sent back with the request's id. A handler that also takes a
+// `std::vector<UniqueFd>*` may fill it with descriptors to attach to its reply (they are
+// closed here once sent). Returns the exit status.
 template <typename Request, typename Reply, typename Handler>
 int ServeChannel(Channel& channel, Handler handle) {
   Server<Request, Reply> server(channel);
@@ -50,9 +53,17 @@ int ServeChannel(Channel& channel, Handler handle) {
       LogWarn("rejected request: %s", request.status().ToString());
       continue;
     }
-    Reply reply = handle(*request);
+    std::vector<UniqueFd> reply_fds;
+    Reply reply;
+    if constexpr (std::is_invocable_v<Handler, const Request&, std::vector<UniqueFd>*>) {
+      reply = handle(*request, &reply_fds);
+    } else {
+      reply = handle(*request);
+    }
     reply.set_request_id(request->request_id());
-    if (absl::Status sent = server.Reply(reply); !sent.ok()) {
+    std::vector<int> raw;
+    for (const UniqueFd& fd : reply_fds) raw.push_back(fd.get());
+    if (absl::Status sent = server.Reply(reply, raw); !sent.ok()) {
       LogError("reply: %s", sent.ToString());
       return 1;
     }

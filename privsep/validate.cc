@@ -240,10 +240,35 @@ absl::Status Validate(const PodmanReply& reply) {
     if (reply.response().http_status() < 100 || reply.response().http_status() > 599) {
       return FieldError("PodmanReply", "response.http_status", "not an HTTP status");
     }
+    if (reply.response().stream() &&
+        (reply.response().http_status() != 200 || reply.response().more() || !reply.response().body().empty())) {
+      return FieldError("PodmanReply", "response.stream", "a stream is a bare 200 with no body and no more");
+    }
   }
   return absl::OkStatus();
 }
 absl::Status Validate(const BuildLauncherReply& reply) { return ValidateHelperReply(reply); }
+
+absl::Status Validate(const PodmanStreamFrame& frame) {
+  switch (frame.frame_case()) {
+    case PodmanStreamFrame::kStdoutData:
+    case PodmanStreamFrame::kStderrData: {
+      const size_t size = frame.has_stdout_data() ? frame.stdout_data().size() : frame.stderr_data().size();
+      if (size > static_cast<size_t>(kMaxBodyBytesPerFrame)) {
+        return FieldError("PodmanStreamFrame", "data", "more than one frame's worth");
+      }
+      return absl::OkStatus();
+    }
+    case PodmanStreamFrame::kEnd:
+      if (frame.end().code() < 0 || frame.end().code() > 16) {
+        return FieldError("PodmanStreamFrame", "end.code", "not a status code");
+      }
+      return absl::OkStatus();
+    case PodmanStreamFrame::FRAME_NOT_SET:
+      break;
+  }
+  return FieldError("PodmanStreamFrame", "frame", "missing");
+}
 absl::Status Validate(const MonitorReply& reply) { return ValidateReplyEnvelope(reply); }
 
 absl::Status Validate(const HealthReport& report) {

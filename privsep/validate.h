@@ -45,6 +45,8 @@ absl::Status Validate(const NetlinkReply& reply);
 absl::Status Validate(const PodmanReply& reply);
 absl::Status Validate(const BuildLauncherReply& reply);
 absl::Status Validate(const MonitorReply& reply);
+// A frame of a streamed Podman answer: one of its kinds set, data within one frame's worth.
+absl::Status Validate(const PodmanStreamFrame& frame);
 
 // role a Role other than ROLE_UNSPECIFIED, pid > 0, seccomp_mode 0 (off), 1 (strict)
 // or 2 (filter), landlock_abi >= 0.

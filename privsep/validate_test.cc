@@ -265,5 +265,32 @@ TEST(GrammarErrorTest, NamesTheField) {
   EXPECT_THAT(ValidateHostId("spec.host", "-"), IsInvalid("spec.host: \"-\""));
 }
 
+TEST(ValidatePodmanStreamTest, StreamsAreBareAndFramesBounded) {
+  PodmanReply reply;
+  reply.set_request_id(1);
+  reply.mutable_response()->set_http_status(200);
+  reply.mutable_response()->set_stream(true);
+  EXPECT_TRUE(Validate(reply).ok());
+  reply.mutable_response()->set_body("x");
+  EXPECT_THAT(Validate(reply), IsInvalid("response.stream"));
+  reply.mutable_response()->clear_body();
+  reply.mutable_response()->set_more(true);
+  EXPECT_THAT(Validate(reply), IsInvalid("response.stream"));
+  reply.mutable_response()->set_more(false);
+  reply.mutable_response()->set_http_status(404);
+  EXPECT_THAT(Validate(reply), IsInvalid("response.stream"));
+
+  PodmanStreamFrame frame;
+  EXPECT_THAT(Validate(frame), IsInvalid("frame: missing"));
+  frame.set_stdout_data(std::string(kMaxBodyBytesPerFrame, 'o'));
+  EXPECT_TRUE(Validate(frame).ok());
+  frame.set_stderr_data(std::string(kMaxBodyBytesPerFrame + 1, 'e'));
+  EXPECT_THAT(Validate(frame), IsInvalid("more than one frame's worth"));
+  frame.mutable_end()->set_code(1);
+  EXPECT_TRUE(Validate(frame).ok());
+  frame.mutable_end()->set_code(99);
+  EXPECT_THAT(Validate(frame), IsInvalid("end.code"));
+}
+
 }  // namespace
 }  // namespace coolify::privsep

@@ -5,6 +5,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -231,6 +234,89 @@ TEST_F(PodmanE2E, AdversarialCatalogueThroughTheLiveApi) {
   }
   EXPECT_GE(live, 40) << "cases run through the live API";
   EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+}
+
+// Reads from `fd` until `needle` shows up in what was read, for at most `limit`.
+std::string ReadUntil(int fd, const std::string& needle, std::chrono::milliseconds limit) {
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+TEST_F(PodmanE2E, FollowedLogsStreamUntilTheCallerLeaves) {
+  ASSERT_EQ(Api("POST", "/api/v1/containers",
+                R"({"name":"e2e-follow","image":"localhost/busybox:latest",)"
+                R"("command":["sh","-c","i=0; while true; do echo tick-$i; echo err-$i >&2; i=$((i+1)); sleep 0.2; done"]})")
+                .status,
+            201);
+  ASSERT_EQ(Api("POST", "/api/v1/containers/e2e-follow/start").status, 200);
+
+  // A raw connection, so the test decides when the caller goes away.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(kPort);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = std::string("GET /api/v1/containers/e2e-follow/logs?follow=true HTTP/1.1\r\n") +
+                              "Host: coold\r\nAuthorization: Bearer " + kToken + "\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  // Lines keep arriving while the container runs: tick-5 is written a second after start.
+  std::string got = ReadUntil(fd, "tick-5", std::chrono::seconds(30));
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos) << got;
+  EXPECT_NE(got.find("text/plain"), std::string::npos) << got;
+  EXPECT_NE(got.find("tick-0"), std::string::npos) << got;
+  EXPECT_NE(got.find("err-0"), std::string::npos) << got;
+  EXPECT_NE(got.find("tick-5"), std::string::npos) << got;
+  // Plain text: no multiplexing headers from Podman's stream reach the caller.
+  EXPECT_EQ(got.find(std::string("\x01\x00\x00\x00", 4)), std::string::npos);
+  EXPECT_EQ(got.find(std::string("\x02\x00\x00\x00", 4)), std::string::npos);
+
+  // The caller leaves: the gatekeeper's follow ends (its thread and Podman connection).
+  close(fd);
+  EXPECT_TRUE(coold_->WaitForLog("podman stream verb=containers_logs status=CANCELLED")) << coold_->log();
+
+  // The REST API keeps serving, and a new follow works as the first did.
+  Answer tail = Api("GET", "/api/v1/containers/e2e-follow/logs?tail=2&timestamps=true");
+  ASSERT_EQ(tail.status, 200) << tail.body;
+  // timestamps=true prefixes each line with its RFC 3339 time, as `podman logs -t` does.
+  EXPECT_NE(tail.body.find("T"), std::string::npos) << tail.body;
+  EXPECT_NE(tail.body.find("Z tick-"), std::string::npos) << tail.body;
+
+  ASSERT_EQ(Api("DELETE", "/api/v1/containers/e2e-follow?force=true").status, 200);
+}
+
+TEST_F(PodmanE2E, FollowedLogEndsWithTheContainer) {
+  ASSERT_EQ(Api("POST", "/api/v1/containers",
+                R"({"name":"e2e-follow-exit","image":"localhost/busybox:latest",)"
+                R"("command":["sh","-c","echo one; echo two >&2; sleep 1; echo three"]})")
+                .status,
+            201);
+  ASSERT_EQ(Api("POST", "/api/v1/containers/e2e-follow-exit/start").status, 200);
+  // curl returns only when the body ends: the stream closes when the container stops.
+  Answer follow = Api("GET", "/api/v1/containers/e2e-follow-exit/logs?follow=true");
+  EXPECT_EQ(follow.status, 200) << follow.body;
+  EXPECT_NE(follow.body.find("one"), std::string::npos) << follow.body;
+  EXPECT_NE(follow.body.find("two"), std::string::npos) << follow.body;
+  EXPECT_NE(follow.body.find("three"), std::string::npos) << follow.body;
+
+  Answer missing = Api("GET", "/api/v1/containers/no-such-container/logs?follow=true");
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  EXPECT_NE(missing.body.find("\"error\""), std::string::npos) << missing.body;
+  Answer bad = Api("GET", "/api/v1/containers/e2e-follow-exit/logs?follow=maybe");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+
+  ASSERT_EQ(Api("DELETE", "/api/v1/containers/e2e-follow-exit?force=true").status, 200);
 }
 
 TEST_F(PodmanE2E, PodmanGoneIs503AndCooldRecovers) {

@@ -21,6 +21,7 @@
 #include "proto/privsep.pb.h"
 #include "services/front/command_router.h"
 #include "services/front/firewall_client.h"
+#include "services/front/followed_log.h"
 #include "services/front/podman_client.h"
 #include "services/front/rest_api.h"
 #include "services/http/server.h"
@@ -168,7 +169,18 @@ int Serve(FrontChannels channels, Startup startup) {
       }
       tls = *context;
     }
-    api = std::make_unique<RestApi>(router, bearer);
+    LogFollower follower = [&io, &podman](const v1::Command& command) -> http::Response {
+      absl::StatusOr<PodmanFollow> follow = podman.Follow(command);
+      if (!follow.ok()) return http::ErrorResponse(HttpStatusOf(follow.status()), std::string(follow.status().message()));
+      if (!follow->stream.valid()) {
+        return http::Response{follow->answer.http_status, std::move(follow->answer.body), "application/json", nullptr};
+      }
+      http::Response response;
+      response.content_type = "text/plain; charset=utf-8";
+      response.stream = FollowedLog::Create(io, std::move(follow->stream));
+      return response;
+    };
+    api = std::make_unique<RestApi>(router, bearer, std::move(follower));
     http::Limits limits;
     limits.max_body_bytes = 16 << 20;  // a bulk of kMaxRulesPerRequest rules
     auto created = http::Server::Create(io, startup.api_listener.release(), tls, limits,

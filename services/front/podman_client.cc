@@ -14,8 +14,9 @@ bool IsPodmanVerb(const v1::Command& command) {
   return (verb >= 1 && verb < 50) || (verb >= 80 && verb < 90);
 }
 
-absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::PodmanRequest& request) {
-  absl::StatusOr<privsep::PodmanReply> reply = client_.Call(request);
+absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::PodmanRequest& request,
+                                                           std::vector<privsep::UniqueFd>* fds) {
+  absl::StatusOr<privsep::PodmanReply> reply = client_.Call(request, {}, fds);
   if (!reply.ok()) return reply.status();
   if (reply->status().code() != 0) {
     return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
@@ -38,20 +39,51 @@ absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command, const
   *request.mutable_call()->mutable_command() = command;
   request.mutable_call()->set_caller_namespace(caller_namespace);
   request.mutable_call()->set_from_coold(from_coold);
-  absl::StatusOr<privsep::PodmanResponse> piece = Call(request);
-  if (!piece.ok()) return piece.status();
+  absl::StatusOr<privsep::PodmanResponse> first = Call(request);
+  if (!first.ok()) return first.status();
+  return Collect(*std::move(first));
+}
+
+absl::StatusOr<PodmanAnswer> PodmanClient::Collect(privsep::PodmanResponse first) {
   PodmanAnswer answer;
-  answer.http_status = piece->http_status();
-  answer.body = piece->body();
-  while (piece->more()) {
+  answer.http_status = first.http_status();
+  answer.body = first.body();
+  bool more = first.more();
+  while (more) {
     privsep::PodmanRequest next;
     next.mutable_next();
-    piece = Call(next);
+    absl::StatusOr<privsep::PodmanResponse> piece = Call(next);
     if (!piece.ok()) return piece.status();
     answer.body += piece->body();
     if (answer.body.size() > kMaxAnswerBytes) return absl::ResourceExhaustedError("podman answer too large");
+    more = piece->more();
   }
   return answer;
+}
+
+absl::StatusOr<PodmanFollow> PodmanClient::Follow(const v1::Command& command) {
+  if (!command.has_containers_logs() || !command.containers_logs().follow()) {
+    return absl::InvalidArgumentError("command: not a followed log");
+  }
+  privsep::PodmanRequest request;
+  *request.mutable_call()->mutable_command() = command;
+  std::vector<privsep::UniqueFd> fds;
+  absl::StatusOr<privsep::PodmanResponse> response = Call(request, &fds);
+  if (!response.ok()) return response.status();
+  // The validator already holds a stream to a bare 200; here it must come with exactly
+  // its one descriptor, and nothing else may.
+  if (response->stream() != (fds.size() == 1) || fds.size() > 1) {
+    return absl::InternalError("gatekeeper: stream flag and descriptors disagree");
+  }
+  PodmanFollow follow;
+  if (response->stream()) {
+    follow.stream = std::move(fds[0]);
+    return follow;
+  }
+  absl::StatusOr<PodmanAnswer> answer = Collect(*std::move(response));
+  if (!answer.ok()) return answer.status();
+  follow.answer = *std::move(answer);
+  return follow;
 }
 
 }  // namespace coolify::front

@@ -5,9 +5,11 @@
 #define COOLD_SERVICES_FRONT_PODMAN_CLIENT_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "privsep/channel.h"
+#include "privsep/unique_fd.h"
 #include "proto/commands.pb.h"
 #include "proto/privsep.pb.h"
 
@@ -16,6 +18,13 @@ namespace coolify::front {
 struct PodmanAnswer {
   unsigned http_status = 0;
   std::string body;  // JSON text
+};
+
+// The start of a followed log: either the stream's socket (PodmanStreamFrames arrive on
+// it; closing it cancels the follow) or the gatekeeper's refusal in `answer`.
+struct PodmanFollow {
+  privsep::UniqueFd stream;
+  PodmanAnswer answer;
 };
 
 class PodmanClient {
@@ -27,8 +36,14 @@ class PodmanClient {
   absl::StatusOr<PodmanAnswer> Run(const v1::Command& command, const std::string& caller_namespace,
                                    bool from_coold);
 
+  // Starts a containers_logs with follow=true.
+  absl::StatusOr<PodmanFollow> Follow(const v1::Command& command);
+
  private:
-  absl::StatusOr<privsep::PodmanResponse> Call(const privsep::PodmanRequest& request);
+  absl::StatusOr<privsep::PodmanResponse> Call(const privsep::PodmanRequest& request,
+                                               std::vector<privsep::UniqueFd>* fds = nullptr);
+  // The whole answer that starts with `first`, its further pieces asked for one by one.
+  absl::StatusOr<PodmanAnswer> Collect(privsep::PodmanResponse first);
 
   privsep::Client<privsep::PodmanRequest, privsep::PodmanReply> client_;
 };

@@ -204,8 +204,11 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
         auto follow = QueryBool(request, "follow");
         if (!follow.ok()) return follow.status();
         auto* logs = command.mutable_containers_logs();
+        auto timestamps = QueryBool(request, "timestamps");
+        if (!timestamps.ok()) return timestamps.status();
         logs->set_id(id);
         logs->set_follow(*follow);
+        logs->set_timestamps(*timestamps);
         if (std::string tail = QueryValue(request, "tail"); !tail.empty()) {
           uint32_t lines = 0;
           if (!absl::SimpleAtoi(tail, &lines)) return absl::InvalidArgumentError("tail: not a number");
@@ -305,6 +308,14 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
     // A known path with the wrong method is 405, not "not implemented".
     if (command.status().code() == absl::StatusCode::kUnimplemented) status = 405;
     respond(http::ErrorResponse(status, std::string(command.status().message()), FieldOf(command.status())));
+    return;
+  }
+  if (command->has_containers_logs() && command->containers_logs().follow()) {
+    if (!follower_) {
+      respond(http::ErrorResponse(501, "followed logs are not served here"));
+      return;
+    }
+    respond(follower_(*command));
     return;
   }
   respond(ToHttpResponse(router_.Route(*command)));

@@ -4,6 +4,7 @@
 #ifndef COOLD_SERVICES_FRONT_REST_API_H_
 #define COOLD_SERVICES_FRONT_REST_API_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,10 +17,15 @@ namespace coolify::front {
 // Rules in one bulk or reconcile body; more is answered 413.
 inline constexpr int kMaxRulesPerRequest = 50000;
 
+// Answers GET /api/v1/containers/{id}/logs?follow=true: a streamed body, or the refusal.
+using LogFollower = std::function<http::Response(const v1::Command& command)>;
+
 class RestApi {
  public:
-  // `token` is the expected bearer token; it must not be empty.
-  RestApi(CommandRouter& router, std::string token) : router_(router), token_(std::move(token)) {}
+  // `token` is the expected bearer token; it must not be empty. Without `follower`,
+  // followed logs are answered 501.
+  RestApi(CommandRouter& router, std::string token, LogFollower follower = {})
+      : router_(router), token_(std::move(token)), follower_(std::move(follower)) {}
 
   void Handle(http::Request request, http::Responder respond);
 
@@ -32,6 +38,7 @@ class RestApi {
 
   CommandRouter& router_;
   std::string token_;
+  LogFollower follower_;
 };
 
 // The JSON text of a CommandResult as the HTTP body: its data, or {"error", "field"?}.

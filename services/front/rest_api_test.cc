@@ -164,6 +164,33 @@ TEST_F(RestApiTest, PodmanRoutesRefuseBadRequests) {
   ExpectRefused(Make(bhttp::verb::get, "/api/v1/images", "{}"), absl::StatusCode::kInvalidArgument, "takes none");
 }
 
+TEST_F(RestApiTest, FollowedLogsGoToTheFollowerOnly) {
+  auto logs = Make(bhttp::verb::get, "/api/v1/containers/web/logs");
+  logs.query = {{"follow", "true"}, {"timestamps", "true"}};
+  http::Response response;
+  // Without a follower (as on a transport that answers once) a follow is 501.
+  api_.Handle(logs, [&response](http::Response r) { response = std::move(r); });
+  EXPECT_EQ(response.status, 501u) << response.body;
+
+  v1::Command seen;
+  RestApi following(router_, "0123456789abcdef", [&seen](const v1::Command& command) {
+    seen = command;
+    return http::Response{200, "", "text/plain", nullptr};
+  });
+  following.Handle(logs, [&response](http::Response r) { response = std::move(r); });
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "text/plain");
+  EXPECT_EQ(seen.containers_logs().id(), "web");
+  EXPECT_TRUE(seen.containers_logs().follow());
+  EXPECT_TRUE(seen.containers_logs().timestamps());
+
+  // The command router (the broker stream's way in) answers once, so it refuses a follow
+  // before anything reaches the gatekeeper (whose channel here is closed).
+  v1::CommandResult refused = router_.Route(seen);
+  EXPECT_EQ(refused.code(), 400u);
+  EXPECT_NE(refused.message().find("follow"), std::string::npos) << refused.message();
+}
+
 TEST_F(RestApiTest, MissingOrWrongTokenIs401) {
   for (const char* authorization : {"", "Bearer", "Bearer wrong-token-0000", "Basic 0123456789abcdef",
                                     "Bearer 0123456789abcdeF", "Bearer 0123456789abcdef0"}) {

@@ -76,6 +76,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void OnHeader(error_code ec);
   void OnBody(error_code ec);
   void Write(Response response, bool keep_alive);
+  void WriteStream(Response response);
+  void NextPiece();
+  void WatchForHangUp();
+  void EndStream();
   void Close();
 
   std::shared_ptr<ServerBase> server_;
@@ -84,6 +88,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = false;
+  // A streamed body in progress.
+  std::shared_ptr<BodyStream> body_stream_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::string piece_;
+  bool writing_ = false;
+  bool stream_done_ = false;
+  char hang_up_probe_[1];
 };
 
 class ServerBase : public Server, public std::enable_shared_from_this<ServerBase> {
@@ -215,6 +227,7 @@ void Session<Stream>::OnBody(error_code ec) {
 
 template <typename Stream>
 void Session<Stream>::Write(Response response, bool keep_alive) {
+  if (response.stream) return WriteStream(std::move(response));
   keep_alive_ = keep_alive;
   response_ = {};
   response_.version(11);
@@ -228,6 +241,82 @@ void Session<Stream>::Write(Response response, bool keep_alive) {
     if (ec || !self->keep_alive_) return self->Close();
     self->ReadHeader();
   });
+}
+
+// The head, then each piece as one chunk as the source delivers it, then the last chunk;
+// the connection closes after it. Meanwhile a one-byte read watches the client: a
+// streamed answer expects nothing more from it, so its end (or anything it sends) ends
+// the stream. The stream's one timer bounds only writes: it is armed before each chunk
+// and disarmed after, so a quiet source never times a client out, a stalled client does.
+template <typename Stream>
+void Session<Stream>::WriteStream(Response response) {
+  keep_alive_ = false;
+  body_stream_ = std::move(response.stream);
+  stream_head_.emplace();
+  stream_head_->version(11);
+  stream_head_->result(response.status);
+  stream_head_->set(bhttp::field::content_type, response.content_type);
+  stream_head_->keep_alive(false);
+  stream_head_->chunked(true);
+  stream_serializer_.emplace(*stream_head_);
+  writing_ = true;
+  Lowest(stream_).expires_after(ToChrono(server_->limits().write_timeout));
+  bhttp::async_write_header(stream_, *stream_serializer_, [self = this->shared_from_this()](error_code ec, size_t) {
+    self->writing_ = false;
+    Lowest(self->stream_).expires_never();
+    if (ec) return self->EndStream();
+    self->WatchForHangUp();
+    self->NextPiece();
+  });
+}
+
+template <typename Stream>
+void Session<Stream>::WatchForHangUp() {
+  stream_.async_read_some(asio::buffer(hang_up_probe_), [self = this->shared_from_this()](error_code ec, size_t) {
+    if (self->stream_done_) return;
+    // The timer fires only during a write: then it is the client that stalls.
+    if (ec == beast::error::timeout && !self->writing_) return self->WatchForHangUp();
+    self->EndStream();
+  });
+}
+
+template <typename Stream>
+void Session<Stream>::NextPiece() {
+  if (stream_done_) return;
+  body_stream_->Next([weak = this->weak_from_this()](std::string piece, bool done) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::dispatch(self->stream_.get_executor(), [self, piece = std::move(piece), done]() mutable {
+      if (self->stream_done_) return;
+      self->writing_ = true;
+      Lowest(self->stream_).expires_after(ToChrono(self->server_->limits().write_timeout));
+      if (done || piece.empty()) {
+        self->stream_done_ = true;
+        asio::async_write(self->stream_, bhttp::make_chunk_last(), [self](error_code, size_t) {
+          self->body_stream_.reset();
+          self->Close();
+        });
+        return;
+      }
+      self->piece_ = std::move(piece);
+      asio::async_write(self->stream_, bhttp::make_chunk(asio::buffer(self->piece_)), [self](error_code ec, size_t) {
+        self->writing_ = false;
+        Lowest(self->stream_).expires_never();
+        if (ec) return self->EndStream();
+        self->NextPiece();
+      });
+    });
+  });
+}
+
+// The client is gone or stalled: the source is told, and the connection closed.
+template <typename Stream>
+void Session<Stream>::EndStream() {
+  if (stream_done_) return;
+  stream_done_ = true;
+  if (body_stream_) body_stream_->Cancel();
+  body_stream_.reset();
+  Close();
 }
 
 template <typename Stream>
@@ -316,7 +405,7 @@ Response ErrorResponse(unsigned status, std::string_view message, std::string_vi
   boost::json::object body;
   body["error"] = boost::json::string_view(message.data(), message.size());
   if (!field.empty()) body["field"] = boost::json::string_view(field.data(), field.size());
-  return Response{status, boost::json::serialize(body), "application/json"};
+  return Response{status, boost::json::serialize(body), "application/json", nullptr};
 }
 
 absl::StatusOr<std::string> PercentDecode(std::string_view text) {

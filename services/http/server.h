@@ -35,10 +35,26 @@ struct Request {
   std::string body;
 };
 
+// A body produced over time (a followed log), sent with chunked transfer encoding on a
+// connection that closes after it. The server asks for one piece at a time, so a client
+// that reads slowly slows the source instead of filling memory.
+class BodyStream {
+ public:
+  using Deliver = std::function<void(std::string piece, bool done)>;
+  virtual ~BodyStream() = default;
+  // Calls `deliver` exactly once, now or later on the server's io_context, with the next
+  // piece (not empty unless done), or with done = true when the body is complete.
+  virtual void Next(Deliver deliver) = 0;
+  // The client went away or stopped reading: release what feeds the body. No Deliver
+  // call is expected after this one.
+  virtual void Cancel() = 0;
+};
+
 struct Response {
   unsigned status = 200;
-  std::string body;  // JSON unless content_type says otherwise
+  std::string body;  // JSON unless content_type says otherwise; ignored with `stream`
   std::string content_type = "application/json";
+  std::shared_ptr<BodyStream> stream;
 };
 
 using Responder = std::function<void(Response)>;
@@ -51,6 +67,8 @@ struct Limits {
   size_t max_header_count = 64;
   size_t max_connections = 256;
   absl::Duration read_timeout = absl::Seconds(10);
+  // The longest a client may take to accept one piece of a streamed body.
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 struct ServerStats {

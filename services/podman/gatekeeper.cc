@@ -1,6 +1,12 @@
 #include "services/podman/gatekeeper.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 #include <algorithm>
 #include <memory>
@@ -21,6 +27,7 @@
 #include "policy/host_path.h"
 #include "policy/render.h"
 #include "policy/spec_validation.h"
+#include "privsep/channel.h"
 #include "privsep/log.h"
 #include "privsep/unique_fd.h"
 #include "privsep/validate.h"
@@ -39,7 +46,7 @@ using v1::Command;
 json::string_view JsonView(std::string_view s) { return json::string_view(s.data(), s.size()); }
 
 GatekeeperAnswer Answer(unsigned status, const json::value& body) {
-  return GatekeeperAnswer{status, json::serialize(body)};
+  return GatekeeperAnswer{status, json::serialize(body), {}};
 }
 
 GatekeeperAnswer ErrorAnswer(unsigned status, std::string_view message) {
@@ -300,11 +307,11 @@ class Runner {
   }
 
   GatekeeperAnswer Logs(const v1::ContainersLogs& request) {
-    if (request.follow()) return ErrorAnswer(501, "follow is not served yet");
-    if (request.timestamps()) return ErrorAnswer(501, "timestamps are not served yet");
     LogsOptions logs;
-    logs.follow = false;
+    logs.follow = request.follow();
+    logs.timestamps = request.timestamps();
     if (request.tail() != 0) logs.tail = request.tail();
+    if (request.follow()) return Follow(request.id(), logs);
     std::string out, err;
     bool truncated = false;
     OutputSink sink = [&](StreamKind stream, std::string_view data) {
@@ -325,6 +332,66 @@ class Runner {
     o["stderr"] = JsonView(err);
     if (truncated) o["truncated"] = true;
     return Answer(200, o);
+  }
+
+  // Looks the container up here, so that a missing one is a 404 answer rather than a
+  // stream that ends at once, then hands the output to a thread of its own.
+  GatekeeperAnswer Follow(const std::string& id, const LogsOptions& logs) {
+    if (absl::StatusOr<json::value> inspect = ContainersInspect(client_, id); !inspect.ok()) {
+      return FromStatus(inspect.status());
+    }
+    if (FollowStreams().fetch_add(1) >= kMaxFollowStreams) {
+      FollowStreams().fetch_sub(1);
+      return ErrorAnswer(503, absl::StrCat("already following ", kMaxFollowStreams, " logs"));
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      FollowStreams().fetch_sub(1);
+      return ErrorAnswer(500, absl::StrCat("socketpair: ", strerror(errno)));
+    }
+    GatekeeperAnswer answer{200, "", privsep::UniqueFd(pair[0])};
+    std::thread(FollowLogs, ClientFor(options_).options(), id, logs, privsep::UniqueFd(pair[1])).detach();
+    return answer;
+  }
+
+  static std::atomic<int>& FollowStreams() {
+    static std::atomic<int> count{0};
+    return count;
+  }
+
+  // Feeds one followed log to `out` until Podman ends it, the front end closes its end
+  // (which makes `out` readable: the cancel descriptor), or a send fails.
+  static void FollowLogs(ClientOptions client_options, std::string id, LogsOptions logs,
+                         privsep::UniqueFd out) {
+    privsep::Channel channel(std::move(out));
+    const LibpodClient client(std::move(client_options));
+    LibpodClient::StreamOptions stream_options;
+    stream_options.cancel_fd = channel.fd();
+    size_t bytes = 0;
+    OutputSink sink = [&](StreamKind stream, std::string_view data) -> absl::Status {
+      while (!data.empty()) {
+        const size_t piece = std::min(data.size(), static_cast<size_t>(privsep::kMaxBodyBytesPerFrame));
+        privsep::PodmanStreamFrame frame;
+        (stream == StreamKind::kStderr ? *frame.mutable_stderr_data() : *frame.mutable_stdout_data())
+            .assign(data.data(), piece);
+        if (absl::Status sent = channel.Send(frame); !sent.ok()) return absl::CancelledError("front end gone");
+        bytes += piece;
+        data.remove_prefix(piece);
+      }
+      return absl::OkStatus();
+    };
+    const absl::Time start = absl::Now();
+    const absl::Status status = ContainersLogs(client, id, logs, sink, stream_options);
+    privsep::PodmanStreamFrame end;
+    end.mutable_end()->set_code(static_cast<int>(status.code()));
+    end.mutable_end()->set_message(std::string(status.message()));
+    // The front end may be gone already (that is how a follow is cancelled).
+    (void)channel.Send(end);
+    coolify::LogInfo("podman stream verb=containers_logs status=%s duration_ms=%d bytes=%u",
+                     absl::StatusCodeToString(status.code()),
+                     static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
+                     static_cast<unsigned>(bytes));
+    FollowStreams().fetch_sub(1);
   }
 
   GatekeeperAnswer Exec(const v1::ContainersExec& request) {
@@ -440,7 +507,18 @@ GatekeeperAnswer Gatekeeper::Execute(const PodmanCall& call) {
   return answer;
 }
 
-PodmanResponse Gatekeeper::Call(const PodmanCall& call) { return chunker_.Start(Execute(call)); }
+PodmanResponse Gatekeeper::Call(const PodmanCall& call, privsep::UniqueFd* stream) {
+  GatekeeperAnswer answer = Execute(call);
+  if (answer.stream.valid()) {
+    chunker_.Start(GatekeeperAnswer{});  // nothing of an earlier answer stays pending
+    *stream = std::move(answer.stream);
+    PodmanResponse response;
+    response.set_http_status(200);
+    response.set_stream(true);
+    return response;
+  }
+  return chunker_.Start(answer);
+}
 
 PodmanResponse Gatekeeper::Next() { return chunker_.Next(); }
 

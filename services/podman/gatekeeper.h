@@ -15,7 +15,12 @@
 //                          200 {"id": the id or name asked}
 //   containers_inspect     200 Podman's inspect JSON
 //   containers_logs        follow=false: 200 {"stdout", "stderr"[, "truncated": true]}
-//                          capped at kMaxLogBytes; follow or timestamps: 501
+//                          capped at kMaxLogBytes; follow=true: the container is looked
+//                          up (404 when missing), then the answer is a stream: a socket
+//                          pair whose other end a thread of its own feeds with
+//                          PodmanStreamFrames as Podman sends output, until the container
+//                          stops or the front end closes its end (at most
+//                          kMaxFollowStreams at once; beyond, 503)
 //   containers_exec        ValidateContainersExec + EvaluateExec: 200 {"exit_code",
 //                          "stdout", "stderr"[, "truncated"]}; env/user/workdir: 501
 //   containers_healthcheck_run
@@ -38,17 +43,21 @@
 
 #include "absl/time/time.h"
 #include "proto/policy.pb.h"
+#include "privsep/unique_fd.h"
 #include "proto/privsep.pb.h"
 
 namespace coolify::podman {
 
 // The most log output one containers_logs answer carries.
 inline constexpr size_t kMaxLogBytes = 1 << 20;
+// Followed logs served at once: each holds a thread and a Podman connection.
+inline constexpr int kMaxFollowStreams = 16;
 
 // An answer before it is cut into frames.
 struct GatekeeperAnswer {
   unsigned http_status = 0;
   std::string body;  // JSON text
+  privsep::UniqueFd stream;  // set for a stream: the end to hand to the front end
 };
 
 // Cuts a body into pieces of at most `max_piece` bytes (at least one piece, possibly
@@ -85,8 +94,9 @@ class Gatekeeper {
   explicit Gatekeeper(GatekeeperOptions options);
 
   // Runs `call` and returns the first frame of its answer (a call drops pieces still
-  // pending from an earlier one).
-  privsep::PodmanResponse Call(const privsep::PodmanCall& call);
+  // pending from an earlier one). For a stream, `*stream` receives the descriptor to
+  // attach to the response.
+  privsep::PodmanResponse Call(const privsep::PodmanCall& call, privsep::UniqueFd* stream);
   // The next frame of the last answer, or 409 {"error": "nothing pending"}.
   privsep::PodmanResponse Next();
 

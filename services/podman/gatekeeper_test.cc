@@ -23,6 +23,7 @@
 #include "boost/json/value.hpp"
 #include "gtest/gtest.h"
 #include "policy/policy_file.h"
+#include "privsep/channel.h"
 #include "privsep/sandbox.h"
 #include "privsep/validate.h"
 #include "proto/commands.pb.h"
@@ -209,8 +210,30 @@ TEST_F(GatekeeperTest, ContainerLifecycle) {
   EXPECT_EQ(Str(Parse(logged.body), "stdout"), "started\n") << logged.body;
   EXPECT_EQ(Str(Parse(logged.body), "stderr"), "oops\n") << logged.body;
 
+  // Followed: a stream whose frames carry the same output, kept apart by kind.
   logs.mutable_containers_logs()->set_follow(true);
-  EXPECT_EQ(Run(logs).http_status, 501u);
+  GatekeeperAnswer followed = Run(logs);
+  ASSERT_EQ(followed.http_status, 200u) << followed.body;
+  ASSERT_TRUE(followed.stream.valid());
+  {
+    privsep::Channel stream(std::move(followed.stream));
+    std::string out, err;
+    while (out.find("started") == std::string::npos || err.find("oops") == std::string::npos) {
+      privsep::PodmanStreamFrame frame;
+      ASSERT_TRUE(stream.Receive(&frame).ok());
+      ASSERT_TRUE(privsep::Validate(frame).ok());
+      ASSERT_FALSE(frame.has_end()) << frame.end().message();
+      out += frame.stdout_data();
+      err += frame.stderr_data();
+    }
+    EXPECT_EQ(out, "started\n");
+    EXPECT_EQ(err, "oops\n");
+  }  // closing our end is how the follow is cancelled
+  v1::Command missing_logs = logs;
+  missing_logs.mutable_containers_logs()->set_id("gk-no-such-container");
+  GatekeeperAnswer missing = Run(missing_logs);
+  EXPECT_EQ(missing.http_status, 404u) << missing.body;
+  EXPECT_FALSE(missing.stream.valid());
 
   v1::Command stop;
   stop.mutable_containers_stop()->set_id(id);
@@ -316,7 +339,7 @@ TEST_F(GatekeeperTest, MissingSocketIs503) {
 
 TEST(BodyChunkerTest, CutsAndHandsOutPieces) {
   BodyChunker chunker(10);
-  PodmanResponse first = chunker.Start({200, std::string(25, 'x')});
+  PodmanResponse first = chunker.Start({200, std::string(25, 'x'), {}});
   EXPECT_EQ(first.http_status(), 200u);
   EXPECT_EQ(first.body(), std::string(10, 'x'));
   EXPECT_TRUE(first.more());
@@ -331,16 +354,16 @@ TEST(BodyChunkerTest, CutsAndHandsOutPieces) {
   EXPECT_EQ(none.body(), R"({"error":"nothing pending"})");
 
   // A new answer drops what was pending.
-  EXPECT_TRUE(chunker.Start({200, std::string(25, 'y')}).more());
-  PodmanResponse small = chunker.Start({404, "{}"});
+  EXPECT_TRUE(chunker.Start({200, std::string(25, 'y'), {}}).more());
+  PodmanResponse small = chunker.Start({404, "{}", {}});
   EXPECT_EQ(small.http_status(), 404u);
   EXPECT_EQ(small.body(), "{}");
   EXPECT_FALSE(small.more());
   EXPECT_EQ(chunker.Next().http_status(), 409u);
 
-  PodmanResponse exact = chunker.Start({200, std::string(10, 'z')});
+  PodmanResponse exact = chunker.Start({200, std::string(10, 'z'), {}});
   EXPECT_FALSE(exact.more());
-  PodmanResponse empty = chunker.Start({200, ""});
+  PodmanResponse empty = chunker.Start({200, "", {}});
   EXPECT_FALSE(empty.more());
 }
 
@@ -361,7 +384,8 @@ TEST_F(GatekeeperTest, LargeAnswerTravelsInPieces) {
   EXPECT_EQ(gatekeeper_->Next().http_status(), 409u);
   v1::Command list;
   list.mutable_host_containers();
-  PodmanResponse piece = gatekeeper_->Call(Call(list));
+  privsep::UniqueFd no_stream;
+  PodmanResponse piece = gatekeeper_->Call(Call(list), &no_stream);
   ASSERT_EQ(piece.http_status(), 200u);
   std::string body = piece.body();
   int pieces = 1;
@@ -520,7 +544,8 @@ TEST_F(GatekeeperTest, ServesEveryKindOfVerbInsideTheSandbox) {
     expect("network delete", network_del, 200);
     PodmanCall many;
     many.mutable_command()->mutable_images_list();
-    gatekeeper.Call(many);
+    privsep::UniqueFd no_stream;
+    gatekeeper.Call(many, &no_stream);
     if (gatekeeper.Next().http_status() != 409) absl::StrAppend(&errors, "next: not 409\n");
     return errors;
   });

@@ -270,6 +270,7 @@ absl::Status ContainersLogs(const LibpodClient& client, std::string_view name,
                                    Param("stdout", std::string(Bool(options.include_stdout))),
                                    Param("stderr", std::string(Bool(options.include_stderr)))};
   if (options.tail) query.push_back(Param("tail", absl::StrCat(*options.tail)));
+  if (options.timestamps) query.push_back(Param("timestamps", "true"));
   absl::StatusOr<std::string> target = BuildTarget(
       {{SegmentKind::kLiteral, "containers"}, {SegmentKind::kName, name}, {SegmentKind::kLiteral, "logs"}},
       query);

@@ -77,6 +77,7 @@ struct LogsOptions {
   bool include_stdout = true;
   bool include_stderr = true;
   std::optional<unsigned> tail;  // last N lines only
+  bool timestamps = false;        // each line prefixed with its RFC 3339 time, as `podman logs -t`
   size_t max_frame_bytes = 1 << 20;
 };
 // Receives demultiplexed output as it arrives (for a TTY container, all as kStdout).

@@ -6,6 +6,7 @@
 // SOCKET_PATH is Podman's API socket (absolute). POLICY is embedded:baseline,
 // embedded:restricted, or fd: the policy textproto on fd 4, read whole before the sandbox.
 // An invalid policy exits 2.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,9 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::string> policy_text = std::string();
   if (from_fd) policy_text = ReadPolicyFd();
 
+  // Follow threads share the main malloc arena: a thread arena's heap, when it shrinks,
+  // reads /proc/sys/vm/overcommit_memory, an open the sandbox forbids.
+  mallopt(M_ARENA_MAX, 1);
   UniqueFd proc_status = EnterChildSandbox(ROLE_PODMAN, /*passed_fds=*/from_fd ? 2 : 1);
   if (from_fd) close(kPolicyFd);
 
@@ -84,15 +88,19 @@ int Main(int argc, char** argv) {
   podman::Gatekeeper gatekeeper(std::move(options));
 
   Channel front{UniqueFd(kFirstPassedFd)};
-  return ServeChannel<PodmanRequest, PodmanReply>(front, [&](const PodmanRequest& request) {
+  return ServeChannel<PodmanRequest, PodmanReply>(front, [&](const PodmanRequest& request,
+                                                              std::vector<UniqueFd>* reply_fds) {
     PodmanReply reply;
     switch (request.op_case()) {
       case PodmanRequest::kHealth:
         AnswerHealth(ROLE_PODMAN, proc_status.get(), &reply);
         break;
-      case PodmanRequest::kCall:
-        *reply.mutable_response() = gatekeeper.Call(request.call());
+      case PodmanRequest::kCall: {
+        UniqueFd stream;
+        *reply.mutable_response() = gatekeeper.Call(request.call(), &stream);
+        if (stream.valid()) reply_fds->push_back(std::move(stream));
         break;
+      }
       case PodmanRequest::kNext:
         *reply.mutable_response() = gatekeeper.Next();
         break;

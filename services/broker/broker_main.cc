@@ -1,8 +1,175 @@
-// broker: the broker (Laravel Unix-socket lane + coold gRPC streams). Its behaviour lands with its own feature; until then it says so and exits 2
-// so no caller can mistake it for a working command.
-#include <cstdio>
+// broker: holds the gRPC streams of many coolds and serves Laravel over a Unix socket.
+// Configuration by BROKER_* environment variables (README); exits 2 on a bad one.
+#include <grp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
-int main() {
-  std::fputs("broker: not yet implemented\n", stderr);
-  return 2;
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/signal_set.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "grpcpp/grpcpp.h"
+#include "privsep/log.h"
+#include "services/broker/agent_service.h"
+#include "services/broker/config.h"
+#include "services/broker/hub.h"
+#include "services/broker/jwt.h"
+#include "services/broker/uds_api.h"
+#include "services/http/server.h"
+
+extern char** environ;
+
+namespace coolify::broker {
+namespace {
+
+[[noreturn]] void Die(int status, const std::string& message) {
+  LogError("%s", message);
+  std::exit(status);
 }
+
+std::map<std::string, std::string> BrokerEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos && absl::StartsWith(entry, "BROKER_")) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string ReadOrDie(const char* variable, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die(2, absl::StrCat(variable, "=", path, ": cannot read (", std::strerror(errno), ")"));
+  std::stringstream content;
+  content << in.rdbuf();
+  if (content.str().empty()) Die(2, absl::StrCat(variable, "=", path, ": empty"));
+  return content.str();
+}
+
+// The Unix socket for Laravel: a stale socket is replaced, anything else at the path is
+// refused. Created 0600 (umask held around bind, so it is never wider even briefly),
+// then 0660 with the group when one is configured.
+int OpenUnixSocket(const BrokerConfig& config) {
+  struct stat st;
+  if (lstat(config.unix_socket.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) Die(2, absl::StrCat("BROKER_UNIX_SOCKET=", config.unix_socket, ": exists and is not a socket"));
+    if (unlink(config.unix_socket.c_str()) != 0) {
+      Die(2, absl::StrCat("BROKER_UNIX_SOCKET=", config.unix_socket, ": cannot remove stale socket: ", std::strerror(errno)));
+    }
+  }
+  gid_t gid = 0;
+  if (!config.unix_socket_group.empty()) {
+    struct group* g = getgrnam(config.unix_socket_group.c_str());
+    if (g == nullptr) Die(2, absl::StrCat("BROKER_UNIX_SOCKET_GROUP=", config.unix_socket_group, ": no such group"));
+    gid = g->gr_gid;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Die(1, absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, config.unix_socket.data(), config.unix_socket.size());
+  mode_t old = umask(0177);
+  int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int bind_errno = errno;
+  umask(old);
+  if (bound != 0) Die(2, absl::StrCat("BROKER_UNIX_SOCKET=", config.unix_socket, ": bind: ", std::strerror(bind_errno)));
+  if (!config.unix_socket_group.empty()) {
+    if (chown(config.unix_socket.c_str(), static_cast<uid_t>(-1), gid) != 0 || chmod(config.unix_socket.c_str(), 0660) != 0) {
+      Die(2, absl::StrCat("BROKER_UNIX_SOCKET_GROUP=", config.unix_socket_group, ": ", std::strerror(errno)));
+    }
+  }
+  if (listen(fd, 1024) != 0) Die(1, absl::StrCat("listen: ", std::strerror(errno)));
+  return fd;
+}
+
+void Sweep(boost::asio::steady_timer& timer, Hub& hub) {
+  timer.expires_after(std::chrono::milliseconds(100));
+  timer.async_wait([&timer, &hub](const boost::system::error_code& ec) {
+    if (ec) return;
+    hub.Sweep(absl::Now());
+    Sweep(timer, hub);
+  });
+}
+
+int Run() {
+  SetLogRole("broker");
+  absl::StatusOr<BrokerConfig> config = ParseBrokerConfig(BrokerEnvironment());
+  if (!config.ok()) Die(2, std::string(config.status().message()));
+  absl::StatusOr<JwtVerifier> verifier = JwtVerifier::FromKeySpec(config->jwt_keys);
+  if (!verifier.ok()) Die(2, std::string(verifier.status().message()));
+
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (config->insecure_plaintext) {
+    LogWarn("*** BROKER_INSECURE_PLAINTEXT=1: host tokens and commands cross %s WITHOUT TLS; local development only ***",
+            config->grpc_bind);
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back({ReadOrDie("BROKER_TLS_KEY", config->tls_key),
+                                      ReadOrDie("BROKER_TLS_CERT", config->tls_cert)});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+  int unix_fd = OpenUnixSocket(*config);
+
+  HubOptions options;
+  options.pending_max = config->pending_max;
+  options.dispatch_timeout = config->dispatch_timeout;
+  options.landed_ttl = config->landed_ttl;
+  Hub hub(options);
+  AgentService service(hub, *verifier);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config->grpc_bind, credentials, &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  // Dead peers are found by keepalive pings, not by the next dispatch timing out.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, INT32_MAX);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) Die(2, absl::StrCat("BROKER_GRPC_BIND=", config->grpc_bind, ": cannot listen"));
+
+  boost::asio::io_context io(1);
+  UdsApi api(hub);
+  auto http = http::Server::Create(io, unix_fd, nullptr, UdsLimits(),
+                                   [&api](http::Request request, http::Responder respond) {
+                                     api.Handle(std::move(request), std::move(respond));
+                                   });
+  if (!http.ok()) Die(1, std::string(http.status().message()));
+  (*http)->Start();
+  boost::asio::steady_timer sweeper(io);
+  Sweep(sweeper, hub);
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    LogInfo("shutting down");
+    (*http)->Stop();
+    sweeper.cancel();
+    io.stop();
+  });
+  std::string host = config->grpc_bind.substr(0, config->grpc_bind.rfind(':'));
+  LogInfo("listening: gRPC %s:%d (%s), Unix socket %s (mode %s)", host, port,
+          config->insecure_plaintext ? "plaintext" : "TLS", config->unix_socket,
+          config->unix_socket_group.empty() ? "0600" : absl::StrCat("0660 group ", config->unix_socket_group));
+  io.run();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  unlink(config->unix_socket.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace coolify::broker
+
+int main() { return coolify::broker::Run(); }

@@ -1,0 +1,230 @@
+#include "services/broker/agent_service.h"
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "privsep/log.h"
+
+namespace coolify::broker {
+namespace {
+
+using Reactor = grpc::ServerBidiReactor<v1::ClientMsg, v1::ServerMsg>;
+
+// A stream refused before it started: finished at once with `status`.
+class Refusal : public Reactor {
+ public:
+  explicit Refusal(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// The write side of one stream, shared with the Hub. gRPC allows one write in flight
+// and Finish only once, after the last write: this class keeps both rules. It never
+// calls into gRPC while holding its lock, because gRPC may run a completion inline.
+class Outbox : public HostStream {
+ public:
+  explicit Outbox(Reactor* reactor) : reactor_(reactor) {}
+
+  bool Send(v1::ServerMsg message) override {
+    Reactor* reactor;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ending_ || reactor_ == nullptr) return false;
+      if (writing_) {
+        if (queue_.size() >= kMaxQueuedPerHost) return false;
+        queue_.push_back(std::move(message));
+        return true;
+      }
+      writing_ = true;
+      current_ = std::move(message);
+      reactor = reactor_;
+    }
+    reactor->StartWrite(&current_);
+    return true;
+  }
+
+  void Close(const std::string& reason) override { End(grpc::Status(grpc::StatusCode::ABORTED, reason)); }
+
+  // Ends the stream with `status` once the write in flight, if any, is done.
+  void End(const grpc::Status& status) {
+    Reactor* reactor;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ending_ || reactor_ == nullptr) return;
+      reactor = reactor_;
+      ending_ = true;
+      status_ = status;
+      queue_.clear();
+      if (writing_) return;  // OnWriteDone finishes.
+    }
+    reactor->Finish(status);
+  }
+
+  void OnWriteDone(bool ok) {
+    grpc::Status finish;
+    bool write_next = false;
+    Reactor* reactor;
+    {
+      absl::MutexLock lock(&mu_);
+      reactor = reactor_;
+      if (!ok && !ending_) {
+        ending_ = true;
+        status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+        queue_.clear();
+      }
+      if (ending_) {
+        writing_ = false;
+        finish = status_;
+      } else if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        write_next = true;
+      } else {
+        writing_ = false;
+        return;
+      }
+    }
+    if (write_next) {
+      reactor->StartWrite(&current_);
+    } else {
+      reactor->Finish(finish);
+    }
+  }
+
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+    ending_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  Reactor* reactor_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::ServerMsg> queue_ ABSL_GUARDED_BY(mu_);
+  v1::ServerMsg current_;  // the message being written: set only while no write is in flight
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+class StreamReactor : public Reactor {
+ public:
+  StreamReactor(Hub& hub, AgentServiceStats& stats, HostClaims claims, std::string peer)
+      : hub_(hub), stats_(stats), claims_(std::move(claims)), peer_(std::move(peer)),
+        outbox_(std::make_shared<Outbox>(this)) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      outbox_->End(grpc::Status::OK);  // the host closed its side, or the call broke
+      return;
+    }
+    grpc::Status refused = Handle();
+    if (!refused.ok()) {
+      outbox_->End(refused);
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override { outbox_->OnWriteDone(ok); }
+
+  void OnDone() override {
+    outbox_->Detach();
+    if (registered_) {
+      hub_.Unregister(claims_.host_id, generation_);
+      LogInfo("host %s disconnected (%s)", claims_.host_id, peer_);
+    }
+    delete this;
+  }
+
+ private:
+  grpc::Status Handle() {
+    if (!registered_) {
+      if (!in_.has_hello()) {
+        ++stats_.refused_hellos;
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message must be Hello");
+      }
+      return Hello(in_.hello());
+    }
+    switch (in_.body_case()) {
+      case v1::ClientMsg::kResponse:
+        hub_.OnResponse(claims_.host_id, generation_, in_.response());
+        return grpc::Status::OK;
+      case v1::ClientMsg::kBuildEvent:
+        // Progress lines are not kept yet: the result is what central polls for.
+        return grpc::Status::OK;
+      default:
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unexpected message after Hello");
+    }
+  }
+
+  grpc::Status Hello(const v1::Hello& hello) {
+    if (hello.host_id() != claims_.host_id) {
+      ++stats_.refused_hellos;
+      LogWarn("refused Hello from %s: host_id \"%s\" is not the token's sub \"%s\"", peer_,
+              absl::CHexEscape(hello.host_id().substr(0, 64)), claims_.host_id);
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "Hello host_id is not the token's sub");
+    }
+    HostHello registered;
+    registered.host_id = claims_.host_id;
+    registered.token_caps = claims_.caps;
+    registered.token_expires = claims_.expires;
+    for (int capability : hello.capabilities()) {
+      if (!v1::Capability_IsValid(capability) || capability == v1::CAPABILITY_UNSPECIFIED) {
+        ++stats_.refused_hellos;
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello names an unknown capability");
+      }
+      registered.capabilities.insert(capability);
+    }
+    if (hello.builder_capacity() > kMaxBuilderCapacity) {
+      ++stats_.refused_hellos;
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello builder_capacity out of range");
+    }
+    registered.builder_capacity = hello.builder_capacity();
+    generation_ = hub_.Register(std::move(registered), outbox_);
+    registered_ = true;
+    ++stats_.streams_opened;
+    LogInfo("host %s connected from %s (key %s, %d capabilities, builder capacity %d)", claims_.host_id, peer_,
+            claims_.kid, hello.capabilities_size(), hello.builder_capacity());
+    return grpc::Status::OK;
+  }
+
+  Hub& hub_;
+  AgentServiceStats& stats_;
+  const HostClaims claims_;
+  const std::string peer_;
+  std::shared_ptr<Outbox> outbox_;
+  v1::ClientMsg in_;
+  bool registered_ = false;  // touched only by reads, which gRPC runs one at a time
+  uint64_t generation_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::ClientMsg, v1::ServerMsg>* AgentService::Stream(grpc::CallbackServerContext* context) {
+  std::string token;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    std::string value(it->second.data(), it->second.size());
+    if (absl::StartsWith(value, "Bearer ")) token = value.substr(7);
+  }
+  if (token.empty()) {
+    ++stats_.refused_credentials;
+    LogWarn("refused stream from %s: no bearer token", context->peer());
+    return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "host token required"));
+  }
+  absl::StatusOr<HostClaims> claims = verifier_.Verify(token, absl::Now());
+  if (!claims.ok()) {
+    ++stats_.refused_credentials;
+    LogWarn("refused stream from %s: %s", context->peer(), std::string(claims.status().message()));
+    return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(claims.status().message())));
+  }
+  return new StreamReactor(hub_, stats_, *std::move(claims), context->peer());
+}
+
+}  // namespace coolify::broker

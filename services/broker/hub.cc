@@ -1,0 +1,290 @@
+#include "services/broker/hub.h"
+
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "privsep/log.h"
+
+namespace coolify::broker {
+namespace {
+
+using commands::Envelope;
+using commands::ErrorEnvelope;
+
+bool TokenAllows(const HostHello& hello, const v1::Command& command) {
+  for (const std::string& name : commands::VerbNames(command)) {
+    if (hello.token_caps.contains(name)) return true;
+  }
+  return false;
+}
+
+// A host may build when it advertises the capability and its credential grants it.
+bool CanBuild(const HostHello& hello) {
+  return hello.capabilities.contains(v1::CAPABILITY_BUILDER) && hello.token_caps.contains("builder") &&
+         hello.builder_capacity > 0;
+}
+
+}  // namespace
+
+void Hub::Deliver(Delivery& out) {
+  for (auto& [reply, envelope] : out) reply(std::move(envelope));
+  out.clear();
+}
+
+uint64_t Hub::Register(HostHello hello, std::shared_ptr<HostStream> stream) {
+  Delivery out;
+  std::shared_ptr<HostStream> replaced;
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = next_generation_++;
+    const std::string host_id = hello.host_id;
+    auto it = hosts_.find(host_id);
+    if (it != hosts_.end()) {
+      replaced = std::move(it->second.stream);
+      FailHostLocked(host_id, it->second.generation, "host stream replaced by a newer one", absl::Now(), out);
+      ++counters_.replaced;
+    }
+    Host& host = hosts_[host_id];
+    host.hello = std::move(hello);
+    host.stream = std::move(stream);
+    host.generation = generation;
+    host.active_builds = 0;
+  }
+  if (replaced) replaced->Close("replaced by a newer stream of the same host");
+  Deliver(out);
+  return generation;
+}
+
+void Hub::Unregister(const std::string& host_id, uint64_t generation) {
+  Delivery out;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = hosts_.find(host_id);
+    if (it != hosts_.end() && it->second.generation == generation) hosts_.erase(it);
+    FailHostLocked(host_id, generation, "host stream dropped", absl::Now(), out);
+  }
+  Deliver(out);
+}
+
+void Hub::FailHostLocked(const std::string& host_id, uint64_t generation, const std::string& why, absl::Time now,
+                         Delivery& out) {
+  for (auto& [request_id, entry] : pending_) {
+    if (entry.landed || entry.host_id != host_id || entry.generation != generation) continue;
+    LandLocked(request_id, entry, ErrorEnvelope(request_id, 503, why), now, out);
+  }
+}
+
+void Hub::LandLocked(const std::string& request_id, Entry& entry, Envelope result, absl::Time now, Delivery& out) {
+  (void)request_id;
+  entry.landed = true;
+  entry.landed_at = now;
+  entry.result = std::move(result);
+  for (Waiter& waiter : entry.waiters) out.emplace_back(std::move(waiter.reply), entry.result);
+  entry.waiters.clear();
+  if (entry.lane == Lane::kBuild) {
+    auto host = hosts_.find(entry.host_id);
+    if (host != hosts_.end() && host->second.generation == entry.generation && host->second.active_builds > 0) {
+      --host->second.active_builds;
+    }
+  }
+}
+
+void Hub::OnResponse(const std::string& host_id, uint64_t generation, const v1::Response& response) {
+  Delivery out;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(response.request_id());
+    // A host answers only what was sent to it on this stream, once.
+    if (it == pending_.end() || it->second.landed || it->second.host_id != host_id ||
+        it->second.generation != generation) {
+      ++counters_.stray_responses;
+      return;
+    }
+    Envelope result = it->second.lane == Lane::kCoold ? commands::CommandEnvelope(it->first, response.result())
+                                                      : commands::BuildEnvelope(it->first, response.result());
+    LandLocked(it->first, it->second, std::move(result), absl::Now(), out);
+  }
+  Deliver(out);
+}
+
+void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
+  const std::string& id = dispatch.request_id;
+  Envelope refused;
+  {
+    absl::MutexLock lock(&mu_);
+    auto host = hosts_.find(dispatch.host_id);
+    if (host == hosts_.end()) {
+      refused = ErrorEnvelope(id, 404, absl::StrCat("host ", dispatch.host_id, " is not connected"));
+    } else if (!TokenAllows(host->second.hello, dispatch.command)) {
+      refused = ErrorEnvelope(id, 403, absl::StrCat("verb ", dispatch.type, " is not allowed for host ",
+                                                    dispatch.host_id, "'s credential"));
+    } else if (!host->second.hello.capabilities.contains(commands::RequiredCapability(dispatch.command))) {
+      refused = ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not serve ", dispatch.type));
+    } else if (pending_.contains(id)) {
+      refused = ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
+    } else if (pending_.size() >= options_.pending_max) {
+      refused = ErrorEnvelope(id, 503, "broker at its pending-request limit");
+    } else {
+      v1::ServerMsg message;
+      message.set_request_id(id);
+      *message.mutable_command() = std::move(dispatch.command);
+      if (!host->second.stream->Send(std::move(message))) {
+        refused = ErrorEnvelope(id, 503, absl::StrCat("host ", dispatch.host_id, " stream is gone or saturated"));
+      } else {
+        absl::Time now = absl::Now();
+        Entry& entry = pending_[id];
+        entry.lane = Lane::kCoold;
+        entry.host_id = dispatch.host_id;
+        entry.generation = host->second.generation;
+        entry.created = now;
+        entry.waiters.push_back(Waiter{std::move(reply), now + options_.dispatch_timeout});
+        ++counters_.dispatched;
+        return;
+      }
+    }
+  }
+  reply(std::move(refused));
+}
+
+Envelope Hub::DispatchBuild(commands::BuildDispatch dispatch) {
+  const std::string& id = dispatch.request_id;
+  absl::MutexLock lock(&mu_);
+  Host* target = nullptr;
+  if (!dispatch.host_id.empty()) {
+    auto host = hosts_.find(dispatch.host_id);
+    if (host == hosts_.end()) return ErrorEnvelope(id, 404, absl::StrCat("host ", dispatch.host_id, " is not connected"));
+    if (!host->second.hello.token_caps.contains("builder")) {
+      return ErrorEnvelope(id, 403, absl::StrCat("builds are not allowed for host ", dispatch.host_id, "'s credential"));
+    }
+    if (!CanBuild(host->second.hello)) {
+      return ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not advertise builder"));
+    }
+    target = &host->second;
+  } else {
+    // Least loaded first: the lowest share of its capacity in use; ties to the larger
+    // capacity, then the host id, so the choice is deterministic.
+    double best = std::numeric_limits<double>::infinity();
+    for (auto& [host_id, host] : hosts_) {
+      if (!CanBuild(host.hello)) continue;
+      double load = static_cast<double>(host.active_builds) / host.hello.builder_capacity;
+      if (target == nullptr || load < best ||
+          (load == best && (host.hello.builder_capacity > target->hello.builder_capacity ||
+                            (host.hello.builder_capacity == target->hello.builder_capacity &&
+                             host_id < target->hello.host_id)))) {
+        best = load;
+        target = &host;
+      }
+    }
+    if (target == nullptr) return ErrorEnvelope(id, 503, "no connected host advertises builder");
+  }
+  if (pending_.contains(id)) return ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
+  if (pending_.size() >= options_.pending_max) return ErrorEnvelope(id, 503, "broker at its pending-request limit");
+  v1::ServerMsg message;
+  message.set_request_id(id);
+  *message.mutable_build() = std::move(dispatch.build);
+  if (!target->stream->Send(std::move(message))) {
+    return ErrorEnvelope(id, 503, absl::StrCat("host ", target->hello.host_id, " stream is gone or saturated"));
+  }
+  Entry& entry = pending_[id];
+  entry.lane = Lane::kBuild;
+  entry.host_id = target->hello.host_id;
+  entry.generation = target->generation;
+  entry.created = absl::Now();
+  ++target->active_builds;
+  ++counters_.dispatched;
+  return Envelope{202, absl::StrCat("{\"request_id\":\"", id, "\"}")};  // id is [A-Za-z0-9_.-]
+}
+
+void Hub::BuildResult(const std::string& request_id, absl::Duration timeout, Reply reply) {
+  Envelope now_answer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(request_id);
+    if (it == pending_.end() || it->second.lane != Lane::kBuild) {
+      now_answer = ErrorEnvelope(request_id, 404, absl::StrCat("no build ", request_id, " is known"));
+    } else if (it->second.landed) {
+      now_answer = it->second.result;
+    } else {
+      it->second.waiters.push_back(Waiter{std::move(reply), absl::Now() + std::min(timeout, options_.max_poll)});
+      return;
+    }
+  }
+  reply(std::move(now_answer));
+}
+
+Envelope Hub::CancelBuild(const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(request_id);
+  if (it == pending_.end() || it->second.lane != Lane::kBuild) {
+    return ErrorEnvelope(request_id, 404, absl::StrCat("no build ", request_id, " is known"));
+  }
+  if (!it->second.landed) {
+    auto host = hosts_.find(it->second.host_id);
+    if (host != hosts_.end() && host->second.generation == it->second.generation) {
+      v1::ServerMsg message;
+      message.set_request_id(request_id);
+      message.mutable_cancel()->set_request_id(request_id);
+      // A full queue drops the cancel; the build still ends by its own timeout.
+      if (!host->second.stream->Send(std::move(message))) {
+        LogWarn("cancel of %s not delivered: host stream saturated", request_id);
+      }
+    }
+  }
+  return Envelope{204, ""};
+}
+
+void Hub::Sweep(absl::Time now) {
+  Delivery out;
+  std::vector<std::shared_ptr<HostStream>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      Entry& entry = it->second;
+      if (entry.landed) {
+        if (now - entry.landed_at >= options_.landed_ttl) {
+          pending_.erase(it++);
+          continue;
+        }
+      } else if (entry.lane == Lane::kCoold && now - entry.created >= options_.dispatch_timeout) {
+        LandLocked(it->first, entry,
+                   ErrorEnvelope(it->first, 504,
+                                 absl::StrCat("host ", entry.host_id, " did not answer within ",
+                                              absl::FormatDuration(options_.dispatch_timeout))),
+                   now, out);
+      } else if (entry.lane == Lane::kBuild && now - entry.created >= options_.build_timeout) {
+        LandLocked(it->first, entry, ErrorEnvelope(it->first, 504, "build did not finish in time"), now, out);
+      } else if (entry.lane == Lane::kBuild) {
+        // Pollers whose own timeout passed get 408; the build goes on.
+        auto& waiters = entry.waiters;
+        for (auto w = waiters.begin(); w != waiters.end();) {
+          if (now >= w->deadline) {
+            out.emplace_back(std::move(w->reply), ErrorEnvelope(it->first, 408, "result poll timed out"));
+            w = waiters.erase(w);
+          } else {
+            ++w;
+          }
+        }
+      }
+      ++it;
+    }
+    // A credential that expired while its stream was open ends the stream: the host
+    // reconnects with a fresh one.
+    for (auto& [host_id, host] : hosts_) {
+      if (now > host.hello.token_expires + absl::Seconds(30)) expired.push_back(host.stream);
+    }
+  }
+  Deliver(out);
+  for (auto& stream : expired) stream->Close("host token expired");
+}
+
+HubStats Hub::stats() const {
+  absl::MutexLock lock(&mu_);
+  HubStats s = counters_;
+  s.hosts = hosts_.size();
+  s.pending = pending_.size();
+  return s;
+}
+
+}  // namespace coolify::broker

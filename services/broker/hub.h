@@ -1,0 +1,139 @@
+// The broker's state: which hosts are connected (Streams) and which requests are in
+// flight or answered (Pending), and every transition between them. Transport-free: the
+// gRPC side registers streams and delivers responses, the Unix-socket side dispatches
+// and polls, a timer calls Sweep. All methods are thread-safe; replies are called
+// outside the lock, from whichever thread caused them.
+//
+// Streams: host_id -> {the stream, the credential's caps, the Hello's capabilities and
+// builder capacity}. A second stream of one host replaces the first atomically: the old
+// stream is closed and its waiting requests end 503, so one host never has two.
+//
+// Pending: request_id -> Waiting | Landed, at most pending_max entries of both kinds
+// (more is 503). A coold-lane request still waiting after dispatch_timeout lands as 504;
+// a build after build_timeout. A landed entry stays landed_ttl and is served to every
+// poller, and its request_id cannot be reused meanwhile (409).
+#ifndef COOLD_SERVICES_BROKER_HUB_H_
+#define COOLD_SERVICES_BROKER_HUB_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/agent.pb.h"
+#include "services/commands/dispatch_codec.h"
+
+namespace coolify::broker {
+
+// The way down to one connected host, implemented by the gRPC stream.
+class HostStream {
+ public:
+  virtual ~HostStream() = default;
+  // Queues `message` for the host; false when the stream is closing or its queue is full.
+  virtual bool Send(v1::ServerMsg message) = 0;
+  // Ends the stream, telling the host why.
+  virtual void Close(const std::string& reason) = 0;
+};
+
+struct HostHello {
+  std::string host_id;
+  absl::flat_hash_set<std::string> token_caps;  // the credential's "caps"
+  absl::Time token_expires;
+  absl::flat_hash_set<int> capabilities;  // v1::Capability values from Hello
+  uint32_t builder_capacity = 0;
+};
+
+using Reply = std::function<void(commands::Envelope)>;
+
+struct HubOptions {
+  size_t pending_max = 10000;
+  absl::Duration dispatch_timeout = absl::Seconds(10);
+  absl::Duration landed_ttl = absl::Seconds(30);
+  absl::Duration build_timeout = absl::Hours(2);
+  absl::Duration max_poll = absl::Minutes(5);
+};
+
+struct HubStats {
+  size_t hosts = 0;
+  size_t pending = 0;
+  uint64_t dispatched = 0;
+  uint64_t replaced = 0;
+  uint64_t stray_responses = 0;
+};
+
+class Hub {
+ public:
+  explicit Hub(HubOptions options) : options_(options) {}
+
+  // Makes `stream` the host's stream, closing the one it replaces. Returns the
+  // registration's generation, which later calls name.
+  uint64_t Register(HostHello hello, std::shared_ptr<HostStream> stream);
+  // The stream of generation `generation` ended; its waiting requests end 503.
+  void Unregister(const std::string& host_id, uint64_t generation);
+  // A Response from the host on generation `generation`. Ignored (and counted) when the
+  // request is unknown, already landed, or was sent to another host or stream.
+  void OnResponse(const std::string& host_id, uint64_t generation, const v1::Response& response);
+
+  // POST /v1/coold/dispatch: `reply` is called once, with the host's answer or the error.
+  void Dispatch(commands::Dispatch dispatch, Reply reply);
+  // POST /v1/build/dispatch: 202 {"request_id"} or an error envelope.
+  commands::Envelope DispatchBuild(commands::BuildDispatch dispatch);
+  // GET /v1/build/result/:id: `reply` once, with the result, or 408 after `timeout`.
+  void BuildResult(const std::string& request_id, absl::Duration timeout, Reply reply);
+  // POST /v1/build/:id/cancel: 204, or 404 for a request that is not a known build.
+  commands::Envelope CancelBuild(const std::string& request_id);
+
+  // Ends what is overdue at `now`; the broker calls it every 100 ms.
+  void Sweep(absl::Time now);
+
+  HubStats stats() const;
+  const HubOptions& options() const { return options_; }
+
+ private:
+  enum class Lane { kCoold, kBuild };
+  struct Waiter {
+    Reply reply;
+    absl::Time deadline;
+  };
+  struct Entry {
+    Lane lane = Lane::kCoold;
+    std::string host_id;
+    uint64_t generation = 0;
+    absl::Time created;
+    bool landed = false;
+    absl::Time landed_at;
+    commands::Envelope result;
+    std::vector<Waiter> waiters;
+  };
+  struct Host {
+    HostHello hello;
+    std::shared_ptr<HostStream> stream;
+    uint64_t generation = 0;
+    uint32_t active_builds = 0;
+  };
+  using Delivery = std::vector<std::pair<Reply, commands::Envelope>>;
+
+  // Lands `entry` with `result` and queues its waiters' replies into `out`.
+  void LandLocked(const std::string& request_id, Entry& entry, commands::Envelope result, absl::Time now,
+                  Delivery& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lands every waiting request of the host's generation with 503.
+  void FailHostLocked(const std::string& host_id, uint64_t generation, const std::string& why, absl::Time now,
+                      Delivery& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void Deliver(Delivery& out);
+
+  const HubOptions options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Host> hosts_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Entry> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  HubStats counters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace coolify::broker
+
+#endif  // COOLD_SERVICES_BROKER_HUB_H_

@@ -1,0 +1,74 @@
+// Host credentials: the JWT bearer a coold presents when it opens its stream.
+//
+// Accepted: a compact JWS whose header is {"alg": "ES256" | "RS256", "kid", "typ"?},
+// signed by the public key configured for that kid, where the key's type matches the
+// algorithm (a P-256 key for ES256, an RSA key of at least 2048 bits for RS256). Every
+// other algorithm is refused before any key is touched: "none" and the HMAC family in
+// particular, so a token "signed" with a public key as an HMAC secret never verifies.
+// Claims: "sub" (the host id), "caps" (a non-empty array of the dotted verbs, plus
+// "builder", the host may be sent), "exp" (required), "nbf" and "iat" (optional), the
+// times checked with kJwtSkew of tolerance. Other claims are ignored.
+#ifndef COOLD_SERVICES_BROKER_JWT_H_
+#define COOLD_SERVICES_BROKER_JWT_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace coolify::broker {
+
+inline constexpr absl::Duration kJwtSkew = absl::Seconds(30);
+inline constexpr size_t kMaxJwtBytes = 8 * 1024;
+
+struct HostClaims {
+  std::string host_id;
+  std::string kid;
+  absl::flat_hash_set<std::string> caps;
+  absl::Time expires;
+};
+
+// A token split and decoded, its signature not yet checked.
+struct ParsedJwt {
+  google::protobuf::Struct header;
+  google::protobuf::Struct claims;
+  std::string signing_input;  // "<header>.<payload>" as received
+  std::string signature;      // decoded bytes
+};
+
+// Splits and decodes `token` strictly: three base64url segments without padding, each
+// canonical; header and claims JSON objects without repeated keys.
+absl::StatusOr<ParsedJwt> ParseJwt(std::string_view token);
+
+class JwtVerifier {
+ public:
+  JwtVerifier();
+  ~JwtVerifier();
+  JwtVerifier(JwtVerifier&&) noexcept;
+  JwtVerifier& operator=(JwtVerifier&&) noexcept;
+
+  // "kid=/path/key.pem,kid2=/path/other.pem": PEM public keys (SubjectPublicKeyInfo).
+  // kid is [A-Za-z0-9._-]{1,64}. Any unreadable file or unusable key fails the whole spec.
+  static absl::StatusOr<JwtVerifier> FromKeySpec(std::string_view spec);
+
+  // Adds the PEM public key `pem` under `kid`: an EC P-256 or RSA (>= 2048 bits) key.
+  absl::Status AddKey(const std::string& kid, std::string_view pem);
+  size_t key_count() const;
+
+  // The token's claims when it is valid at `now`; Unauthenticated naming the defect
+  // otherwise. Safe to call from several threads at once.
+  absl::StatusOr<HostClaims> Verify(std::string_view token, absl::Time now) const;
+
+ private:
+  struct Key;
+  absl::flat_hash_map<std::string, std::shared_ptr<const Key>> keys_;
+};
+
+}  // namespace coolify::broker
+
+#endif  // COOLD_SERVICES_BROKER_JWT_H_

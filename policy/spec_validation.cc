@@ -117,6 +117,16 @@ absl::Status CheckText(const Field& field, std::string_view value, size_t max_by
   return absl::OkStatus();
 }
 
+// A credential travels inside a header (X-Registry-Auth, then the registry's
+// Authorization): no control character, so none can end a line on the way.
+absl::Status CheckCredential(const Field& field, std::string_view value) {
+  if (absl::Status s = CheckText(field, value, kMaxTextBytes); !s.ok()) return s;
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) return FieldError(field, "holds a control character");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckArgs(const Field& field, const RepeatedPtrField<std::string>& args) {
   if (args.size() > kMaxArgs) return CountError(field, args.size(), kMaxArgs);
   for (int i = 0; i < args.size(); ++i) {
@@ -583,16 +593,9 @@ absl::Status ValidateContainersExec(const v1::ContainersExec& request) {
 absl::Status ValidateImagesPull(const v1::ImagesPull& request) {
   return FirstError(
       [&] { return CheckImage(Field{"ref"}, request.ref()); },
-      [&] {
-        return CheckText(Field{"auth", -1, "username"}, request.auth().username(), kMaxTextBytes);
-      },
-      [&] {
-        return CheckText(Field{"auth", -1, "password"}, request.auth().password(), kMaxTextBytes);
-      },
-      [&] {
-        return CheckText(Field{"auth", -1, "identity_token"}, request.auth().identity_token(),
-                         kMaxTextBytes);
-      });
+      [&] { return CheckCredential(Field{"auth", -1, "username"}, request.auth().username()); },
+      [&] { return CheckCredential(Field{"auth", -1, "password"}, request.auth().password()); },
+      [&] { return CheckCredential(Field{"auth", -1, "identity_token"}, request.auth().identity_token()); });
 }
 
 bool IsNumericNonRootUser(std::string_view user) {

@@ -240,13 +240,13 @@ class Runner {
 
   GatekeeperAnswer ImagesPull_(const v1::ImagesPull& request) {
     if (absl::Status s = policy::ValidateImagesPull(request); !s.ok()) return InvalidRequest(s);
-    if (request.has_auth()) {
-      return ErrorAnswer(501, "registry auth is not served yet");
-    }
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateImagePull(request, options_.policy);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
-    absl::StatusOr<std::string> id = ImagesPull(client_, request.ref());
+    RegistryCredentials credentials{request.auth().username(), request.auth().password(),
+                                    request.auth().identity_token()};
+    absl::StatusOr<std::string> id =
+        ImagesPull(client_, request.ref(), PullPolicy::kNewer, request.has_auth() ? &credentials : nullptr);
     if (!id.ok()) return FromStatus(id.status());
     json::object o;
     o["id"] = JsonView(*id);
@@ -274,6 +274,7 @@ class Runner {
     if (!body.ok()) return FromStatus(body.status());
     absl::StatusOr<std::string> id = ContainersCreate(client_, *body);
     if (!id.ok()) return FromStatus(id.status());
+    if (options_.after_create_for_test) options_.after_create_for_test();
     if (resolver != nullptr && !spec.binds().empty()) {
       if (absl::Status same = SameBindSources(spec, *resolver); !same.ok()) {
         absl::Status removed = ContainersDelete(client_, *id, /*force=*/true);

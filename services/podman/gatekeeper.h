@@ -38,6 +38,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -87,6 +88,9 @@ struct GatekeeperOptions {
   // False checks bind sources lexically only (no filesystem access at all).
   bool pin_host_paths = true;
   absl::Duration io_timeout = absl::Seconds(60);
+  // Runs between Podman's create and the bind re-check; tests swap a source here, since
+  // the window is otherwise too short to hit on purpose.
+  std::function<void()> after_create_for_test;
 };
 
 class Gatekeeper {

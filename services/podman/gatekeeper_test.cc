@@ -2,22 +2,32 @@
 // through the Gatekeeper class; one test runs it inside the podman role's real sandbox.
 #include "services/podman/gatekeeper.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
@@ -289,6 +299,35 @@ TEST_F(GatekeeperTest, BindOfEtcIsDenied) {
   EXPECT_EQ(Str(v.at("violations").as_array().at(0), "rule"), "host_paths") << a.body;
 }
 
+TEST_F(GatekeeperTest, BindSourceSwappedDuringCreateIsCaught) {
+  char dir[] = "/tmp/gk-swap-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string source = std::string(dir) + "/data";
+  ASSERT_EQ(mkdir(source.c_str(), 0755), 0);
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy(dir);
+  // After the check passed and Podman created the container: the checked directory is
+  // moved away and a symlink to /etc takes its name.
+  options.after_create_for_test = [&] {
+    ASSERT_EQ(rename(source.c_str(), (source + ".checked").c_str()), 0);
+    ASSERT_EQ(symlink("/etc", source.c_str()), 0);
+  };
+  Gatekeeper gatekeeper(std::move(options));
+  v1::Command c = Create("gk-swap", {"true"});
+  v1::BindMount* bind = c.mutable_containers_create()->mutable_spec()->add_binds();
+  bind->set_source(source);
+  bind->set_destination("/data");
+  GatekeeperAnswer a = gatekeeper.Execute(Call(c));
+  EXPECT_EQ(a.http_status, 409u) << a.body;
+  EXPECT_TRUE(absl::StrContains(a.body, "changed")) << a.body;
+  // What Podman created for it is gone again.
+  EXPECT_EQ(Run(Inspect("gk-swap")).http_status, 404u);
+  unlink(source.c_str());
+  rmdir((source + ".checked").c_str());
+  rmdir(dir);
+}
+
 TEST_F(GatekeeperTest, SymlinkOutOfAnAllowedPrefixIsDenied) {
   char dir[] = "/tmp/gk-binds-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
@@ -335,6 +374,101 @@ TEST_F(GatekeeperTest, MissingSocketIs503) {
   GatekeeperAnswer a = gatekeeper.Execute(Call(c));
   ASSERT_EQ(a.http_status, 503u) << a.body;
   EXPECT_TRUE(absl::StartsWith(Str(Parse(a.body), "error"), "podman unavailable: ")) << a.body;
+}
+
+// A registry that wants HTTP Basic credentials and holds no image: enough to see what
+// Podman sends it. Serves connections one at a time until stopped.
+class BasicAuthRegistry {
+ public:
+  BasicAuthRegistry() {
+    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(testing::PodmanHarness::kInsecureRegistryPort);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bound_ = bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 && listen(listener_, 16) == 0;
+    if (bound_) thread_ = std::thread([this] { Serve(); });
+  }
+  ~BasicAuthRegistry() {
+    shutdown(listener_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    close(listener_);
+  }
+  bool bound() const { return bound_; }
+  // Every Authorization header received, in order.
+  std::vector<std::string> authorizations() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return authorizations_;
+  }
+
+ private:
+  void Serve() {
+    for (;;) {
+      int conn = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(conn, buf, sizeof(buf));
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      std::string authorization;
+      for (absl::string_view line : absl::StrSplit(request, "\r\n")) {
+        if (absl::StartsWithIgnoreCase(line, "authorization:")) {
+          authorization = std::string(absl::StripAsciiWhitespace(line.substr(14)));
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!authorization.empty()) authorizations_.push_back(authorization);
+      }
+      const std::string body = R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})";
+      std::string response = absl::StrCat(
+          "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"coold-test\"\r\n"
+          "Docker-Distribution-API-Version: registry/2.0\r\nContent-Type: application/json\r\n"
+          "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+      (void)!write(conn, response.data(), response.size());
+      close(conn);
+    }
+  }
+
+  int listener_ = -1;
+  bool bound_ = false;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> authorizations_;
+};
+
+TEST_F(GatekeeperTest, PullSendsRegistryCredentials) {
+  BasicAuthRegistry registry;
+  ASSERT_TRUE(registry.bound()) << "cannot listen on " << testing::PodmanHarness::kInsecureRegistry;
+  const std::string ref = absl::StrCat(testing::PodmanHarness::kInsecureRegistry, "/tenant/web:v1");
+
+  v1::Command pull;
+  pull.mutable_images_pull()->set_ref(ref);
+  GatekeeperAnswer anonymous = Run(pull);
+  EXPECT_GE(anonymous.http_status, 400u) << anonymous.body;
+
+  pull.mutable_images_pull()->mutable_auth()->set_username("deploy");
+  pull.mutable_images_pull()->mutable_auth()->set_password("s3cret:with\"quote");
+  GatekeeperAnswer authed = Run(pull);
+  // The registry refuses everyone, so the pull fails, and says so...
+  EXPECT_GE(authed.http_status, 400u) << authed.body;
+  // ...but Podman presented exactly the credentials given, as HTTP Basic.
+  std::string expected;
+  absl::Base64Escape("deploy:s3cret:with\"quote", &expected);
+  std::vector<std::string> seen = registry.authorizations();
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "Basic " + expected), seen.end())
+      << "registry saw: " << absl::StrJoin(seen, " | ");
+
+  // Bad credentials never reach Podman.
+  pull.mutable_images_pull()->mutable_auth()->set_username(std::string("a\nb"));
+  GatekeeperAnswer bad = Run(pull);
+  EXPECT_EQ(bad.http_status, 400u) << bad.body;
+  EXPECT_NE(bad.body.find("auth"), std::string::npos) << bad.body;
 }
 
 TEST(BodyChunkerTest, CutsAndHandsOutPieces) {

@@ -228,7 +228,8 @@ std::string_view MethodName(Method method) {
 }  // namespace
 
 absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
-                                             std::string_view json_body) {
+                                             std::string_view json_body,
+                                             std::string_view registry_auth) {
   if (target.empty() || target[0] != '/' || target.size() > 8192) {
     return absl::InvalidArgumentError("request target must start with '/'");
   }
@@ -240,6 +241,14 @@ absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view tar
   std::string out = absl::StrCat(AV(MethodName(method)), " ", AV(target),
                                  " HTTP/1.1\r\nHost: podman\r\nUser-Agent: coold\r\n"
                                  "Connection: close\r\n");
+  if (!registry_auth.empty()) {
+    if (registry_auth.size() > 16384 ||
+        registry_auth.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") !=
+            std::string_view::npos) {
+      return absl::InvalidArgumentError("registry auth must be base64url text");
+    }
+    absl::StrAppend(&out, "X-Registry-Auth: ", AV(registry_auth), "\r\n");
+  }
   if (method == Method::kPost || !json_body.empty()) {
     absl::StrAppend(&out, "Content-Type: application/json\r\nContent-Length: ", json_body.size(),
                     "\r\n");
@@ -311,7 +320,8 @@ absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view ta
 absl::StatusOr<unsigned> LibpodClient::Stream(Method method, std::string_view target,
                                               std::string_view json_body, const Sink& sink,
                                               const StreamOptions& stream_options) const {
-  absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body);
+  absl::StatusOr<std::string> request =
+      SerializeRequest(method, target, json_body, stream_options.registry_auth);
   if (!request.ok()) return request.status();
   Connection conn;
   if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;

@@ -46,8 +46,12 @@ enum class Method { kGet, kPost, kDelete };
 // and holds only visible ASCII (no blank, CR, LF), which is checked again here so that no
 // path can carry a header. A body is always sent as application/json, which Podman
 // requires (a POST without it is parsed as a form and its body is lost).
+//
+// `registry_auth`, when not empty, is sent as X-Registry-Auth; it must be base64url text
+// (RegistryAuthHeader makes it), so it cannot carry a header of its own either.
 absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
-                                             std::string_view json_body);
+                                             std::string_view json_body,
+                                             std::string_view registry_auth = {});
 
 // OK for 1xx-3xx; otherwise the absl status for Podman's error, carrying its "message":
 // 400 InvalidArgument, 401/403 PermissionDenied, 404 NotFound, 409 AlreadyExists when
@@ -76,6 +80,8 @@ class LibpodClient {
     int cancel_fd = -1;
     // The longest silence tolerated between two pieces of body.
     absl::Duration idle_timeout = absl::InfiniteDuration();
+    // X-Registry-Auth for a pull (see SerializeRequest).
+    std::string registry_auth;
   };
 
   // Sends one request and streams the body to `sink` piece by piece, de-chunked, without

@@ -2,11 +2,13 @@
 // could send if it were compromised or confused, and what a caller could put in an id.
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "services/podman/libpod_client.h"
 #include "services/podman/libpod_demux.h"
 #include "services/podman/libpod_http_parse.h"
 #include "services/podman/libpod_path.h"
+#include "services/podman/libpod_verbs.h"
 
 namespace coolify::podman {
 namespace {
@@ -169,6 +171,24 @@ TEST(BuildTarget, RefusesInjectionInIds) {
   EXPECT_FALSE(BuildTarget({{SegmentKind::kQueryText, "free"}}).ok());
   EXPECT_FALSE(BuildTarget({{SegmentKind::kLiteral, "Info"}}).ok());
   EXPECT_EQ(PercentEncode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+}
+
+TEST(SerializeRequest, CarriesRegistryAuthOnlyAsBase64url) {
+  RegistryCredentials credentials{"deploy", "p\"w\r\nX: y", ""};
+  const std::string header = RegistryAuthHeader(credentials);
+  EXPECT_EQ(header.size() % 4, 0u);
+  std::string decoded;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(header, &decoded));
+  EXPECT_EQ(decoded, R"({"username":"deploy","password":"p\"w\r\nX: y"})");
+  EXPECT_EQ(RegistryAuthHeader({"", "", "refresh-token"}), "eyJpZGVudGl0eXRva2VuIjoicmVmcmVzaC10b2tlbiJ9");
+
+  auto r = SerializeRequest(Method::kPost, "/v4.0.0/libpod/images/pull?reference=x", "", header);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->find("\r\nX-Registry-Auth: " + header + "\r\n"), std::string::npos) << *r;
+  // Whatever is not base64url text could end the header and start another.
+  for (const char* bad : {"abc\r\nX: y", "a b", "a:b", "a\n"}) {
+    EXPECT_FALSE(SerializeRequest(Method::kPost, "/x", "", bad).ok()) << bad;
+  }
 }
 
 TEST(SerializeRequest, RefusesTargetsThatCouldCarryHeaders) {

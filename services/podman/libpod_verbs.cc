@@ -9,6 +9,7 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -124,8 +125,23 @@ class OutputDemuxer {
 
 // ---------------------------------------------------------------- images
 
+std::string RegistryAuthHeader(const RegistryCredentials& credentials) {
+  json::object config;
+  if (!credentials.identity_token.empty()) {
+    config["identitytoken"] = json::string_view(credentials.identity_token);
+  } else {
+    config["username"] = json::string_view(credentials.username);
+    config["password"] = json::string_view(credentials.password);
+  }
+  std::string encoded;
+  absl::WebSafeBase64Escape(json::serialize(config), &encoded);
+  // Podman decodes with Go's padded base64.URLEncoding.
+  while (encoded.size() % 4 != 0) encoded.push_back('=');
+  return encoded;
+}
+
 absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_view ref,
-                                       PullPolicy policy) {
+                                       PullPolicy policy, const RegistryCredentials* credentials) {
   absl::Status ref_ok = ValidateSegment(SegmentKind::kImageRef, ref);
   if (!ref_ok.ok()) return ref_ok;
   absl::StatusOr<std::string> target =
@@ -135,6 +151,8 @@ absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_v
                    Param("quiet", "false")});
   if (!target.ok()) return target.status();
 
+  LibpodClient::StreamOptions stream_options;
+  if (credentials != nullptr) stream_options.registry_auth = RegistryAuthHeader(*credentials);
   // One JSON object per line; a line is capped so a hostile stream cannot grow it.
   constexpr size_t kMaxLine = 1 << 20;
   std::string line;
@@ -162,7 +180,7 @@ absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_v
         }
         return absl::OkStatus();
       },
-      {});
+      stream_options);
   if (!status.ok()) return status.status();
   if (absl::Status s = handle_line(line); !s.ok()) return s;
   if (!error.empty()) return PullFailure(error);

@@ -40,8 +40,19 @@ enum class PullPolicy { kAlways, kMissing, kNewer };
 // {"error"}) under HTTP 200 either way: an "error" object makes the pull a failure
 // (NotFound when the registry says the image does not exist, else Internal with its
 // text). Returns the pulled image's id. The stream is parsed line by line as it arrives.
+// Credentials for the registry of a pulled image: username and password, or an identity
+// token (OAuth refresh token).
+struct RegistryCredentials {
+  std::string username;
+  std::string password;
+  std::string identity_token;
+};
+// The X-Registry-Auth value Podman reads: base64url (padded) of the JSON of Docker's
+// AuthConfig, {"username","password"} or {"identitytoken"}.
+std::string RegistryAuthHeader(const RegistryCredentials& credentials);
 absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_view ref,
-                                       PullPolicy policy = PullPolicy::kNewer);
+                                       PullPolicy policy = PullPolicy::kNewer,
+                                       const RegistryCredentials* credentials = nullptr);
 // GET /images/json: Podman's array of image summaries.
 absl::StatusOr<boost::json::value> ImagesList(const LibpodClient& client);
 // DELETE /images/{ref}?force=: Podman's report {"Deleted": [...], "Untagged": [...], ...}.

@@ -19,6 +19,9 @@ namespace coolify::testing {
 class PodmanHarness {
  public:
   static constexpr char kBusyboxImage[] = "localhost/busybox:latest";
+  // A registry address Podman reaches over plain HTTP, for a test's own registry.
+  static constexpr char kInsecureRegistry[] = "127.0.0.1:15000";
+  static constexpr int kInsecureRegistryPort = 15000;
 
   static absl::StatusOr<std::unique_ptr<PodmanHarness>> Start();
   ~PodmanHarness();

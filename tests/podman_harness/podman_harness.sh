@@ -105,7 +105,9 @@ driver = "overlay"
 graphroot = "$dir/root"
 runroot = "$link/runroot"
 CONF
-    echo 'unqualified-search-registries = []' >"$dir/registries.conf"
+    # 127.0.0.1:15000 is plain HTTP: tests stand up a registry of their own there.
+    printf '%s\n' 'unqualified-search-registries = []' '' '[[registry]]' 'location = "127.0.0.1:15000"' \
+      'insecure = true' >"$dir/registries.conf"
     # A rootfs holding Debian's static busybox and one symlink per applet.
     cp /bin/busybox "$dir/rootfs/bin/busybox"
     for applet in $(/bin/busybox --list); do

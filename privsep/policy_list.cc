@@ -109,6 +109,9 @@ const absl::flat_hash_map<absl::string_view, uint64_t>& SeccompSymbols() {
       {"F_GETFL", F_GETFL},
       {"F_SETFL", F_SETFL},
       {"F_DUPFD_CLOEXEC", F_DUPFD_CLOEXEC},
+      {"F_GETLK", F_GETLK},
+      {"F_SETLK", F_SETLK},
+      {"F_SETLKW", F_SETLKW},
       {"FIONBIO", FIONBIO},
       {"FIONREAD", FIONREAD},
       // prctl(2) options.

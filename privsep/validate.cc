@@ -201,6 +201,9 @@ absl::Status Validate(const MonitorRequest& request) {
   if (request.has_health_round()) {
     return ValidateHealthRound(request.health_round(), "MonitorRequest.health_round");
   }
+  if (request.has_dns_sockets()) {
+    return ValidateNamespaceName("MonitorRequest.dns_sockets.namespace_name", request.dns_sockets().namespace_name());
+  }
   return absl::OkStatus();
 }
 

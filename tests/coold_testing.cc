@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,18 @@ CommandRun Shell(const std::string& command) {
 CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args,
                                bool own_network_namespace) {
   env.push_back("COOLD_LIBEXEC_DIR=" + Runfile("services"));
+  // The SQLite endpoint store, unless the test names one: a directory of its own that the
+  // front end's user can reach by path (SQLite resolves the path it is given), which
+  // $TEST_TMPDIR under /root is not.
+  bool has_db = false;
+  for (const std::string& e : env) has_db = has_db || e.rfind("COOLD_ENDPOINT_DB=", 0) == 0;
+  if (!has_db) {
+    char dir[] = "/tmp/coold-endpoints.XXXXXX";
+    if (mkdtemp(dir) != nullptr && chmod(dir, 0755) == 0) {
+      owned_db_dir_ = dir;
+      env.push_back("COOLD_ENDPOINT_DB=" + owned_db_dir_ + "/endpoints.db");
+    }
+  }
   std::string binary = Runfile("services/monitor/coold");
   args.insert(args.begin(), binary);
   // Built before fork: the child only execs.
@@ -54,6 +67,7 @@ CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::st
 CooldUnderTest::~CooldUnderTest() {
   if (pid_ > 0 && !exited_) Kill();
   if (stderr_fd_ >= 0) close(stderr_fd_);
+  if (!owned_db_dir_.empty()) (void)Shell("rm -rf '" + owned_db_dir_ + "'");
 }
 
 bool CooldUnderTest::WaitForLog(const std::string& needle, std::chrono::milliseconds timeout) {

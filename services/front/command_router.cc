@@ -6,29 +6,16 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/front/result_values.h"
 
 namespace coolify::front {
 namespace {
 
 using google::protobuf::Value;
 
-Value String(const std::string& s) {
-  Value v;
-  v.set_string_value(s);
-  return v;
-}
-
-Value Number(double n) {
-  Value v;
-  v.set_number_value(n);
-  return v;
-}
-
-Value Bool(bool b) {
-  Value v;
-  v.set_bool_value(b);
-  return v;
-}
+Value String(const std::string& s) { return StringValue(s); }
+Value Number(double n) { return NumberValue(n); }
+Value Bool(bool b) { return BoolValue(b); }
 
 Value StringList(const google::protobuf::RepeatedPtrField<std::string>& items) {
   Value v;
@@ -37,12 +24,7 @@ Value StringList(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return v;
 }
 
-v1::CommandResult Ok(unsigned code, Value data) {
-  v1::CommandResult result;
-  result.set_code(code);
-  *result.mutable_data() = std::move(data);
-  return result;
-}
+v1::CommandResult Ok(unsigned code, Value data) { return OkResult(code, std::move(data)); }
 
 // {"id", "namespace", "src", "dst", "proto", "port"}: one flat object per rule, as the
 // allow request spells a rule plus its id.
@@ -119,6 +101,13 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command) {
     case v1::Command::kFirewallBulk:
     case v1::Command::kFirewallReconcile:
       return Firewall(command);
+    case v1::Command::kServicesRegister:
+    case v1::Command::kServicesDeregister:
+    case v1::Command::kServicesEndpoints:
+    case v1::Command::kDnsLookup:
+    case v1::Command::kDnsStats:
+      if (services_) return services_(command);
+      return ErrorResult(absl::UnimplementedError("services and DNS are not served by this coold"));
     case v1::Command::VERB_NOT_SET:
       return ErrorResult(absl::InvalidArgumentError("command: no verb"));
     default:

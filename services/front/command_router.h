@@ -4,6 +4,10 @@
 #ifndef COOLD_SERVICES_FRONT_COMMAND_ROUTER_H_
 #define COOLD_SERVICES_FRONT_COMMAND_ROUTER_H_
 
+#include <functional>
+#include <string>
+#include <utility>
+
 #include "absl/status/status.h"
 #include "proto/commands.pb.h"
 #include "services/front/firewall_client.h"
@@ -11,9 +15,13 @@
 
 namespace coolify::front {
 
+// Serves the services and dns verbs (ServiceDirectory), when the front end has them.
+using ServiceRoute = std::function<v1::CommandResult(const v1::Command& command)>;
+
 class CommandRouter {
  public:
-  CommandRouter(FirewallClient& firewall, PodmanClient& podman) : firewall_(firewall), podman_(podman) {}
+  CommandRouter(FirewallClient& firewall, PodmanClient& podman, ServiceRoute services = {})
+      : firewall_(firewall), podman_(podman), services_(std::move(services)) {}
 
   v1::CommandResult Route(const v1::Command& command);
 
@@ -23,6 +31,7 @@ class CommandRouter {
 
   FirewallClient& firewall_;
   PodmanClient& podman_;
+  ServiceRoute services_;
 };
 
 // The HTTP status a Status maps to (InvalidArgument 400, NotFound 404, ...).

@@ -24,6 +24,7 @@
 #include "services/front/followed_log.h"
 #include "services/front/podman_client.h"
 #include "services/front/rest_api.h"
+#include "services/front/service_directory.h"
 #include "services/http/server.h"
 
 namespace coolify::front {
@@ -140,7 +141,14 @@ int Serve(FrontChannels channels, Startup startup) {
 
   FirewallClient firewall(channels.netlink);
   PodmanClient podman(channels.podman);
-  CommandRouter router(firewall, podman);
+  auto services = ServiceDirectory::Create(io, startup.startup.config(), startup.endpoint_db_path, channels.monitor);
+  if (!services.ok()) {
+    LogError("%s", services.status().ToString());
+    return 1;
+  }
+  (*services)->Start();
+  CommandRouter router(firewall, podman,
+                       [directory = services->get()](const v1::Command& command) { return directory->Route(command); });
   std::unique_ptr<RestApi> api;
   std::shared_ptr<http::Server> server;
   if (startup.api_listener) {

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "privsep/channel.h"
 #include "proto/privsep.pb.h"
@@ -27,6 +29,9 @@ struct Startup {
   privsep::UniqueFd api_token;
   privsep::UniqueFd tls_cert;
   privsep::UniqueFd tls_key;
+  // The SQLite store's path through the directory descriptor the monitor passed ("" with
+  // Corrosion).
+  std::string endpoint_db_path;
 };
 
 absl::StatusOr<Startup> RequestStartup(privsep::Channel& monitor);

@@ -96,6 +96,9 @@ absl::StatusOr<v1::Command> RestApi::ToCommand(const http::Request& request) con
       absl::StartsWith(path, "/api/v1/host/")) {
     return PodmanCommand(request);
   }
+  if (absl::StartsWith(path, "/api/v1/services") || absl::StartsWith(path, "/api/v1/dns/")) {
+    return ServicesCommand(request);
+  }
   return absl::NotFoundError(absl::StrCat("no route ", path));
 }
 
@@ -289,6 +292,51 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
     if (auto s = OnlyQuery(request, {"force"}); !s.ok()) return s;
   }
   return command;
+}
+
+// POST /api/v1/services/register; GET /api/v1/services/{id}/endpoints;
+// DELETE /api/v1/services/{id}/endpoints/{container_id}; GET /api/v1/dns/lookup/{name};
+// GET /api/v1/dns/stats.
+absl::StatusOr<v1::Command> RestApi::ServicesCommand(const http::Request& request) const {
+  v1::Command command;
+  const std::string& path = request.path;
+  const auto method = request.method;
+  if (auto s = OnlyQuery(request, {}); !s.ok()) return s;
+  if (path == "/api/v1/services/register") {
+    if (method != bhttp::verb::post) return MethodNotAllowed(request, "POST");
+    if (auto s = ParseJsonBody(request.body, command.mutable_services_register()); !s.ok()) return s;
+    return command;
+  }
+  if (method == bhttp::verb::post || method == bhttp::verb::put) return MethodNotAllowed(request, "GET or DELETE");
+  if (!request.body.empty()) return absl::InvalidArgumentError("body: this request takes none");
+  if (absl::StartsWith(path, "/api/v1/dns/")) {
+    auto parts = Segments(path, sizeof("/api/v1/dns") - 1);
+    if (!parts.ok()) return parts.status();
+    if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
+    if (parts->size() == 1 && (*parts)[0] == "stats") {
+      command.mutable_dns_stats();
+      return command;
+    }
+    if (parts->size() == 2 && (*parts)[0] == "lookup") {
+      command.mutable_dns_lookup()->set_name((*parts)[1]);
+      return command;
+    }
+    return absl::NotFoundError(absl::StrCat("no route ", path));
+  }
+  auto parts = Segments(path, sizeof("/api/v1/services") - 1);
+  if (!parts.ok()) return parts.status();
+  if (parts->size() == 2 && (*parts)[1] == "endpoints") {
+    if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
+    command.mutable_services_endpoints()->set_service_id((*parts)[0]);
+    return command;
+  }
+  if (parts->size() == 3 && (*parts)[1] == "endpoints") {
+    if (method != bhttp::verb::delete_) return MethodNotAllowed(request, "DELETE");
+    command.mutable_services_deregister()->set_service_id((*parts)[0]);
+    command.mutable_services_deregister()->set_container_id((*parts)[2]);
+    return command;
+  }
+  return absl::NotFoundError(absl::StrCat("no route ", path));
 }
 
 bool RestApi::Authorized(const http::Request& request) const {

@@ -35,6 +35,7 @@ class RestApi {
  private:
   bool Authorized(const http::Request& request) const;
   absl::StatusOr<v1::Command> PodmanCommand(const http::Request& request) const;
+  absl::StatusOr<v1::Command> ServicesCommand(const http::Request& request) const;
 
   CommandRouter& router_;
   std::string token_;

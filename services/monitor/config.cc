@@ -6,9 +6,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "privsep/validate.h"
+#include "services/endpoints/store_config.h"
 
 namespace coolify::monitor {
 namespace {
@@ -162,6 +164,19 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   if (config.podman_socket().size() > 107) {
     return absl::InvalidArgumentError("COOLD_PODMAN_SOCKET: longer than a Unix socket path can be (107)");
   }
+  absl::StatusOr<endpoints::StoreConfig> store =
+      endpoints::ParseStoreConfig([&env](const char* name) { return env(name); });
+  if (!store.ok()) return store.status();
+  config.set_endpoint_store_corrosion(store->kind == endpoints::StoreConfig::Kind::kCorrosion);
+  config.set_endpoint_db(store->sqlite_path);
+  config.set_corrosion_ip(store->corrosion.ip);
+  config.set_corrosion_port(store->corrosion.port);
+
+  std::string host_id = Get(env, "COOLD_HOST_ID", "");
+  if (host_id.empty()) host_id = absl::StrCat("host-", absl::StrReplaceAll(config.host_mgmt_ip(), {{".", "-"}}));
+  if (auto s = Named("COOLD_HOST_ID", privsep::ValidateHostId("host id", host_id)); !s.ok()) return s;
+  config.set_host_id(host_id);
+
   std::string policy = Get(env, "COOLD_POLICY_FILE", "");
   if (!policy.empty()) {
     if (auto s = ValidateAbsolutePath("COOLD_POLICY_FILE", policy); !s.ok()) return s;

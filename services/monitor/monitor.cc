@@ -121,6 +121,16 @@ absl::Status Monitor::Start() {
   front_resources_ = std::move(*front_resources);
   auto policy = OpenPolicy(options_.config);
   if (!policy.ok()) return policy.status();
+  EndpointDir endpoint_dir;
+  if (!options_.config.endpoint_store_corrosion()) {
+    auto front_policy = privsep::LoadRolePolicy(Role::ROLE_FRONT);
+    if (!front_policy.ok()) return front_policy.status();
+    auto front_user = privsep::ResolveUser(front_policy->identity.user);
+    if (!front_user.ok()) return front_user.status();
+    auto prepared = PrepareEndpointDir(options_.config, *front_user);
+    if (!prepared.ok()) return prepared.status();
+    endpoint_dir = std::move(*prepared);
+  }
 
   // One socketpair per child. The privileged helpers each talk only to the front end;
   // the front end also holds the channel to the monitor.
@@ -148,10 +158,17 @@ absl::Status Monitor::Start() {
     front_ends.push_back(std::move(pair->first));
     // pair->second closes here: only the child holds that end, so its death reads as EOF.
   }
-  // The front end gets fd 3 = monitor, 4 = netlink, 5 = podman, 6 = build.
-  auto front = privsep::Spawn(executables[3].get(), privsep::ChildBinaryName(Role::ROLE_FRONT), {},
-                              {monitor_front->second.get(), front_ends[0].get(),
-                               front_ends[1].get(), front_ends[2].get()});
+  // The front end gets fd 3 = monitor, 4 = netlink, 5 = podman, 6 = build, and with the
+  // SQLite store fd 7 = the database's directory, its file name as argv[1].
+  std::vector<int> front_fds = {monitor_front->second.get(), front_ends[0].get(), front_ends[1].get(),
+                                front_ends[2].get()};
+  std::vector<std::string> front_args;
+  if (endpoint_dir.dir.valid()) {
+    front_fds.push_back(endpoint_dir.dir.get());
+    front_args.push_back(endpoint_dir.db_name);
+  }
+  auto front = privsep::Spawn(executables[3].get(), privsep::ChildBinaryName(Role::ROLE_FRONT), front_args,
+                              front_fds);
   if (!front.ok()) return front.status();
   children_.push_back({Role::ROLE_FRONT, std::move(*front)});
   monitor_front->second.reset();
@@ -301,6 +318,31 @@ std::optional<int> Monitor::OnFrontMessage() {
         return 1;
       }
       return std::nullopt;
+    case MonitorRequest::kDnsSockets: {
+      // Only a namespace of COOLD_NAMESPACES with a gateway, and only its gateway: the
+      // front end names a namespace, never an address.
+      const std::string& name = request->dns_sockets().namespace_name();
+      const v1::NamespaceConfig* found = nullptr;
+      for (const v1::NamespaceConfig& ns : options_.config.namespaces()) {
+        if (ns.name() == name) found = &ns;
+      }
+      absl::StatusOr<std::pair<UniqueFd, UniqueFd>> sockets =
+          found == nullptr || found->gateway() == "0.0.0.0"
+              ? absl::NotFoundError(absl::StrCat("no DNS listener for namespace ", name))
+              : OpenDnsSockets(found->gateway());
+      if (!sockets.ok()) {
+        reply.mutable_status()->set_code(static_cast<int>(sockets.status().code()));
+        reply.mutable_status()->set_message(std::string(sockets.status().message()));
+        break;
+      }
+      reply.mutable_dns_sockets();
+      if (absl::Status sent = front_server_->Reply(reply, {sockets->first.get(), sockets->second.get()}); !sent.ok()) {
+        LogError("front channel: %s; stopping coold", sent.ToString());
+        StopChildren(/*orderly=*/false);
+        return 1;
+      }
+      return std::nullopt;
+    }
     case MonitorRequest::OP_NOT_SET:
       // Validate() already refused it; unreachable by construction.
       return 1;

@@ -124,6 +124,38 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
   return resources;
 }
 
+absl::StatusOr<EndpointDir> PrepareEndpointDir(const v1::CooldConfig& config, const privsep::UserIds& writer) {
+  EndpointDir result;
+  result.db_name = config.endpoint_db().substr(config.endpoint_db().rfind('/') + 1);
+  auto dir = PrepareDir(config.endpoint_db(), result.db_name, writer);
+  if (!dir.ok()) return absl::Status(dir.status().code(), absl::StrCat("COOLD_ENDPOINT_DB: ", dir.status().message()));
+  result.dir = std::move(*dir);
+  return result;
+}
+
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> OpenDnsSockets(const std::string& gateway) {
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(53);
+  // Never the wildcard: a namespace's server answers on its own bridge only.
+  if (inet_pton(AF_INET, gateway.c_str(), &addr.sin_addr) != 1 || addr.sin_addr.s_addr == htonl(INADDR_ANY)) {
+    return absl::InvalidArgumentError(absl::StrCat("DNS: not a gateway address: ", gateway));
+  }
+  UniqueFd udp(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd tcp(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!udp || !tcp) return Errno("DNS: socket");
+  int one = 1;
+  setsockopt(tcp.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(udp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Errno(absl::StrCat("DNS: bind udp ", gateway, ":53"));
+  }
+  if (bind(tcp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Errno(absl::StrCat("DNS: bind tcp ", gateway, ":53"));
+  }
+  if (listen(tcp.get(), 128) != 0) return Errno("DNS: listen");
+  return std::make_pair(std::move(udp), std::move(tcp));
+}
+
 absl::StatusOr<UniqueFd> OpenPolicy(const v1::CooldConfig& config) {
   if (config.policy_file().empty()) return UniqueFd();
   UniqueFd fd(open(config.policy_file().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));

@@ -4,6 +4,7 @@
 #define COOLD_SERVICES_MONITOR_RESOURCES_H_
 
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "privsep/capabilities.h"
@@ -43,6 +44,18 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
 // invalid policy stops coold at start with the parser's message; positioned at offset 0
 // for coold-podman, which parses it again as the one that enforces it. Invalid when the
 // embedded baseline is in force.
+// The directory of COOLD_ENDPOINT_DB, created if missing, owned by root, made group
+// `writer` (the front end's), group-writable and sticky, as the snapshot directories are
+// for the firewall writer; with the database file's name in it. Unused with Corrosion.
+struct EndpointDir {
+  privsep::UniqueFd dir;
+  std::string db_name;
+};
+absl::StatusOr<EndpointDir> PrepareEndpointDir(const v1::CooldConfig& config, const privsep::UserIds& writer);
+
+// Binds UDP and TCP (listening) on `gateway`:53 for the DNS server of one namespace.
+absl::StatusOr<std::pair<privsep::UniqueFd, privsep::UniqueFd>> OpenDnsSockets(const std::string& gateway);
+
 absl::StatusOr<privsep::UniqueFd> OpenPolicy(const v1::CooldConfig& config);
 
 }  // namespace coolify::monitor

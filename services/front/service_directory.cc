@@ -1,0 +1,221 @@
+#include "services/front/service_directory.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "privsep/log.h"
+#include "proto/privsep.pb.h"
+#include "services/dns/namespaces.h"
+#include "services/dns/resolver.h"
+#include "services/endpoints/endpoint.h"
+#include "services/endpoints/store_config.h"
+#include "services/front/command_router.h"
+#include "services/front/result_values.h"
+
+namespace coolify::front {
+namespace {
+
+using google::protobuf::Value;
+
+constexpr std::chrono::seconds kRefreshInterval{1};
+
+Value RowValue(const endpoints::EndpointRow& row) {
+  Value v;
+  auto& f = *v.mutable_struct_value()->mutable_fields();
+  f["service_id"] = StringValue(row.service_id);
+  f["container_id"] = StringValue(row.container_id);
+  f["host_id"] = StringValue(row.host_id);
+  f["namespace"] = StringValue(row.namespace_name);
+  f["container_name"] = StringValue(row.container_name);
+  f["ip"] = StringValue(row.ip);
+  f["port"] = NumberValue(row.port);
+  f["state"] = StringValue(row.state);
+  f["health"] = StringValue(row.health);
+  f["updated_at_ms"] = NumberValue(static_cast<double>(row.updated_at_ms));
+  return v;
+}
+
+const char* RcodeName(dns::Rcode rcode) {
+  switch (rcode) {
+    case dns::Rcode::kNoError:
+      return "NOERROR";
+    case dns::Rcode::kNxDomain:
+      return "NXDOMAIN";
+    case dns::Rcode::kRefused:
+      return "REFUSED";
+    case dns::Rcode::kServFail:
+      return "SERVFAIL";
+    default:
+      return "OTHER";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServiceDirectory>> ServiceDirectory::Create(boost::asio::io_context& io,
+                                                                           const v1::CooldConfig& config,
+                                                                           const std::string& sqlite_path,
+                                                                           privsep::Channel& monitor) {
+  endpoints::StoreConfig store_config;
+  if (config.endpoint_store_corrosion()) {
+    store_config.kind = endpoints::StoreConfig::Kind::kCorrosion;
+    store_config.corrosion.ip = config.corrosion_ip();
+    store_config.corrosion.port = static_cast<uint16_t>(config.corrosion_port());
+  } else {
+    if (sqlite_path.empty()) return absl::FailedPreconditionError("endpoint store: no database directory was passed");
+    store_config.sqlite_path = sqlite_path;
+  }
+  auto store = endpoints::OpenStore(store_config, config.host_id());
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("endpoint store: ", store.status().message()));
+  }
+  auto zone = dns::ParseZoneVariable(config.dns_zone());
+  if (!zone.ok()) return zone.status();
+  std::unique_ptr<ServiceDirectory> directory(new ServiceDirectory(io, *std::move(store), *zone, monitor));
+  for (const v1::NamespaceConfig& ns : config.namespaces()) {
+    if (ns.gateway() == "0.0.0.0") continue;
+    dns::ServerOptions options;
+    options.namespace_name = ns.name();
+    options.gateway_ip = ns.gateway();
+    options.zone = *zone;
+    options.upstream_ip = config.dns_upstream_ip();
+    options.upstream_port = static_cast<uint16_t>(config.dns_upstream_port());
+    ServiceDirectory* self = directory.get();
+    const std::string name = ns.name();
+    auto server = dns::DnsServer::Create(io, options, &directory->table_,
+                                         [self, name]() { return self->AskMonitorForSockets(name); });
+    if (!server.ok()) return server.status();
+    directory->servers_.push_back(*std::move(server));
+  }
+  return directory;
+}
+
+ServiceDirectory::~ServiceDirectory() {
+  for (auto& server : servers_) server->Stop();
+}
+
+void ServiceDirectory::Start() {
+  if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
+  for (auto& server : servers_) server->Start();
+  ScheduleRefresh();
+  LogInfo("service directory: store %s, %u DNS listeners", store_->Describe(),
+          static_cast<unsigned>(servers_.size()));
+}
+
+absl::StatusOr<dns::ListenSockets> ServiceDirectory::AskMonitorForSockets(const std::string& namespace_name) {
+  privsep::Client<privsep::MonitorRequest, privsep::MonitorReply> client(monitor_);
+  privsep::MonitorRequest request;
+  request.mutable_dns_sockets()->set_namespace_name(namespace_name);
+  std::vector<privsep::UniqueFd> fds;
+  absl::StatusOr<privsep::MonitorReply> reply = client.Call(request, {}, &fds);
+  if (!reply.ok()) return reply.status();
+  if (reply->status().code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
+  }
+  if (!reply->has_dns_sockets() || fds.size() != 2) {
+    return absl::InternalError("monitor answered DNS sockets without its two descriptors");
+  }
+  dns::ListenSockets sockets;
+  sockets.udp = std::move(fds[0]);
+  sockets.tcp = std::move(fds[1]);
+  return sockets;
+}
+
+absl::Status ServiceDirectory::Refresh(bool force) {
+  absl::StatusOr<std::string> fingerprint = store_->Fingerprint();
+  if (!fingerprint.ok()) return fingerprint.status();
+  if (!force && *fingerprint == fingerprint_) return absl::OkStatus();
+  absl::StatusOr<std::vector<endpoints::EndpointRow>> rows = store_->ListServing();
+  if (!rows.ok()) return rows.status();
+  table_.Replace(*rows);
+  fingerprint_ = *std::move(fingerprint);
+  return absl::OkStatus();
+}
+
+void ServiceDirectory::ScheduleRefresh() {
+  refresh_timer_.expires_after(kRefreshInterval);
+  refresh_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    // DNS keeps answering from the last table while the store is down; say so once.
+    absl::Status refreshed = Refresh(/*force=*/false);
+    if (!refreshed.ok() && store_reachable_) LogWarn("endpoint store unreachable: %s", refreshed.ToString());
+    if (refreshed.ok() && !store_reachable_) LogInfo("endpoint store reachable again");
+    store_reachable_ = refreshed.ok();
+    ScheduleRefresh();
+  });
+}
+
+bool ServiceDirectory::IsServiceVerb(const v1::Command& command) {
+  switch (command.verb_case()) {
+    case v1::Command::kServicesRegister:
+    case v1::Command::kServicesDeregister:
+    case v1::Command::kServicesEndpoints:
+    case v1::Command::kDnsLookup:
+    case v1::Command::kDnsStats:
+      return true;
+    default:
+      return false;
+  }
+}
+
+v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
+  switch (command.verb_case()) {
+    case v1::Command::kServicesRegister: {
+      endpoints::EndpointRow row = endpoints::RowFromRegister(command.services_register());
+      row.host_id = store_->host_id();
+      if (absl::Status valid = endpoints::ValidateEndpointRow(row); !valid.ok()) return ErrorResult(valid);
+      if (absl::Status s = store_->Upsert(row); !s.ok()) return ErrorResult(s);
+      if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
+      return OkResult(201, RowValue(row));
+    }
+    case v1::Command::kServicesDeregister: {
+      const v1::ServicesDeregister& r = command.services_deregister();
+      if (absl::Status s = store_->Delete(r.service_id(), r.container_id()); !s.ok()) return ErrorResult(s);
+      if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
+      Value data;
+      (*data.mutable_struct_value()->mutable_fields())["deleted"] = BoolValue(true);
+      return OkResult(200, std::move(data));
+    }
+    case v1::Command::kServicesEndpoints: {
+      auto rows = store_->ListService(command.services_endpoints().service_id());
+      if (!rows.ok()) return ErrorResult(rows.status());
+      Value data;
+      auto* list = (*data.mutable_struct_value()->mutable_fields())["endpoints"].mutable_list_value();
+      for (const endpoints::EndpointRow& row : *rows) *list->add_values() = RowValue(row);
+      return OkResult(200, std::move(data));
+    }
+    case v1::Command::kDnsLookup: {
+      auto result = dns::LookupName(table_, zone_, command.dns_lookup().name());
+      if (!result.ok()) return ErrorResult(result.status());
+      Value data;
+      auto& f = *data.mutable_struct_value()->mutable_fields();
+      f["name"] = StringValue(command.dns_lookup().name());
+      f["rcode"] = StringValue(RcodeName(result->rcode));
+      f["namespace"] = StringValue(result->namespace_name);
+      auto* addresses = f["addresses"].mutable_list_value();
+      for (const std::string& a : result->addresses) *addresses->add_values() = StringValue(a);
+      return OkResult(200, std::move(data));
+    }
+    case v1::Command::kDnsStats: {
+      Value data;
+      auto& f = *data.mutable_struct_value()->mutable_fields();
+      f["names"] = NumberValue(static_cast<double>(table_.Current()->names));
+      auto* listeners = f["listeners"].mutable_list_value();
+      for (const auto& server : servers_) {
+        Value one;
+        auto& s = *one.mutable_struct_value()->mutable_fields();
+        s["serving"] = BoolValue(server->serving());
+        for (const auto& [name, count] : server->stats().Items()) {
+          s[std::string(name)] = NumberValue(static_cast<double>(count));
+        }
+        *listeners->add_values() = std::move(one);
+      }
+      return OkResult(200, std::move(data));
+    }
+    default:
+      return ErrorResult(absl::InvalidArgumentError("command: not a services or dns verb"));
+  }
+}
+
+}  // namespace coolify::front

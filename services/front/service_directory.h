@@ -1,0 +1,74 @@
+// Service endpoints and DNS in the front end: the endpoint store (SQLite or Corrosion,
+// services/endpoints), the in-memory name table every DNS listener answers from, one DNS
+// server per namespace of COOLD_NAMESPACES that has a gateway, and the services/dns verbs
+// of the command model.
+//
+// The table follows the store: after every change made here at once, and every second
+// otherwise (one aggregate query, Fingerprint; the rows are read only when it moved), so
+// rows other hosts gossip in through Corrosion are answered within a second or so. DNS
+// sockets come from the monitor (port 53 needs privilege), asked for again when the
+// server rebinds after the bridge came back.
+#ifndef COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
+#define COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "privsep/channel.h"
+#include "proto/commands.pb.h"
+#include "proto/config.pb.h"
+#include "services/dns/message.h"
+#include "services/dns/name_table.h"
+#include "services/dns/server.h"
+#include "services/endpoints/endpoint_store.h"
+
+namespace coolify::front {
+
+class ServiceDirectory {
+ public:
+  // Opens the store the configuration names (`sqlite_path` for SQLite: the path through
+  // the descriptor the monitor passed), and prepares a DNS server per namespace with a
+  // gateway. Nothing runs until Start().
+  static absl::StatusOr<std::unique_ptr<ServiceDirectory>> Create(boost::asio::io_context& io,
+                                                                  const v1::CooldConfig& config,
+                                                                  const std::string& sqlite_path,
+                                                                  privsep::Channel& monitor);
+  ~ServiceDirectory();
+
+  // Loads the table, starts the DNS servers and the refresh timer.
+  void Start();
+
+  // services_register/deregister/endpoints, dns_lookup/stats.
+  v1::CommandResult Route(const v1::Command& command);
+  static bool IsServiceVerb(const v1::Command& command);
+
+  const dns::NameTable& table() const { return table_; }
+
+ private:
+  ServiceDirectory(boost::asio::io_context& io, std::unique_ptr<endpoints::EndpointStore> store,
+                   dns::WireName zone, privsep::Channel& monitor)
+      : io_(io), store_(std::move(store)), zone_(std::move(zone)), monitor_(monitor), refresh_timer_(io) {}
+
+  // Reloads the table when the store's fingerprint moved (or `force`).
+  absl::Status Refresh(bool force);
+  void ScheduleRefresh();
+  absl::StatusOr<dns::ListenSockets> AskMonitorForSockets(const std::string& namespace_name);
+
+  boost::asio::io_context& io_;
+  std::unique_ptr<endpoints::EndpointStore> store_;
+  dns::WireName zone_;
+  privsep::Channel& monitor_;
+  dns::NameTable table_;
+  std::string fingerprint_;
+  bool store_reachable_ = true;
+  std::vector<std::unique_ptr<dns::DnsServer>> servers_;
+  boost::asio::steady_timer refresh_timer_;
+};
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_

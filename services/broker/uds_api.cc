@@ -3,7 +3,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/front/command_router.h"
 
 namespace coolify::broker {
 namespace {
@@ -25,6 +24,20 @@ absl::Status NoQuery(const http::Request& request) {
     return absl::InvalidArgumentError(absl::StrCat(request.query[0].first, ": unknown query parameter"));
   }
   return absl::OkStatus();
+}
+
+// The HTTP status of a refusal from the routing and parsing above.
+unsigned StatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnimplemented:
+      return 405;
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    default:
+      return 400;
+  }
 }
 
 http::Response ToHttp(commands::Envelope envelope) {
@@ -93,9 +106,7 @@ absl::StatusOr<Route> RouteOf(const http::Request& request) {
 void UdsApi::Handle(http::Request request, http::Responder respond) {
   absl::StatusOr<Route> route = RouteOf(request);
   if (!route.ok()) {
-    unsigned status = front::HttpStatusOf(route.status());
-    if (route.status().code() == absl::StatusCode::kUnimplemented) status = 405;
-    respond(http::ErrorResponse(status, std::string(route.status().message())));
+    respond(http::ErrorResponse(StatusOf(route.status()), std::string(route.status().message())));
     return;
   }
   auto reply = [respond](commands::Envelope envelope) { respond(ToHttp(std::move(envelope))); };
@@ -110,7 +121,7 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kDispatch: {
       absl::StatusOr<commands::Dispatch> dispatch = commands::ParseDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope("", front::HttpStatusOf(dispatch.status()), std::string(dispatch.status().message())));
+        reply(commands::ErrorEnvelope("", StatusOf(dispatch.status()), std::string(dispatch.status().message())));
         return;
       }
       hub_.Dispatch(*std::move(dispatch), std::move(reply));
@@ -119,7 +130,7 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kBuildDispatch: {
       absl::StatusOr<commands::BuildDispatch> dispatch = commands::ParseBuildDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope("", front::HttpStatusOf(dispatch.status()), std::string(dispatch.status().message())));
+        reply(commands::ErrorEnvelope("", StatusOf(dispatch.status()), std::string(dispatch.status().message())));
         return;
       }
       reply(hub_.DispatchBuild(*std::move(dispatch)));

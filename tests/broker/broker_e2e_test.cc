@@ -10,7 +10,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/broker/broker_testing.h"
-#include "tests/coold_testing.h"
 
 namespace coolify::testing {
 namespace {

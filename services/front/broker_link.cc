@@ -1,0 +1,159 @@
+#include "services/front/broker_link.h"
+
+#include <deque>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
+#include "grpcpp/grpcpp.h"
+#include "privsep/log.h"
+
+namespace coolify::front {
+
+// One open stream: the writer thread's queue, fed from the io_context.
+struct BrokerLink::Session {
+  std::mutex mu;
+  std::condition_variable ready;
+  std::deque<v1::ClientMsg> queue;
+  bool closed = false;
+
+  void Enqueue(v1::ClientMsg message) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed) return;  // the stream ended; the broker already answered 503
+      queue.push_back(std::move(message));
+    }
+    ready.notify_one();
+  }
+  void Close() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+    }
+    ready.notify_all();
+  }
+  // The next message to write, or nullopt once closed.
+  std::optional<v1::ClientMsg> Next() {
+    std::unique_lock<std::mutex> lock(mu);
+    ready.wait(lock, [this] { return closed || !queue.empty(); });
+    if (closed) return std::nullopt;
+    v1::ClientMsg message = std::move(queue.front());
+    queue.pop_front();
+    return message;
+  }
+};
+
+BrokerLink::BrokerLink(boost::asio::io_context& io, BrokerLinkOptions options, BrokerExecutor executor)
+    : io_(io), options_(std::move(options)), executor_(std::move(executor)) {}
+
+std::shared_ptr<grpc::Channel> BrokerLink::Dial() const {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetMaxReceiveMessageSize(4 << 20);
+  // A fresh connection per attempt: the reconnect policy is ours alone (with jitter),
+  // never a shared subchannel still waiting out gRPC's own backoff.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options_.root_pem.empty()) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = options_.root_pem;
+    credentials = grpc::SslCredentials(tls);
+    // The address is already resolved; the certificate is still checked against the name.
+    if (!options_.server_name.empty()) args.SetSslTargetNameOverride(options_.server_name);
+  }
+  // "ipv4:" skips gRPC's name resolver entirely: nothing reads /etc/resolv.conf.
+  return grpc::CreateCustomChannel("ipv4:" + options_.address, credentials, args);
+}
+
+BrokerLink::~BrokerLink() { Stop(); }
+
+void BrokerLink::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void BrokerLink::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (current_ != nullptr) current_->TryCancel();
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Duration BrokerLink::Backoff(const BrokerLinkOptions& options, int attempt, double random01) {
+  absl::Duration delay = options.initial_backoff;
+  for (int i = 0; i < attempt && delay < options.max_backoff; ++i) delay *= 2;
+  delay = std::min(delay, options.max_backoff);
+  return delay * (0.5 + 0.5 * std::clamp(random01, 0.0, 1.0));
+}
+
+void BrokerLink::Run() {
+  std::mt19937_64 random(std::random_device{}());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int attempt = 0;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    absl::Duration up = RunOnce();
+    if (up >= options_.healthy_after) attempt = 0;
+    absl::Duration delay = Backoff(options_, attempt, unit(random));
+    ++attempt;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wake_.wait_for(lock, absl::ToChronoNanoseconds(delay), [this] { return stopping_; })) return;
+  }
+}
+
+absl::Duration BrokerLink::RunOnce() {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + options_.token);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::ZeroDuration();
+    current_ = &context;
+  }
+  absl::Time opened = absl::Now();
+  std::unique_ptr<v1::Agent::Stub> stub = v1::Agent::NewStub(Dial());
+  auto stream = stub->Stream(&context);
+  auto session = std::make_shared<Session>();
+  v1::ClientMsg hello;
+  *hello.mutable_hello() = options_.hello;
+  bool said_hello = stream->Write(hello);
+  std::thread writer;
+  if (said_hello) {
+    ++connects_;
+    LogInfo("broker stream open to %s as host %s", options_.address, options_.hello.host_id());
+    writer = std::thread([&stream, session] {
+      while (std::optional<v1::ClientMsg> message = session->Next()) {
+        if (!stream->Write(*message)) break;
+      }
+    });
+    v1::ServerMsg message;
+    while (stream->Read(&message)) {
+      // Run where every other command runs; answer through the writer.
+      boost::asio::post(io_, [this, session, message]() {
+        std::optional<v1::CommandResult> result = executor_(message);
+        if (!result) return;
+        v1::ClientMsg reply;
+        reply.mutable_response()->set_request_id(message.request_id());
+        *reply.mutable_response()->mutable_result() = *std::move(result);
+        session->Enqueue(std::move(reply));
+      });
+    }
+  }
+  session->Close();
+  if (writer.joinable()) writer.join();
+  grpc::Status status = stream->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = nullptr;
+  }
+  LogWarn("broker stream to %s ended: %s%s", options_.address, status.ok() ? "closed" : status.error_message(),
+          status.ok() ? "" : absl::StrCat(" (code ", static_cast<int>(status.error_code()), ")"));
+  return absl::Now() - opened;
+}
+
+}  // namespace coolify::front

@@ -1,0 +1,83 @@
+// coold's stream to the broker: dials out (never listens), authenticates with the host
+// JWT, says Hello {host_id, capabilities, builder_capacity}, runs each command the broker
+// sends and answers on the same stream. When the stream ends it dials again after a
+// capped exponential backoff with jitter (so a fleet does not reconnect in lockstep).
+//
+// gRPC runs its own threads; the front end is single-threaded on an io_context. Each
+// ServerMsg is therefore posted onto that io_context, the executor runs there like any
+// REST request, and its answer goes back through a queue a writer thread drains.
+#ifndef COOLD_SERVICES_FRONT_BROKER_LINK_H_
+#define COOLD_SERVICES_FRONT_BROKER_LINK_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "boost/asio/io_context.hpp"
+#include "proto/agent.grpc.pb.h"
+
+namespace coolify::front {
+
+struct BrokerLinkOptions {
+  std::string address;      // "IPv4:PORT", resolved by the monitor; the front never resolves names
+  std::string server_name;  // the name the broker's certificate must carry
+  std::string root_pem;     // trusted CA (PEM); empty = plaintext, which config allows on loopback only
+  std::string token;        // the host JWT
+  v1::Hello hello;
+  absl::Duration initial_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Seconds(60);
+  // A stream that stayed up this long was healthy: the next failure starts from
+  // initial_backoff again.
+  absl::Duration healthy_after = absl::Seconds(10);
+};
+
+// Runs one ServerMsg on the io_context's thread: the result to send back, or nullopt
+// for messages that take no answer (CancelBuild).
+using BrokerExecutor = std::function<std::optional<v1::CommandResult>(const v1::ServerMsg&)>;
+
+class BrokerLink {
+ public:
+  BrokerLink(boost::asio::io_context& io, BrokerLinkOptions options, BrokerExecutor executor);
+  ~BrokerLink();
+  BrokerLink(const BrokerLink&) = delete;
+  BrokerLink& operator=(const BrokerLink&) = delete;
+
+  void Start();
+  // Ends the current stream and stops dialing; returns when the link's threads are gone.
+  void Stop();
+
+  // Streams opened so far (Hello written).
+  uint64_t connects() const { return connects_; }
+
+  // The delay before dial attempt `attempt` (0-based after a failure): min(max, initial *
+  // 2^attempt), scaled by a random factor in [0.5, 1]. Public for tests.
+  static absl::Duration Backoff(const BrokerLinkOptions& options, int attempt, double random01);
+
+ private:
+  struct Session;
+  std::shared_ptr<grpc::Channel> Dial() const;
+  void Run();
+  // One stream from dial to end; returns how long it stayed open.
+  absl::Duration RunOnce();
+
+  boost::asio::io_context& io_;
+  const BrokerLinkOptions options_;
+  BrokerExecutor executor_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  grpc::ClientContext* current_ = nullptr;  // guarded by mu_
+  std::atomic<uint64_t> connects_{0};
+};
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_BROKER_LINK_H_

@@ -38,11 +38,11 @@ Decision Decide(const WireName& name, const WireName& zone, std::string_view ns,
 }
 
 bool InZoneOf(const WireName& name, const WireName& zone) {
-  if (name.label_count < zone.label_count) return false;
   const size_t tail = zone.size;  // the zone's labels and the root, at the end of the name
-  return std::memcmp(name.bytes + name.size - tail, zone.bytes, tail) == 0 &&
-         (name.label_count == zone.label_count ||
-          name.label_offset[name.label_count - zone.label_count] == name.size - tail);
+  if (name.label_count < zone.label_count || name.size < tail) return false;
+  // The zone must start on a label boundary of the name ("xcoolify.internal" is not in it).
+  const size_t at = name.label_count == zone.label_count ? 0 : name.label_offset[name.label_count - zone.label_count];
+  return at == name.size - tail && std::memcmp(name.bytes + at, zone.bytes, tail) == 0;
 }
 
 }  // namespace

@@ -116,9 +116,13 @@ TEST_F(ResolverTest, NamesOnlyEndingLikeTheZoneAreNotInIt) {
   Query parsed;
   auto q = MakeQuery("web.default.notcoolify.internal");
   EXPECT_EQ(resolver_.Handle(q.data(), q.size(), false, &parsed, out_, sizeof(out_)).action, Action::kForward);
+  q = MakeQuery("a.b");  // as many labels as the zone, fewer octets
+  EXPECT_EQ(resolver_.Handle(q.data(), q.size(), false, &parsed, out_, sizeof(out_)).action, Action::kForward);
+  q = MakeQuery("xcoolify.internal");
+  EXPECT_EQ(resolver_.Handle(q.data(), q.size(), false, &parsed, out_, sizeof(out_)).action, Action::kForward);
   q = MakeQuery("example.com");
   EXPECT_EQ(resolver_.Handle(q.data(), q.size(), false, &parsed, out_, sizeof(out_)).action, Action::kForward);
-  EXPECT_EQ(stats_.forwarded.load(), 2u);
+  EXPECT_EQ(stats_.forwarded.load(), 4u);
 }
 
 TEST_F(ResolverTest, NonInClassRefused) {

@@ -37,6 +37,9 @@ _PLAIN = {
     "boost": (None, ["-lboost_json"]),
     # BoringSSL as Debian ships it for Android tools: its own include and library
     # directories, so it never mixes with OpenSSL in one process.
+    # libknot (Knot DNS), only for bench/dns's parser comparison; its pkg-config file
+    # names an include directory (p11-kit) the DNS headers do not need.
+    "knot": (None, ["-lknot"]),
     "boringssl": ("/usr/include/android", [
         "-L/usr/lib/x86_64-linux-gnu/android",
         "-Wl,-rpath,/usr/lib/x86_64-linux-gnu/android",

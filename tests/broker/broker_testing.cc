@@ -30,8 +30,6 @@ namespace {
 
 // The broker's tests do not link coold, so they carry their own two-line helpers
 // instead of tests/coold_testing (whose target brings the whole coold as data).
-std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
-
 struct ShellRun {
   int status = -1;
   std::string out;
@@ -102,6 +100,8 @@ std::string Sign(const std::string& alg, const std::string& key_pem, const std::
 }
 
 }  // namespace
+
+std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
 
 TestKeys::TestKeys() {
   char tmpl[] = "/tmp/broker-keys-XXXXXX";

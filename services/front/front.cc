@@ -19,6 +19,7 @@
 #include "privsep/log.h"
 #include "privsep/roles.h"
 #include "proto/privsep.pb.h"
+#include "services/front/broker_link.h"
 #include "services/front/command_router.h"
 #include "services/front/firewall_client.h"
 #include "services/front/followed_log.h"
@@ -130,6 +131,41 @@ void WatchChannel(boost::asio::io_context& io, std::vector<std::unique_ptr<boost
   watchers.push_back(std::move(watcher));
 }
 
+BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup) {
+  const v1::CooldConfig& config = startup.config();
+  BrokerLinkOptions options;
+  options.address = startup.broker_address();
+  options.server_name = config.broker_host();
+  options.root_pem = startup.broker_ca_pem();
+  options.token = startup.broker_token();
+  options.hello.set_host_id(config.host_id());
+  options.hello.set_agent_version("coold");
+  for (v1::Capability capability : {v1::CAPABILITY_PODMAN, v1::CAPABILITY_FIREWALL, v1::CAPABILITY_SERVICES,
+                                    v1::CAPABILITY_DNS}) {
+    options.hello.add_capabilities(capability);
+  }
+  if (config.builder_enabled()) {
+    options.hello.add_capabilities(v1::CAPABILITY_BUILDER);
+    options.hello.set_builder_capacity(config.builder_capacity());
+  }
+  return options;
+}
+
+// One message from the broker, on the io_context like every REST request.
+std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, const v1::ServerMsg& message) {
+  if (message.has_command()) return router.Route(message.command());
+  if (message.has_build()) {
+    // Builds are routed here already; running them is the build launcher's job, not yet
+    // served: the broker gets a clear error rather than a build that never ends.
+    v1::CommandResult result;
+    result.set_code(501);
+    result.set_message("builds are not run by this coold yet");
+    (*result.mutable_data()->mutable_struct_value()->mutable_fields())["stage"].set_string_value("dispatch");
+    return result;
+  }
+  return std::nullopt;  // CancelBuild: nothing runs, nothing to cancel
+}
+
 }  // namespace
 
 int Serve(FrontChannels channels, Startup startup) {
@@ -203,6 +239,14 @@ int Serve(FrontChannels channels, Startup startup) {
     server->Start();
     LogInfo("REST API on %s:%u (%s)", startup.startup.config().api_bind_ip(),
             startup.startup.config().api_bind_port(), tls ? "https" : "http");
+  }
+  // The broker stream: central's commands through the same router as the REST API's.
+  std::unique_ptr<BrokerLink> broker;
+  if (!startup.startup.broker_address().empty()) {
+    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup), [&router](const v1::ServerMsg& message) {
+      return RunBrokerMessage(router, message);
+    });
+    broker->Start();
   }
   io.run();
   return 1;

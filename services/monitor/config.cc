@@ -59,6 +59,45 @@ absl::Status ValidateAbsolutePath(const char* variable, const std::string& path)
   return absl::OkStatus();
 }
 
+// COOLD_BROKER_URL: grpcs://HOST[:PORT][/v1/agent] (TLS), or grpc://... to a loopback
+// IPv4 address only, for local development: a host token must never cross a network in
+// clear. HOST is a DNS name or an IPv4 address; PORT defaults to 6443.
+absl::Status ParseBrokerUrl(const std::string& url, v1::CooldConfig* config) {
+  auto bad = [&url](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("COOLD_BROKER_URL: \"", url, "\": ", why));
+  };
+  std::string rest;
+  if (url.rfind("grpcs://", 0) == 0) {
+    config->set_broker_tls(true);
+    rest = url.substr(8);
+  } else if (url.rfind("grpc://", 0) == 0) {
+    rest = url.substr(7);
+  } else {
+    return bad("expected grpcs://HOST:PORT/v1/agent");
+  }
+  size_t slash = rest.find('/');
+  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
+  rest = rest.substr(0, slash);
+  if (!path.empty() && path != "/" && path != "/v1/agent") return bad("the only path is /v1/agent");
+  size_t colon = rest.rfind(':');
+  std::string host = rest.substr(0, colon);
+  uint32_t port = 6443;
+  if (colon != std::string::npos && (!absl::SimpleAtoi(rest.substr(colon + 1), &port) || port < 1 || port > 65535)) {
+    return bad("port must be 1..65535");
+  }
+  if (host.empty() || host.size() > 253) return bad("no host");
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    if (!ok) return bad("host must be a DNS name or an IPv4 address");
+  }
+  if (!config->broker_tls() && !(host.rfind("127.", 0) == 0 && privsep::ValidateIpv4("host", host).ok())) {
+    return bad("plaintext grpc:// only to a loopback address (127.x.y.z); use grpcs://");
+  }
+  config->set_broker_host(host);
+  config->set_broker_port(port);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
@@ -93,6 +132,21 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   }
 
   config.set_broker_url(Get(env, "COOLD_BROKER_URL", ""));
+  if (!config.broker_url().empty()) {
+    if (auto s = ParseBrokerUrl(config.broker_url(), &config); !s.ok()) return s;
+    config.set_broker_token_file(Get(env, "COOLD_BROKER_TOKEN_FILE", "/etc/coolify/host-jwt"));
+    if (auto s = ValidateAbsolutePath("COOLD_BROKER_TOKEN_FILE", config.broker_token_file()); !s.ok()) return s;
+    if (config.broker_tls()) {
+      config.set_broker_ca_file(Get(env, "COOLD_BROKER_CA_FILE", "/etc/coolify/broker-ca.pem"));
+      if (auto s = ValidateAbsolutePath("COOLD_BROKER_CA_FILE", config.broker_ca_file()); !s.ok()) return s;
+    }
+  }
+  std::string capacity = Get(env, "COOLD_BUILDER_CAPACITY", "2");
+  uint32_t builds = 0;
+  if (!absl::SimpleAtoi(capacity, &builds) || builds < 1 || builds > 64) {
+    return absl::InvalidArgumentError("COOLD_BUILDER_CAPACITY: must be 1..64");
+  }
+  config.set_builder_capacity(builds);
 
   std::string builder = Get(env, "COOLD_BUILDER_ENABLED", "0");
   if (builder != "0" && builder != "1") {

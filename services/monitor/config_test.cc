@@ -98,3 +98,43 @@ TEST(Config, RefusesBadValuesNamingTheVariable) {
 
 }  // namespace
 }  // namespace coolify::monitor
+
+namespace coolify::monitor {
+namespace {
+
+TEST(Config, BrokerUrlParts) {
+  auto config = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"},
+                      {"COOLD_BROKER_URL", "grpcs://broker.mesh:7443/v1/agent"},
+                      {"COOLD_BROKER_TOKEN_FILE", "/etc/coolify/jwt"},
+                      {"COOLD_BUILDER_CAPACITY", "4"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->broker_host(), "broker.mesh");
+  EXPECT_EQ(config->broker_port(), 7443u);
+  EXPECT_TRUE(config->broker_tls());
+  EXPECT_EQ(config->broker_token_file(), "/etc/coolify/jwt");
+  EXPECT_EQ(config->broker_ca_file(), "/etc/coolify/broker-ca.pem");
+  EXPECT_EQ(config->builder_capacity(), 4u);
+  auto plain = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"}, {"COOLD_BROKER_URL", "grpc://127.0.0.1:6443"}});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->broker_tls());
+  EXPECT_EQ(plain->broker_token_file(), "/etc/coolify/host-jwt");
+  EXPECT_EQ(plain->broker_ca_file(), "");
+  auto defaults = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"}, {"COOLD_BROKER_URL", "grpcs://10.0.0.1"}});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->broker_port(), 6443u);
+  EXPECT_EQ(defaults->builder_capacity(), 2u);
+}
+
+TEST(Config, BadBrokerValuesNameTheVariable) {
+  ExpectError({{"COOLD_BROKER_URL", "https://broker:6443"}}, "COOLD_BROKER_URL: \"https://broker:6443\": expected grpcs://HOST:PORT/v1/agent");
+  ExpectError({{"COOLD_BROKER_URL", "grpc://10.0.0.1:6443"}}, "plaintext grpc:// only to a loopback address");
+  ExpectError({{"COOLD_BROKER_URL", "grpcs://broker:99999"}}, "port must be 1..65535");
+  ExpectError({{"COOLD_BROKER_URL", "grpcs://broker:6443/admin"}}, "the only path is /v1/agent");
+  ExpectError({{"COOLD_BROKER_URL", "grpcs://bro ker:6443"}}, "host must be a DNS name or an IPv4 address");
+  ExpectError({{"COOLD_BROKER_URL", "grpcs://:6443"}}, "no host");
+  ExpectError({{"COOLD_BROKER_URL", "grpcs://b:1"}, {"COOLD_BROKER_TOKEN_FILE", "jwt"}}, "COOLD_BROKER_TOKEN_FILE");
+  ExpectError({{"COOLD_BUILDER_CAPACITY", "0"}}, "COOLD_BUILDER_CAPACITY: must be 1..64");
+}
+
+}  // namespace
+}  // namespace coolify::monitor

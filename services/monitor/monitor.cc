@@ -378,6 +378,9 @@ absl::Status Monitor::ReplyStartup(uint64_t request_id) {
   startup->set_tls_cert(flag);
   attach(front_resources_.tls_key, &flag);
   startup->set_tls_key(flag);
+  startup->set_broker_token(front_resources_.broker_token);
+  startup->set_broker_ca_pem(front_resources_.broker_ca_pem);
+  startup->set_broker_address(front_resources_.broker_address);
   absl::Status sent = front_server_->Reply(reply, fds);
   // The front end holds them now; the monitor has no use for its copies.
   front_resources_ = FrontResources();

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "policy/policy_file.h"
 #include "privsep/log.h"
@@ -79,6 +81,23 @@ absl::StatusOr<UniqueFd> OpenPrivateFile(const char* variable, const std::string
   return fd;
 }
 
+// A small file's content, opened as OpenPrivateFile does; more than `limit` bytes is refused.
+absl::StatusOr<std::string> ReadSmallFile(const char* variable, const std::string& path, bool must_be_private,
+                                          size_t limit) {
+  auto fd = OpenPrivateFile(variable, path, must_be_private);
+  if (!fd.ok()) return fd.status();
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd->get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat(variable, ": read ", path));
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > limit) return absl::FailedPreconditionError(absl::StrCat(variable, ": ", path, " is larger than ", limit, " bytes"));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<SnapshotDirs> PrepareSnapshotDirs(const v1::CooldConfig& config, const privsep::UserIds& writer) {
@@ -120,6 +139,32 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
     if (!key.ok()) return key.status();
     resources.tls_cert = std::move(*cert);
     resources.tls_key = std::move(*key);
+  }
+  if (!config.broker_host().empty()) {
+    addrinfo hints = {};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int error = getaddrinfo(config.broker_host().c_str(), nullptr, &hints, &found);
+    if (error != 0 || found == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat("COOLD_BROKER_URL: cannot resolve ", config.broker_host(), ": ", gai_strerror(error)));
+    }
+    char ip[INET_ADDRSTRLEN] = {0};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, ip, sizeof(ip));
+    freeaddrinfo(found);
+    resources.broker_address = absl::StrCat(ip, ":", config.broker_port());
+    auto token = ReadSmallFile("COOLD_BROKER_TOKEN_FILE", config.broker_token_file(), /*must_be_private=*/true, 8192);
+    if (!token.ok()) return token.status();
+    resources.broker_token = std::string(absl::StripAsciiWhitespace(*token));
+    if (resources.broker_token.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("COOLD_BROKER_TOKEN_FILE: ", config.broker_token_file(), " is empty"));
+    }
+    if (config.broker_tls()) {
+      auto ca = ReadSmallFile("COOLD_BROKER_CA_FILE", config.broker_ca_file(), /*must_be_private=*/false, 16384);
+      if (!ca.ok()) return ca.status();
+      resources.broker_ca_pem = *std::move(ca);
+    }
   }
   return resources;
 }

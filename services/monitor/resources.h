@@ -34,6 +34,11 @@ struct FrontResources {
   privsep::UniqueFd api_token;
   privsep::UniqueFd tls_cert;
   privsep::UniqueFd tls_key;
+  // The broker stream: the host JWT, the CA, and COOLD_BROKER_URL's host resolved here
+  // ("IPv4:PORT"), so the front end never reads a resolver's files.
+  std::string broker_token;
+  std::string broker_ca_pem;
+  std::string broker_address;
 };
 
 // Fails with a message naming the variable when a file is missing, unreadable, or (token

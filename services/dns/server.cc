@@ -38,9 +38,11 @@ constexpr size_t kMaxTcpQuery = 4096;
 constexpr size_t kUdpBuffer = 4096;
 // Answers from the upstream can be as large as DNS allows over TCP.
 constexpr size_t kMaxMessage = 65535;
-// How many more datagrams one wake-up reads before going back to the reactor: fewer
-// epoll round trips under load, and other sockets still get their turn.
-constexpr int kUdpBurst = 32;
+// Datagrams are read and answered in batches (recvmmsg/sendmmsg): one pair of system
+// calls for up to kUdpBatch queries under load, which is most of a query's cost. At
+// most kUdpBatchesPerWake batches per wake-up, so TCP and the upstream get their turn.
+constexpr int kUdpBatch = 32;
+constexpr int kUdpBatchesPerWake = 4;
 constexpr std::chrono::milliseconds kSweepInterval{100};
 
 absl::StatusOr<sockaddr_in> LocalAddress(int fd) {
@@ -145,10 +147,15 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
     explicit Listener(asio::io_context& io) : datagram(io), stream(io) {}
     udp::socket datagram;
     tcp::acceptor stream;
-    udp::endpoint from;
     bool closed = false;
-    std::array<uint8_t, kUdpBuffer> in;
-    std::array<uint8_t, kUdpBuffer> out;
+    // Batch buffers: queries in, answers out, with their peers.
+    uint8_t in[kUdpBatch][kUdpBuffer];
+    uint8_t out[kUdpBatch][kOurUdpSize];
+    sockaddr_in peer[kUdpBatch];
+    iovec in_iov[kUdpBatch];
+    iovec out_iov[kUdpBatch];
+    mmsghdr in_msg[kUdpBatch];
+    mmsghdr out_msg[kUdpBatch];
   };
 
   asio::io_context& io_;
@@ -176,8 +183,9 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
   void LoseListener(const std::string& why);
   void Probe();
   void ReceiveUdp(const std::shared_ptr<Listener>& l);
-  void OnUdp(Listener& l, size_t n);
-  void ForwardUdp(Listener& l, const Query& q, size_t n);
+  // Reads and answers what is queued; false when the socket failed.
+  bool DrainUdp(Listener& l);
+  void ForwardUdp(const Query& q, const uint8_t* packet, size_t n, const udp::endpoint& client);
   void ReceiveUpstream();
   void OnUpstream(size_t n);
   void Sweep();
@@ -454,35 +462,64 @@ void DnsServer::Impl::Probe() {
 }
 
 void DnsServer::Impl::ReceiveUdp(const std::shared_ptr<Listener>& l) {
-  l->datagram.async_receive_from(asio::buffer(l->in), l->from, [self = shared_from_this(), l](error_code ec, size_t n) {
+  l->datagram.async_wait(udp::socket::wait_read, [self = shared_from_this(), l](error_code ec) {
     if (l->closed || self->stopped_) return;
-    if (ec) return self->LoseListener(absl::StrCat("udp receive: ", ec.message()));
-    self->OnUdp(*l, n);
-    for (int i = 0; i < kUdpBurst && !l->closed; ++i) {
-      error_code again;
-      n = l->datagram.receive_from(asio::buffer(l->in), l->from, 0, again);
-      if (again) break;
-      self->OnUdp(*l, n);
-    }
+    if (ec) return self->LoseListener(absl::StrCat("udp wait: ", ec.message()));
+    if (!self->DrainUdp(*l)) return self->LoseListener(absl::StrCat("udp receive: ", strerror(errno)));
     if (!l->closed) self->ReceiveUdp(l);
   });
 }
 
-void DnsServer::Impl::OnUdp(Listener& l, size_t n) {
-  Stats::Add(stats_.queries_udp);
-  Query q;
-  Outcome o = resolver_.Handle(l.in.data(), n, false, &q, l.out.data(), l.out.size());
-  if (o.action == Action::kReply) {
-    error_code ec;
-    l.datagram.send_to(asio::buffer(l.out.data(), o.size), l.from, 0, ec);  // non-blocking: a full buffer drops
-    if (ec) Stats::Add(stats_.dropped);
-  } else if (o.action == Action::kForward) {
-    ForwardUdp(l, q, n);
+bool DnsServer::Impl::DrainUdp(Listener& l) {
+  const int fd = l.datagram.native_handle();
+  for (int round = 0; round < kUdpBatchesPerWake && !l.closed; ++round) {
+    for (int i = 0; i < kUdpBatch; ++i) {
+      l.in_iov[i] = {l.in[i], kUdpBuffer};
+      l.in_msg[i] = {};
+      l.in_msg[i].msg_hdr.msg_iov = &l.in_iov[i];
+      l.in_msg[i].msg_hdr.msg_iovlen = 1;
+      l.in_msg[i].msg_hdr.msg_name = &l.peer[i];
+      l.in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    }
+    const int n = recvmmsg(fd, l.in_msg, kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    int replies = 0;
+    for (int i = 0; i < n; ++i) {
+      Stats::Add(stats_.queries_udp);
+      if (l.in_msg[i].msg_hdr.msg_namelen != sizeof(sockaddr_in)) continue;
+      Query q;
+      Outcome o = resolver_.Handle(l.in[i], l.in_msg[i].msg_len, false, &q, l.out[replies], kOurUdpSize);
+      if (o.action == Action::kReply) {
+        l.out_iov[replies] = {l.out[replies], o.size};
+        l.out_msg[replies] = {};
+        l.out_msg[replies].msg_hdr.msg_iov = &l.out_iov[replies];
+        l.out_msg[replies].msg_hdr.msg_iovlen = 1;
+        l.out_msg[replies].msg_hdr.msg_name = &l.peer[i];
+        l.out_msg[replies].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        ++replies;
+      } else if (o.action == Action::kForward) {
+        udp::endpoint client(asio::ip::address_v4(ntohl(l.peer[i].sin_addr.s_addr)), ntohs(l.peer[i].sin_port));
+        ForwardUdp(q, l.in[i], l.in_msg[i].msg_len, client);
+      }
+    }
+    // Non-blocking: when the send buffer is full the rest are dropped, as a busy
+    // server drops datagrams; the clients retry.
+    for (int sent = 0; sent < replies;) {
+      const int m = sendmmsg(fd, l.out_msg + sent, static_cast<unsigned>(replies - sent), MSG_DONTWAIT);
+      if (m <= 0) {
+        if (m < 0 && errno == EINTR) continue;
+        for (; sent < replies; ++sent) Stats::Add(stats_.dropped);
+        break;
+      }
+      sent += m;
+    }
+    if (n < kUdpBatch) break;
   }
+  return true;
 }
 
-void DnsServer::Impl::ForwardUdp(Listener& l, const Query& q, size_t n) {
-  Pending p{q, std::vector<uint8_t>(l.in.data(), l.in.data() + n), l.from, Clock::now() + opt_.upstream_timeout};
+void DnsServer::Impl::ForwardUdp(const Query& q, const uint8_t* packet, size_t n, const udp::endpoint& client) {
+  Pending p{q, std::vector<uint8_t>(packet, packet + n), client, Clock::now() + opt_.upstream_timeout};
   if (pending_.size() >= opt_.max_pending_forwards || !OpenUpstream()) {
     if (pending_.size() >= opt_.max_pending_forwards) Stats::Add(stats_.dropped);
     return ServFail(p);

@@ -14,6 +14,8 @@ const char* RoleName(Role role) {
       return "podman";
     case ROLE_BUILD:
       return "build";
+    case ROLE_BROKER:
+      return "broker";
     default:
       return "unknown";
   }

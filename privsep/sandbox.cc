@@ -51,6 +51,9 @@ Limits RoleLimits(Role role) {
     case ROLE_BUILD:
       // Its channel plus the pipes of the builds it runs, which inherit the limit.
       return {1024, 0};
+    case ROLE_BROKER:
+      // A connection per host (thousands) and per Laravel client; gRPC's and Asio's threads.
+      return {65536, 256};
     default:
       return {0, 0};  // Not a sandboxed role: EnterSandbox has rejected it already.
   }

@@ -51,7 +51,7 @@ void EnterSandbox(const SandboxSpec& spec);
 int AppliedLandlockAbi();
 
 // The roles EnterSandbox accepts; hardening/ names their files by RoleName (roles.h).
-inline constexpr Role kSandboxedRoles[] = {ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD};
+inline constexpr Role kSandboxedRoles[] = {ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD, ROLE_BROKER};
 bool HasSandbox(Role role);
 
 // A role's three lists, parsed from the embedded copies.

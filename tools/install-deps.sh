@@ -33,9 +33,9 @@ else
   echo "install-deps: all packages present"
 fi
 
-# Dedicated system users for the coold children that do not run as root
-# (hardening/capabilities/<role>.list names each role's user).
-for user in coold-front coold-netlink; do
+# Dedicated system users for the coold children that do not run as root and for the
+# broker (hardening/capabilities/<role>.list names each role's user).
+for user in coold-front coold-netlink coolify-broker; do
   if ! getent passwd "$user" >/dev/null; then
     echo "install-deps: creating system user $user"
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"

@@ -21,6 +21,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "grpcpp/grpcpp.h"
 #include "privsep/log.h"
+#include "privsep/sandbox.h"
 #include "services/broker/agent_service.h"
 #include "services/broker/config.h"
 #include "services/broker/hub.h"
@@ -109,18 +110,28 @@ int Run() {
   absl::StatusOr<JwtVerifier> verifier = JwtVerifier::FromKeySpec(config->jwt_keys);
   if (!verifier.ok()) Die(2, std::string(verifier.status().message()));
 
+  grpc::SslServerCredentialsOptions tls;
+  if (!config->insecure_plaintext) {
+    tls.pem_key_cert_pairs.push_back({ReadOrDie("BROKER_TLS_KEY", config->tls_key),
+                                      ReadOrDie("BROKER_TLS_CERT", config->tls_cert)});
+  }
+  int unix_fd = OpenUnixSocket(*config);
+
+  // Everything the broker reads is in memory now and its Unix socket is bound: from here
+  // on it runs as coolify-broker with no capability, no filesystem (Landlock) and only
+  // the system calls of hardening/seccomp/broker.list. gRPC starts its threads after
+  // this, as EnterSandbox requires a single-threaded process.
+  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {}});
+
+  // gRPC's first credentials object starts its threads: only now.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (config->insecure_plaintext) {
     LogWarn("*** BROKER_INSECURE_PLAINTEXT=1: host tokens and commands cross %s WITHOUT TLS; local development only ***",
             config->grpc_bind);
     credentials = grpc::InsecureServerCredentials();
   } else {
-    grpc::SslServerCredentialsOptions tls;
-    tls.pem_key_cert_pairs.push_back({ReadOrDie("BROKER_TLS_KEY", config->tls_key),
-                                      ReadOrDie("BROKER_TLS_CERT", config->tls_cert)});
     credentials = grpc::SslServerCredentials(tls);
   }
-  int unix_fd = OpenUnixSocket(*config);
 
   HubOptions options;
   options.pending_max = config->pending_max;
@@ -164,8 +175,8 @@ int Run() {
           config->insecure_plaintext ? "plaintext" : "TLS", config->unix_socket,
           config->unix_socket_group.empty() ? "0600" : absl::StrCat("0660 group ", config->unix_socket_group));
   io.run();
+  // The socket file stays (the sandbox reaches no path); the next start replaces it.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  unlink(config->unix_socket.c_str());
   return 0;
 }
 

@@ -1,9 +1,12 @@
 // The broker end to end: the real binary over loopback TLS, real gRPC peers on the host
 // side (FakeHost) and HTTP over its Unix socket on Laravel's side.
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <future>
+#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -71,6 +74,27 @@ TEST_F(BrokerTest, HealthAndSocketMode) {
   struct stat st;
   ASSERT_EQ(stat(socket_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);  // bound before the drop: the broker's user cannot replace it
+}
+
+TEST_F(BrokerTest, RunsConfinedAsItsOwnUser) {
+  Start();
+  std::ifstream in(absl::StrCat("/proc/", broker_->pid(), "/status"));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string status = text.str();
+  struct passwd* user = getpwnam("coolify-broker");
+  ASSERT_NE(user, nullptr) << "tools/install-deps.sh creates coolify-broker";
+  std::string uid = std::to_string(user->pw_uid);
+  EXPECT_THAT(status, HasSubstr(absl::StrCat("Uid:\t", uid, "\t", uid, "\t", uid, "\t", uid)));
+  EXPECT_THAT(status, HasSubstr("CapEff:\t0000000000000000"));
+  EXPECT_THAT(status, HasSubstr("CapBnd:\t0000000000000000"));
+  EXPECT_THAT(status, HasSubstr("NoNewPrivs:\t1"));
+  EXPECT_THAT(status, HasSubstr("Seccomp:\t2"));
+  size_t groups = status.find("Groups:");
+  ASSERT_NE(groups, std::string::npos);
+  std::string line = status.substr(groups + 7, status.find('\n', groups) - groups - 7);
+  EXPECT_EQ(line.find_first_not_of(" \t"), std::string::npos) << "supplementary groups: " << line;
 }
 
 TEST_F(BrokerTest, DispatchRoundTrip) {
@@ -254,8 +278,11 @@ TEST_F(BrokerTest, BuildGoesToTheLeastLoadedBuilder) {
   auto large = Host("large", FakeHost::Silent(), "", 4);
   ASSERT_TRUE(WaitForHosts(socket_, 3));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Build(absl::StrCat("b-", i)).status, 202);
-  // large takes builds while its share stays below small's: 0/4 1/4 2/4 (small 0/1 ties
-  // at first: the larger capacity wins), then small 0/1 < 3/4.
+  // Shares in use: both 0 at first, a tie the larger capacity wins (large 1/4); then
+  // small 0/1 < 1/4 (small 1/1); then large 2/4, 3/4, and 4/4 ties small's 1/1 again.
+  for (int i = 0; i < 200 && large->received().size() + small->received().size() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_TRUE(plain->received().empty());
   EXPECT_EQ(large->received().size() + small->received().size(), 5u);
   EXPECT_EQ(small->received().size(), 1u);

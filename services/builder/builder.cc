@@ -1,0 +1,508 @@
+#include "services/builder/builder.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "privsep/landlock.h"
+#include "privsep/unique_fd.h"
+#include "services/builder/build_files.h"
+
+extern char** environ;
+
+namespace coolify::build {
+namespace {
+
+using privsep::UniqueFd;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<std::string> ReadSmallFile(const std::string& path, size_t limit = 65536) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::string text(limit, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(limit));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
+}
+
+// OOM kills charged to the memory cgroup this process is in (cgroup v2's memory.events,
+// or v1's memory.oom_control on a hybrid hierarchy); 0 when neither is readable. Build
+// containers of buildah run in cgroups nested below this one, and both counters include
+// kills in the subtree, so a RUN step killed for memory shows here too.
+uint64_t OomKills() {
+  std::optional<std::string> cgroups = ReadSmallFile("/proc/self/cgroup");
+  if (!cgroups) return 0;
+  std::vector<std::string> candidates;
+  for (absl::string_view line : absl::StrSplit(*cgroups, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) continue;
+    if (parts[1] == "memory") candidates.push_back(absl::StrCat("/sys/fs/cgroup/memory", parts[2], "/memory.oom_control"));
+    if (parts[0] == "0" && parts[1].empty()) candidates.push_back(absl::StrCat("/sys/fs/cgroup", parts[2], "/memory.events"));
+  }
+  for (const std::string& path : candidates) {
+    std::optional<std::string> text = ReadSmallFile(path);
+    if (!text) continue;
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+      uint64_t n = 0;
+      if (absl::ConsumePrefix(&line, "oom_kill ") && absl::SimpleAtoi(line, &n)) return n;
+    }
+  }
+  return 0;
+}
+
+struct ToolRun {
+  int wait_status = 0;
+  bool terminated = false;  // SIGTERM/SIGINT arrived while it ran
+  std::deque<std::string> tail;  // its last output lines, for the error's reason
+};
+
+class Build {
+ public:
+  Build(const BuilderOptions& o, UniqueFd dir, UniqueFd events, UniqueFd signals)
+      : o_(o), dir_(std::move(dir)), events_(std::move(events)), signals_(std::move(signals)) {}
+
+  int Run();
+
+ private:
+  void Emit(const std::string& phase, absl::string_view line, uint64_t duration_ms = 0);
+  ToolRun RunTool(const std::string& phase, const std::vector<std::string>& argv, privsep::LandlockRuleset* landlock);
+  int Fail(const std::string& phase, uint32_t code, const std::string& reason, int exit_code = kExitBuildError);
+  // The failure of a tool that did not succeed, classified.
+  int ToolFailed(const std::string& phase, const ToolRun& run, uint64_t oom_before, const std::string& what);
+  std::vector<std::string> Environment(bool for_git) const;
+  std::vector<std::string> Buildah() const;
+  absl::StatusOr<privsep::LandlockRuleset> GitLandlock() const;
+  // realpath of `relative` beneath `root`, which it must not leave; nullopt when missing.
+  std::optional<std::string> Inside(const std::string& root, const std::string& relative, bool want_dir) const;
+
+  const BuilderOptions& o_;
+  UniqueFd dir_, events_, signals_;
+  BuildDurations durations_;
+  uint64_t started_ms_ = MonotonicMs();
+  uint64_t last_progress_ms_ = 0;
+};
+
+void Build::Emit(const std::string& phase, absl::string_view line, uint64_t duration_ms) {
+  BuildEventRecord record;
+  record.set_phase(phase);
+  record.set_line(std::string(line));
+  record.set_unix_ms(NowMs());
+  record.set_duration_ms(duration_ms);
+  std::string text = EventLine(std::move(record));
+  // O_APPEND and one write per line: a reader never sees two lines interleaved. A lost
+  // progress line is not worth failing the build for; the outcome file is what counts.
+  (void)!write(events_.get(), text.data(), text.size());
+}
+
+std::vector<std::string> Build::Environment(bool for_git) const {
+  std::vector<std::string> env = {
+      "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      absl::StrCat("HOME=", o_.work_dir, "/home"),
+      absl::StrCat("TMPDIR=", o_.work_dir, "/tmp"),
+      "LC_ALL=C",  // messages in English: errors are classified by their text
+  };
+  // containers/* configuration chosen by whoever started the builder (storage, registries,
+  // engine defaults); nothing else of the caller's environment reaches the tools.
+  for (const char* name : {"CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"}) {
+    if (const char* value = getenv(name); value != nullptr && !for_git) env.push_back(absl::StrCat(name, "=", value));
+  }
+  if (for_git) {
+    env.push_back("GIT_TERMINAL_PROMPT=0");     // never wait for a password
+    env.push_back("GIT_CONFIG_NOSYSTEM=1");     // no host configuration (hooks, helpers, aliases)
+    env.push_back("GIT_CONFIG_GLOBAL=/dev/null");
+    env.push_back("GIT_PROTOCOL_FROM_USER=0");  // transports only as GIT_ALLOW_PROTOCOL says
+    env.push_back(o_.allow_file_urls ? "GIT_ALLOW_PROTOCOL=https:http:git:file" : "GIT_ALLOW_PROTOCOL=https:http:git");
+  }
+  return env;
+}
+
+absl::StatusOr<privsep::LandlockRuleset> Build::GitLandlock() const {
+  using namespace privsep;  // the access-right constants
+  const uint64_t kRead = kLandlockReadFile | kLandlockReadDir;
+  const uint64_t kAll = kRead | kLandlockWriteFile | kLandlockRemoveDir | kLandlockRemoveFile | kLandlockMakeDir |
+                        kLandlockMakeReg | kLandlockMakeSym | kLandlockRefer | kLandlockTruncate;
+  std::vector<LandlockRule> rules = {
+      {"/usr", kLandlockExecute | kRead, "git: programs and libraries"},
+      {"/etc/ld.so.cache", kLandlockReadFile, "git: the loader's cache"},
+      {"/etc/ssl", kRead, "git: CA certificates for https"},
+      {"/etc/ca-certificates", kRead, "git: CA certificates for https"},
+      {"/etc/resolv.conf", kLandlockReadFile, "git: name resolution"},
+      {"/etc/hosts", kLandlockReadFile, "git: name resolution"},
+      {"/etc/nsswitch.conf", kLandlockReadFile, "git: name resolution"},
+      {"/etc/gai.conf", kLandlockReadFile, "git: address selection"},
+      {"/etc/passwd", kLandlockReadFile, "git: its own user's name"},
+      {"/etc/group", kLandlockReadFile, "git: its own group's name"},
+      {"/dev/null", kLandlockReadFile | kLandlockWriteFile, "git: discarded input and output"},
+      {"/dev/urandom", kLandlockReadFile, "git: random temporary names"},
+      {absl::StrCat(o_.work_dir, "/src"), kAll, "git: the clone"},
+      {absl::StrCat(o_.work_dir, "/home"), kAll, "git: HOME"},
+      {absl::StrCat(o_.work_dir, "/tmp"), kAll, "git: TMPDIR"},
+  };
+  if (absl::StartsWith(o_.repo_url, "file://")) {
+    // Read-only: the local repository being cloned, and nothing else of the host.
+    rules.push_back({o_.repo_url.substr(7), kRead, "git: the local repository cloned"});
+  }
+  std::vector<std::string> notes;
+  return LandlockRuleset::Build(rules, {}, &notes);
+}
+
+ToolRun Build::RunTool(const std::string& phase, const std::vector<std::string>& argv,
+                       privsep::LandlockRuleset* landlock) {
+  ToolRun run;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    run.wait_status = -1;
+    run.tail.push_back(absl::StrCat("pipe: ", strerror(errno)));
+    return run;
+  }
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  std::vector<std::string> env = Environment(argv[0] == "git");
+  std::vector<char*> c_argv, c_env;
+  for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+  c_argv.push_back(nullptr);
+  for (const std::string& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
+  c_env.push_back(nullptr);
+  const std::string program = argv[0] == "git" ? "/usr/bin/git" : "/usr/bin/buildah";
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    run.wait_status = -1;
+    run.tail.push_back(absl::StrCat("fork: ", strerror(errno)));
+    return run;
+  }
+  if (pid == 0) {
+    // Its own process group: a cancel reaches the tool and everything it started.
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Under memory pressure in the build's cgroup the kernel kills the tools first, so the
+    // builder survives to say the memory limit was hit.
+    if (int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+      (void)!write(fd, "1000", 4);
+      close(fd);
+    }
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(write_end.get(), 1) < 0 || dup2(write_end.get(), 2) < 0) _exit(127);
+    if (chdir(o_.work_dir.c_str()) != 0) _exit(127);
+    if (landlock != nullptr) {
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || !landlock->Enforce().ok()) {
+        static const char kMessage[] = "builder: cannot confine git (landlock)\n";
+        (void)!write(2, kMessage, sizeof(kMessage) - 1);
+        _exit(127);
+      }
+    }
+    execve(program.c_str(), c_argv.data(), c_env.data());
+    _exit(127);
+  }
+  write_end.reset();
+
+  std::string pending;
+  auto flush_line = [&](std::string line, bool carriage) {
+    while (!line.empty() && (line.back() == ' ')) line.pop_back();
+    if (line.empty()) return;
+    run.tail.push_back(line);
+    if (run.tail.size() > 8) run.tail.pop_front();
+    // Progress counters redraw with '\r' many times a second: a few are enough.
+    uint64_t now = MonotonicMs();
+    if (carriage && now - last_progress_ms_ < 250) return;
+    if (carriage) last_progress_ms_ = now;
+    Emit(phase, line);
+  };
+  bool open_pipe = true;
+  while (open_pipe) {
+    struct pollfd fds[2] = {{read_end.get(), POLLIN, 0}, {signals_.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      if (read(signals_.get(), &info, sizeof(info)) == sizeof(info)) {
+        run.terminated = true;
+        kill(-pid, SIGTERM);
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[8192];
+      ssize_t n = read(read_end.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        open_pipe = false;
+        break;
+      }
+      pending.append(buf, static_cast<size_t>(n));
+      size_t start = 0;
+      for (size_t i = 0; i < pending.size(); ++i) {
+        if (pending[i] == '\n' || pending[i] == '\r') {
+          flush_line(pending.substr(start, i - start), pending[i] == '\r');
+          start = i + 1;
+        }
+      }
+      pending.erase(0, start);
+      // A line without an end for this long is cut rather than held without bound.
+      if (pending.size() > kMaxEventLineBytes) {
+        flush_line(pending, false);
+        pending.clear();
+      }
+    }
+  }
+  flush_line(pending, false);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  // A tool that left processes behind in its group: they end with it.
+  kill(-pid, SIGKILL);
+  run.wait_status = status;
+  return run;
+}
+
+int Build::Fail(const std::string& phase, uint32_t code, const std::string& reason, int exit_code) {
+  durations_.set_total_ms(MonotonicMs() - started_ms_);
+  BuildErrorFile error;
+  error.set_request_id(o_.request_id);
+  error.set_phase(phase);
+  error.set_reason(SanitizeLine(reason));
+  error.set_code(code);
+  *error.mutable_durations() = durations_;
+  Emit(phase, absl::StrCat("failed: ", reason));
+  if (absl::Status s = WriteFileAtomically(dir_.get(), kErrorFile, ErrorJson(error)); !s.ok()) {
+    std::fprintf(stderr, "builder: %s\n", s.ToString().c_str());
+    return kExitUsage;
+  }
+  return exit_code;
+}
+
+int Build::ToolFailed(const std::string& phase, const ToolRun& run, uint64_t oom_before, const std::string& what) {
+  if (run.terminated) return Fail(phase, 499, "cancelled", kExitTerminated);
+  std::string last = run.tail.empty() ? "" : run.tail.back();
+  if (OomKills() > oom_before) {
+    return Fail(phase, 507, absl::StrCat("memory limit hit: ", what, " was killed for memory"));
+  }
+  if (run.wait_status == -1) return Fail(phase, 500, absl::StrCat(what, ": ", last), kExitUsage);
+  if (WIFSIGNALED(run.wait_status)) {
+    return Fail(phase, 500, absl::StrCat(what, " was killed by signal ", WTERMSIG(run.wait_status)));
+  }
+  if (phase == "clone") {
+    for (const std::string& line : run.tail) {
+      if (absl::StrContains(line, "not found in upstream") || absl::StrContains(line, "couldn't find remote ref")) {
+        return Fail(phase, 404, absl::StrCat("ref \"", o_.ref, "\" not found in ", o_.repo_url));
+      }
+    }
+    return Fail(phase, 502, absl::StrCat("git clone of ", o_.repo_url, " failed: ", last));
+  }
+  return Fail(phase, 422, absl::StrCat(what, " failed: ", last));
+}
+
+std::optional<std::string> Build::Inside(const std::string& root, const std::string& relative, bool want_dir) const {
+  std::string joined = relative.empty() ? root : absl::StrCat(root, "/", relative);
+  char resolved[PATH_MAX];
+  if (realpath(joined.c_str(), resolved) == nullptr) return std::nullopt;
+  std::string path(resolved);
+  // A symlink in the repository must not lead the build to a file of the host.
+  if (path != root && !absl::StartsWith(path, root + "/")) return std::nullopt;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) return std::nullopt;
+  return path;
+}
+
+std::vector<std::string> Build::Buildah() const {
+  std::vector<std::string> argv = {"buildah"};
+  if (!o_.storage_root.empty()) argv.push_back("--root=" + o_.storage_root);
+  if (!o_.storage_runroot.empty()) argv.push_back("--runroot=" + o_.storage_runroot);
+  if (!o_.storage_driver.empty()) argv.push_back("--storage-driver=" + o_.storage_driver);
+  return argv;
+}
+
+int Build::Run() {
+  for (const char* sub : {"src", "home", "tmp"}) {
+    if (mkdirat(dir_.get(), sub, 0700) != 0 && errno != EEXIST) {
+      return Fail("clone", 500, absl::StrCat("mkdir ", sub, ": ", strerror(errno)), kExitUsage);
+    }
+  }
+  // The clone.
+  Emit("clone", absl::StrCat("git clone --depth 1 --branch ", o_.ref, " ", o_.repo_url));
+  uint64_t phase_start = MonotonicMs();
+  absl::StatusOr<privsep::LandlockRuleset> landlock = GitLandlock();
+  if (!landlock.ok()) return Fail("clone", 500, absl::StrCat("landlock: ", landlock.status().message()), kExitUsage);
+  const std::string src = absl::StrCat(o_.work_dir, "/src");
+  ToolRun clone = RunTool("clone",
+                          {"git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "clone",
+                           "--depth=1", "--single-branch", "--no-tags", "--progress", "--branch", o_.ref, "--",
+                           o_.repo_url, src},
+                          &*landlock);
+  durations_.set_clone_ms(MonotonicMs() - phase_start);
+  if (clone.terminated || clone.wait_status != 0) return ToolFailed("clone", clone, 0, "git clone");
+  Emit("clone", "cloned", durations_.clone_ms());
+
+  // What to build, found inside the clone only.
+  char resolved_src[PATH_MAX];
+  if (realpath(src.c_str(), resolved_src) == nullptr) return Fail("build", 500, "the clone vanished");
+  const std::string root(resolved_src);
+  std::optional<std::string> context = Inside(root, o_.subdirectory, /*want_dir=*/true);
+  if (!context) return Fail("build", 404, absl::StrCat("subdirectory \"", o_.subdirectory, "\" not found in the repository"));
+  std::string containerfile;
+  if (o_.stack == Stack::kStatic) {
+    if (!Inside(*context, o_.output_dir, /*want_dir=*/true)) {
+      return Fail("build", 404, absl::StrCat("output directory \"", o_.output_dir, "\" not found in the repository"));
+    }
+    // Generated, outside the build context, from checked values only.
+    std::string text = absl::StrCat("FROM ", o_.base_image, "\nCOPY ", o_.output_dir, "/ ", kStaticDocumentRoot, "\n");
+    if (absl::Status s = WriteFileAtomically(dir_.get(), "Containerfile.static", text); !s.ok()) {
+      return Fail("build", 500, std::string(s.message()), kExitUsage);
+    }
+    containerfile = absl::StrCat(o_.work_dir, "/Containerfile.static");
+  } else {
+    std::vector<std::string> names = {o_.dockerfile};
+    if (o_.dockerfile.empty()) names = {"Dockerfile", "Containerfile"};
+    for (const std::string& name : names) {
+      if (std::optional<std::string> file = Inside(*context, name, /*want_dir=*/false)) {
+        containerfile = *file;
+        break;
+      }
+    }
+    if (containerfile.empty()) {
+      std::string where = o_.subdirectory.empty() ? "the repository's root" : absl::StrCat("\"", o_.subdirectory, "\"");
+      return Fail("build", 404,
+                  o_.dockerfile.empty() ? absl::StrCat("no Dockerfile or Containerfile in ", where)
+                                        : absl::StrCat("Dockerfile \"", o_.dockerfile, "\" not found in ", where));
+    }
+  }
+
+  // The build.
+  phase_start = MonotonicMs();
+  uint64_t oom_before = OomKills();
+  const std::string iid_file = absl::StrCat(o_.work_dir, "/image.id");
+  std::vector<std::string> bud = Buildah();
+  for (const std::string& a : {std::string("bud"), std::string("--isolation=oci"), std::string("--layers=false"),
+                               "--iidfile=" + iid_file, "--file=" + containerfile, "--tag=" + o_.image,
+                               std::string("--"), *context}) {
+    bud.push_back(a);
+  }
+  Emit("build", absl::StrCat("buildah bud --tag ", o_.image));
+  ToolRun built = RunTool("build", bud, nullptr);
+  durations_.set_build_ms(MonotonicMs() - phase_start);
+  if (built.terminated || built.wait_status != 0) return ToolFailed("build", built, oom_before, "buildah bud");
+  Emit("build", "built", durations_.build_ms());
+
+  // The image's identity, as containers-storage now holds it.
+  phase_start = MonotonicMs();
+  std::optional<std::string> iid = ReadSmallFile(iid_file, 256);
+  absl::string_view trimmed = iid ? absl::StripAsciiWhitespace(*iid) : absl::string_view();
+  absl::ConsumePrefix(&trimmed, "sha256:");
+  const std::string image_id(trimmed);
+  if (image_id.size() != 64) return Fail("export", 500, "buildah wrote no image id");
+  std::vector<std::string> inspect = Buildah();
+  for (const char* a : {"inspect", "--type=image", "--format={{.FromImageDigest}}"}) inspect.push_back(a);
+  inspect.push_back(image_id);
+  ToolRun inspected = RunTool("export", inspect, nullptr);
+  if (inspected.terminated || inspected.wait_status != 0 || inspected.tail.empty()) {
+    return ToolFailed("export", inspected, oom_before, "buildah inspect");
+  }
+  const std::string digest = inspected.tail.back();
+  if (!absl::StartsWith(digest, "sha256:") || digest.size() != 71) {
+    return Fail("export", 500, absl::StrCat("buildah inspect gave no digest: ", digest));
+  }
+  durations_.set_export_ms(MonotonicMs() - phase_start);
+  durations_.set_total_ms(MonotonicMs() - started_ms_);
+  BuildResultFile result;
+  result.set_request_id(o_.request_id);
+  result.set_image_id(image_id);
+  result.set_digest(digest);
+  result.add_tags(o_.image);
+  *result.mutable_durations() = durations_;
+  if (absl::Status s = WriteFileAtomically(dir_.get(), kResultFile, ResultJson(result)); !s.ok()) {
+    std::fprintf(stderr, "builder: %s\n", s.ToString().c_str());
+    return kExitUsage;
+  }
+  Emit("done", absl::StrCat("image ", o_.image, " ", result.digest()), durations_.total_ms());
+  return kExitOk;
+}
+
+// Opens (creating it if needed) the work directory, refusing a symlink.
+absl::StatusOr<UniqueFd> OpenWorkDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return absl::ErrnoToStatus(errno, "mkdir " + path);
+  UniqueFd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return absl::ErrnoToStatus(errno, "open " + path);
+  return dir;
+}
+
+}  // namespace
+
+int ReportUsageError(const BuilderOptions& options, const std::string& reason) {
+  absl::StatusOr<UniqueFd> dir = OpenWorkDir(options.work_dir);
+  if (!dir.ok()) return kExitUsage;
+  BuildErrorFile error;
+  error.set_request_id(options.request_id);
+  error.set_phase("usage");
+  error.set_reason(SanitizeLine(reason));
+  error.set_code(400);
+  (void)WriteFileAtomically(dir->get(), kErrorFile, ErrorJson(error));
+  return kExitUsage;
+}
+
+int RunBuild(const BuilderOptions& options) {
+  absl::StatusOr<UniqueFd> dir = OpenWorkDir(options.work_dir);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "builder: %s\n", dir.status().ToString().c_str());
+    return kExitUsage;
+  }
+  // One build per work directory: an outcome already there is never overwritten.
+  for (const char* name : {kResultFile, kErrorFile}) {
+    struct stat st;
+    if (fstatat(dir->get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      std::fprintf(stderr, "builder: %s/%s exists: this work directory has been used\n", options.work_dir.c_str(), name);
+      return kExitUsage;
+    }
+  }
+  UniqueFd events(openat(dir->get(), kEventsFile, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!events) {
+    std::fprintf(stderr, "builder: open %s: %s\n", kEventsFile, strerror(errno));
+    return kExitUsage;
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  UniqueFd signals(signalfd(-1, &mask, SFD_CLOEXEC));
+  if (!signals) {
+    std::fprintf(stderr, "builder: signalfd: %s\n", strerror(errno));
+    return kExitUsage;
+  }
+  Build build(options, std::move(*dir), std::move(events), std::move(signals));
+  return build.Run();
+}
+
+}  // namespace coolify::build

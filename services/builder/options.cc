@@ -1,0 +1,166 @@
+#include "services/builder/options.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/builder/build_files.h"
+
+namespace coolify::build {
+namespace {
+
+absl::Status Bad(absl::string_view flag, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", why));
+}
+
+bool PathChars(absl::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '/' && c != '-') return false;
+  }
+  return true;
+}
+
+absl::Status CheckAbsoluteDir(absl::string_view flag, absl::string_view path) {
+  if (path.empty() || path[0] != '/' || path.size() > 1024 || !PathChars(path) ||
+      absl::StrContains(path, "/../") || absl::EndsWith(path, "/..")) {
+    return Bad(flag, "must be an absolute path of [A-Za-z0-9._/-] without ..");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char* BuilderUsage() {
+  return "usage: builder --work-dir=DIR --request-id=ID --stack=static|dockerfile --repo=URL --ref=REF\n"
+         "               --image=NAME[:TAG] [--subdirectory=DIR]\n"
+         "               [--base-image=IMAGE] [--output-dir=DIR]   (static; defaults nginx:alpine, dist)\n"
+         "               [--dockerfile=PATH]                       (dockerfile; default Dockerfile, then Containerfile)\n"
+         "               [--storage-root=DIR] [--storage-runroot=DIR] [--storage-driver=NAME]\n"
+         "               [--allow-file-urls]\n";
+}
+
+absl::Status CheckRepoUrl(absl::string_view url, bool allow_file_urls) {
+  if (url.empty()) return Bad("repo", "missing");
+  if (url.size() > 2048) return Bad("repo", "longer than 2048 characters");
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Bad("repo", "holds whitespace or control characters");
+  }
+  // git's "ext::" and "fd::" transports run commands; only plain transports are accepted.
+  for (absl::string_view scheme : {"https://", "http://", "git://"}) {
+    if (absl::StartsWith(url, scheme) && url.size() > scheme.size()) return absl::OkStatus();
+  }
+  if (absl::StartsWith(url, "file:///") && url.size() > 8) {
+    if (!allow_file_urls) return Bad("repo", "file:// URLs are not allowed on this host");
+    return absl::OkStatus();
+  }
+  return Bad("repo", "not an https://, http:// or git:// URL");
+}
+
+absl::Status CheckRef(absl::string_view ref) {
+  if (ref.empty()) return Bad("ref", "missing");
+  if (ref.size() > 255 || !PathChars(ref) || ref[0] == '-' || ref[0] == '/' || ref[0] == '.' ||
+      absl::StrContains(ref, "..") || absl::StrContains(ref, "//") || absl::EndsWith(ref, "/") ||
+      absl::EndsWith(ref, ".lock") || absl::EndsWith(ref, ".")) {
+    return Bad("ref", "not a branch or tag name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRelativePath(absl::string_view flag, absl::string_view path) {
+  if (path.size() > 1024 || !PathChars(path) || absl::StartsWith(path, "/") || absl::StartsWith(path, "-")) {
+    return Bad(flag, "must be a relative path of [A-Za-z0-9._/-]");
+  }
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return Bad(flag, "must not contain ..");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BuilderOptions> ParseBuilderArgs(const std::vector<std::string>& args) {
+  BuilderOptions o;
+  bool stack_given = false;
+  for (const std::string& arg : args) {
+    if (arg == "--allow-file-urls") {
+      o.allow_file_urls = true;
+      continue;
+    }
+    if (!absl::StartsWith(arg, "--") || arg.find('=') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", absl::CHexEscape(arg), "\""));
+    }
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
+    if (name == "work-dir") {
+      o.work_dir = value;
+    } else if (name == "request-id") {
+      o.request_id = value;
+    } else if (name == "stack") {
+      if (value == "static") {
+        o.stack = Stack::kStatic;
+      } else if (value == "dockerfile") {
+        o.stack = Stack::kDockerfile;
+      } else {
+        return Bad("stack", "must be static or dockerfile");
+      }
+      stack_given = true;
+    } else if (name == "repo") {
+      o.repo_url = value;
+    } else if (name == "ref") {
+      o.ref = value;
+    } else if (name == "subdirectory") {
+      o.subdirectory = value;
+    } else if (name == "image") {
+      o.image = value;
+    } else if (name == "base-image") {
+      o.base_image = value;
+    } else if (name == "output-dir") {
+      o.output_dir = value;
+    } else if (name == "dockerfile") {
+      o.dockerfile = value;
+    } else if (name == "storage-root") {
+      o.storage_root = value;
+    } else if (name == "storage-runroot") {
+      o.storage_runroot = value;
+    } else if (name == "storage-driver") {
+      o.storage_driver = value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", absl::CHexEscape(name)));
+    }
+  }
+  if (!stack_given) return Bad("stack", "missing");
+  return o;
+}
+
+absl::Status CheckWorkDir(const BuilderOptions& o) {
+  if (absl::Status s = CheckAbsoluteDir("work-dir", o.work_dir); !s.ok()) return s;
+  if (!IsRequestId(o.request_id)) return Bad("request-id", "must be 1..64 of [A-Za-z0-9_-]");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBuilderOptions(const BuilderOptions& o) {
+  if (absl::Status s = CheckWorkDir(o); !s.ok()) return s;
+  if (absl::Status s = CheckRepoUrl(o.repo_url, o.allow_file_urls); !s.ok()) return s;
+  if (absl::Status s = CheckRef(o.ref); !s.ok()) return s;
+  if (absl::Status s = CheckRelativePath("subdirectory", o.subdirectory); !s.ok()) return s;
+  if (!IsImageReference(o.image)) return Bad("image", "not an image name ([a-z0-9][a-zA-Z0-9._/:@-]*)");
+  if (o.stack == Stack::kStatic) {
+    if (!IsImageReference(o.base_image)) return Bad("base-image", "not an image name");
+    if (o.output_dir.empty()) return Bad("output-dir", "missing");
+    if (absl::Status s = CheckRelativePath("output-dir", o.output_dir); !s.ok()) return s;
+    if (!o.dockerfile.empty()) return Bad("dockerfile", "only with --stack=dockerfile");
+  } else {
+    if (absl::Status s = CheckRelativePath("dockerfile", o.dockerfile); !s.ok()) return s;
+  }
+  if (!o.storage_root.empty()) {
+    if (absl::Status s = CheckAbsoluteDir("storage-root", o.storage_root); !s.ok()) return s;
+  }
+  if (!o.storage_runroot.empty()) {
+    if (absl::Status s = CheckAbsoluteDir("storage-runroot", o.storage_runroot); !s.ok()) return s;
+  }
+  if (!o.storage_driver.empty() && o.storage_driver != "overlay" && o.storage_driver != "vfs") {
+    return Bad("storage-driver", "must be overlay or vfs");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace coolify::build

@@ -1,0 +1,86 @@
+#include "services/builder/options.h"
+
+#include "gtest/gtest.h"
+
+namespace coolify::build {
+namespace {
+
+std::vector<std::string> Good() {
+  return {"--work-dir=/var/lib/coolify/builds/b-1", "--request-id=b-1", "--stack=static",
+          "--repo=https://example.com/site.git", "--ref=main", "--image=localhost/site:v1"};
+}
+
+absl::Status Check(std::vector<std::string> args) {
+  absl::StatusOr<BuilderOptions> o = ParseBuilderArgs(args);
+  if (!o.ok()) return o.status();
+  return ValidateBuilderOptions(*o);
+}
+
+absl::Status With(const std::string& arg) {
+  std::vector<std::string> args = Good();
+  args.push_back(arg);
+  return Check(args);
+}
+
+TEST(BuilderOptions, GoodAndDefaults) {
+  absl::StatusOr<BuilderOptions> o = ParseBuilderArgs(Good());
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_TRUE(ValidateBuilderOptions(*o).ok());
+  EXPECT_EQ(o->base_image, "nginx:alpine");
+  EXPECT_EQ(o->output_dir, "dist");
+  EXPECT_FALSE(o->allow_file_urls);
+}
+
+TEST(BuilderOptions, BadValuesNameTheFlag) {
+  struct Case {
+    std::string arg, flag;
+  } cases[] = {
+      {"--repo=ext::sh -c id", "--repo"},
+      {"--repo=-uhttps://x", "--repo"},
+      {"--repo=ssh://git@host/x", "--repo"},
+      {"--repo=https://ex ample.com/x", "--repo"},
+      {"--repo=file:///srv/repo", "--repo"},  // not allowed without --allow-file-urls
+      {"--ref=--upload-pack=x", "--ref"},
+      {"--ref=a..b", "--ref"},
+      {"--ref=main.lock", "--ref"},
+      {"--subdirectory=../etc", "--subdirectory"},
+      {"--subdirectory=/etc", "--subdirectory"},
+      {"--output-dir=a/../../b", "--output-dir"},
+      {"--image=Bad", "--image"},
+      {"--base-image=x\nRUN rm", "--base-image"},
+      {"--dockerfile=Dockerfile", "--dockerfile"},  // static takes none
+      {"--storage-root=relative", "--storage-root"},
+      {"--storage-driver=btrfs", "--storage-driver"},
+      {"--request-id=../x", "--request-id"},
+      {"--work-dir=/a/../b", "--work-dir"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = With(c.arg);
+    EXPECT_FALSE(s.ok()) << c.arg;
+    EXPECT_NE(std::string(s.message()).find(c.flag), std::string::npos) << c.arg << ": " << s;
+  }
+}
+
+TEST(BuilderOptions, UnknownAndMalformedFlags) {
+  EXPECT_FALSE(With("--network=host").ok());
+  EXPECT_FALSE(With("positional").ok());
+  EXPECT_FALSE(With("--stack=buildpacks").ok());
+  EXPECT_FALSE(Check({"--work-dir=/w", "--request-id=a"}).ok());  // no stack
+}
+
+TEST(BuilderOptions, FileUrlsWhenAllowed) {
+  std::vector<std::string> args = Good();
+  args[3] = "--repo=file:///srv/repo";
+  args.push_back("--allow-file-urls");
+  EXPECT_TRUE(Check(args).ok());
+}
+
+TEST(BuilderOptions, DockerfileStack) {
+  std::vector<std::string> args = Good();
+  args[2] = "--stack=dockerfile";
+  args.push_back("--dockerfile=docker/Prod.Dockerfile");
+  EXPECT_TRUE(Check(args).ok());
+}
+
+}  // namespace
+}  // namespace coolify::build

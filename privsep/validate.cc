@@ -255,8 +255,11 @@ absl::Status Validate(const BuildLauncherReply& reply) { return ValidateHelperRe
 absl::Status Validate(const PodmanStreamFrame& frame) {
   switch (frame.frame_case()) {
     case PodmanStreamFrame::kStdoutData:
-    case PodmanStreamFrame::kStderrData: {
-      const size_t size = frame.has_stdout_data() ? frame.stdout_data().size() : frame.stderr_data().size();
+    case PodmanStreamFrame::kStderrData:
+    case PodmanStreamFrame::kEvent: {
+      const size_t size = frame.has_stdout_data()   ? frame.stdout_data().size()
+                          : frame.has_stderr_data() ? frame.stderr_data().size()
+                                                    : frame.event().size();
       if (size > static_cast<size_t>(kMaxBodyBytesPerFrame)) {
         return FieldError("PodmanStreamFrame", "data", "more than one frame's worth");
       }

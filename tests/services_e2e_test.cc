@@ -71,6 +71,9 @@ class ServicesE2E : public ::testing::Test {
         "COOLD_ENDPOINT_DB=" + db_dir_ + "/endpoints.db",
         // Nothing listens there: out-of-zone names must fail as SERVFAIL, not hang.
         "COOLD_DNS_UPSTREAM=127.0.0.1:5",
+        // No Podman: the reconcile cannot list containers, so it writes nothing and rows
+        // registered by hand stay (tests/sync_e2e_test.cc has the reconcile with Podman).
+        "COOLD_PODMAN_SOCKET=" + db_dir_ + "/no-podman.sock",
     });
     EXPECT_TRUE(coold->WaitForLog("REST API on")) << coold->log();
     return coold;

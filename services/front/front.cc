@@ -21,6 +21,7 @@
 #include "proto/privsep.pb.h"
 #include "services/front/broker_link.h"
 #include "services/front/command_router.h"
+#include "services/front/endpoint_sync.h"
 #include "services/front/firewall_client.h"
 #include "services/front/followed_log.h"
 #include "services/front/podman_client.h"
@@ -183,6 +184,8 @@ int Serve(FrontChannels channels, Startup startup) {
     return 1;
   }
   (*services)->Start();
+  EndpointSync sync(io, podman, **services, startup.startup.config());
+  sync.Start();
   CommandRouter router(firewall, podman,
                        [directory = services->get()](const v1::Command& command) { return directory->Route(command); });
   std::unique_ptr<RestApi> api;

@@ -67,6 +67,16 @@ absl::StatusOr<PodmanFollow> PodmanClient::Follow(const v1::Command& command) {
   }
   privsep::PodmanRequest request;
   *request.mutable_call()->mutable_command() = command;
+  return OpenStream(request);
+}
+
+absl::StatusOr<PodmanFollow> PodmanClient::WatchEvents() {
+  privsep::PodmanRequest request;
+  request.mutable_watch_events();
+  return OpenStream(request);
+}
+
+absl::StatusOr<PodmanFollow> PodmanClient::OpenStream(const privsep::PodmanRequest& request) {
   std::vector<privsep::UniqueFd> fds;
   absl::StatusOr<privsep::PodmanResponse> response = Call(request, &fds);
   if (!response.ok()) return response.status();

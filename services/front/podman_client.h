@@ -38,10 +38,15 @@ class PodmanClient {
 
   // Starts a containers_logs with follow=true.
   absl::StatusOr<PodmanFollow> Follow(const v1::Command& command);
+  // Starts watching Podman's container events: the stream's socket (`event` frames), or
+  // the gatekeeper's refusal in `answer`.
+  absl::StatusOr<PodmanFollow> WatchEvents();
 
  private:
   absl::StatusOr<privsep::PodmanResponse> Call(const privsep::PodmanRequest& request,
                                                std::vector<privsep::UniqueFd>* fds = nullptr);
+  // Sends a request whose answer may be a stream.
+  absl::StatusOr<PodmanFollow> OpenStream(const privsep::PodmanRequest& request);
   // The whole answer that starts with `first`, its further pieces asked for one by one.
   absl::StatusOr<PodmanAnswer> Collect(privsep::PodmanResponse first);
 

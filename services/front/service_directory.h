@@ -47,6 +47,9 @@ class ServiceDirectory {
   static bool IsServiceVerb(const v1::Command& command);
 
   const dns::NameTable& table() const { return table_; }
+  endpoints::EndpointStore& store() { return *store_; }
+  // Reloads the name table now (after the store changed here).
+  absl::Status TableChanged() { return Refresh(/*force=*/true); }
 
  private:
   ServiceDirectory(boost::asio::io_context& io, std::unique_ptr<endpoints::EndpointStore> store,

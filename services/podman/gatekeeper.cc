@@ -150,6 +150,70 @@ std::optional<std::string> ImageDigest(const LibpodClient& client, std::string_v
   return std::string(digest->as_string());
 }
 
+// Sends `data` as frames of at most kMaxBodyBytesPerFrame, each made by `field`.
+absl::Status SendPieces(privsep::Channel& out, std::string_view data, size_t* bytes,
+                        const std::function<std::string*(privsep::PodmanStreamFrame&)>& field) {
+  while (!data.empty()) {
+    const size_t piece = std::min(data.size(), static_cast<size_t>(privsep::kMaxBodyBytesPerFrame));
+    privsep::PodmanStreamFrame frame;
+    field(frame)->assign(data.data(), piece);
+    if (absl::Status sent = out.Send(frame); !sent.ok()) return absl::CancelledError("front end gone");
+    *bytes += piece;
+    data.remove_prefix(piece);
+  }
+  return absl::OkStatus();
+}
+
+// Streams at once: each holds a thread and a Podman connection.
+std::atomic<int>& OpenStreams() {
+  static std::atomic<int> count{0};
+  return count;
+}
+
+// What feeds a stream: runs against Podman until done, sending frames to `out`; the
+// stream options carry the cancel descriptor (the front end closing its end).
+using StreamProducer = std::function<absl::Status(privsep::Channel& out, const LibpodClient& client,
+                                                  const LibpodClient::StreamOptions& stream_options,
+                                                  size_t* bytes)>;
+
+// Runs `produce` in a thread of its own feeding one end of a new socket pair, whose other
+// end is the answer's stream; the last frame is `end` with the producer's status.
+GatekeeperAnswer StartStream(const ClientOptions& client_options, std::string what, StreamProducer produce) {
+  if (OpenStreams().fetch_add(1) >= kMaxFollowStreams) {
+    OpenStreams().fetch_sub(1);
+    return ErrorAnswer(503, absl::StrCat("already serving ", kMaxFollowStreams, " streams"));
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    OpenStreams().fetch_sub(1);
+    return ErrorAnswer(500, absl::StrCat("socketpair: ", strerror(errno)));
+  }
+  GatekeeperAnswer answer{200, "", privsep::UniqueFd(pair[0])};
+  std::thread(
+      [client_options, what = std::move(what), produce = std::move(produce)](privsep::UniqueFd end) {
+        privsep::Channel channel(std::move(end));
+        const LibpodClient client(client_options);
+        LibpodClient::StreamOptions stream_options;
+        stream_options.cancel_fd = channel.fd();
+        size_t bytes = 0;
+        const absl::Time start = absl::Now();
+        const absl::Status status = produce(channel, client, stream_options, &bytes);
+        privsep::PodmanStreamFrame last;
+        last.mutable_end()->set_code(static_cast<int>(status.code()));
+        last.mutable_end()->set_message(std::string(status.message()));
+        // The front end may be gone already (that is how a stream is cancelled).
+        (void)channel.Send(last);
+        coolify::LogInfo("podman stream verb=%s status=%s duration_ms=%d bytes=%u", what,
+                         absl::StatusCodeToString(status.code()),
+                         static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
+                         static_cast<unsigned>(bytes));
+        OpenStreams().fetch_sub(1);
+      },
+      privsep::UniqueFd(pair[1]))
+      .detach();
+  return answer;
+}
+
 class Runner {
  public:
   Runner(const GatekeeperOptions& options, const PodmanCall& call)
@@ -336,63 +400,21 @@ class Runner {
   }
 
   // Looks the container up here, so that a missing one is a 404 answer rather than a
-  // stream that ends at once, then hands the output to a thread of its own.
+  // stream that ends at once, then hands the output to a stream of its own.
   GatekeeperAnswer Follow(const std::string& id, const LogsOptions& logs) {
     if (absl::StatusOr<json::value> inspect = ContainersInspect(client_, id); !inspect.ok()) {
       return FromStatus(inspect.status());
     }
-    if (FollowStreams().fetch_add(1) >= kMaxFollowStreams) {
-      FollowStreams().fetch_sub(1);
-      return ErrorAnswer(503, absl::StrCat("already following ", kMaxFollowStreams, " logs"));
-    }
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-      FollowStreams().fetch_sub(1);
-      return ErrorAnswer(500, absl::StrCat("socketpair: ", strerror(errno)));
-    }
-    GatekeeperAnswer answer{200, "", privsep::UniqueFd(pair[0])};
-    std::thread(FollowLogs, ClientFor(options_).options(), id, logs, privsep::UniqueFd(pair[1])).detach();
-    return answer;
-  }
-
-  static std::atomic<int>& FollowStreams() {
-    static std::atomic<int> count{0};
-    return count;
-  }
-
-  // Feeds one followed log to `out` until Podman ends it, the front end closes its end
-  // (which makes `out` readable: the cancel descriptor), or a send fails.
-  static void FollowLogs(ClientOptions client_options, std::string id, LogsOptions logs,
-                         privsep::UniqueFd out) {
-    privsep::Channel channel(std::move(out));
-    const LibpodClient client(std::move(client_options));
-    LibpodClient::StreamOptions stream_options;
-    stream_options.cancel_fd = channel.fd();
-    size_t bytes = 0;
-    OutputSink sink = [&](StreamKind stream, std::string_view data) -> absl::Status {
-      while (!data.empty()) {
-        const size_t piece = std::min(data.size(), static_cast<size_t>(privsep::kMaxBodyBytesPerFrame));
-        privsep::PodmanStreamFrame frame;
-        (stream == StreamKind::kStderr ? *frame.mutable_stderr_data() : *frame.mutable_stdout_data())
-            .assign(data.data(), piece);
-        if (absl::Status sent = channel.Send(frame); !sent.ok()) return absl::CancelledError("front end gone");
-        bytes += piece;
-        data.remove_prefix(piece);
-      }
-      return absl::OkStatus();
-    };
-    const absl::Time start = absl::Now();
-    const absl::Status status = ContainersLogs(client, id, logs, sink, stream_options);
-    privsep::PodmanStreamFrame end;
-    end.mutable_end()->set_code(static_cast<int>(status.code()));
-    end.mutable_end()->set_message(std::string(status.message()));
-    // The front end may be gone already (that is how a follow is cancelled).
-    (void)channel.Send(end);
-    coolify::LogInfo("podman stream verb=containers_logs status=%s duration_ms=%d bytes=%u",
-                     absl::StatusCodeToString(status.code()),
-                     static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
-                     static_cast<unsigned>(bytes));
-    FollowStreams().fetch_sub(1);
+    return StartStream(client_.options(), "containers_logs",
+                       [id, logs](privsep::Channel& out, const LibpodClient& client,
+                                  const LibpodClient::StreamOptions& stream_options, size_t* bytes) {
+                         OutputSink sink = [&](StreamKind stream, std::string_view data) {
+                           return SendPieces(out, data, bytes, [stream](privsep::PodmanStreamFrame& f) {
+                             return stream == StreamKind::kStderr ? f.mutable_stderr_data() : f.mutable_stdout_data();
+                           });
+                         };
+                         return ContainersLogs(client, id, logs, sink, stream_options);
+                       });
   }
 
   GatekeeperAnswer Exec(const v1::ContainersExec& request) {
@@ -522,5 +544,30 @@ PodmanResponse Gatekeeper::Call(const PodmanCall& call, privsep::UniqueFd* strea
 }
 
 PodmanResponse Gatekeeper::Next() { return chunker_.Next(); }
+
+PodmanResponse Gatekeeper::WatchEvents(privsep::UniqueFd* stream) {
+  ClientOptions client_options;
+  client_options.socket_path = options_.socket_path;
+  client_options.io_timeout = options_.io_timeout;
+  GatekeeperAnswer answer = StartStream(
+      client_options, "events",
+      [](privsep::Channel& out, const LibpodClient& client, const LibpodClient::StreamOptions& stream_options,
+         size_t* bytes) {
+        return ContainerEvents(
+            client,
+            [&](std::string_view line) {
+              return SendPieces(out, line.substr(0, privsep::kMaxBodyBytesPerFrame), bytes,
+                                [](privsep::PodmanStreamFrame& f) { return f.mutable_event(); });
+            },
+            stream_options);
+      });
+  if (!answer.stream.valid()) return chunker_.Start(answer);
+  chunker_.Start(GatekeeperAnswer{});
+  *stream = std::move(answer.stream);
+  PodmanResponse response;
+  response.set_http_status(200);
+  response.set_stream(true);
+  return response;
+}
 
 }  // namespace coolify::podman

@@ -51,7 +51,8 @@ namespace coolify::podman {
 
 // The most log output one containers_logs answer carries.
 inline constexpr size_t kMaxLogBytes = 1 << 20;
-// Followed logs served at once: each holds a thread and a Podman connection.
+// Streams (followed logs, the events watch) served at once: each holds a thread and a
+// Podman connection.
 inline constexpr int kMaxFollowStreams = 16;
 
 // An answer before it is cut into frames.
@@ -103,6 +104,8 @@ class Gatekeeper {
   privsep::PodmanResponse Call(const privsep::PodmanCall& call, privsep::UniqueFd* stream);
   // The next frame of the last answer, or 409 {"error": "nothing pending"}.
   privsep::PodmanResponse Next();
+  // Podman's container events as a stream (`event` frames), like a followed log.
+  privsep::PodmanResponse WatchEvents(privsep::UniqueFd* stream);
 
   // Runs `call` and returns the whole answer, not cut into frames.
   GatekeeperAnswer Execute(const privsep::PodmanCall& call);

@@ -424,6 +424,34 @@ absl::StatusOr<json::value> HostContainers(const LibpodClient& client) {
                               {Param("all", "true")}));
 }
 
+absl::Status ContainerEvents(const LibpodClient& client, const std::function<absl::Status(std::string_view)>& on_line,
+                             const LibpodClient::StreamOptions& stream_options) {
+  absl::StatusOr<std::string> target =
+      BuildTarget({{SegmentKind::kLiteral, "events"}},
+                  {Param("stream", "true"), Param("filters", R"({"type":["container"]})")});
+  if (!target.ok()) return target.status();
+  constexpr size_t kMaxLine = 64 * 1024;
+  std::string line;
+  absl::StatusOr<unsigned> status = client.Stream(
+      Method::kGet, *target, "",
+      [&](std::string_view bytes) -> absl::Status {
+        for (char c : bytes) {
+          if (c != '\n') {
+            if (line.size() >= kMaxLine) return absl::ResourceExhaustedError("event line too long");
+            line.push_back(c);
+            continue;
+          }
+          if (!line.empty()) {
+            if (absl::Status s = on_line(line); !s.ok()) return s;
+          }
+          line.clear();
+        }
+        return absl::OkStatus();
+      },
+      stream_options);
+  return status.status();
+}
+
 absl::StatusOr<json::value> HostStats(const LibpodClient& client) {
   return CallJson(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kLiteral, "stats"}},

@@ -159,6 +159,12 @@ absl::StatusOr<boost::json::value> HostContainers(const LibpodClient& client);
 // running container.
 absl::StatusOr<boost::json::value> HostStats(const LibpodClient& client);
 
+// GET /events?stream=true, container events only: each event's JSON line (without its
+// newline) goes to `on_line` as Podman sends it, until the stream ends, `on_line` refuses,
+// or stream_options.cancel_fd fires. A line longer than 64 KiB ends the stream.
+absl::Status ContainerEvents(const LibpodClient& client, const std::function<absl::Status(std::string_view)>& on_line,
+                             const LibpodClient::StreamOptions& stream_options);
+
 }  // namespace coolify::podman
 
 #endif  // COOLD_SERVICES_PODMAN_LIBPOD_VERBS_H_

@@ -104,6 +104,12 @@ int Main(int argc, char** argv) {
       case PodmanRequest::kNext:
         *reply.mutable_response() = gatekeeper.Next();
         break;
+      case PodmanRequest::kWatchEvents: {
+        UniqueFd stream;
+        *reply.mutable_response() = gatekeeper.WatchEvents(&stream);
+        if (stream.valid()) reply_fds->push_back(std::move(stream));
+        break;
+      }
       case PodmanRequest::OP_NOT_SET:
         // Refused by Validate() before dispatch.
         break;

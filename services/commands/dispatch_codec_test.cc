@@ -173,6 +173,11 @@ TEST(Envelopes, OkErrorAndBuild) {
   e = BuildEnvelope("b1", built);
   EXPECT_EQ(e.body, R"({"request_id":"b1","status":"ok","digest":"sha256:aa","registry_ref":"localhost/site:1","duration_ms":1234})");
 
+  // Bytes that are not UTF-8 never make an envelope invalid JSON.
+  e = ErrorEnvelope("b3", 502, std::string("bad \xb6 byte \xed\xa0\x80 surrogate"));
+  EXPECT_EQ(e.body, "{\"request_id\":\"b3\",\"status\":\"error\",\"code\":502,\"message\":\"bad \xEF\xBF\xBD byte "
+                    "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD surrogate\"}");
+
   e = ErrorEnvelope("b2", 503, "stream gone");
   EXPECT_EQ(e.http_status, 503u);
 }

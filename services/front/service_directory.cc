@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
 #include "privsep/log.h"
 #include "proto/privsep.pb.h"
 #include "services/dns/namespaces.h"
@@ -83,21 +84,31 @@ absl::StatusOr<std::unique_ptr<ServiceDirectory>> ServiceDirectory::Create(boost
     options.upstream_port = static_cast<uint16_t>(config.dns_upstream_port());
     ServiceDirectory* self = directory.get();
     const std::string name = ns.name();
-    auto server = dns::DnsServer::Create(io, options, &directory->table_,
+    auto server = dns::DnsServer::Create(directory->dns_io_, options, &directory->table_,
                                          [self, name]() { return self->AskMonitorForSockets(name); });
     if (!server.ok()) return server.status();
     directory->servers_.push_back(*std::move(server));
+    directory->server_namespaces_.push_back(ns.name());
   }
   return directory;
 }
 
 ServiceDirectory::~ServiceDirectory() {
-  for (auto& server : servers_) server->Stop();
+  if (dns_thread_.joinable()) {
+    boost::asio::post(dns_io_, [this] {
+      for (auto& server : servers_) server->Stop();
+      dns_work_.reset();
+    });
+    dns_thread_.join();
+  }
 }
 
 void ServiceDirectory::Start() {
   if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
-  for (auto& server : servers_) server->Start();
+  boost::asio::post(dns_io_, [this] {
+    for (auto& server : servers_) server->Start();
+  });
+  dns_thread_ = std::thread([this] { dns_io_.run(); });
   ScheduleRefresh();
   LogInfo("service directory: store %s, %u DNS listeners", store_->Describe(),
           static_cast<unsigned>(servers_.size()));
@@ -202,9 +213,11 @@ v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
       auto& f = *data.mutable_struct_value()->mutable_fields();
       f["names"] = NumberValue(static_cast<double>(table_.Current()->names));
       auto* listeners = f["listeners"].mutable_list_value();
-      for (const auto& server : servers_) {
+      for (size_t i = 0; i < servers_.size(); ++i) {
+        const auto& server = servers_[i];
         Value one;
         auto& s = *one.mutable_struct_value()->mutable_fields();
+        s["namespace"] = StringValue(server_namespaces_[i]);
         s["serving"] = BoolValue(server->serving());
         for (const auto& [name, count] : server->stats().Items()) {
           s[std::string(name)] = NumberValue(static_cast<double>(count));

@@ -8,15 +8,22 @@
 // rows other hosts gossip in through Corrosion are answered within a second or so. DNS
 // sockets come from the monitor (port 53 needs privilege), asked for again when the
 // server rebinds after the bridge came back.
+//
+// The DNS servers run on a thread and io_context of their own: the front end's loop calls
+// its helpers synchronously (a Podman call, a store transaction), and no such call may
+// delay an answer. They share only the name table (immutable snapshots swapped under a
+// lock) and the monitor channel, which nothing else uses once the front end runs.
 #ifndef COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
 #define COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
 
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "boost/asio/io_context.hpp"
+#include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "privsep/channel.h"
 #include "proto/commands.pb.h"
@@ -54,7 +61,12 @@ class ServiceDirectory {
  private:
   ServiceDirectory(boost::asio::io_context& io, std::unique_ptr<endpoints::EndpointStore> store,
                    dns::WireName zone, privsep::Channel& monitor)
-      : io_(io), store_(std::move(store)), zone_(std::move(zone)), monitor_(monitor), refresh_timer_(io) {}
+      : io_(io),
+        store_(std::move(store)),
+        zone_(std::move(zone)),
+        monitor_(monitor),
+        refresh_timer_(io),
+        dns_work_(boost::asio::make_work_guard(dns_io_)) {}
 
   // Reloads the table when the store's fingerprint moved (or `force`).
   absl::Status Refresh(bool force);
@@ -68,8 +80,12 @@ class ServiceDirectory {
   dns::NameTable table_;
   std::string fingerprint_;
   bool store_reachable_ = true;
-  std::vector<std::unique_ptr<dns::DnsServer>> servers_;
   boost::asio::steady_timer refresh_timer_;
+  boost::asio::io_context dns_io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> dns_work_;
+  std::vector<std::unique_ptr<dns::DnsServer>> servers_;  // run on dns_io_
+  std::vector<std::string> server_namespaces_;
+  std::thread dns_thread_;
 };
 
 }  // namespace coolify::front

@@ -76,6 +76,13 @@ class ServicesE2E : public ::testing::Test {
         "COOLD_PODMAN_SOCKET=" + db_dir_ + "/no-podman.sock",
     });
     EXPECT_TRUE(coold->WaitForLog("REST API on")) << coold->log();
+    // The listener binds on its own thread, possibly after the API is up.
+    bool serving = false;
+    for (int i = 0; i < 100 && !serving; ++i) {
+      serving = Api("GET", "/api/v1/dns/stats").body.find("\"serving\":true") != std::string::npos;
+      if (!serving) usleep(50 * 1000);
+    }
+    EXPECT_TRUE(serving) << coold->log();
     return coold;
   }
 
@@ -134,6 +141,21 @@ TEST_F(ServicesE2E, RegisteredEndpointsAnswerDnsAndSurviveARestart) {
   coold = StartCoold();
   EXPECT_NE(Dig("web.default.coolify.internal", "A", "+short").find("10.210.7.20"), std::string::npos)
       << coold->log();
+
+  // netavark tears the bridge down and brings it back: the listener comes back with it,
+  // on sockets the monitor binds again.
+  ASSERT_EQ(testing::Shell("ip link del coolbr0").status, 0);
+  EXPECT_EQ(Dig("web.default.coolify.internal", "A", "+short").find("10.210.7.20"), std::string::npos);
+  ASSERT_EQ(testing::Shell("ip link add coolbr0 type bridge && ip addr add " + std::string(kGateway) +
+                           "/24 dev coolbr0 && ip link set coolbr0 up")
+                .status,
+            0);
+  bool back = false;
+  for (int i = 0; i < 40 && !back; ++i) {
+    back = Dig("web.default.coolify.internal", "A", "+short").find("10.210.7.20") != std::string::npos;
+    if (!back) usleep(250 * 1000);
+  }
+  EXPECT_TRUE(back) << coold->log();
 
   ASSERT_EQ(Api("DELETE", "/api/v1/services/shop/endpoints/0123456789ab").status, 200);
   EXPECT_NE(Dig("web.default.coolify.internal").find("status: NXDOMAIN"), std::string::npos);

@@ -172,7 +172,9 @@ std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, const v
 int Serve(FrontChannels channels, Startup startup) {
   boost::asio::io_context io;
   std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>> watchers;
-  for (privsep::Channel* channel : {&channels.monitor, &channels.netlink, &channels.podman, &channels.build}) {
+  // Not the monitor's: the DNS thread asks it for sockets (ServiceDirectory), and the
+  // monitor's death reaches this process as its parent-death signal anyway.
+  for (privsep::Channel* channel : {&channels.netlink, &channels.podman, &channels.build}) {
     WatchChannel(io, watchers, channel->fd());
   }
 

@@ -422,7 +422,9 @@ absl::StatusOr<BuildDispatch> ParseBuildDispatch(std::string_view body) {
 std::string ValueJson(const Value& value) {
   if (value.kind_case() == Value::KIND_NOT_SET) return "null";
   absl::StatusOr<std::string> json = ToJson(value);
-  return json.ok() ? *json : "null";
+  // protobuf copies a string's bytes as they are; a host's ill-formed UTF-8 is replaced
+  // here (only string contents can hold such bytes, so the structure is untouched).
+  return json.ok() ? WellFormedUtf8(*json) : "null";
 }
 
 Envelope ErrorEnvelope(const std::string& request_id, unsigned code, std::string_view message) {

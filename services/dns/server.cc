@@ -132,7 +132,6 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
         opt_(std::move(options)),
         resolver_(opt_.zone, opt_.namespace_name, table, &stats_),
         source_(std::move(source)),
-        upstream_(io),
         upstream_endpoint_(asio::ip::make_address_v4(opt_.upstream_ip), opt_.upstream_port),
         sweep_timer_(io),
         probe_timer_(io),
@@ -170,11 +169,16 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
 
  private:
   friend class TcpConnection;
+  // A UDP query forwarded upstream, on a socket of its own: the kernel picks a random
+  // source port for each, so an off-path spoofer must guess it and the 16-bit id.
   struct Pending {
     Query query;
     std::vector<uint8_t> packet;  // the client's query, for a SERVFAIL answer
     udp::endpoint client;
     Clock::time_point deadline;
+    uint16_t upstream_id = 0;
+    std::unique_ptr<udp::socket> socket;
+    std::vector<uint8_t> answer;
   };
 
   void Acquire();
@@ -186,17 +190,15 @@ class DnsServer::Impl : public std::enable_shared_from_this<DnsServer::Impl> {
   // Reads and answers what is queued; false when the socket failed.
   bool DrainUdp(Listener& l);
   void ForwardUdp(const Query& q, const uint8_t* packet, size_t n, const udp::endpoint& client);
-  void ReceiveUpstream();
-  void OnUpstream(size_t n);
+  void ReceiveUpstream(uint64_t key);
+  void OnUpstream(uint64_t key, size_t n);
   void Sweep();
   void ServFail(const Pending& p);
   void Accept(const std::shared_ptr<Listener>& l);
-  bool OpenUpstream();
 
-  udp::socket upstream_;
   udp::endpoint upstream_endpoint_;
-  std::vector<uint8_t> upstream_buf_ = std::vector<uint8_t>(kMaxMessage);
-  absl::flat_hash_map<uint16_t, Pending> pending_;
+  absl::flat_hash_map<uint64_t, Pending> pending_;  // by a sequence number
+  uint64_t next_forward_ = 0;
   asio::steady_timer sweep_timer_, probe_timer_, rebind_timer_;
   std::chrono::milliseconds backoff_;
   std::mt19937 rng_;
@@ -355,7 +357,6 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 };
 
 void DnsServer::Impl::Start() {
-  OpenUpstream();
   Acquire();
   Probe();
   Sweep();
@@ -371,27 +372,12 @@ void DnsServer::Impl::Stop() {
     listener_.reset();
   }
   serving_ = false;
-  upstream_.close(ec);
+  pending_.clear();  // closes their sockets
   sweep_timer_.cancel();
   probe_timer_.cancel();
   rebind_timer_.cancel();
   std::vector<TcpConnection*> open(connections_.begin(), connections_.end());
   for (TcpConnection* c : open) c->Close();
-}
-
-bool DnsServer::Impl::OpenUpstream() {
-  if (upstream_.is_open()) return true;
-  error_code ec;
-  upstream_.open(udp::v4(), ec);
-  if (!ec) upstream_.connect(upstream_endpoint_, ec);
-  if (!ec) upstream_.non_blocking(true, ec);
-  if (ec) {
-    LogWarn("dns %s: upstream %s:%d: %s", opt_.namespace_name, opt_.upstream_ip, opt_.upstream_port, ec.message());
-    upstream_.close(ec);
-    return false;
-  }
-  ReceiveUpstream();
-  return true;
 }
 
 void DnsServer::Impl::Acquire() {
@@ -519,24 +505,34 @@ bool DnsServer::Impl::DrainUdp(Listener& l) {
 }
 
 void DnsServer::Impl::ForwardUdp(const Query& q, const uint8_t* packet, size_t n, const udp::endpoint& client) {
-  Pending p{q, std::vector<uint8_t>(packet, packet + n), client, Clock::now() + opt_.upstream_timeout};
-  if (pending_.size() >= opt_.max_pending_forwards || !OpenUpstream()) {
-    if (pending_.size() >= opt_.max_pending_forwards) Stats::Add(stats_.dropped);
+  Pending p;
+  p.query = q;
+  p.packet.assign(packet, packet + n);
+  p.client = client;
+  p.deadline = Clock::now() + opt_.upstream_timeout;
+  if (pending_.size() >= opt_.max_pending_forwards) {
+    Stats::Add(stats_.dropped);
     return ServFail(p);
   }
-  uint16_t id = 0;
-  do {
-    id = static_cast<uint16_t>(rng_());
-  } while (pending_.contains(id));
-  std::vector<uint8_t> upstream_query = p.packet;
-  WriteId(upstream_query.data(), id);
   error_code ec;
-  upstream_.send(asio::buffer(upstream_query), 0, ec);
+  p.socket = std::make_unique<udp::socket>(io_);
+  p.socket->open(udp::v4(), ec);
+  // Connected: the kernel delivers only the upstream's datagrams, and reports its ICMP
+  // unreachable as an error on this socket alone.
+  if (!ec) p.socket->connect(upstream_endpoint_, ec);
+  if (!ec) p.socket->non_blocking(true, ec);
+  p.upstream_id = static_cast<uint16_t>(rng_());
+  std::vector<uint8_t> upstream_query = p.packet;
+  WriteId(upstream_query.data(), p.upstream_id);
+  if (!ec) p.socket->send(asio::buffer(upstream_query), 0, ec);
   if (ec) {
     Stats::Add(stats_.upstream_errors);
     return ServFail(p);
   }
-  pending_.emplace(id, std::move(p));
+  p.answer.resize(kUdpBuffer);
+  const uint64_t key = ++next_forward_;
+  pending_.emplace(key, std::move(p));
+  ReceiveUpstream(key);
 }
 
 void DnsServer::Impl::ServFail(const Pending& p) {
@@ -549,54 +545,56 @@ void DnsServer::Impl::ServFail(const Pending& p) {
   if (size > 0) listener_->datagram.send_to(asio::buffer(out.data(), size), p.client, 0, ec);
 }
 
-void DnsServer::Impl::ReceiveUpstream() {
-  upstream_.async_receive(asio::buffer(upstream_buf_), [self = shared_from_this()](error_code ec, size_t n) {
-    if (self->stopped_ || ec == asio::error::operation_aborted || !self->upstream_.is_open()) return;
+void DnsServer::Impl::ReceiveUpstream(uint64_t key) {
+  Pending& p = pending_.at(key);
+  p.socket->async_receive(asio::buffer(p.answer), [self = shared_from_this(), key](error_code ec, size_t n) {
+    if (self->stopped_ || ec == asio::error::operation_aborted) return;
+    auto it = self->pending_.find(key);
+    if (it == self->pending_.end()) return;  // timed out meanwhile
     if (ec) {
-      // ICMP port or host unreachable on the connected socket: the upstream is down, so
-      // every query waiting on it fails now rather than at its deadline.
+      // ICMP port or host unreachable: the upstream is down; fail now, not at the deadline.
       Stats::Add(self->stats_.upstream_errors);
-      std::vector<Pending> failed;
-      for (auto& [id, p] : self->pending_) failed.push_back(std::move(p));
-      self->pending_.clear();
-      for (const Pending& p : failed) self->ServFail(p);
-    } else {
-      self->OnUpstream(n);
+      Pending failed = std::move(it->second);
+      self->pending_.erase(it);
+      return self->ServFail(failed);
     }
-    self->ReceiveUpstream();
+    self->OnUpstream(key, n);
   });
 }
 
-void DnsServer::Impl::OnUpstream(size_t n) {
+void DnsServer::Impl::OnUpstream(uint64_t key, size_t n) {
+  Pending& p = pending_.at(key);
   uint16_t id = 0;
-  if (!ReadResponseId(upstream_buf_.data(), n, &id)) return;
-  auto it = pending_.find(id);
-  if (it == pending_.end() || !SameQuestion(it->second.query, upstream_buf_.data(), n)) return;  // not ours
-  Pending p = std::move(it->second);
-  pending_.erase(it);
+  if (!ReadResponseId(p.answer.data(), n, &id) || id != p.upstream_id || !(p.answer[2] & 0x80) ||
+      !SameQuestion(p.query, p.answer.data(), n)) {
+    return ReceiveUpstream(key);  // not the answer to what was asked: keep waiting
+  }
+  Pending done = std::move(p);
+  pending_.erase(key);
   Stats::Add(stats_.upstream_answers);
   if (!listener_) return;
-  WriteId(upstream_buf_.data(), p.query.id);
-  if (n > p.query.UdpLimit()) {
-    // Too large for this client: header and question only, TC set, so it retries over TCP.
-    n = p.query.question_end;
-    upstream_buf_[2] |= 0x02;
-    std::memset(upstream_buf_.data() + 6, 0, 6);
+  WriteId(done.answer.data(), done.query.id);
+  // Too large for this client (or for our buffer): header and question only, TC set, so
+  // it asks again over TCP.
+  if (n > done.query.UdpLimit() || n >= kUdpBuffer) {
+    n = done.query.question_end;
+    done.answer[2] |= 0x02;
+    std::memset(done.answer.data() + 6, 0, 6);
     Stats::Add(stats_.truncated);
   }
   error_code ec;
-  listener_->datagram.send_to(asio::buffer(upstream_buf_.data(), n), p.client, 0, ec);
+  listener_->datagram.send_to(asio::buffer(done.answer.data(), n), done.client, 0, ec);
 }
 
 void DnsServer::Impl::Sweep() {
   if (stopped_) return;
   const Clock::time_point now = Clock::now();
-  std::vector<uint16_t> expired;
-  for (const auto& [id, p] : pending_) {
-    if (p.deadline <= now) expired.push_back(id);
+  std::vector<uint64_t> expired;
+  for (const auto& [key, p] : pending_) {
+    if (p.deadline <= now) expired.push_back(key);
   }
-  for (uint16_t id : expired) {
-    auto it = pending_.find(id);
+  for (uint64_t key : expired) {
+    auto it = pending_.find(key);
     Pending p = std::move(it->second);
     pending_.erase(it);
     Stats::Add(stats_.upstream_timeouts);

@@ -14,10 +14,12 @@
 // source again with exponential backoff (rebind_backoff_min doubling to _max) until the
 // address is back and the source delivers.
 //
-// Forwarding: a UDP query goes upstream over UDP with a fresh random id (the client's is
-// restored on the way back), and only an answer to the same question is relayed; a TCP
-// query goes upstream over its own TCP connection. No answer within upstream_timeout, or
-// the upstream refusing (ICMP unreachable), is SERVFAIL.
+// Forwarding: a UDP query goes upstream over UDP from a socket of its own (a random
+// source port) with a fresh random id (the client's is restored on the way back), and
+// only an answer to the same question is relayed; a TCP query goes upstream over its own
+// TCP connection. No answer within upstream_timeout, or the upstream refusing (ICMP
+// unreachable), is SERVFAIL. At most max_pending_forwards UDP queries are upstream at
+// once (each holds a descriptor); beyond that the answer is SERVFAIL at once.
 #ifndef COOLD_SERVICES_DNS_SERVER_H_
 #define COOLD_SERVICES_DNS_SERVER_H_
 
@@ -62,7 +64,7 @@ struct ServerOptions {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   size_t max_tcp_connections = 64;
   size_t max_tcp_queries_per_connection = 256;
-  size_t max_pending_forwards = 1024;
+  size_t max_pending_forwards = 256;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds rebind_backoff_min{50};
   std::chrono::milliseconds rebind_backoff_max{2000};

@@ -284,6 +284,56 @@ privsep::UniqueFd IdleConnection(const std::string& server) {
   return fd;
 }
 
+// An upstream that first answers with the wrong id, then for another question, then
+// correctly: only the correct answer may reach the client. Each forwarded query comes
+// from a source port of its own.
+TEST_F(DnsNetnsTest, OnlyTheAnswerToTheQuestionAskedIsRelayed) {
+  privsep::UniqueFd up(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(53);
+  inet_pton(AF_INET, "127.0.0.5", &sin.sin_addr);
+  ASSERT_EQ(bind(up.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  std::vector<uint16_t> ports;
+  std::thread upstream([&] {
+    for (int i = 0; i < 3; ++i) {
+      uint8_t q[512];
+      sockaddr_in from{};
+      socklen_t len = sizeof(from);
+      ssize_t n = recvfrom(up.get(), q, sizeof(q), 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (n < 12) return;
+      ports.push_back(ntohs(from.sin_port));
+      const uint16_t id = static_cast<uint16_t>(q[0] << 8 | q[1]);
+      auto answer = [&](uint16_t with_id, const char* name, const char* ip) {
+        testing::QueryOptions o;
+        o.id = with_id;
+        std::vector<uint8_t> a = testing::MakeQuery(name, o);
+        a[2] |= 0x80;  // QR
+        a[7] = 1;      // one answer
+        const uint8_t rr[] = {0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
+        a.insert(a.end(), rr, rr + sizeof(rr));
+        in_addr addr{};
+        inet_pton(AF_INET, ip, &addr);
+        const uint8_t* b = reinterpret_cast<const uint8_t*>(&addr);
+        a.insert(a.end(), b, b + 4);
+        sendto(up.get(), a.data(), a.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+      };
+      answer(static_cast<uint16_t>(id + 1), "www.example.test", "6.6.6.6");  // wrong id
+      answer(id, "evil.example.test", "6.6.6.7");                           // other question
+      answer(id, "www.example.test", "192.0.2.1");
+    }
+  });
+  DnsServer* s = Serve("default", kGatewayA, "127.0.0.5");
+  for (int i = 0; i < 3; ++i) {
+    Dig d = RunDig(kGatewayA, "www.example.test +short");
+    EXPECT_EQ(d.out, "192.0.2.1\n") << d.out;
+  }
+  upstream.join();
+  ASSERT_EQ(ports.size(), 3u);
+  EXPECT_TRUE(ports[0] != ports[1] || ports[1] != ports[2]) << ports[0] << " " << ports[1] << " " << ports[2];
+  EXPECT_EQ(s->stats().upstream_answers.load(), 3u);
+}
+
 // Sends raw bytes over UDP; the answer, or empty after 500 ms.
 std::vector<uint8_t> RawUdp(const std::string& server, const std::vector<uint8_t>& bytes) {
   privsep::UniqueFd fd(socket(AF_INET, SOCK_DGRAM, 0));

@@ -183,5 +183,27 @@ TEST_F(SyncE2E, PodmanLifecycleDrivesTheTableAndNothingIsLost) {
   coold->Stop();
 }
 
+TEST_F(SyncE2E, AStoreDownAtStartIsWaitedFor) {
+  StopCorrosion();
+  ASSERT_EQ(Api("POST", "/api/v1/containers",
+                R"({"name":"sync-web","image":"localhost/busybox:latest","command":["sleep","600"]})")
+                .status,
+            0);  // no coold yet: nothing answers
+  auto coold = StartCoold();
+  // coold runs; what needs the store says it is unavailable...
+  Answer early = Api("GET", "/api/v1/services/sync-web/endpoints");
+  EXPECT_EQ(early.status, 503) << early.body << coold->log();
+  ASSERT_EQ(Api("POST", "/api/v1/containers",
+                R"({"name":"sync-web","image":"localhost/busybox:latest","command":["sleep","600"]})")
+                .status,
+            201);
+  ASSERT_EQ(Api("POST", "/api/v1/containers/sync-web/start").status, 200);
+  // ...and once the store answers, the rows arrive.
+  StartCorrosion();
+  EXPECT_TRUE(WaitForLookup(Ip(), /*absent=*/false, std::chrono::seconds(6)).has_value()) << coold->log();
+  ASSERT_EQ(Api("DELETE", "/api/v1/containers/sync-web?force=true").status, 200);
+  coold->Stop();
+}
+
 }  // namespace
 }  // namespace coolify

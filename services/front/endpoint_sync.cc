@@ -213,7 +213,9 @@ absl::Status EndpointSync::Reconcile() {
   if (containers->http_status != 200) {
     return fail(absl::UnavailableError(absl::StrCat("podman container list: ", containers->http_status)));
   }
-  absl::StatusOr<std::vector<endpoints::EndpointRow>> existing = directory_.store().ListHost();
+  absl::StatusOr<endpoints::EndpointStore*> store = directory_.Store();
+  if (!store.ok()) return fail(store.status());
+  absl::StatusOr<std::vector<endpoints::EndpointRow>> existing = (*store)->ListHost();
   if (!existing.ok()) return fail(existing.status());
   auto inspect = [this](const std::string& id) -> absl::StatusOr<std::string> {
     v1::Command c;
@@ -226,7 +228,7 @@ absl::Status EndpointSync::Reconcile() {
   };
   absl::StatusOr<std::vector<endpoints::EndpointRow>> desired = DesiredRows(containers->body, inspect, config_, *existing);
   if (!desired.ok()) return fail(desired.status());
-  absl::StatusOr<endpoints::ReconcileResult> result = directory_.store().ReplaceHostRows(*std::move(desired));
+  absl::StatusOr<endpoints::ReconcileResult> result = (*store)->ReplaceHostRows(*std::move(desired));
   if (!result.ok()) return fail(result.status());
   if (!last_error_.empty()) LogInfo("endpoint reconcile: working again");
   last_error_.clear();

@@ -67,13 +67,14 @@ absl::StatusOr<std::unique_ptr<ServiceDirectory>> ServiceDirectory::Create(boost
     if (sqlite_path.empty()) return absl::FailedPreconditionError("endpoint store: no database directory was passed");
     store_config.sqlite_path = sqlite_path;
   }
-  auto store = endpoints::OpenStore(store_config, config.host_id());
-  if (!store.ok()) {
-    return absl::Status(store.status().code(), absl::StrCat("endpoint store: ", store.status().message()));
-  }
   auto zone = dns::ParseZoneVariable(config.dns_zone());
   if (!zone.ok()) return zone.status();
-  std::unique_ptr<ServiceDirectory> directory(new ServiceDirectory(io, *std::move(store), *zone, monitor));
+  std::unique_ptr<ServiceDirectory> directory(
+      new ServiceDirectory(io, store_config, config.host_id(), *zone, monitor));
+  if (absl::StatusOr<endpoints::EndpointStore*> store = directory->Store(); !store.ok()) {
+    if (!absl::IsUnavailable(store.status())) return store.status();
+    LogWarn("%s; DNS answers from an empty table until it answers", store.status().ToString());
+  }
   for (const v1::NamespaceConfig& ns : config.namespaces()) {
     if (ns.gateway() == "0.0.0.0") continue;
     dns::ServerOptions options;
@@ -110,8 +111,8 @@ void ServiceDirectory::Start() {
   });
   dns_thread_ = std::thread([this] { dns_io_.run(); });
   ScheduleRefresh();
-  LogInfo("service directory: store %s, %u DNS listeners", store_->Describe(),
-          static_cast<unsigned>(servers_.size()));
+  LogInfo("service directory: store %s, %u DNS listeners",
+          store_ ? store_->Describe() : std::string("(not open yet)"), static_cast<unsigned>(servers_.size()));
 }
 
 absl::StatusOr<dns::ListenSockets> ServiceDirectory::AskMonitorForSockets(const std::string& namespace_name) {
@@ -133,11 +134,24 @@ absl::StatusOr<dns::ListenSockets> ServiceDirectory::AskMonitorForSockets(const 
   return sockets;
 }
 
+absl::StatusOr<endpoints::EndpointStore*> ServiceDirectory::Store() {
+  if (store_) return store_.get();
+  auto store = endpoints::OpenStore(store_config_, host_id_);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("endpoint store: ", store.status().message()));
+  }
+  store_ = *std::move(store);
+  LogInfo("endpoint store %s open", store_->Describe());
+  return store_.get();
+}
+
 absl::Status ServiceDirectory::Refresh(bool force) {
-  absl::StatusOr<std::string> fingerprint = store_->Fingerprint();
+  absl::StatusOr<endpoints::EndpointStore*> store = Store();
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::string> fingerprint = (*store)->Fingerprint();
   if (!fingerprint.ok()) return fingerprint.status();
   if (!force && *fingerprint == fingerprint_) return absl::OkStatus();
-  absl::StatusOr<std::vector<endpoints::EndpointRow>> rows = store_->ListServing();
+  absl::StatusOr<std::vector<endpoints::EndpointRow>> rows = (*store)->ListServing();
   if (!rows.ok()) return rows.status();
   table_.Replace(*rows);
   fingerprint_ = *std::move(fingerprint);
@@ -171,25 +185,29 @@ bool ServiceDirectory::IsServiceVerb(const v1::Command& command) {
 }
 
 v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
+  const bool needs_store = command.has_services_register() || command.has_services_deregister() ||
+                           command.has_services_endpoints();
+  absl::StatusOr<endpoints::EndpointStore*> store = Store();
+  if (needs_store && !store.ok()) return ErrorResult(store.status());
   switch (command.verb_case()) {
     case v1::Command::kServicesRegister: {
       endpoints::EndpointRow row = endpoints::RowFromRegister(command.services_register());
-      row.host_id = store_->host_id();
+      row.host_id = host_id_;
       if (absl::Status valid = endpoints::ValidateEndpointRow(row); !valid.ok()) return ErrorResult(valid);
-      if (absl::Status s = store_->Upsert(row); !s.ok()) return ErrorResult(s);
+      if (absl::Status s = (*store)->Upsert(row); !s.ok()) return ErrorResult(s);
       if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
       return OkResult(201, RowValue(row));
     }
     case v1::Command::kServicesDeregister: {
       const v1::ServicesDeregister& r = command.services_deregister();
-      if (absl::Status s = store_->Delete(r.service_id(), r.container_id()); !s.ok()) return ErrorResult(s);
+      if (absl::Status s = (*store)->Delete(r.service_id(), r.container_id()); !s.ok()) return ErrorResult(s);
       if (absl::Status s = Refresh(/*force=*/true); !s.ok()) LogWarn("endpoint store: %s", s.ToString());
       Value data;
       (*data.mutable_struct_value()->mutable_fields())["deleted"] = BoolValue(true);
       return OkResult(200, std::move(data));
     }
     case v1::Command::kServicesEndpoints: {
-      auto rows = store_->ListService(command.services_endpoints().service_id());
+      auto rows = (*store)->ListService(command.services_endpoints().service_id());
       if (!rows.ok()) return ErrorResult(rows.status());
       Value data;
       auto* list = (*data.mutable_struct_value()->mutable_fields())["endpoints"].mutable_list_value();

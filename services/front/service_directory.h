@@ -32,6 +32,7 @@
 #include "services/dns/name_table.h"
 #include "services/dns/server.h"
 #include "services/endpoints/endpoint_store.h"
+#include "services/endpoints/store_config.h"
 
 namespace coolify::front {
 
@@ -39,7 +40,9 @@ class ServiceDirectory {
  public:
   // Opens the store the configuration names (`sqlite_path` for SQLite: the path through
   // the descriptor the monitor passed), and prepares a DNS server per namespace with a
-  // gateway. Nothing runs until Start().
+  // gateway. Nothing runs until Start(). A store that does not answer yet (Unavailable:
+  // Corrosion still starting) is opened later, on first use; any other failure to open
+  // it is an error here, so a wrong path or permission stops coold at start.
   static absl::StatusOr<std::unique_ptr<ServiceDirectory>> Create(boost::asio::io_context& io,
                                                                   const v1::CooldConfig& config,
                                                                   const std::string& sqlite_path,
@@ -54,15 +57,17 @@ class ServiceDirectory {
   static bool IsServiceVerb(const v1::Command& command);
 
   const dns::NameTable& table() const { return table_; }
-  endpoints::EndpointStore& store() { return *store_; }
+  // The store, opened now if it could not be at start (Corrosion not answering yet).
+  absl::StatusOr<endpoints::EndpointStore*> Store();
   // Reloads the name table now (after the store changed here).
   absl::Status TableChanged() { return Refresh(/*force=*/true); }
 
  private:
-  ServiceDirectory(boost::asio::io_context& io, std::unique_ptr<endpoints::EndpointStore> store,
+  ServiceDirectory(boost::asio::io_context& io, endpoints::StoreConfig store_config, std::string host_id,
                    dns::WireName zone, privsep::Channel& monitor)
       : io_(io),
-        store_(std::move(store)),
+        store_config_(std::move(store_config)),
+        host_id_(std::move(host_id)),
         zone_(std::move(zone)),
         monitor_(monitor),
         refresh_timer_(io),
@@ -74,7 +79,9 @@ class ServiceDirectory {
   absl::StatusOr<dns::ListenSockets> AskMonitorForSockets(const std::string& namespace_name);
 
   boost::asio::io_context& io_;
-  std::unique_ptr<endpoints::EndpointStore> store_;
+  const endpoints::StoreConfig store_config_;
+  const std::string host_id_;
+  std::unique_ptr<endpoints::EndpointStore> store_;  // null until it could be opened
   dns::WireName zone_;
   privsep::Channel& monitor_;
   dns::NameTable table_;

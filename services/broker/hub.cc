@@ -70,14 +70,27 @@ void Hub::Unregister(const std::string& host_id, uint64_t generation) {
 
 void Hub::FailHostLocked(const std::string& host_id, uint64_t generation, const std::string& why, absl::Time now,
                          Delivery& out) {
-  for (auto& [request_id, entry] : pending_) {
-    if (entry.landed || entry.host_id != host_id || entry.generation != generation) continue;
-    LandLocked(request_id, entry, ErrorEnvelope(request_id, 503, why), now, out);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Entry& entry = it->second;
+    if (entry.landed || entry.host_id != host_id || entry.generation != generation) {
+      ++it;
+      continue;
+    }
+    LandLocked(it->first, entry, ErrorEnvelope(it->first, 503, why), now, out);
+    if (entry.delivered) {
+      pending_.erase(it++);
+    } else {
+      ++it;
+    }
   }
 }
 
 void Hub::LandLocked(const std::string& request_id, Entry& entry, Envelope result, absl::Time now, Delivery& out) {
   (void)request_id;
+  // A coold-lane answer handed to its waiting caller is done: keeping it would only fill
+  // the pending map (at thousands of dispatches a second, 30 s of them is far beyond
+  // BROKER_PENDING_MAX). The caller erases it after this returns.
+  if (entry.lane == Lane::kCoold && !entry.waiters.empty()) entry.delivered = true;
   entry.landed = true;
   entry.landed_at = now;
   entry.result = std::move(result);
@@ -105,6 +118,7 @@ void Hub::OnResponse(const std::string& host_id, uint64_t generation, const v1::
     Envelope result = it->second.lane == Lane::kCoold ? commands::CommandEnvelope(it->first, response.result())
                                                       : commands::BuildEnvelope(it->first, response.result());
     LandLocked(it->first, it->second, std::move(result), absl::Now(), out);
+    if (it->second.delivered) pending_.erase(it);
   }
   Deliver(out);
 }
@@ -253,6 +267,10 @@ void Hub::Sweep(absl::Time now) {
                                  absl::StrCat("host ", entry.host_id, " did not answer within ",
                                               absl::FormatDuration(options_.dispatch_timeout))),
                    now, out);
+        if (entry.delivered) {
+          pending_.erase(it++);
+          continue;
+        }
       } else if (entry.lane == Lane::kBuild && now - entry.created >= options_.build_timeout) {
         LandLocked(it->first, entry, ErrorEnvelope(it->first, 504, "build did not finish in time"), now, out);
       } else if (entry.lane == Lane::kBuild) {

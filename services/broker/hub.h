@@ -9,9 +9,10 @@
 // stream is closed and its waiting requests end 503, so one host never has two.
 //
 // Pending: request_id -> Waiting | Landed, at most pending_max entries of both kinds
-// (more is 503). A coold-lane request still waiting after dispatch_timeout lands as 504;
-// a build after build_timeout. A landed entry stays landed_ttl and is served to every
-// poller, and its request_id cannot be reused meanwhile (409).
+// (more is 503); a request_id in it cannot be used again (409). A coold-lane request
+// still waiting after dispatch_timeout ends 504; a build after build_timeout. A
+// coold-lane answer is handed to its caller and dropped; a build's result lands and
+// stays landed_ttl, served to every poller.
 #ifndef COOLD_SERVICES_BROKER_HUB_H_
 #define COOLD_SERVICES_BROKER_HUB_H_
 
@@ -106,6 +107,7 @@ class Hub {
     uint64_t generation = 0;
     absl::Time created;
     bool landed = false;
+    bool delivered = false;  // a coold-lane answer its caller received: erased at once
     absl::Time landed_at;
     commands::Envelope result;
     std::vector<Waiter> waiters;

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 namespace coolify::testing {
@@ -26,6 +27,24 @@ CommandRun Shell(const std::string& command) {
   int status = pclose(pipe);
   run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
+}
+
+RestAnswer RestCall(int port, const std::string& token, const std::string& method, const std::string& path,
+                    const std::string& body) {
+  std::string command = "curl -sS --max-time 60 -X " + method + " -H 'Authorization: Bearer " + token +
+                        "' -w '\\n%{http_code}' ";
+  if (!body.empty()) {
+    const char* tmp = getenv("TEST_TMPDIR");
+    std::string file = std::string(tmp != nullptr ? tmp : "/tmp") + "/rest-call-body.json";
+    std::ofstream(file) << body;
+    command += "-H 'Content-Type: application/json' --data-binary @" + file + " ";
+  }
+  std::string out = Shell(command + "'http://127.0.0.1:" + std::to_string(port) + path + "'").out;
+  const size_t last = out.rfind('\n');
+  RestAnswer answer;
+  answer.status = last == std::string::npos ? 0 : atoi(out.substr(last + 1).c_str());
+  answer.body = last == std::string::npos ? out : out.substr(0, last);
+  return answer;
 }
 
 CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args,

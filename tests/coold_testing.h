@@ -22,6 +22,16 @@ struct CommandRun {
 // Runs a shell command in this process's network namespace, as an operator would.
 CommandRun Shell(const std::string& command);
 
+struct RestAnswer {
+  int status = 0;  // the HTTP status, 0 when nothing answered
+  std::string body;
+};
+
+// One request to coold's REST API on 127.0.0.1:`port` with curl and bearer `token`, as an
+// operator would send it; a body goes through a file, so no quoting of JSON is needed.
+RestAnswer RestCall(int port, const std::string& token, const std::string& method, const std::string& path,
+                    const std::string& body = "");
+
 class CooldUnderTest {
  public:
   // Starts coold with `env` ("NAME=value" entries; COOLD_LIBEXEC_DIR is added) and `args`;

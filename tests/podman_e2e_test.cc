@@ -31,29 +31,10 @@ namespace {
 constexpr char kToken[] = "podman-e2e-token-0123456789";
 constexpr int kPort = 18444;
 
+using Answer = testing::RestAnswer;
 
-struct Answer {
-  int status = 0;
-  std::string body;
-};
-
-
-// One request to coold's REST API with curl; the body goes through a file so no quoting
-// of JSON is needed.
 Answer Api(const std::string& method, const std::string& path, const std::string& body = "") {
-  std::string command = "curl -sS --max-time 60 -X " + method + " -H 'Authorization: Bearer " + kToken +
-                        "' -w '\\n%{http_code}' ";
-  if (!body.empty()) {
-    std::string file = std::string(getenv("TEST_TMPDIR")) + "/body.json";
-    std::ofstream(file) << body;
-    command += "-H 'Content-Type: application/json' --data-binary @" + file + " ";
-  }
-  std::string out = testing::Shell(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'").out;
-  size_t last = out.rfind('\n');
-  Answer answer;
-  answer.status = atoi(out.substr(last + 1).c_str());
-  answer.body = out.substr(0, last);
-  return answer;
+  return testing::RestCall(kPort, kToken, method, path, body);
 }
 
 class PodmanE2E : public ::testing::Test {

@@ -21,18 +21,10 @@ constexpr char kToken[] = "services-e2e-token-0123456789";
 constexpr int kPort = 18445;
 constexpr char kGateway[] = "10.210.7.1";
 
-struct Answer {
-  int status = 0;
-  std::string body;
-};
+using Answer = testing::RestAnswer;
 
 Answer Api(const std::string& method, const std::string& path, const std::string& body = "") {
-  std::string command = "curl -sS --max-time 20 -X " + method + " -H 'Authorization: Bearer " + kToken +
-                        "' -w '\\n%{http_code}' ";
-  if (!body.empty()) command += "-H 'Content-Type: application/json' --data-binary '" + body + "' ";
-  std::string out = testing::Shell(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'").out;
-  size_t last = out.rfind('\n');
-  return Answer{atoi(out.substr(last + 1).c_str()), out.substr(0, last)};
+  return testing::RestCall(kPort, kToken, method, path, body);
 }
 
 // dig's short answer for `name` at the gateway ("" for none), and its status line.

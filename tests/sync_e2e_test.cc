@@ -28,18 +28,10 @@ constexpr int kPort = 18446;
 constexpr char kCorrosion[] = "127.0.0.1:18600";
 constexpr char kName[] = "sync-web.default.coolify.internal";
 
-struct Answer {
-  int status = 0;
-  std::string body;
-};
+using Answer = testing::RestAnswer;
 
 Answer Api(const std::string& method, const std::string& path, const std::string& body = "") {
-  std::string command = "curl -sS --max-time 60 -X " + method + " -H 'Authorization: Bearer " + kToken +
-                        "' -w '\\n%{http_code}' ";
-  if (!body.empty()) command += "-H 'Content-Type: application/json' --data-binary '" + body + "' ";
-  std::string out = testing::Shell(command + "'http://127.0.0.1:" + std::to_string(kPort) + path + "'").out;
-  size_t last = out.rfind('\n');
-  return Answer{atoi(out.substr(last + 1).c_str()), out.substr(0, last)};
+  return testing::RestCall(kPort, kToken, method, path, body);
 }
 
 // Polls the lookup API until its answer contains (or, with `absent`, no longer contains)

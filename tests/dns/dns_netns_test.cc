@@ -219,6 +219,31 @@ TEST_F(DnsNetnsTest, BindsTheGatewayOnly) {
             "DNS never binds 0.0.0.0; give the namespace's bridge gateway");
 }
 
+// Descriptors that are not what the server was promised are refused, never served.
+TEST_F(DnsNetnsTest, RefusesSocketsNotOnTheGateway) {
+  ServerOptions o;
+  o.namespace_name = "default";
+  o.gateway_ip = kGatewayA;
+  o.zone = *ParseName("coolify.internal");
+  o.upstream_ip = kKnot;
+  o.rebind_backoff_min = 20ms;
+  o.rebind_backoff_max = 50ms;
+  auto server = DnsServer::Create(io_, o, &table_, [] { return BindListenSockets("127.0.0.1", 5353); });
+  ASSERT_TRUE(server.ok());
+  DnsServer* raw = server->get();
+  std::promise<void> started;
+  boost::asio::post(io_, [&] {
+    raw->Start();
+    servers_.push_back(std::move(*server));
+    started.set_value();
+  });
+  started.get_future().wait();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(raw->serving());
+  EXPECT_GE(raw->stats().bind_failures.load(), 2u);  // and it keeps trying, with backoff
+  EXPECT_EQ(raw->stats().binds.load(), 0u);
+}
+
 TEST_F(DnsNetnsTest, EdnsAndTruncation) {
   std::vector<EndpointRow> rows;
   for (int i = 1; i <= 60; ++i) rows.push_back(Row("default", "big", "10.210.1." + std::to_string(i), i));

@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <fstream>
+#include <random>
+#include <sstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -124,7 +127,10 @@ class DnsNetnsTest : public ::testing::Test {
         Row("alpha", "db", "10.211.0.5", 3),
     });
     work_ = std::make_unique<Guard>(io_.get_executor());
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      io_tid_ = gettid();
+      io_.run();
+    });
   }
   void TearDown() override {
     boost::asio::post(io_, [this] { servers_.clear(); });
@@ -164,6 +170,21 @@ class DnsNetnsTest : public ::testing::Test {
   std::unique_ptr<Guard> work_;
   std::thread thread_;
   std::vector<std::unique_ptr<DnsServer>> servers_;
+  std::atomic<pid_t> io_tid_{0};
+
+  // CPU time (utime + stime, clock ticks) of the thread that runs the servers.
+  long IoThreadTicks() {
+    std::ifstream stat("/proc/self/task/" + std::to_string(io_tid_.load()) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string f;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i == 14) utime = std::stol(f);
+      if (i == 15) stime = std::stol(f);
+    }
+    return utime + stime;
+  }
 };
 
 TEST_F(DnsNetnsTest, AnswersItsNamespaceOverUdpAndTcp) {
@@ -401,6 +422,43 @@ TEST_F(DnsNetnsTest, MalformedPacketsNeverStopIt) {
   EXPECT_TRUE(RunDig(kGatewayA, "web.default.coolify.internal +short").Has("10.210.0.5"));
   EXPECT_GE(s->stats().formerr.load(), 2u);
   EXPECT_GE(s->stats().dropped.load(), 2u);
+}
+
+// Thousands of random datagrams and TCP streams: the server keeps answering, and once
+// they stop it is idle again (nothing left spinning).
+TEST_F(DnsNetnsTest, RandomGarbageNeitherStopsNorSpinsIt) {
+  DnsServer* s = Serve("default", kGatewayA);
+  std::mt19937 rng(7);
+  privsep::UniqueFd udp(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(53);
+  inet_pton(AF_INET, kGatewayA, &sin.sin_addr);
+  auto base = testing::MakeQuery("web.default.coolify.internal");
+  for (int i = 0; i < 5000; ++i) {
+    std::vector<uint8_t> junk;
+    if (i % 2) {  // a real query with a few bytes flipped: deep into the parser
+      junk = base;
+      for (int k = 0; k < 3; ++k) junk[rng() % junk.size()] = static_cast<uint8_t>(rng());
+    } else {
+      junk.resize(rng() % 600);
+      for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    }
+    sendto(udp.get(), junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  }
+  for (int i = 0; i < 20; ++i) {
+    privsep::UniqueFd tcp = IdleConnection(kGatewayA);
+    std::vector<uint8_t> junk(rng() % 300);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    (void)!write(tcp.get(), junk.data(), junk.size());
+  }
+  EXPECT_TRUE(RunDig(kGatewayA, "web.default.coolify.internal +short").Has("10.210.0.5"));
+  EXPECT_TRUE(RunDig(kGatewayA, "+tcp web.default.coolify.internal +short").Has("10.210.0.5"));
+  EXPECT_GT(s->stats().queries_udp.load(), 1000u);
+  std::this_thread::sleep_for(300ms);
+  const long before = IoThreadTicks();
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_LE(IoThreadTicks() - before, 5) << "the server thread is busy with no work";
 }
 
 TEST_F(DnsNetnsTest, TcpLimitsAndIdleTimeout) {

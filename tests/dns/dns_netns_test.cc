@@ -479,6 +479,40 @@ TEST_F(DnsNetnsTest, TcpLimitsAndIdleTimeout) {
   EXPECT_EQ(s->stats().tcp_idle_closed.load(), 3u);
 }
 
+// A connection answers at most max_tcp_queries_per_connection queries, then is closed.
+TEST_F(DnsNetnsTest, TcpQueriesPerConnectionAreCapped) {
+  Serve("default", kGatewayA, kKnot, [](ServerOptions& o) { o.max_tcp_queries_per_connection = 2; });
+  privsep::UniqueFd tcp = IdleConnection(kGatewayA);
+  std::vector<uint8_t> stream;
+  for (int i = 0; i < 3; ++i) {
+    testing::QueryOptions o;
+    o.id = static_cast<uint16_t>(100 + i);
+    auto q = testing::MakeQuery("web.default.coolify.internal", o);
+    stream.push_back(static_cast<uint8_t>(q.size() >> 8));
+    stream.push_back(static_cast<uint8_t>(q.size()));
+    stream.insert(stream.end(), q.begin(), q.end());
+  }
+  ASSERT_EQ(write(tcp.get(), stream.data(), stream.size()), static_cast<ssize_t>(stream.size()));
+  std::vector<uint8_t> got;
+  for (;;) {
+    pollfd p{tcp.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1) << "the connection was neither answered nor closed";
+    uint8_t buf[4096];
+    ssize_t n = read(tcp.get(), buf, sizeof(buf));
+    if (n <= 0) break;  // closed after the second answer
+    got.insert(got.end(), buf, buf + n);
+  }
+  size_t answers = 0;
+  for (size_t off = 0; off + 2 <= got.size(); ++answers) {
+    const size_t len = static_cast<size_t>(got[off] << 8 | got[off + 1]);
+    auto a = testing::ReadAnswer(got.data() + off + 2, std::min(len, got.size() - off - 2));
+    EXPECT_EQ(a.id, 100 + answers);
+    EXPECT_EQ(a.a, std::vector<std::string>{"10.210.0.5"});
+    off += 2 + len;
+  }
+  EXPECT_EQ(answers, 2u);
+}
+
 TEST_F(DnsNetnsTest, RebindsAfterTheBridgeComesBack) {
   // A bridge that does not exist yet: the server waits for it.
   DnsServer* s = Serve("default", "10.212.0.1");

@@ -143,8 +143,8 @@ struct Fleet {
 };
 
 // `count` hosts "host-<first>".., each on its own connection.
-void Connect(Fleet& fleet, int first, int count, int port, const testing::TestKeys& keys) {
-  std::string root = keys.Read("tls.crt");
+void Connect(Fleet& fleet, int first, int count, int port, const testing::TestKeys& keys, bool plaintext = false) {
+  std::string root = plaintext ? "" : keys.Read("tls.crt");
   std::string key = keys.Read("es.key");
   for (int i = first; i < first + count; ++i) {
     fleet.channels.push_back(testing::FakeHost::Dial(absl::StrCat("127.0.0.1:", port), root));
@@ -227,6 +227,7 @@ class EchoService final : public v1::Agent::CallbackService {
 
 int Run(int argc, char** argv) {
   int samples = 3000, hosts = 1000, clients = 64, seconds = 10;
+  bool plaintext_memory = false;  // --plaintext-memory: part 3 also without TLS, to show TLS's share
   std::vector<int> memory_hosts = {1000, 5000};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -236,6 +237,10 @@ int Run(int argc, char** argv) {
     };
     if (value("samples", &samples) || value("hosts", &hosts) || value("clients", &clients) ||
         value("seconds", &seconds)) {
+      continue;
+    }
+    if (arg == "--plaintext-memory") {
+      plaintext_memory = true;
       continue;
     }
     if (arg.rfind("--memory-hosts=", 0) == 0) {
@@ -255,12 +260,16 @@ int Run(int argc, char** argv) {
   std::string broker_binary = std::string(argv[0]) + ".runfiles/coold/services/broker/broker";
   testing::TestKeys keys;
   std::string socket_path = keys.Path("broker.sock");
-  auto start_broker = [&] {
-    return std::make_unique<testing::BrokerUnderTest>(
-        std::vector<std::string>{"BROKER_UNIX_SOCKET=" + socket_path, "BROKER_GRPC_BIND=127.0.0.1:0",
-                                 "BROKER_TLS_CERT=" + keys.Path("tls.crt"), "BROKER_TLS_KEY=" + keys.Path("tls.key"),
-                                 "BROKER_JWT_KEYS=" + keys.KeySpec()},
-        broker_binary);
+  auto start_broker = [&](bool plaintext = false) {
+    std::vector<std::string> env = {"BROKER_UNIX_SOCKET=" + socket_path, "BROKER_GRPC_BIND=127.0.0.1:0",
+                                    "BROKER_JWT_KEYS=" + keys.KeySpec()};
+    if (plaintext) {
+      env.push_back("BROKER_INSECURE_PLAINTEXT=1");
+    } else {
+      env.push_back("BROKER_TLS_CERT=" + keys.Path("tls.crt"));
+      env.push_back("BROKER_TLS_KEY=" + keys.Path("tls.key"));
+    }
+    return std::make_unique<testing::BrokerUnderTest>(env, broker_binary);
   };
   std::printf("broker_bench: %d cores, TLS on every gRPC connection\n", static_cast<int>(std::thread::hardware_concurrency()));
 
@@ -371,21 +380,24 @@ int Run(int argc, char** argv) {
 
   // 3. Memory per idle host.
   std::printf("\n3. broker memory per idle connected host (VmRSS)\n");
+  for (bool plaintext : {false, true}) {
+  if (plaintext && !plaintext_memory) break;
   for (int n : memory_hosts) {
-    auto broker = start_broker();
+    auto broker = start_broker(plaintext);
     testing::WaitForHosts(socket_path, 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     long base = RssKiB(broker->pid());
     Fleet fleet;
-    Connect(fleet, 0, n, broker->port(), keys);
+    Connect(fleet, 0, n, broker->port(), keys, plaintext);
     if (!testing::WaitForHosts(socket_path, n, std::chrono::seconds(300))) {
       std::fprintf(stderr, "not all %d hosts connected\n", n);
       return 1;
     }
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::this_thread::sleep_for(std::chrono::seconds(6));  // idle: past the broker's periodic heap trim
     long rss = RssKiB(broker->pid());
-    std::printf("   %5d hosts: %ld KiB before, %ld KiB after, %.1f KiB per host (target <= 64)\n", n, base, rss,
-                static_cast<double>(rss - base) / n);
+    std::printf("   %5d hosts%s: %ld KiB before, %ld KiB after, %.1f KiB per host (target <= 64)\n", n,
+                plaintext ? " (plaintext, for comparison)" : " (TLS)", base, rss, static_cast<double>(rss - base) / n);
+  }
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "privsep/validate.h"
+#include "services/dns/namespaces.h"
 #include "services/endpoints/store_config.h"
 
 namespace coolify::monitor {
@@ -38,14 +39,6 @@ absl::Status ParseEndpoint(const char* variable, const std::string& text, std::s
     return absl::InvalidArgumentError(absl::StrCat(variable, ": port must be 1..65535 in \"", text, "\""));
   }
   *port = static_cast<uint32_t>(value);
-  return absl::OkStatus();
-}
-
-// Docker/Podman network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters here.
-absl::Status ValidateNetworkName(const char* variable, std::string_view name) {
-  bool ok = !name.empty() && name.size() <= 64 && isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-  if (!ok) return absl::InvalidArgumentError(absl::StrCat(variable, ": bad network name \"", std::string(name), "\""));
   return absl::OkStatus();
 }
 
@@ -110,26 +103,17 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   config.set_host_mgmt_ip(mgmt);
   if (auto s = privsep::ValidateIpv4("COOLD_HOST_MGMT_IP", mgmt); !s.ok()) return s;
 
-  std::string namespaces = Get(env, "COOLD_NAMESPACES", "default:coolify-default-mesh:0.0.0.0");
-  for (absl::string_view entry : absl::StrSplit(namespaces, ',')) {
-    std::vector<std::string> parts = absl::StrSplit(entry, ':');
-    if (parts.size() != 3) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("COOLD_NAMESPACES: expected <name>:<network>:<gateway-ip>, got \"", entry, "\""));
-    }
-    if (auto s = Named("COOLD_NAMESPACES", privsep::ValidateNamespaceName("name", parts[0])); !s.ok()) return s;
-    if (auto s = ValidateNetworkName("COOLD_NAMESPACES", parts[1]); !s.ok()) return s;
-    if (auto s = Named("COOLD_NAMESPACES", privsep::ValidateIpv4("gateway", parts[2])); !s.ok()) return s;
-    for (const auto& existing : config.namespaces()) {
-      if (existing.name() == parts[0]) {
-        return absl::InvalidArgumentError(absl::StrCat("COOLD_NAMESPACES: namespace \"", parts[0], "\" twice"));
-      }
-    }
+  // One grammar for these, the DNS server's (services/dns/namespaces.h).
+  absl::StatusOr<std::vector<dns::NamespaceSpec>> namespaces =
+      dns::ParseNamespaces(Get(env, "COOLD_NAMESPACES", "default:coolify-default-mesh:0.0.0.0"));
+  if (!namespaces.ok()) return namespaces.status();
+  for (const dns::NamespaceSpec& spec : *namespaces) {
     v1::NamespaceConfig* ns = config.add_namespaces();
-    ns->set_name(parts[0]);
-    ns->set_network(parts[1]);
-    ns->set_gateway(parts[2]);
+    ns->set_name(spec.name);
+    ns->set_network(spec.network);
+    ns->set_gateway(spec.gateway);
   }
+
 
   config.set_broker_url(Get(env, "COOLD_BROKER_URL", ""));
   if (!config.broker_url().empty()) {
@@ -193,24 +177,13 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   }
   config.set_reconcile_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
 
-  std::string zone = Get(env, "COOLD_DNS_ZONE", "coolify.internal");
-  bool zone_ok = !zone.empty() && zone.size() <= 200 && zone.front() != '.' && zone.back() != '.';
-  for (absl::string_view label : absl::StrSplit(zone, '.')) {
-    zone_ok = zone_ok && !label.empty() && label.size() <= 63;
-    for (char c : label) zone_ok = zone_ok && (isalnum(static_cast<unsigned char>(c)) || c == '-');
-  }
-  if (!zone_ok) return absl::InvalidArgumentError(absl::StrCat("COOLD_DNS_ZONE: not a DNS name: \"", zone, "\""));
+  const std::string zone = Get(env, "COOLD_DNS_ZONE", "coolify.internal");
+  if (absl::StatusOr<dns::WireName> parsed = dns::ParseZoneVariable(zone); !parsed.ok()) return parsed.status();
   config.set_dns_zone(zone);
-
-  std::string upstream_ip;
-  uint32_t upstream_port = 0;
-  if (auto s = ParseEndpoint("COOLD_DNS_UPSTREAM", Get(env, "COOLD_DNS_UPSTREAM", "1.1.1.1:53"), &upstream_ip,
-                             &upstream_port);
-      !s.ok()) {
-    return s;
-  }
-  config.set_dns_upstream_ip(upstream_ip);
-  config.set_dns_upstream_port(upstream_port);
+  absl::StatusOr<dns::Upstream> upstream = dns::ParseUpstream(Get(env, "COOLD_DNS_UPSTREAM", "1.1.1.1:53"));
+  if (!upstream.ok()) return upstream.status();
+  config.set_dns_upstream_ip(upstream->ip);
+  config.set_dns_upstream_port(upstream->port);
 
   config.set_podman_socket(Get(env, "COOLD_PODMAN_SOCKET", "/run/podman/podman.sock"));
   if (auto s = ValidateAbsolutePath("COOLD_PODMAN_SOCKET", config.podman_socket()); !s.ok()) return s;

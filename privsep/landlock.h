@@ -50,6 +50,11 @@ inline constexpr uint64_t kLandlockFileRights =
 // descriptors the monitor opened rather than through a fixed path in the list.
 inline constexpr char kPassedDirectories[] = "@passed-directories";
 
+// The only entry of a list whose role enforces no Landlock ruleset at all: Landlock
+// forbids mount(2) and pivot_root(2) to a domain and to every process it starts, and a
+// role whose children must mount (the build launcher's builds) cannot have one.
+inline constexpr char kNoRuleset[] = "@no-ruleset";
+
 struct LandlockRule {
   std::string path;  // Absolute, or kPassedDirectories.
   uint64_t access = 0;

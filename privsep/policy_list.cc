@@ -387,6 +387,11 @@ absl::StatusOr<std::vector<LandlockRule>> ParseLandlockList(absl::string_view pa
   std::vector<LandlockRule> rules;
   for (const PolicyEntry& entry : *entries) {
     const std::vector<absl::string_view> words = Words(entry.text);
+    if (words.size() == 1 && words[0] == kNoRuleset) {
+      if (entries->size() != 1) return Error(entry.origin, absl::StrCat(kNoRuleset, " must be the list's only entry"));
+      rules.push_back({kNoRuleset, 0, entry.origin});
+      continue;
+    }
     if (words.size() != 2) return Error(entry.origin, "want: /PATH ACCESS[,ACCESS]...");
     LandlockRule rule;
     rule.origin = entry.origin;

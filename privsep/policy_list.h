@@ -40,6 +40,8 @@
 //             make_fifo | make_char | make_block | refer
 //
 //   A list without entries grants no filesystem access at all.
+//   `@no-ruleset`, as a list's only entry, means the role enforces no Landlock ruleset
+//   (landlock.h kNoRuleset says why a role may need that).
 #ifndef COOLD_PRIVSEP_POLICY_LIST_H_
 #define COOLD_PRIVSEP_POLICY_LIST_H_
 

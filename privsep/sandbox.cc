@@ -252,8 +252,11 @@ void EnterSandbox(const SandboxSpec& spec) {
   // 7. The Landlock ruleset, built while still root: opening the listed paths must not
   // depend on whether the role's user could traverse their parents. It is enforced in
   // step 11.
+  // A role whose list says kNoRuleset gets none (see landlock.h).
   std::vector<std::string> notes;
-  absl::StatusOr<LandlockRuleset> ruleset = LandlockRuleset::Build(policy->landlock, spec.passed_dirs, &notes);
+  const bool no_ruleset = policy->landlock.size() == 1 && policy->landlock[0].path == kNoRuleset;
+  absl::StatusOr<LandlockRuleset> ruleset =
+      LandlockRuleset::Build(no_ruleset ? std::vector<LandlockRule>() : policy->landlock, spec.passed_dirs, &notes);
   if (!ruleset.ok()) Fail(role, "landlock", ruleset.status());
   for (const std::string& note : notes) {
     std::fprintf(stderr, "sandbox(%s): landlock: %s\n", std::string(role).c_str(), note.c_str());
@@ -287,9 +290,13 @@ void EnterSandbox(const SandboxSpec& spec) {
   // Landlock and seccomp. Then Landlock; its ruleset was built in step 7, so nothing
   // needs to open a path any more.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) FailErrno(role, "no_new_privs");
-  if (absl::Status s = ruleset->Enforce(); !s.ok()) Fail(role, "landlock", s);
-  applied_landlock_abi = ruleset->abi();
-  if (ruleset->abi() == 0) {
+  if (no_ruleset) {
+    std::fprintf(stderr, "sandbox(%s): landlock: no ruleset, as its list says\n", std::string(role).c_str());
+  } else if (absl::Status s = ruleset->Enforce(); !s.ok()) {
+    Fail(role, "landlock", s);
+  }
+  applied_landlock_abi = no_ruleset ? 0 : ruleset->abi();
+  if (!no_ruleset && ruleset->abi() == 0) {
     std::fprintf(stderr, "sandbox(%s): landlock: kernel has no Landlock; continuing without\n",
                  std::string(role).c_str());
   }

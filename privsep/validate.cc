@@ -192,8 +192,98 @@ absl::Status Validate(const PodmanRequest& request) {
   }
   return absl::OkStatus();
 }
+namespace {
+
+// A build's request id names its work directory and cgroup: [A-Za-z0-9_-], 1..64.
+absl::Status ValidateBuildRequestId(std::string_view field, std::string_view value) {
+  bool ok = !value.empty() && value.size() <= 64;
+  for (char c : value) {
+    if (!IsLowerOrDigit(c) && !(c >= 'A' && c <= 'Z') && c != '-' && c != '_') ok = false;
+  }
+  if (!ok) return GrammarError(field, value, "1..64 of [A-Za-z0-9_-]");
+  return absl::OkStatus();
+}
+
+// The builder checks every field's grammar; here only what keeps a frame sane.
+absl::Status ValidateBuildSpec(const BuildSpec& spec) {
+  if (absl::Status s = ValidateBuildRequestId("BuildLauncherRequest.start.spec.request_id", spec.request_id());
+      !s.ok()) {
+    return s;
+  }
+  if (spec.kind() == BUILD_KIND_UNSPECIFIED) return FieldError("BuildLauncherRequest", "start.spec.kind", "not set");
+  struct Field {
+    const char* name;
+    const std::string& value;
+    size_t max;
+  } fields[] = {{"repo_url", spec.repo_url(), 2048},        {"git_ref", spec.git_ref(), 255},
+                {"subdirectory", spec.subdirectory(), 1024}, {"target_image", spec.target_image(), 255},
+                {"base_image", spec.base_image(), 255},      {"dockerfile_path", spec.dockerfile_path(), 1024},
+                {"output_dir", spec.output_dir(), 1024}};
+  for (const Field& f : fields) {
+    if (f.value.size() > f.max) {
+      return FieldError("BuildLauncherRequest", absl::StrCat("start.spec.", f.name), "too long");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status Validate(const BuildLauncherRequest& request) {
-  return ValidateRequestEnvelope(request);
+  if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
+  switch (request.op_case()) {
+    case BuildLauncherRequest::kStart:
+      return ValidateBuildSpec(request.start().spec());
+    case BuildLauncherRequest::kCancel:
+      return ValidateBuildRequestId("BuildLauncherRequest.cancel.request_id", request.cancel().request_id());
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status Validate(const BuildStreamFrame& frame) {
+  switch (frame.frame_case()) {
+    case BuildStreamFrame::kProgress: {
+      const BuildProgress& p = frame.progress();
+      if (absl::Status s = ValidateBuildRequestId("BuildStreamFrame.progress.request_id", p.request_id()); !s.ok()) {
+        return s;
+      }
+      if (p.event_lines_size() < 1 || p.event_lines_size() > kMaxBuildLinesPerFrame) {
+        return FieldError("BuildStreamFrame", "progress.event_lines", "1..64 lines per frame");
+      }
+      for (const std::string& line : p.event_lines()) {
+        if (line.size() > static_cast<size_t>(kMaxBuildLineBytes)) {
+          return FieldError("BuildStreamFrame", "progress.event_lines", "a line longer than 16 KiB");
+        }
+      }
+      return absl::OkStatus();
+    }
+    case BuildStreamFrame::kFinished: {
+      const BuildFinished& f = frame.finished();
+      if (absl::Status s = ValidateBuildRequestId("BuildStreamFrame.finished.request_id", f.request_id()); !s.ok()) {
+        return s;
+      }
+      if (f.outcome_file() != "" && f.outcome_file() != "result.json" && f.outcome_file() != "error.json") {
+        return FieldError("BuildStreamFrame", "finished.outcome_file", "not result.json or error.json");
+      }
+      if (f.outcome_file().empty() != f.outcome().empty()) {
+        return FieldError("BuildStreamFrame", "finished.outcome", "present exactly when outcome_file is");
+      }
+      if (f.outcome().size() > static_cast<size_t>(kMaxBuildOutcomeBytes)) {
+        return FieldError("BuildStreamFrame", "finished.outcome", "larger than 32 KiB");
+      }
+      if (f.note().size() > 256) return FieldError("BuildStreamFrame", "finished.note", "longer than 256 bytes");
+      for (char c : f.note()) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          return FieldError("BuildStreamFrame", "finished.note", "holds control characters");
+        }
+      }
+      return absl::OkStatus();
+    }
+    case BuildStreamFrame::FRAME_NOT_SET:
+      break;
+  }
+  return FieldError("BuildStreamFrame", "frame", "missing");
 }
 
 absl::Status Validate(const MonitorRequest& request) {

@@ -29,6 +29,12 @@ inline constexpr int kMaxRulesPerFrame = 500;
 // Bytes of a Podman answer per frame; a larger answer travels in pieces.
 inline constexpr int kMaxBodyBytesPerFrame = 60 * 1024;
 
+// The build stream: event lines per frame, bytes per line (an events.ndjson line), and
+// bytes of a result.json or error.json.
+inline constexpr int kMaxBuildLinesPerFrame = 64;
+inline constexpr int kMaxBuildLineBytes = 16 * 1024;
+inline constexpr int kMaxBuildOutcomeBytes = 32 * 1024;
+
 // A health round holds one report per role, with room for roles still to come.
 inline constexpr int kMaxHealthReports = 8;
 
@@ -47,6 +53,9 @@ absl::Status Validate(const BuildLauncherReply& reply);
 absl::Status Validate(const MonitorReply& reply);
 // A frame of a streamed Podman answer: one of its kinds set, data within one frame's worth.
 absl::Status Validate(const PodmanStreamFrame& frame);
+// A frame of the build stream: a build request id, 1..kMaxBuildLinesPerFrame event lines
+// of at most kMaxBuildLineBytes, or an outcome of a known file name within a frame.
+absl::Status Validate(const BuildStreamFrame& frame);
 
 // role a Role other than ROLE_UNSPECIFIED, pid > 0, seccomp_mode 0 (off), 1 (strict)
 // or 2 (filter), landlock_abi >= 0.

@@ -292,5 +292,71 @@ TEST(ValidatePodmanStreamTest, StreamsAreBareAndFramesBounded) {
   EXPECT_THAT(Validate(frame), IsInvalid("end.code"));
 }
 
+
+BuildLauncherRequest StartRequest() {
+  BuildLauncherRequest request;
+  request.set_protocol_version(kProtocolVersion);
+  request.set_request_id(1);
+  BuildSpec* spec = request.mutable_start()->mutable_spec();
+  spec->set_request_id("build-1");
+  spec->set_kind(BUILD_KIND_STATIC);
+  spec->set_repo_url("https://example.com/site.git");
+  spec->set_git_ref("main");
+  spec->set_target_image("localhost/site:v1");
+  return request;
+}
+
+TEST(BuildLauncherRequest, StartAndCancel) {
+  EXPECT_TRUE(Validate(StartRequest()).ok());
+  BuildLauncherRequest bad = StartRequest();
+  bad.mutable_start()->mutable_spec()->set_request_id("../etc");
+  EXPECT_THAT(Validate(bad), IsInvalid("start.spec.request_id: \"../etc\" is not 1..64 of [A-Za-z0-9_-]"));
+  bad = StartRequest();
+  bad.mutable_start()->mutable_spec()->set_request_id("");
+  EXPECT_THAT(Validate(bad), IsInvalid("start.spec.request_id"));
+  bad = StartRequest();
+  bad.mutable_start()->mutable_spec()->set_kind(BUILD_KIND_UNSPECIFIED);
+  EXPECT_THAT(Validate(bad), IsInvalid("start.spec.kind: not set"));
+  bad = StartRequest();
+  bad.mutable_start()->mutable_spec()->set_repo_url(std::string(3000, 'a'));
+  EXPECT_THAT(Validate(bad), IsInvalid("start.spec.repo_url: too long"));
+  BuildLauncherRequest cancel;
+  cancel.set_protocol_version(kProtocolVersion);
+  cancel.set_request_id(2);
+  cancel.mutable_cancel()->set_request_id("build-1");
+  EXPECT_TRUE(Validate(cancel).ok());
+  cancel.mutable_cancel()->set_request_id("a b");
+  EXPECT_THAT(Validate(cancel), IsInvalid("cancel.request_id"));
+}
+
+TEST(BuildStreamFrame, ProgressAndFinished) {
+  BuildStreamFrame frame;
+  EXPECT_THAT(Validate(frame), IsInvalid("frame: missing"));
+  frame.mutable_progress()->set_request_id("b-1");
+  EXPECT_THAT(Validate(frame), IsInvalid("progress.event_lines: 1..64 lines per frame"));
+  frame.mutable_progress()->add_event_lines("{}");
+  EXPECT_TRUE(Validate(frame).ok());
+  frame.mutable_progress()->add_event_lines(std::string(kMaxBuildLineBytes + 1, 'x'));
+  EXPECT_THAT(Validate(frame), IsInvalid("a line longer than 16 KiB"));
+
+  BuildStreamFrame done;
+  done.mutable_finished()->set_request_id("b-1");
+  EXPECT_TRUE(Validate(done).ok());  // no outcome file: the builder left none
+  done.mutable_finished()->set_outcome_file("result.json");
+  EXPECT_THAT(Validate(done), IsInvalid("finished.outcome: present exactly when outcome_file is"));
+  done.mutable_finished()->set_outcome("{}");
+  EXPECT_TRUE(Validate(done).ok());
+  done.mutable_finished()->set_outcome_file("../../etc/shadow");
+  EXPECT_THAT(Validate(done), IsInvalid("finished.outcome_file"));
+  done.mutable_finished()->set_outcome_file("error.json");
+  done.mutable_finished()->set_outcome(std::string(kMaxBuildOutcomeBytes + 1, 'x'));
+  EXPECT_THAT(Validate(done), IsInvalid("larger than 32 KiB"));
+  done.mutable_finished()->set_outcome("{}");
+  done.mutable_finished()->set_note("line\nbreak");
+  EXPECT_THAT(Validate(done), IsInvalid("finished.note: holds control characters"));
+  done.mutable_finished()->set_request_id("b/1");
+  EXPECT_THAT(Validate(done), IsInvalid("finished.request_id"));
+}
+
 }  // namespace
 }  // namespace coolify::privsep

@@ -56,29 +56,68 @@ std::optional<std::string> ReadSmallFile(const std::string& path, size_t limit =
   return text;
 }
 
-// OOM kills charged to the memory cgroup this process is in (cgroup v2's memory.events,
-// or v1's memory.oom_control on a hybrid hierarchy); 0 when neither is readable. Build
-// containers of buildah run in cgroups nested below this one, and both counters include
-// kills in the subtree, so a RUN step killed for memory shows here too.
-uint64_t OomKills() {
+// This process's memory cgroup: the v1 directory (hybrid hosts) or the v2 one.
+struct MemoryCgroup {
+  std::string dir;
+  bool v1 = false;
+};
+std::optional<MemoryCgroup> OwnMemoryCgroup() {
   std::optional<std::string> cgroups = ReadSmallFile("/proc/self/cgroup");
-  if (!cgroups) return 0;
-  std::vector<std::string> candidates;
+  if (!cgroups) return std::nullopt;
   for (absl::string_view line : absl::StrSplit(*cgroups, '\n', absl::SkipEmpty())) {
     std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
     if (parts.size() != 3) continue;
-    if (parts[1] == "memory") candidates.push_back(absl::StrCat("/sys/fs/cgroup/memory", parts[2], "/memory.oom_control"));
-    if (parts[0] == "0" && parts[1].empty()) candidates.push_back(absl::StrCat("/sys/fs/cgroup", parts[2], "/memory.events"));
-  }
-  for (const std::string& path : candidates) {
-    std::optional<std::string> text = ReadSmallFile(path);
-    if (!text) continue;
-    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-      uint64_t n = 0;
-      if (absl::ConsumePrefix(&line, "oom_kill ") && absl::SimpleAtoi(line, &n)) return n;
+    if (parts[1] == "memory") return MemoryCgroup{absl::StrCat("/sys/fs/cgroup/memory", parts[2]), true};
+    if (parts[0] == "0" && parts[1].empty() && ReadSmallFile(absl::StrCat("/sys/fs/cgroup", parts[2], "/memory.events"))) {
+      return MemoryCgroup{absl::StrCat("/sys/fs/cgroup", parts[2]), false};
     }
   }
+  return std::nullopt;
+}
+
+uint64_t ReadNumber(const std::string& path) {
+  uint64_t n = 0;
+  std::optional<std::string> text = ReadSmallFile(path);
+  if (text) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &n);
+  return n;
+}
+
+// Starts counting memory-limit events from now (see MemoryLimitEvents).
+void ResetMemoryPeak() {
+  std::optional<MemoryCgroup> cg = OwnMemoryCgroup();
+  if (!cg || !cg->v1) return;
+  std::ofstream(cg->dir + "/memory.max_usage_in_bytes") << "0";
+}
+
+// How often this process's cgroup ran into its memory limit. cgroup v2: memory.events
+// "oom_kill", which counts kills in the whole subtree (buildah's RUN containers run in
+// cgroups runc nests below this one). cgroup v1 (hybrid hosts) counts an OOM kill only
+// in the victim's own cgroup, which runc removes with the container; what stays here is
+// the peak usage: 1 when it reached the limit since ResetMemoryPeak(), else 0.
+uint64_t MemoryLimitEvents() {
+  std::optional<MemoryCgroup> cg = OwnMemoryCgroup();
+  if (!cg) return 0;
+  if (cg->v1) {
+    const uint64_t limit = ReadNumber(cg->dir + "/memory.limit_in_bytes");
+    const uint64_t peak = ReadNumber(cg->dir + "/memory.max_usage_in_bytes");
+    return limit > 0 && peak + (1 << 20) >= limit ? 1 : 0;
+  }
+  std::optional<std::string> events = ReadSmallFile(cg->dir + "/memory.events");
+  for (absl::string_view event : absl::StrSplit(events.value_or(""), '\n')) {
+    uint64_t n = 0;
+    if (absl::ConsumePrefix(&event, "oom_kill ") && absl::SimpleAtoi(event, &n)) return n;
+  }
   return 0;
+}
+
+// A process killed by SIGKILL, seen directly or through buildah's report of a RUN step
+// ("exit status 137").
+bool KilledHard(int wait_status, const std::deque<std::string>& tail) {
+  if (WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL) return true;
+  for (const std::string& line : tail) {
+    if (absl::StrContains(line, "exit status 137") || absl::StrContains(line, "signal: killed")) return true;
+  }
+  return false;
 }
 
 struct ToolRun {
@@ -307,7 +346,7 @@ int Build::Fail(const std::string& phase, uint32_t code, const std::string& reas
 int Build::ToolFailed(const std::string& phase, const ToolRun& run, uint64_t oom_before, const std::string& what) {
   if (run.terminated) return Fail(phase, 499, "cancelled", kExitTerminated);
   std::string last = run.tail.empty() ? "" : run.tail.back();
-  if (OomKills() > oom_before) {
+  if (MemoryLimitEvents() > oom_before && KilledHard(run.wait_status, run.tail)) {
     return Fail(phase, 507, absl::StrCat("memory limit hit: ", what, " was killed for memory"));
   }
   if (run.wait_status == -1) return Fail(phase, 500, absl::StrCat(what, ": ", last), kExitUsage);
@@ -403,7 +442,8 @@ int Build::Run() {
 
   // The build.
   phase_start = MonotonicMs();
-  uint64_t oom_before = OomKills();
+  ResetMemoryPeak();
+  uint64_t oom_before = MemoryLimitEvents();
   const std::string iid_file = absl::StrCat(o_.work_dir, "/image.id");
   std::vector<std::string> bud = Buildah();
   for (const std::string& a : {std::string("bud"), std::string("--isolation=oci"), std::string("--layers=false"),

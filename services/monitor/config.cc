@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "privsep/validate.h"
+#include "services/build/launcher_config.h"
 #include "services/dns/namespaces.h"
 #include "services/endpoints/store_config.h"
 
@@ -131,6 +132,9 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
     return absl::InvalidArgumentError("COOLD_BUILDER_CAPACITY: must be 1..64");
   }
   config.set_builder_capacity(builds);
+  auto build_args = build::LauncherArgsFromEnv(env, builds);
+  if (!build_args.ok()) return build_args.status();
+  for (std::string& arg : *build_args) config.add_build_launcher_args(std::move(arg));
 
   std::string builder = Get(env, "COOLD_BUILDER_ENABLED", "0");
   if (builder != "0" && builder != "1") {

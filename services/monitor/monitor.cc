@@ -108,6 +108,13 @@ absl::Status Monitor::Start() {
     executables.push_back(std::move(*exe));
   }
 
+  // The one-shot builder coold-build starts per build: <libexec>/builder, or
+  // <libexec>/builder/builder in a Bazel runfiles tree.
+  std::string builder_path = absl::StrCat(options_.libexec_dir, "/builder");
+  if (access((builder_path + "/builder").c_str(), X_OK) == 0) builder_path += "/builder";
+  auto builder = privsep::OpenExecutable(builder_path);
+  if (!builder.ok()) return builder.status();
+
   // What the children need opened with privilege, opened now so a bad path stops coold
   // before any child runs.
   auto netlink_policy = privsep::LoadRolePolicy(Role::ROLE_NETLINK);
@@ -147,6 +154,12 @@ absl::Status Monitor::Start() {
       fds.push_back(snapshots->rules_dir.get());
       fds.push_back(snapshots->bridge_dir.get());
       args = {snapshots->rules_name, snapshots->bridge_name};
+    } else if (roles[i] == Role::ROLE_BUILD) {
+      // fd 4: the builder binary, opened here like every child binary; argv: the
+      // launcher's configuration (services/build/launcher_config.h).
+      args.assign(options_.config.build_launcher_args().begin(), options_.config.build_launcher_args().end());
+      args.push_back("--builder=" + builder_path);
+      fds.push_back(builder->get());
     } else if (roles[i] == Role::ROLE_PODMAN) {
       // argv: the Podman socket and where the policy comes from (fd 4, or the build's own).
       args = {options_.config.podman_socket(), policy->valid() ? "fd" : "embedded:baseline"};

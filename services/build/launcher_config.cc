@@ -1,0 +1,179 @@
+#include "services/build/launcher_config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace coolify::build {
+namespace {
+
+std::string Get(const BuildEnvLookup& env, const char* name, const char* fallback) {
+  const char* value = env(name);
+  return value != nullptr ? value : fallback;
+}
+
+absl::Status Bad(const char* name, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(name, ": ", why));
+}
+
+// "4G", "512M", "1073741824".
+bool ParseBytes(absl::string_view text, uint64_t* bytes) {
+  uint64_t scale = 1;
+  if (absl::ConsumeSuffix(&text, "K")) scale = 1ULL << 10;
+  else if (absl::ConsumeSuffix(&text, "M")) scale = 1ULL << 20;
+  else if (absl::ConsumeSuffix(&text, "G")) scale = 1ULL << 30;
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n) || n == 0 || n > (1ULL << 50) / scale) return false;
+  *bytes = n * scale;
+  return true;
+}
+
+bool ParseSeconds(const std::string& text, absl::Duration min, absl::Duration max, int64_t* seconds) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < min || d > max) return false;
+  *seconds = absl::ToInt64Seconds(d);
+  return true;
+}
+
+bool IsAbsolutePath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.size() > 1024 || absl::StrContains(path, "/../") ||
+      absl::EndsWith(path, "/..")) {
+    return false;
+  }
+  for (char c : path) {
+    if (!absl::ascii_isalnum(c) && c != '/' && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsCidr(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, '/');
+  in_addr addr;
+  int bits = 0;
+  return parts.size() == 2 && inet_pton(AF_INET, parts[0].c_str(), &addr) == 1 &&
+         absl::SimpleAtoi(parts[1], &bits) && bits >= 0 && bits <= 32;
+}
+
+// systemd is PID 1 when /proc/1/comm says so (the systemd backend needs its D-Bus API).
+bool SystemdIsInit() {
+  std::ifstream comm("/proc/1/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name == "systemd";
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> LauncherArgsFromEnv(const BuildEnvLookup& env, uint32_t capacity) {
+  std::vector<std::string> args;
+  std::string dir = Get(env, "COOLD_BUILDS_DIR", "/var/lib/coolify/builds");
+  if (!IsAbsolutePath(dir)) return Bad("COOLD_BUILDS_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
+  args.push_back("--builds-dir=" + dir);
+  std::string backend = Get(env, "COOLD_BUILD_BACKEND", "auto");
+  if (backend == "auto") backend = SystemdIsInit() ? "systemd" : "native";
+  if (backend != "native" && backend != "systemd") return Bad("COOLD_BUILD_BACKEND", "must be auto, native or systemd");
+  args.push_back("--backend=" + backend);
+  args.push_back(absl::StrCat("--capacity=", capacity));
+  uint64_t memory = 0;
+  if (!ParseBytes(Get(env, "COOLD_BUILD_MEMORY_MAX", "4G"), &memory) || memory < (64ULL << 20)) {
+    return Bad("COOLD_BUILD_MEMORY_MAX", "bytes with an optional K/M/G suffix, at least 64M");
+  }
+  args.push_back(absl::StrCat("--memory-max=", memory));
+  double cpus = 0;
+  if (!absl::SimpleAtod(Get(env, "COOLD_BUILD_CPUS", "2"), &cpus) || cpus < 0.1 || cpus > 256) {
+    return Bad("COOLD_BUILD_CPUS", "a number of CPUs, 0.1..256");
+  }
+  args.push_back(absl::StrCat("--cpu-millis=", static_cast<uint32_t>(cpus * 1000)));
+  uint32_t pids = 0;
+  if (!absl::SimpleAtoi(Get(env, "COOLD_BUILD_PIDS_MAX", "4096"), &pids) || pids < 64 || pids > 1000000) {
+    return Bad("COOLD_BUILD_PIDS_MAX", "must be 64..1000000");
+  }
+  args.push_back(absl::StrCat("--pids-max=", pids));
+  int64_t seconds = 0;
+  if (!ParseSeconds(Get(env, "COOLD_BUILD_TIMEOUT", "1h"), absl::Seconds(10), absl::Hours(24), &seconds)) {
+    return Bad("COOLD_BUILD_TIMEOUT", "a duration (\"30m\", \"2h\") of 10s..24h");
+  }
+  args.push_back(absl::StrCat("--timeout-seconds=", seconds));
+  if (!ParseSeconds(Get(env, "COOLD_BUILD_KILL_GRACE", "10s"), absl::Seconds(1), absl::Minutes(5), &seconds)) {
+    return Bad("COOLD_BUILD_KILL_GRACE", "a duration of 1s..5m");
+  }
+  args.push_back(absl::StrCat("--kill-grace-seconds=", seconds));
+  for (auto [name, flag] : {std::pair{"COOLD_BUILDER_STORAGE_ROOT", "--storage-root="},
+                            std::pair{"COOLD_BUILDER_STORAGE_RUNROOT", "--storage-runroot="},
+                            std::pair{"COOLD_BUILDER_CONTAINERS_CONF", "--containers-conf="}}) {
+    std::string value = Get(env, name, "");
+    if (value.empty()) continue;
+    if (!IsAbsolutePath(value)) return Bad(name, "must be an absolute path of [A-Za-z0-9._/-]");
+    args.push_back(flag + value);
+  }
+  std::string file_urls = Get(env, "COOLD_BUILDER_ALLOW_FILE_URLS", "0");
+  if (file_urls != "0" && file_urls != "1") return Bad("COOLD_BUILDER_ALLOW_FILE_URLS", "must be 1 or 0/unset");
+  if (file_urls == "1") args.push_back("--allow-file-urls");
+  std::string cidrs = Get(env, "COOLD_BUILD_DENY_CIDRS", "");
+  for (absl::string_view cidr : absl::StrSplit(cidrs, ',', absl::SkipEmpty())) {
+    if (!IsCidr(std::string(cidr))) return Bad("COOLD_BUILD_DENY_CIDRS", "a comma-separated list of IPv4 CIDRs");
+    args.push_back(absl::StrCat("--deny-cidr=", cidr));
+  }
+  return args;
+}
+
+absl::StatusOr<LauncherConfig> ParseLauncherArgs(const std::vector<std::string>& args) {
+  LauncherConfig c;
+  std::string storage_root, storage_runroot;
+  for (const std::string& arg : args) {
+    if (arg == "--allow-file-urls") {
+      c.builder_args.push_back(arg);
+      continue;
+    }
+    size_t eq = arg.find('=');
+    if (!absl::StartsWith(arg, "--") || eq == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument ", absl::CEscape(arg)));
+    }
+    const std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
+    uint64_t n = 0;
+    bool number = absl::SimpleAtoi(value, &n);
+    if (name == "builds-dir" && IsAbsolutePath(value)) {
+      c.builds_dir = value;
+    } else if (name == "builder" && IsAbsolutePath(value)) {
+      c.builder_path = value;
+    } else if (name == "backend" && (value == "native" || value == "systemd")) {
+      c.backend = value == "native" ? Backend::kNative : Backend::kSystemd;
+    } else if (name == "capacity" && number && n >= 1 && n <= 64) {
+      c.capacity = static_cast<uint32_t>(n);
+    } else if (name == "memory-max" && number && n > 0) {
+      c.limits.memory_bytes = n;
+    } else if (name == "cpu-millis" && number && n > 0 && n <= 256000) {
+      c.limits.cpu_millis = static_cast<uint32_t>(n);
+    } else if (name == "pids-max" && number && n > 0 && n <= 1000000) {
+      c.limits.pids = static_cast<uint32_t>(n);
+    } else if (name == "timeout-seconds" && number && n > 0) {
+      c.timeout = absl::Seconds(static_cast<int64_t>(n));
+    } else if (name == "kill-grace-seconds" && number && n > 0) {
+      c.kill_grace = absl::Seconds(static_cast<int64_t>(n));
+    } else if ((name == "storage-root" || name == "storage-runroot") && IsAbsolutePath(value)) {
+      c.builder_args.push_back(arg);
+      c.read_write_paths.push_back(value);
+    } else if (name == "containers-conf" && IsAbsolutePath(value)) {
+      c.builder_env.push_back("CONTAINERS_CONF=" + value);
+    } else if (name == "deny-cidr" && IsCidr(value)) {
+      c.deny_cidrs.push_back(value);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("bad argument ", absl::CEscape(arg)));
+    }
+  }
+  if (c.builder_path.empty()) return absl::InvalidArgumentError("--builder= is required");
+  // Without explicit storage flags buildah uses Podman's own default store; the systemd
+  // unit must be allowed to write there.
+  if (c.read_write_paths.empty()) c.read_write_paths = {"/var/lib/containers/storage", "/run/containers/storage"};
+  return c;
+}
+
+}  // namespace coolify::build

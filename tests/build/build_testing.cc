@@ -1,0 +1,85 @@
+#include "tests/build/build_testing.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/coold_testing.h"
+
+namespace coolify::testing {
+namespace {
+
+std::string Dirname(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+// The harness's directory by its real name: builds get a /tmp of their own, so the short
+// link under /tmp the harness also uses is not visible to them.
+std::string HarnessDir(const PodmanHarness& podman) {
+  char resolved[PATH_MAX];
+  if (realpath(Dirname(podman.socket_path()).c_str(), resolved) == nullptr) return "";
+  return resolved;
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  (void)Shell("mkdir -p '" + Dirname(path) + "'");
+  std::ofstream(path) << contents;
+}
+
+}  // namespace
+
+std::string TempDir(const std::string& name) {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(base ? base : "/tmp", "/", name);
+  (void)Shell("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");
+  return dir;
+}
+
+std::string MakeRepo(const std::string& dir, const std::map<std::string, std::string>& files) {
+  (void)Shell("mkdir -p '" + dir + "'");
+  for (const auto& [path, contents] : files) WriteFile(dir + "/" + path, contents);
+  CommandRun run = Shell("cd '" + dir + "' && git init -q -b main && git add -A && git -c user.email=t@t -c user.name=t commit -qm site");
+  if (run.status != 0) return "git failed: " + run.out;
+  return "file://" + dir;
+}
+
+std::vector<std::string> StorageArgs(const PodmanHarness& podman) {
+  const std::string dir = HarnessDir(podman);
+  return {"--storage-root=" + dir + "/root", "--storage-runroot=" + dir + "/runroot", "--storage-driver=overlay"};
+}
+
+std::string ContainersConf(const PodmanHarness& podman) { return HarnessDir(podman) + "/containers.conf"; }
+
+build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std::string& builds_dir) {
+  build::LauncherConfig config;
+  config.builds_dir = builds_dir;
+  config.builder_path = Runfile("services/builder/builder");
+  config.builder_args = StorageArgs(podman);
+  config.builder_args.push_back("--allow-file-urls");
+  config.builder_env = {"CONTAINERS_CONF=" + ContainersConf(podman),
+                        "CONTAINERS_REGISTRIES_CONF=" + HarnessDir(podman) + "/registries.conf"};
+  // A name of its own, so tests never meet the host's builds.
+  config.cgroup_parent = "coolify-builds-test";
+  config.limits = {1ULL << 30, 2000, 4096};
+  config.kill_grace = absl::Seconds(5);
+  return config;
+}
+
+Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Duration timeout) {
+  Finished finished;
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline && !finished.finished) {
+    for (build::BuildUpdate& update : launcher.Poll(absl::Milliseconds(200))) {
+      if (update.request_id != id) continue;
+      for (std::string& line : update.event_lines) finished.events.push_back(line);
+      if (update.finished) {
+        finished.finished = true;
+        finished.outcome = std::move(update);
+      }
+    }
+  }
+  return finished;
+}
+
+}  // namespace coolify::testing

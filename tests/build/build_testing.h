@@ -1,0 +1,44 @@
+// What the build tests share: an isolated Podman (tests/podman_harness) whose storage
+// buildah builds into, git repositories made on the spot, and a launcher configured to
+// build into that storage.
+#ifndef COOLD_TESTS_BUILD_BUILD_TESTING_H_
+#define COOLD_TESTS_BUILD_BUILD_TESTING_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "services/build/launcher.h"
+#include "tests/podman_harness/podman_harness.h"
+
+namespace coolify::testing {
+
+// A git repository with `files` (path -> contents) committed on branch "main"; its
+// file:// URL.
+std::string MakeRepo(const std::string& dir, const std::map<std::string, std::string>& files);
+
+// The harness's storage, for buildah: --storage-root, --storage-runroot, and its
+// containers.conf for CONTAINERS_CONF.
+std::vector<std::string> StorageArgs(const PodmanHarness& podman);
+std::string ContainersConf(const PodmanHarness& podman);
+
+// A launcher building into `podman`'s storage from `builds_dir`, with file:// allowed.
+build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std::string& builds_dir);
+
+struct Finished {
+  std::vector<std::string> events;  // every event line, in order
+  build::BuildUpdate outcome;       // the finishing update
+  bool finished = false;
+};
+
+// Polls until `id` finishes (or `timeout`), collecting its events.
+Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Duration timeout = absl::Minutes(3));
+
+// A fresh directory under $TEST_TMPDIR.
+std::string TempDir(const std::string& name);
+
+}  // namespace coolify::testing
+
+#endif  // COOLD_TESTS_BUILD_BUILD_TESTING_H_

@@ -1,0 +1,309 @@
+// The build launcher's native backend against real git, buildah and Podman: builds run in
+// their own namespaces and cgroup, are cancelled and stopped whole, are adopted after a
+// restart, and every failure ends in an outcome that says why.
+#include "services/build/launcher.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "services/builder/build_files.h"
+#include "tests/build/build_testing.h"
+#include "tests/coold_testing.h"
+#include "tests/podman_harness/podman_harness.h"
+
+namespace coolify::build {
+namespace {
+
+using coolify::testing::CommandRun;
+using coolify::testing::PodmanHarness;
+using coolify::testing::Shell;
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto started = PodmanHarness::Start();
+    ASSERT_TRUE(started.ok()) << started.status();
+    podman_ = started->release();
+  }
+  static void TearDownTestSuite() {
+    delete podman_;
+    podman_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(podman_, nullptr);
+    dir_ = coolify::testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    config_ = coolify::testing::TestLauncherConfig(*podman_, dir_ + "/builds");
+  }
+
+  std::unique_ptr<Launcher> NewLauncher() {
+    auto launcher = Launcher::Create(config_);
+    EXPECT_TRUE(launcher.ok()) << launcher.status();
+    return launcher.ok() ? std::move(*launcher) : nullptr;
+  }
+
+  privsep::BuildSpec Request(const std::string& id, privsep::BuildKind stack, const std::string& repo) {
+    privsep::BuildSpec request;
+    request.set_request_id(id);
+    request.set_kind(stack);
+    request.set_repo_url(repo);
+    request.set_git_ref("main");
+    request.set_target_image("localhost/test/" + id + ":v1");
+    if (stack == privsep::BUILD_KIND_STATIC) request.set_base_image(PodmanHarness::kBusyboxImage);
+    return request;
+  }
+
+  std::string Repo(const std::string& name, const std::map<std::string, std::string>& files) {
+    return coolify::testing::MakeRepo(dir_ + "/repos/" + name, files);
+  }
+
+  static BuildErrorFile ErrorOf(const coolify::testing::Finished& f) {
+    EXPECT_EQ(f.outcome.outcome_file, "error.json") << f.outcome.outcome_text << " " << absl::StrJoin(f.events, "\n");
+    absl::StatusOr<BuildErrorFile> error = ParseErrorFile(f.outcome.outcome_text);
+    EXPECT_TRUE(error.ok()) << error.status() << ": " << f.outcome.outcome_text;
+    return error.ok() ? *error : BuildErrorFile();
+  }
+
+  // No process of the build and no cgroup of it are left.
+  void ExpectGone(const std::string& id) {
+    std::string cgroup = "coolify-builds-test/coolify-build-" + id;
+    for (const char* hierarchy : {"unified", "memory", "cpu", "pids", ""}) {
+      std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, hierarchy[0] ? "/" : "", cgroup);
+      struct stat st;
+      EXPECT_NE(stat(path.c_str(), &st), 0) << path << " is still there";
+    }
+    // "[-]" keeps pgrep from finding its own shell's command line.
+    CommandRun left = Shell("pgrep -f -a '[-]-work-dir=" + dir_ + "/builds/" + id + "' || true");
+    EXPECT_EQ(left.out, "") << "processes left behind";
+  }
+
+  static PodmanHarness* podman_;
+  std::string dir_;
+  LauncherConfig config_;
+};
+
+PodmanHarness* LauncherTest::podman_ = nullptr;
+
+TEST_F(LauncherTest, StaticSiteIsBuiltAndServedByPodman) {
+  std::string repo = Repo("site", {{"site/dist/index.html", "<h1>built by coold</h1>\n"}, {"README", "x"}});
+  auto launcher = NewLauncher();
+  privsep::BuildSpec request = Request("static-1", privsep::BUILD_KIND_STATIC, repo);
+  request.set_subdirectory("site");
+  ASSERT_TRUE(launcher->Start(request).ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "static-1");
+  ASSERT_TRUE(f.finished);
+  ASSERT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text << absl::StrJoin(f.events, "\n");
+  absl::StatusOr<BuildResultFile> result = ParseResultFile(f.outcome.outcome_text);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->tags(0), "localhost/test/static-1:v1");
+  // Every event line parses, and the phases come in order.
+  std::vector<std::string> phases;
+  for (const std::string& line : f.events) {
+    absl::StatusOr<BuildEventRecord> event = ParseEventLine(line);
+    ASSERT_TRUE(event.ok()) << event.status() << ": " << line;
+    if (phases.empty() || phases.back() != event->phase()) phases.push_back(event->phase());
+  }
+  EXPECT_EQ(absl::StrJoin(phases, ","), "clone,build,export,done");
+  ExpectGone("static-1");
+
+  // Podman sees the image in its own storage and serves the page from it.
+  auto id = podman_->Podman({"run", "-d", "--name", "static-web", "-p", "127.0.0.1:18931:8080",
+                             "localhost/test/static-1:v1", "httpd", "-f", "-p", "8080", "-h", "/usr/share/nginx/html"});
+  ASSERT_TRUE(id.ok()) << id.status();
+  CommandRun page = Shell("for i in $(seq 50); do curl -sf --max-time 2 http://127.0.0.1:18931/ && exit 0; sleep 0.1; done; exit 1");
+  EXPECT_EQ(page.status, 0) << page.out;
+  EXPECT_EQ(page.out, "<h1>built by coold</h1>\n");
+  (void)podman_->Podman({"rm", "-f", "static-web"});
+}
+
+TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
+  std::string repo = Repo("app", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN echo made-in-build > /made\n"
+                                                 "COPY greeting /greeting\nCMD [\"cat\", \"/made\", \"/greeting\"]\n"},
+                                  {"greeting", "hello\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("docker-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "docker-1");
+  ASSERT_TRUE(f.finished);
+  ASSERT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text << absl::StrJoin(f.events, "\n");
+  auto out = podman_->Podman({"run", "--rm", "localhost/test/docker-1:v1"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "made-in-build\nhello\n");
+  ExpectGone("docker-1");
+}
+
+TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
+  std::string repo = Repo("slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN echo sleeping && sleep 300\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("cancel-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  // Wait until the RUN step's process is running inside the build.
+  bool sleeping = false;
+  for (int i = 0; i < 600 && !sleeping; ++i) {
+    launcher->Poll(absl::Milliseconds(100));
+    sleeping = Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status == 0;
+  }
+  ASSERT_TRUE(sleeping);
+  ASSERT_TRUE(launcher->Cancel("cancel-1").ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "cancel-1", absl::Seconds(60));
+  ASSERT_TRUE(f.finished);
+  BuildErrorFile error = ErrorOf(f);
+  EXPECT_EQ(error.code(), 499u);
+  EXPECT_EQ(error.reason(), "cancelled");
+  EXPECT_NE(Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status, 0) << "the RUN step survived the cancel";
+  ExpectGone("cancel-1");
+  EXPECT_TRUE(absl::IsNotFound(launcher->Cancel("cancel-1")));
+}
+
+TEST_F(LauncherTest, RestartAdoptsARunningBuildAndReportsItOnce) {
+  std::string repo = Repo("adopt", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 4\n"}});
+  pid_t builder = 0;
+  {
+    auto first = NewLauncher();
+    ASSERT_TRUE(first->Start(Request("adopt-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+    builder = first->builder_pid("adopt-1");
+    first->Poll(absl::Milliseconds(500));
+    // The launcher goes away (as when coold dies); the build does not.
+  }
+  ASSERT_EQ(kill(builder, 0), 0) << "the build died with its launcher";
+  auto second = NewLauncher();
+  std::vector<std::string> adopted = second->Adopt();
+  ASSERT_EQ(adopted, std::vector<std::string>{"adopt-1"});
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*second, "adopt-1");
+  ASSERT_TRUE(f.finished);
+  EXPECT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text;
+  ExpectGone("adopt-1");
+  // The builder was this test's child: reap it.
+  waitpid(builder, nullptr, 0);
+  // Reported once: a third launcher finds nothing to report.
+  auto third = NewLauncher();
+  EXPECT_TRUE(third->Adopt().empty());
+}
+
+TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
+  std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("killed-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  for (int i = 0; i < 600 && Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status != 0; ++i) {
+    launcher->Poll(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(kill(launcher->builder_pid("killed-1"), SIGKILL), 0);
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "killed-1", absl::Seconds(60));
+  ASSERT_TRUE(f.finished);
+  EXPECT_EQ(f.outcome.outcome_file, "");  // the front end answers 500 builder exited without result file
+  ExpectGone("killed-1");
+}
+
+TEST_F(LauncherTest, MemoryLimitHitIsReported) {
+  config_.limits.memory_bytes = 160ULL << 20;
+  std::string repo = Repo("hog", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN head -c 1000m /dev/zero | tail > /dev/null\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("memory-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "memory-1");
+  ASSERT_TRUE(f.finished);
+  BuildErrorFile error = ErrorOf(f);
+  EXPECT_EQ(error.code(), 507u);
+  EXPECT_TRUE(absl::StartsWith(error.reason(), "memory limit hit")) << error.reason();
+  ExpectGone("memory-1");
+}
+
+TEST_F(LauncherTest, BadRequestsEndInErrorJsonWithTheReason) {
+  std::string repo = Repo("plain", {{"index.html", "x"}});
+  struct Case {
+    std::string id;
+    privsep::BuildSpec request;
+    uint32_t code;
+    std::string phase, reason;
+  };
+  std::vector<Case> cases;
+  privsep::BuildSpec r = Request("bad-url", privsep::BUILD_KIND_STATIC, "ext::sh -c touch% /tmp/pwned");
+  cases.push_back({"bad-url", r, 400, "usage", "--repo: holds whitespace or control characters"});
+  r = Request("bad-scheme", privsep::BUILD_KIND_STATIC, "ssh://git@example.com/x.git");
+  cases.push_back({"bad-scheme", r, 400, "usage", "--repo: not an https://, http:// or git:// URL"});
+  r = Request("unreachable", privsep::BUILD_KIND_STATIC, "http://127.0.0.1:9/nothing.git");
+  cases.push_back({"unreachable", r, 502, "clone", "git clone of http://127.0.0.1:9/nothing.git failed"});
+  r = Request("missing-ref", privsep::BUILD_KIND_STATIC, repo);
+  r.set_git_ref("release-9");
+  cases.push_back({"missing-ref", r, 404, "clone", "ref \"release-9\" not found in " + repo});
+  r = Request("missing-dockerfile", privsep::BUILD_KIND_DOCKERFILE, repo);
+  cases.push_back({"missing-dockerfile", r, 404, "build", "no Dockerfile or Containerfile in the repository's root"});
+  r = Request("missing-output", privsep::BUILD_KIND_STATIC, repo);
+  cases.push_back({"missing-output", r, 404, "build", "output directory \"dist\" not found in the repository"});
+  auto launcher = NewLauncher();
+  for (const Case& c : cases) {
+    ASSERT_TRUE(launcher->Start(c.request).ok()) << c.id;
+    coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, c.id);
+    ASSERT_TRUE(f.finished) << c.id;
+    BuildErrorFile error = ErrorOf(f);
+    EXPECT_EQ(error.code(), c.code) << c.id;
+    EXPECT_EQ(error.phase(), c.phase) << c.id;
+    EXPECT_TRUE(absl::StartsWith(error.reason(), c.reason)) << c.id << ": " << error.reason();
+    ExpectGone(c.id);
+  }
+  EXPECT_NE(access("/tmp/pwned", F_OK), 0);
+}
+
+TEST_F(LauncherTest, CapacityRefusesTheBuildBeyondIt) {
+  config_.capacity = 1;
+  std::string repo = Repo("cap", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("cap-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  absl::Status refused = launcher->Start(Request("cap-2", privsep::BUILD_KIND_DOCKERFILE, repo));
+  EXPECT_TRUE(absl::IsResourceExhausted(refused)) << refused;
+  EXPECT_EQ(refused.message(), "builder at capacity: 1 of 1 builds running");
+  EXPECT_TRUE(absl::IsAlreadyExists(launcher->Start(Request("cap-1", privsep::BUILD_KIND_DOCKERFILE, repo))));
+  privsep::BuildSpec bad = Request("../etc", privsep::BUILD_KIND_DOCKERFILE, repo);
+  EXPECT_TRUE(absl::IsInvalidArgument(launcher->Start(bad)));
+  ASSERT_TRUE(launcher->Cancel("cap-1").ok());
+  ASSERT_TRUE(coolify::testing::WaitFinished(*launcher, "cap-1", absl::Seconds(60)).finished);
+  ExpectGone("cap-1");
+}
+
+TEST(SystemdBackend, RunsTheBuilderInATransientUnitWithItsLimits) {
+  LauncherConfig config;
+  config.backend = Backend::kSystemd;
+  config.builder_path = "/usr/libexec/coold/builder";
+  config.read_write_paths = {"/var/lib/containers/storage", "/run/containers/storage"};
+  config.deny_cidrs = {"100.64.0.0/10", "10.210.0.0/16"};
+  config.limits = {2ULL << 30, 1500, 2048};
+  config.timeout = absl::Minutes(30);
+  privsep::BuildSpec request;
+  request.set_request_id("b-7");
+  request.set_kind(privsep::BUILD_KIND_STATIC);
+  request.set_repo_url("https://example.com/site.git");
+  request.set_git_ref("main");
+  request.set_target_image("localhost/site:v1");
+  std::vector<std::string> argv = Launcher::SystemdRunArgv(config, request);
+  std::string joined = absl::StrJoin(argv, " ");
+  for (const char* expected : {
+           "systemd-run --unit=coolify-build-b-7 ",
+           " --pipe --wait --collect ",
+           " --property=PrivateTmp=yes ",
+           " --property=ProtectSystem=strict ",
+           " --property=ReadWritePaths=/var/lib/coolify/builds/b-7 /var/lib/containers/storage /run/containers/storage ",
+           " --property=MemoryMax=2147483648 ",
+           " --property=CPUQuota=150% ",
+           " --property=TasksMax=2048 ",
+           " --property=RuntimeMaxSec=1800 ",
+           " --property=IPAddressDeny=100.64.0.0/10 10.210.0.0/16 ",
+           " -- /usr/libexec/coold/builder --work-dir=/var/lib/coolify/builds/b-7 --request-id=b-7 --stack=static "
+           "--repo=https://example.com/site.git --ref=main --image=localhost/site:v1",
+       }) {
+    EXPECT_TRUE(absl::StrContains(joined, expected)) << expected << "\nin: " << joined;
+  }
+  // Every property is one argv entry: a value with spaces cannot become another option.
+  for (const std::string& a : argv) {
+    if (absl::StartsWith(a, "--property=ReadWritePaths=")) {
+      EXPECT_EQ(a.find("--", 2), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace coolify::build

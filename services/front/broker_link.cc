@@ -70,6 +70,15 @@ std::shared_ptr<grpc::Channel> BrokerLink::Dial() const {
 
 BrokerLink::~BrokerLink() { Stop(); }
 
+void BrokerLink::Send(v1::ClientMsg message) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session = session_;
+  }
+  if (session) session->Enqueue(std::move(message));
+}
+
 void BrokerLink::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void BrokerLink::Stop() {
@@ -119,6 +128,10 @@ absl::Duration BrokerLink::RunOnce() {
   std::unique_ptr<v1::Agent::Stub> stub = v1::Agent::NewStub(Dial());
   auto stream = stub->Stream(&context);
   auto session = std::make_shared<Session>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_ = session;
+  }
   v1::ClientMsg hello;
   *hello.mutable_hello() = options_.hello;
   bool said_hello = stream->Write(hello);
@@ -143,6 +156,10 @@ absl::Duration BrokerLink::RunOnce() {
         session->Enqueue(std::move(reply));
       });
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_.reset();
   }
   session->Close();
   if (writer.joinable()) writer.join();

@@ -53,6 +53,11 @@ class BrokerLink {
   // Ends the current stream and stops dialing; returns when the link's threads are gone.
   void Stop();
 
+  // Queues `message` on the open stream, from any thread: a build's events and its
+  // Response, which come later than the ServerMsg that started it. Dropped when no stream
+  // is open (the broker already answered the build 503 when the stream ended).
+  void Send(v1::ClientMsg message);
+
   // Streams opened so far (Hello written).
   uint64_t connects() const { return connects_; }
 
@@ -75,6 +80,7 @@ class BrokerLink {
   std::condition_variable wake_;
   bool stopping_ = false;
   grpc::ClientContext* current_ = nullptr;  // guarded by mu_
+  std::shared_ptr<Session> session_;         // guarded by mu_; the open stream's queue
   std::atomic<uint64_t> connects_{0};
 };
 

@@ -20,6 +20,7 @@
 #include "privsep/roles.h"
 #include "proto/privsep.pb.h"
 #include "services/front/broker_link.h"
+#include "services/front/build_client.h"
 #include "services/front/command_router.h"
 #include "services/front/endpoint_sync.h"
 #include "services/front/firewall_client.h"
@@ -152,19 +153,35 @@ BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup) {
   return options;
 }
 
-// One message from the broker, on the io_context like every REST request.
-std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, const v1::ServerMsg& message) {
+// One message from the broker, on the io_context like every REST request. A build
+// answers later: its events and its Response come from the build stream (BuildClient).
+std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildClient* builds,
+                                                  const v1::ServerMsg& message) {
   if (message.has_command()) return router.Route(message.command());
-  if (message.has_build()) {
-    // Builds are routed here already; running them is the build launcher's job, not yet
-    // served: the broker gets a clear error rather than a build that never ends.
-    v1::CommandResult result;
+  if (message.has_cancel()) {
+    if (builds == nullptr) return std::nullopt;
+    if (absl::Status s = builds->Cancel(message.cancel().request_id()); !s.ok()) {
+      LogWarn("cancel of build %s: %s", message.cancel().request_id(), s.ToString());
+    }
+    return std::nullopt;  // the build's Response says how it ended
+  }
+  v1::CommandResult result;
+  (*result.mutable_data()->mutable_struct_value()->mutable_fields())["phase"].set_string_value("dispatch");
+  if (builds == nullptr) {
     result.set_code(501);
-    result.set_message("builds are not run by this coold yet");
-    (*result.mutable_data()->mutable_struct_value()->mutable_fields())["stage"].set_string_value("dispatch");
+    result.set_message("this host does not run builds (COOLD_BUILDER_ENABLED is not 1)");
     return result;
   }
-  return std::nullopt;  // CancelBuild: nothing runs, nothing to cancel
+  absl::Status started = builds->Start(message.build());
+  if (started.ok()) return std::nullopt;
+  // At capacity a build is refused, never queued: the broker places builds by load and
+  // may send it to another host at once.
+  result.set_code(absl::IsResourceExhausted(started) ? 503
+                  : absl::IsAlreadyExists(started)   ? 409
+                  : absl::IsInvalidArgument(started) ? 400
+                                                     : 500);
+  result.set_message(std::string(started.message()));
+  return result;
 }
 
 }  // namespace
@@ -247,11 +264,24 @@ int Serve(FrontChannels channels, Startup startup) {
   }
   // The broker stream: central's commands through the same router as the REST API's.
   std::unique_ptr<BrokerLink> broker;
+  std::unique_ptr<BuildClient> builds;
+  if (startup.startup.config().builder_enabled()) builds = std::make_unique<BuildClient>(io, channels.build);
   if (!startup.startup.broker_address().empty()) {
-    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup), [&router](const v1::ServerMsg& message) {
-      return RunBrokerMessage(router, message);
-    });
+    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup),
+                                          [&router, &builds](const v1::ServerMsg& message) {
+                                            return RunBrokerMessage(router, builds.get(), message);
+                                          });
     broker->Start();
+  }
+  // Builds' events and outcomes, those adopted at start included, go to the broker.
+  if (builds) {
+    absl::Status watching = builds->Watch([&broker](v1::ClientMsg message) {
+      if (broker) broker->Send(std::move(message));
+    });
+    if (!watching.ok()) {
+      LogError("build stream: %s", watching.ToString());
+      return 1;
+    }
   }
   io.run();
   return 1;

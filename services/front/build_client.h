@@ -1,0 +1,62 @@
+// The front end's side of the build launcher's channel: starts and cancels builds, and
+// turns the build stream (what builds wrote, relayed as bytes by the launcher) into the
+// broker's messages: a BuildEvent per events.ndjson line, and one Response per build.
+//
+// This is where a build's files are parsed (services/builder/build_files.h): the front
+// end holds no privilege, so a build that wrote something hostile gains nothing here.
+#ifndef COOLD_SERVICES_FRONT_BUILD_CLIENT_H_
+#define COOLD_SERVICES_FRONT_BUILD_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/posix/stream_descriptor.hpp"
+#include "privsep/channel.h"
+#include "proto/agent.pb.h"
+#include "proto/privsep.pb.h"
+
+namespace coolify::front {
+
+// A BuildRequest from the broker as the launcher's BuildSpec.
+privsep::BuildSpec ToBuildSpec(const v1::BuildRequest& request);
+
+// The Response for a finished build: 200 with {image_id, digest, tags, durations} from
+// result.json; error.json's code and reason; 500 "builder exited without result file"
+// when there is neither; 502 when what the build wrote does not parse.
+v1::Response BuildResponse(const privsep::BuildFinished& finished);
+
+// A BuildEvent for one events.ndjson line, or the reason it is refused.
+absl::StatusOr<v1::BuildEvent> BuildEventOf(const std::string& request_id, const std::string& line);
+
+class BuildClient {
+ public:
+  using Sink = std::function<void(v1::ClientMsg)>;
+
+  BuildClient(boost::asio::io_context& io, privsep::Channel& channel) : io_(io), channel_(channel) {}
+
+  // Starts a build: OK once its builder runs; RESOURCE_EXHAUSTED at capacity (the build
+  // is refused, not queued); ALREADY_EXISTS for a request id in use.
+  absl::Status Start(const v1::BuildRequest& request);
+  absl::Status Cancel(const std::string& request_id);
+  // Opens the build stream; every event and outcome goes to `sink` on the io_context.
+  absl::Status Watch(Sink sink);
+
+ private:
+  absl::Status Call(privsep::BuildLauncherRequest request, std::vector<privsep::UniqueFd>* fds = nullptr);
+  void WaitFrame();
+
+  boost::asio::io_context& io_;
+  privsep::Channel& channel_;
+  privsep::Client<privsep::BuildLauncherRequest, privsep::BuildLauncherReply> client_{channel_};
+  Sink sink_;
+  std::optional<privsep::Channel> stream_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> readable_;
+};
+
+}  // namespace coolify::front
+
+#endif  // COOLD_SERVICES_FRONT_BUILD_CLIENT_H_

@@ -123,9 +123,40 @@ void Hub::OnResponse(const std::string& host_id, uint64_t generation, const v1::
   Deliver(out);
 }
 
+// Sends run outside the lock: a stream's Send calls into gRPC, and nothing that calls
+// into gRPC may hold the lock a gRPC completion (OnResponse, Unregister) takes. The entry
+// goes into the map first, so an answer can never arrive before it.
+bool Hub::SendOrWithdraw(const std::shared_ptr<HostStream>& stream, v1::ServerMsg message, uint64_t generation) {
+  const std::string id = message.request_id();
+  if (stream->Send(std::move(message))) return true;
+  Delivery out;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(id);
+    // Unless the stream's end already answered it, the request was never sent: withdraw it.
+    if (it != pending_.end() && !it->second.landed && it->second.generation == generation) {
+      if (it->second.lane == Lane::kBuild) {
+        auto host = hosts_.find(it->second.host_id);
+        if (host != hosts_.end() && host->second.generation == generation && host->second.active_builds > 0) {
+          --host->second.active_builds;
+        }
+      }
+      for (Waiter& waiter : it->second.waiters) {
+        out.emplace_back(std::move(waiter.reply),
+                         ErrorEnvelope(id, 503, absl::StrCat("host ", it->second.host_id, " stream is gone or saturated")));
+      }
+      pending_.erase(it);
+    }
+  }
+  Deliver(out);
+  return false;
+}
+
 void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
-  const std::string& id = dispatch.request_id;
+  const std::string id = dispatch.request_id;
   Envelope refused;
+  std::shared_ptr<HostStream> stream;
+  uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
     auto host = hosts_.find(dispatch.host_id);
@@ -141,73 +172,82 @@ void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
     } else if (pending_.size() >= options_.pending_max) {
       refused = ErrorEnvelope(id, 503, "broker at its pending-request limit");
     } else {
-      v1::ServerMsg message;
-      message.set_request_id(id);
-      *message.mutable_command() = std::move(dispatch.command);
-      if (!host->second.stream->Send(std::move(message))) {
-        refused = ErrorEnvelope(id, 503, absl::StrCat("host ", dispatch.host_id, " stream is gone or saturated"));
-      } else {
-        absl::Time now = absl::Now();
-        Entry& entry = pending_[id];
-        entry.lane = Lane::kCoold;
-        entry.host_id = dispatch.host_id;
-        entry.generation = host->second.generation;
-        entry.created = now;
-        entry.waiters.push_back(Waiter{std::move(reply), now + options_.dispatch_timeout});
-        ++counters_.dispatched;
-        return;
-      }
+      absl::Time now = absl::Now();
+      Entry& entry = pending_[id];
+      entry.lane = Lane::kCoold;
+      entry.host_id = dispatch.host_id;
+      entry.generation = host->second.generation;
+      entry.created = now;
+      entry.waiters.push_back(Waiter{std::move(reply), now + options_.dispatch_timeout});
+      ++counters_.dispatched;
+      stream = host->second.stream;
+      generation = host->second.generation;
     }
   }
-  reply(std::move(refused));
+  if (!stream) {
+    reply(std::move(refused));
+    return;
+  }
+  v1::ServerMsg message;
+  message.set_request_id(id);
+  *message.mutable_command() = std::move(dispatch.command);
+  SendOrWithdraw(stream, std::move(message), generation);
 }
 
 Envelope Hub::DispatchBuild(commands::BuildDispatch dispatch) {
-  const std::string& id = dispatch.request_id;
-  absl::MutexLock lock(&mu_);
-  Host* target = nullptr;
-  if (!dispatch.host_id.empty()) {
-    auto host = hosts_.find(dispatch.host_id);
-    if (host == hosts_.end()) return ErrorEnvelope(id, 404, absl::StrCat("host ", dispatch.host_id, " is not connected"));
-    if (!host->second.hello.token_caps.contains("builder")) {
-      return ErrorEnvelope(id, 403, absl::StrCat("builds are not allowed for host ", dispatch.host_id, "'s credential"));
-    }
-    if (!CanBuild(host->second.hello)) {
-      return ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not advertise builder"));
-    }
-    target = &host->second;
-  } else {
-    // Least loaded first: the lowest share of its capacity in use; ties to the larger
-    // capacity, then the host id, so the choice is deterministic.
-    double best = std::numeric_limits<double>::infinity();
-    for (auto& [host_id, host] : hosts_) {
-      if (!CanBuild(host.hello)) continue;
-      double load = static_cast<double>(host.active_builds) / host.hello.builder_capacity;
-      if (target == nullptr || load < best ||
-          (load == best && (host.hello.builder_capacity > target->hello.builder_capacity ||
-                            (host.hello.builder_capacity == target->hello.builder_capacity &&
-                             host_id < target->hello.host_id)))) {
-        best = load;
-        target = &host;
+  const std::string id = dispatch.request_id;
+  std::shared_ptr<HostStream> stream;
+  uint64_t generation = 0;
+  std::string host_id;
+  {
+    absl::MutexLock lock(&mu_);
+    Host* target = nullptr;
+    if (!dispatch.host_id.empty()) {
+      auto host = hosts_.find(dispatch.host_id);
+      if (host == hosts_.end()) return ErrorEnvelope(id, 404, absl::StrCat("host ", dispatch.host_id, " is not connected"));
+      if (!host->second.hello.token_caps.contains("builder")) {
+        return ErrorEnvelope(id, 403, absl::StrCat("builds are not allowed for host ", dispatch.host_id, "'s credential"));
       }
+      if (!CanBuild(host->second.hello)) {
+        return ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not advertise builder"));
+      }
+      target = &host->second;
+    } else {
+      // Least loaded first: the lowest share of its capacity in use; ties to the larger
+      // capacity, then the host id, so the choice is deterministic.
+      double best = std::numeric_limits<double>::infinity();
+      for (auto& [candidate_id, host] : hosts_) {
+        if (!CanBuild(host.hello)) continue;
+        double load = static_cast<double>(host.active_builds) / host.hello.builder_capacity;
+        if (target == nullptr || load < best ||
+            (load == best && (host.hello.builder_capacity > target->hello.builder_capacity ||
+                              (host.hello.builder_capacity == target->hello.builder_capacity &&
+                               candidate_id < target->hello.host_id)))) {
+          best = load;
+          target = &host;
+        }
+      }
+      if (target == nullptr) return ErrorEnvelope(id, 503, "no connected host advertises builder");
     }
-    if (target == nullptr) return ErrorEnvelope(id, 503, "no connected host advertises builder");
+    if (pending_.contains(id)) return ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
+    if (pending_.size() >= options_.pending_max) return ErrorEnvelope(id, 503, "broker at its pending-request limit");
+    Entry& entry = pending_[id];
+    entry.lane = Lane::kBuild;
+    entry.host_id = target->hello.host_id;
+    entry.generation = target->generation;
+    entry.created = absl::Now();
+    ++target->active_builds;
+    ++counters_.dispatched;
+    stream = target->stream;
+    generation = target->generation;
+    host_id = target->hello.host_id;
   }
-  if (pending_.contains(id)) return ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
-  if (pending_.size() >= options_.pending_max) return ErrorEnvelope(id, 503, "broker at its pending-request limit");
   v1::ServerMsg message;
   message.set_request_id(id);
   *message.mutable_build() = std::move(dispatch.build);
-  if (!target->stream->Send(std::move(message))) {
-    return ErrorEnvelope(id, 503, absl::StrCat("host ", target->hello.host_id, " stream is gone or saturated"));
+  if (!SendOrWithdraw(stream, std::move(message), generation)) {
+    return ErrorEnvelope(id, 503, absl::StrCat("host ", host_id, " stream is gone or saturated"));
   }
-  Entry& entry = pending_[id];
-  entry.lane = Lane::kBuild;
-  entry.host_id = target->hello.host_id;
-  entry.generation = target->generation;
-  entry.created = absl::Now();
-  ++target->active_builds;
-  ++counters_.dispatched;
   return Envelope{202, absl::StrCat("{\"request_id\":\"", id, "\"}")};  // id is [A-Za-z0-9_.-]
 }
 
@@ -229,22 +269,24 @@ void Hub::BuildResult(const std::string& request_id, absl::Duration timeout, Rep
 }
 
 Envelope Hub::CancelBuild(const std::string& request_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = pending_.find(request_id);
-  if (it == pending_.end() || it->second.lane != Lane::kBuild) {
-    return ErrorEnvelope(request_id, 404, absl::StrCat("no build ", request_id, " is known"));
-  }
-  if (!it->second.landed) {
-    auto host = hosts_.find(it->second.host_id);
-    if (host != hosts_.end() && host->second.generation == it->second.generation) {
-      v1::ServerMsg message;
-      message.set_request_id(request_id);
-      message.mutable_cancel()->set_request_id(request_id);
-      // A full queue drops the cancel; the build still ends by its own timeout.
-      if (!host->second.stream->Send(std::move(message))) {
-        LogWarn("cancel of %s not delivered: host stream saturated", request_id);
-      }
+  std::shared_ptr<HostStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(request_id);
+    if (it == pending_.end() || it->second.lane != Lane::kBuild) {
+      return ErrorEnvelope(request_id, 404, absl::StrCat("no build ", request_id, " is known"));
     }
+    if (!it->second.landed) {
+      auto host = hosts_.find(it->second.host_id);
+      if (host != hosts_.end() && host->second.generation == it->second.generation) stream = host->second.stream;
+    }
+  }
+  if (stream) {
+    v1::ServerMsg message;
+    message.set_request_id(request_id);
+    message.mutable_cancel()->set_request_id(request_id);
+    // A full queue drops the cancel; the build still ends by its own timeout.
+    if (!stream->Send(std::move(message))) LogWarn("cancel of %s not delivered: host stream saturated", request_id);
   }
   return Envelope{204, ""};
 }

@@ -127,6 +127,9 @@ class Hub {
   void FailHostLocked(const std::string& host_id, uint64_t generation, const std::string& why, absl::Time now,
                       Delivery& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Deliver(Delivery& out);
+  // Sends `message` (whose entry is already pending) outside the lock; when the stream
+  // refuses it, withdraws the entry and answers its waiters 503. False when refused.
+  bool SendOrWithdraw(const std::shared_ptr<HostStream>& stream, v1::ServerMsg message, uint64_t generation);
 
   const HubOptions options_;
   mutable absl::Mutex mu_;

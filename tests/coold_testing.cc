@@ -53,13 +53,18 @@ CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::st
   // The SQLite endpoint store, unless the test names one: a directory of its own that the
   // front end's user can reach by path (SQLite resolves the path it is given), which
   // $TEST_TMPDIR under /root is not.
-  bool has_db = false;
-  for (const std::string& e : env) has_db = has_db || e.rfind("COOLD_ENDPOINT_DB=", 0) == 0;
-  if (!has_db) {
-    char dir[] = "/tmp/coold-endpoints.XXXXXX";
+  // Builds' work directories likewise, unless named: never the host's /var/lib/coolify.
+  bool has_db = false, has_builds = false;
+  for (const std::string& e : env) {
+    has_db = has_db || e.rfind("COOLD_ENDPOINT_DB=", 0) == 0;
+    has_builds = has_builds || e.rfind("COOLD_BUILDS_DIR=", 0) == 0;
+  }
+  if (!has_db || !has_builds) {
+    char dir[] = "/tmp/coold-state.XXXXXX";
     if (mkdtemp(dir) != nullptr && chmod(dir, 0755) == 0) {
-      owned_db_dir_ = dir;
-      env.push_back("COOLD_ENDPOINT_DB=" + owned_db_dir_ + "/endpoints.db");
+      owned_state_dir_ = dir;
+      if (!has_db) env.push_back("COOLD_ENDPOINT_DB=" + owned_state_dir_ + "/endpoints.db");
+      if (!has_builds) env.push_back("COOLD_BUILDS_DIR=" + owned_state_dir_ + "/builds");
     }
   }
   std::string binary = Runfile("services/monitor/coold");
@@ -86,7 +91,7 @@ CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::st
 CooldUnderTest::~CooldUnderTest() {
   if (pid_ > 0 && !exited_) Kill();
   if (stderr_fd_ >= 0) close(stderr_fd_);
-  if (!owned_db_dir_.empty()) (void)Shell("rm -rf '" + owned_db_dir_ + "'");
+  if (!owned_state_dir_.empty()) (void)Shell("rm -rf '" + owned_state_dir_ + "'");
 }
 
 bool CooldUnderTest::WaitForLog(const std::string& needle, std::chrono::milliseconds timeout) {

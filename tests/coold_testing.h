@@ -63,7 +63,7 @@ class CooldUnderTest {
   int stderr_fd_ = -1;
   bool exited_ = false;
   std::string log_;
-  std::string owned_db_dir_;  // the endpoint store's directory this object made, if any
+  std::string owned_state_dir_;  // the endpoint store's and builds' directory this object made, if any
 };
 
 }  // namespace coolify::testing

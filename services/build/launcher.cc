@@ -77,6 +77,14 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
   std::unique_ptr<Launcher> launcher(new Launcher(std::move(config)));
   const LauncherConfig& c = launcher->config_;
   if (c.capacity < 1) return absl::InvalidArgumentError("build capacity must be at least 1");
+  // Its parents as `mkdir -p` makes them (0755: /var/lib/coolify on a fresh host); the
+  // directory itself private.
+  for (size_t slash = c.builds_dir.find('/', 1); slash != std::string::npos; slash = c.builds_dir.find('/', slash + 1)) {
+    const std::string parent = c.builds_dir.substr(0, slash);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", parent));
+    }
+  }
   if (mkdir(c.builds_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", c.builds_dir));
   }

@@ -1,5 +1,7 @@
 #include "services/broker/agent_service.h"
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -7,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/alarm.h"
 #include "privsep/log.h"
 
 namespace coolify::broker {
@@ -110,11 +113,22 @@ class Outbox : public HostStream {
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
+// How long an authenticated stream may stay open without its Hello: without this, a
+// token holder could park streams that hold memory and never become a host.
+constexpr std::chrono::seconds kHelloDeadline{10};
+
 class StreamReactor : public Reactor {
  public:
   StreamReactor(Hub& hub, AgentServiceStats& stats, HostClaims claims, std::string peer)
       : hub_(hub), stats_(stats), claims_(std::move(claims)), peer_(std::move(peer)),
-        outbox_(std::make_shared<Outbox>(this)) {
+        outbox_(std::make_shared<Outbox>(this)), said_hello_(std::make_shared<std::atomic<bool>>(false)) {
+    // The callback holds only shared state, never this reactor, which may be gone by then.
+    hello_alarm_.Set(std::chrono::system_clock::now() + kHelloDeadline,
+                     [outbox = outbox_, said_hello = said_hello_](bool fired) {
+                       if (fired && !said_hello->load()) {
+                         outbox->End(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no Hello within 10 s"));
+                       }
+                     });
     StartRead(&in_);
   }
 
@@ -188,6 +202,8 @@ class StreamReactor : public Reactor {
     registered.builder_capacity = hello.builder_capacity();
     generation_ = hub_.Register(std::move(registered), outbox_);
     registered_ = true;
+    said_hello_->store(true);
+    hello_alarm_.Cancel();
     ++stats_.streams_opened;
     LogInfo("host %s connected from %s (key %s, %d capabilities, builder capacity %d)", claims_.host_id, peer_,
             claims_.kid, hello.capabilities_size(), hello.builder_capacity());
@@ -199,6 +215,8 @@ class StreamReactor : public Reactor {
   const HostClaims claims_;
   const std::string peer_;
   std::shared_ptr<Outbox> outbox_;
+  std::shared_ptr<std::atomic<bool>> said_hello_;
+  grpc::Alarm hello_alarm_;
   v1::ClientMsg in_;
   bool registered_ = false;  // touched only by reads, which gRPC runs one at a time
   uint64_t generation_ = 0;

@@ -109,6 +109,23 @@ TEST_F(BrokerTest, DispatchRoundTrip) {
   EXPECT_EQ(host->received()[0].command().images_pull().ref(), "busybox");
 }
 
+TEST_F(BrokerTest, AStreamWithoutHelloIsEndedAfterTenSeconds) {
+  Start();
+  FakeHost::Options o;
+  o.host_id = "host-mute";
+  o.token = Token("host-mute");
+  o.target = absl::StrCat("127.0.0.1:", broker_->port());
+  o.root_pem = keys_.Read("tls.crt");
+  o.send_hello = false;
+  FakeHost mute(o, FakeHost::Silent());
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status ended = mute.WaitEnd(std::chrono::seconds(20));
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << ended.error_message();
+  EXPECT_THAT(ended.error_message(), HasSubstr("Hello"));
+  // Not before its time: a host gets the whole deadline to say Hello.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
+}
+
 TEST_F(BrokerTest, UnknownHostIs404) {
   Start();
   HttpAnswer a = Dispatch("nobody", "r-1", R"({"type":"host.info"})");

@@ -148,7 +148,7 @@ TEST(SandboxPolicyTest, RoleTable) {
   EXPECT_EQ(CapabilityMask(ROLE_PODMAN), 0u);
   uint64_t build = 0;
   for (int cap : {CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER,
-                  CAP_MKNOD, CAP_SETFCAP, CAP_SYS_CHROOT, CAP_KILL}) {
+                  CAP_MKNOD, CAP_SETFCAP, CAP_SYS_CHROOT, CAP_KILL, CAP_FSETID, CAP_NET_BIND_SERVICE}) {
     build |= uint64_t{1} << cap;
   }
   EXPECT_EQ(CapabilityMask(ROLE_BUILD), build);

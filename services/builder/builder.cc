@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -446,10 +447,25 @@ int Build::Run() {
   uint64_t oom_before = MemoryLimitEvents();
   const std::string iid_file = absl::StrCat(o_.work_dir, "/image.id");
   std::vector<std::string> bud = Buildah();
+  // RUN steps get buildah's default capabilities less CAP_SETPCAP, CAP_NET_RAW and
+  // CAP_AUDIT_WRITE, which the build launcher does not hold
+  // (hardening/capabilities/build.list): runc may give a container only capabilities its
+  // caller has. They use the build's network (as the
+  // clone does): a network namespace of their own needs CAP_NET_ADMIN to bring up its
+  // loopback, and that capability would be the host's.
   for (const std::string& a : {std::string("bud"), std::string("--isolation=oci"), std::string("--layers=false"),
+                               std::string("--cap-drop=CAP_SETPCAP"), std::string("--cap-drop=CAP_NET_RAW"),
+                               std::string("--cap-drop=CAP_AUDIT_WRITE"), std::string("--network=host"),
                                "--iidfile=" + iid_file, "--file=" + containerfile, "--tag=" + o_.image,
                                std::string("--"), *context}) {
     bud.push_back(a);
+  }
+  // buildah asks runc for RLIMIT_NOFILE 1048576 in RUN steps unless told otherwise;
+  // raising a limit needs CAP_SYS_RESOURCE, which builds do not hold, so RUN steps get
+  // this process's own hard limit.
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
+    bud.insert(bud.end() - 2, absl::StrCat("--ulimit=nofile=", nofile.rlim_max, ":", nofile.rlim_max));
   }
   Emit("build", absl::StrCat("buildah bud --tag ", o_.image));
   ToolRun built = RunTool("build", bud, nullptr);

@@ -38,7 +38,8 @@ v1::Response Failed(const std::string& id, uint32_t code, const std::string& mes
   response.set_request_id(id);
   response.mutable_result()->set_code(code);
   response.mutable_result()->set_message(message);
-  (*response.mutable_result()->mutable_data()->mutable_struct_value()->mutable_fields())["phase"] = Text(phase);
+  // "stage": the name the broker's build envelope gives the phase (dispatch_codec.h).
+  (*response.mutable_result()->mutable_data()->mutable_struct_value()->mutable_fields())["stage"] = Text(phase);
   return response;
 }
 
@@ -77,6 +78,10 @@ v1::Response BuildResponse(const privsep::BuildFinished& finished) {
       *f["tags"].mutable_list_value()->add_values() = Text(tag);
     }
     f["durations"] = Durations(result->durations());
+    // The names the broker's build envelope reads (dispatch_codec.h): the image as stored
+    // (no registry hop on a single node) and the whole build's time.
+    f["registry_ref"] = Text(result->tags(0));
+    f["duration_ms"] = Number(result->durations().total_ms());
     return response;
   }
   if (finished.outcome_file() == build::kErrorFile) {

@@ -26,6 +26,8 @@ TEST(BuildResponse, ResultJsonIs200WithTheImage) {
   EXPECT_EQ(f.at("image_id").string_value(), kHex);
   EXPECT_EQ(f.at("tags").list_value().values(0).string_value(), "localhost/site:v1");
   EXPECT_EQ(f.at("durations").struct_value().fields().at("total_ms").number_value(), 1200);
+  EXPECT_EQ(f.at("registry_ref").string_value(), "localhost/site:v1");
+  EXPECT_EQ(f.at("duration_ms").number_value(), 1200);
 }
 
 TEST(BuildResponse, ErrorJsonKeepsItsCodeAndReason) {
@@ -33,7 +35,7 @@ TEST(BuildResponse, ErrorJsonKeepsItsCodeAndReason) {
       "error.json", R"({"request_id":"b-1","phase":"clone","reason":"ref \"x\" not found in https://h/r","code":404})"));
   EXPECT_EQ(r.result().code(), 404u);
   EXPECT_EQ(r.result().message(), "ref \"x\" not found in https://h/r");
-  EXPECT_EQ(r.result().data().struct_value().fields().at("phase").string_value(), "clone");
+  EXPECT_EQ(r.result().data().struct_value().fields().at("stage").string_value(), "clone");
 }
 
 TEST(BuildResponse, NoOutcomeFileIs500) {

@@ -166,7 +166,7 @@ std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildCl
     return std::nullopt;  // the build's Response says how it ended
   }
   v1::CommandResult result;
-  (*result.mutable_data()->mutable_struct_value()->mutable_fields())["phase"].set_string_value("dispatch");
+  (*result.mutable_data()->mutable_struct_value()->mutable_fields())["stage"].set_string_value("dispatch");
   if (builds == nullptr) {
     result.set_code(501);
     result.set_message("this host does not run builds (COOLD_BUILDER_ENABLED is not 1)");

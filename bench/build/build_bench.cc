@@ -1,0 +1,174 @@
+// Build benchmarks on this machine's real git, buildah and an isolated Podman
+// (tests/podman_harness), native backend:
+//
+//   launch: from a BuildRequest handed to the launcher (Launcher::Start) to the builder
+//           running (its events.ndjson created by its main), p50 and p99. The builds fail
+//           fast at the clone (a closed port) so only the launch is measured.
+//   static: the full STATIC build of a small site end to end through the launcher, against
+//           the same `git clone` + `buildah bud` run by hand, alternating, medians and ratio.
+//
+// Runs as root:
+//   bazel build //bench/build:build_bench && bazel-bin/bench/build/build_bench [--launches=N] [--builds=K]
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/build/launcher.h"
+#include "tests/build/build_testing.h"
+#include "tests/coold_testing.h"
+#include "tests/podman_harness/podman_harness.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using coolify::testing::Shell;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+void SetRunfiles(const char* argv0) {
+  if (const char* srcdir = getenv("TEST_SRCDIR"); srcdir != nullptr && *srcdir != '\0') return;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string exe = n > 0 ? std::string(self, static_cast<size_t>(n)) : argv0;
+  setenv("TEST_SRCDIR", (exe + ".runfiles").c_str(), 1);
+  setenv("TEST_WORKSPACE", "coold", 1);
+}
+
+coolify::privsep::BuildSpec Spec(const std::string& id, const std::string& repo, const std::string& image) {
+  coolify::privsep::BuildSpec spec;
+  spec.set_request_id(id);
+  spec.set_kind(coolify::privsep::BUILD_KIND_STATIC);
+  spec.set_repo_url(repo);
+  spec.set_git_ref("main");
+  spec.set_target_image(image);
+  spec.set_base_image("localhost/busybox:latest");
+  return spec;
+}
+
+bool WaitDone(coolify::build::Launcher& launcher, const std::string& id, std::string* outcome) {
+  auto deadline = Clock::now() + std::chrono::minutes(3);
+  while (Clock::now() < deadline) {
+    for (auto& update : launcher.Poll(absl::Milliseconds(20))) {
+      if (update.request_id == id && update.finished) {
+        *outcome = update.outcome_file;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int launches = 40, builds = 5;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (absl::StartsWith(a, "--launches=")) (void)absl::SimpleAtoi(a.substr(11), &launches);
+    if (absl::StartsWith(a, "--builds=")) (void)absl::SimpleAtoi(a.substr(9), &builds);
+  }
+  SetRunfiles(argv[0]);
+  // Not under /tmp: each build has a /tmp of its own.
+  const std::string dir = "/var/tmp/coold-build-bench";
+  (void)Shell("rm -rf " + dir + " && mkdir -p " + dir);
+  setenv("TEST_TMPDIR", dir.c_str(), 1);
+  auto podman = coolify::testing::PodmanHarness::Start();
+  if (!podman.ok()) {
+    std::fprintf(stderr, "podman: %s\n", std::string(podman.status().message()).c_str());
+    return 1;
+  }
+  coolify::build::LauncherConfig config = coolify::testing::TestLauncherConfig(**podman, dir + "/builds");
+  config.capacity = 1;
+  auto launcher = coolify::build::Launcher::Create(config);
+  if (!launcher.ok()) {
+    std::fprintf(stderr, "launcher: %s\n", std::string(launcher.status().message()).c_str());
+    return 1;
+  }
+
+  // Launch overhead.
+  std::vector<double> launch_ms;
+  for (int i = 0; i < launches; ++i) {
+    const std::string id = absl::StrCat("launch-", i);
+    const std::string events = absl::StrCat(dir, "/builds/", id, "/events.ndjson");
+    auto t0 = Clock::now();
+    if (absl::Status s = (*launcher)->Start(Spec(id, "http://127.0.0.1:9/closed.git", "localhost/bench/x:v1"));
+        !s.ok()) {
+      std::fprintf(stderr, "start: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    struct stat st;
+    while (stat(events.c_str(), &st) != 0) {
+      if (Clock::now() - t0 > std::chrono::seconds(10)) {
+        std::fprintf(stderr, "builder %s never ran\n", id.c_str());
+        return 1;
+      }
+    }
+    launch_ms.push_back(Ms(Clock::now() - t0));
+    std::string outcome;
+    if (!WaitDone(**launcher, id, &outcome)) return 1;
+  }
+  std::printf("launch (BuildRequest -> builder running), native backend, %d launches: p50 %.2f ms, p99 %.2f ms\n",
+              launches, Percentile(launch_ms, 0.5), Percentile(launch_ms, 0.99));
+
+  // A small site, built end to end through the launcher and by hand.
+  std::string repo = coolify::testing::MakeRepo(dir + "/site", {{"dist/index.html", "<h1>bench</h1>\n"},
+                                                                {"dist/style.css", "body{margin:0}\n"}});
+  // The builder's storage flags, spelled as buildah's own.
+  std::vector<std::string> storage;
+  for (std::string arg : coolify::testing::StorageArgs(**podman)) {
+    if (absl::StartsWith(arg, "--storage-root=")) arg = "--root=" + arg.substr(15);
+    if (absl::StartsWith(arg, "--storage-runroot=")) arg = "--runroot=" + arg.substr(18);
+    storage.push_back(arg);
+  }
+  const std::string conf = coolify::testing::ContainersConf(**podman);
+  std::vector<double> via_launcher, by_hand;
+  for (int i = 0; i < builds; ++i) {
+    const std::string id = absl::StrCat("static-", i);
+    auto t0 = Clock::now();
+    if (!(*launcher)->Start(Spec(id, repo, absl::StrCat("localhost/bench/site:", i))).ok()) return 1;
+    std::string outcome;
+    if (!WaitDone(**launcher, id, &outcome) || outcome != "result.json") {
+      std::fprintf(stderr, "build %s: %s\n", id.c_str(), outcome.c_str());
+      return 1;
+    }
+    via_launcher.push_back(Ms(Clock::now() - t0));
+
+    const std::string work = absl::StrCat(dir, "/hand-", i);
+    const std::string script = absl::StrCat(
+        "set -e; mkdir -p ", work, "; git clone -q --depth=1 --single-branch --no-tags --branch main ", repo, " ",
+        work, "/src; printf 'FROM localhost/busybox:latest\\nCOPY dist/ /usr/share/nginx/html/\\n' > ", work,
+        "/Containerfile; CONTAINERS_CONF=", conf, " buildah ", absl::StrJoin(storage, " "),
+        " bud -q --isolation=oci --layers=false --file=", work, "/Containerfile --tag=localhost/bench/hand:", i, " ",
+        work, "/src >/dev/null");
+    auto t1 = Clock::now();
+    coolify::testing::CommandRun run = Shell(script);
+    by_hand.push_back(Ms(Clock::now() - t1));
+    if (run.status != 0) {
+      std::fprintf(stderr, "by hand (status %d): %s\n%s\n", run.status, script.c_str(), run.out.c_str());
+      return 1;
+    }
+  }
+  double launcher_p50 = Percentile(via_launcher, 0.5), hand_p50 = Percentile(by_hand, 0.5);
+  std::printf("static build of a small site, %d each: via launcher p50 %.0f ms, git clone + buildah bud by hand p50 "
+              "%.0f ms, ratio %.2f\n",
+              builds, launcher_p50, hand_p50, launcher_p50 / hand_p50);
+  podman->reset();
+  (void)Shell("rm -rf " + dir);
+  return 0;
+}

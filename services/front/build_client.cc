@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "privsep/log.h"
 #include "privsep/validate.h"
@@ -88,7 +89,10 @@ v1::Response BuildResponse(const privsep::BuildFinished& finished) {
     absl::StatusOr<build::BuildErrorFile> error = build::ParseErrorFile(finished.outcome());
     if (!error.ok()) return Failed(id, 502, absl::StrCat("unreadable error.json: ", error.status().message()), "done");
     if (error->request_id() != id) return Failed(id, 502, "error.json names another build", "done");
-    v1::Response response = Failed(id, error->code(), error->reason(), error->phase());
+    // A build stopped at its wall-clock limit says "cancelled"; the launcher knows why.
+    const bool timed_out = error->code() == 499 && absl::StartsWith(finished.note(), "timed out");
+    v1::Response response = timed_out ? Failed(id, 504, finished.note(), error->phase())
+                                      : Failed(id, error->code(), error->reason(), error->phase());
     (*response.mutable_result()->mutable_data()->mutable_struct_value()->mutable_fields())["durations"] =
         Durations(error->durations());
     return response;

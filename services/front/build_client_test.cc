@@ -38,6 +38,16 @@ TEST(BuildResponse, ErrorJsonKeepsItsCodeAndReason) {
   EXPECT_EQ(r.result().data().struct_value().fields().at("stage").string_value(), "clone");
 }
 
+TEST(BuildResponse, TimedOutIs504) {
+  v1::Response r = BuildResponse(Finished(
+      "error.json", R"({"request_id":"b-1","phase":"build","reason":"cancelled","code":499})", "timed out after 1h"));
+  EXPECT_EQ(r.result().code(), 504u);
+  EXPECT_EQ(r.result().message(), "timed out after 1h");
+  r = BuildResponse(Finished("error.json", R"({"request_id":"b-1","phase":"build","reason":"cancelled","code":499})",
+                             "cancelled"));
+  EXPECT_EQ(r.result().code(), 499u);
+}
+
 TEST(BuildResponse, NoOutcomeFileIs500) {
   v1::Response r = BuildResponse(Finished("", ""));
   EXPECT_EQ(r.result().code(), 500u);

@@ -186,6 +186,21 @@ TEST_F(LauncherTest, RestartAdoptsARunningBuildAndReportsItOnce) {
   EXPECT_TRUE(third->Adopt().empty());
 }
 
+TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {
+  config_.timeout = absl::Seconds(3);
+  config_.kill_grace = absl::Seconds(2);
+  std::string repo = Repo("forever", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  auto launcher = NewLauncher();
+  ASSERT_TRUE(launcher->Start(Request("timeout-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "timeout-1", absl::Seconds(60));
+  ASSERT_TRUE(f.finished);
+  EXPECT_EQ(f.outcome.note, "timed out after 3s");
+  BuildErrorFile error = ErrorOf(f);
+  EXPECT_EQ(error.code(), 499u);  // the builder saw SIGTERM; the front end answers 504 with the note
+  EXPECT_NE(Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status, 0) << "the RUN step outlived the limit";
+  ExpectGone("timeout-1");
+}
+
 TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
   std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
   auto launcher = NewLauncher();

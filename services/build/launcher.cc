@@ -34,6 +34,9 @@ struct Launcher::Running {
   pid_t pid = 0;  // the builder (native) or systemd-run (systemd); 0 when adopted
   UniqueFd pidfd;
   std::optional<BuildCgroup> cgroup;
+  // False for a systemd unit's cgroup: systemd removes it, and the launcher only watches
+  // and signals it.
+  bool owns_cgroup = true;
   UniqueFd dir;
   UniqueFd events;
   off_t events_offset = 0;
@@ -339,6 +342,18 @@ std::vector<std::string> Launcher::Adopt() {
       auto build = std::make_unique<Running>();
       build->dir = std::move(dir);
       build->exited = true;
+      if (config_.backend == Backend::kSystemd) {
+        // A build of the systemd backend runs in its unit's cgroup (unified hierarchy);
+        // while that has processes, the build is still running.
+        absl::StatusOr<BuildCgroup> unit = BuildCgroup::Open("system.slice", absl::StrCat(kCgroupPrefix, id, ".service"));
+        if (unit.ok() && unit->Populated()) {
+          build->cgroup = *unit;
+          build->owns_cgroup = false;
+          build->exited = false;
+          build->deadline = absl::Now() + config_.timeout;
+        }
+      }
+      LogInfo("build %s adopted (%s)", id, build->exited ? "finished" : "running");
       adopted.push_back(id);
       builds_[id] = std::move(build);
     }
@@ -426,7 +441,7 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
     }
     if (now >= build.kill_at && build.cgroup) build.cgroup->Signal(SIGKILL);
     bool done = build.exited;
-    if (done && build.cgroup) {
+    if (done && build.cgroup && build.owns_cgroup) {
       // The builder is gone, and with its PID namespace everything it started; the cgroup
       // empties a moment later. Only then is the build over and its cgroup removed.
       if (build.cgroup->Populated()) {

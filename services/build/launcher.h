@@ -76,7 +76,8 @@ class Launcher {
   // SIGTERM to every process of the build, SIGKILL after the grace period. NOT_FOUND for
   // a build that is not running.
   absl::Status Cancel(const std::string& request_id);
-  // Scans the builds directory (at start): a build still running is watched again; one
+  // Scans the builds directory (at start): a build still running (its cgroup, or with the
+  // systemd backend its unit's cgroup, has processes) is watched again; one
   // that finished is reported by the next Poll() with its outcome, once; the work
   // directory of a build reported is marked so a later restart does not report it again.
   std::vector<std::string> Adopt();

@@ -49,8 +49,9 @@ Limits RoleLimits(Role role) {
       // Its channels and concurrent connections to the Podman socket.
       return {256, 0};
     case ROLE_BUILD:
-      // Its channel plus the pipes of the builds it runs, which inherit the limit.
-      return {1024, 0};
+      // Builds inherit it (a role cannot raise it later, and RUN steps get the builder's
+      // own): compilers and package managers open thousands of files at once.
+      return {65536, 0};
     case ROLE_BROKER:
       // A connection per host (thousands) and per Laravel client; gRPC's and Asio's threads.
       return {65536, 256};

@@ -140,6 +140,30 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
   EXPECT_THAT(result.body, HasSubstr("no Dockerfile or Containerfile in the repository's root"));
 }
 
+TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
+  std::string repo = MakeRepo(dir_ + "/long", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  for (const char* id : {"e2e-killed", "e2e-cancel"}) {
+    ASSERT_EQ(DispatchBuild(id, absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
+                                              R"(","git_ref":"main","target_image":"localhost/e2e/long:v1")"))
+                  .status,
+              202);
+  }
+  // Both RUN steps are running.
+  for (int i = 0; i < 600 && Shell("test $(pgrep -x sleep -a | grep -c 'sleep 300') -ge 2").status != 0; ++i) {
+    usleep(100 * 1000);
+  }
+  ASSERT_EQ(Shell("kill -KILL $(pgrep -f '[-]-request-id=e2e-killed' | head -1)").status, 0);
+  HttpAnswer killed = UnixHttp(socket_, "GET", "/v1/build/result/e2e-killed?timeout_ms=60000");
+  EXPECT_EQ(killed.status, 500) << killed.body;
+  EXPECT_THAT(killed.body, HasSubstr(R"("message":"builder exited without result file")"));
+  EXPECT_EQ(UnixHttp(socket_, "POST", "/v1/build/e2e-cancel/cancel").status, 204);
+  HttpAnswer cancelled = UnixHttp(socket_, "GET", "/v1/build/result/e2e-cancel?timeout_ms=60000");
+  EXPECT_EQ(cancelled.status, 499) << cancelled.body;
+  EXPECT_THAT(cancelled.body, HasSubstr(R"("message":"cancelled")"));
+  EXPECT_NE(Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status, 0) << "a RUN step outlived its build";
+  EXPECT_NE(Shell("ls /sys/fs/cgroup/unified/coolify-builds | grep -q coolify-build-e2e").status, 0);
+}
+
 TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
   std::string repo = MakeRepo(dir_ + "/slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 6\n"}});
   ASSERT_EQ(DispatchBuild("e2e-adopt", absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,

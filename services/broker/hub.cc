@@ -51,6 +51,13 @@ uint64_t Hub::Register(HostHello hello, std::shared_ptr<HostStream> stream) {
     host.stream = std::move(stream);
     host.generation = generation;
     host.active_builds = 0;
+    // The host's builds still waiting belong to this stream now: their results come on it.
+    for (auto& [id, entry] : pending_) {
+      if (entry.lane == Lane::kBuild && !entry.landed && entry.host_id == host_id) {
+        entry.generation = generation;
+        ++host.active_builds;
+      }
+    }
   }
   if (replaced) replaced->Close("replaced by a newer stream of the same host");
   Deliver(out);
@@ -72,7 +79,7 @@ void Hub::FailHostLocked(const std::string& host_id, uint64_t generation, const 
                          Delivery& out) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     Entry& entry = it->second;
-    if (entry.landed || entry.host_id != host_id || entry.generation != generation) {
+    if (entry.landed || entry.lane == Lane::kBuild || entry.host_id != host_id || entry.generation != generation) {
       ++it;
       continue;
     }

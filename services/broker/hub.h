@@ -123,7 +123,9 @@ class Hub {
   // Lands `entry` with `result` and queues its waiters' replies into `out`.
   void LandLocked(const std::string& request_id, Entry& entry, commands::Envelope result, absl::Time now,
                   Delivery& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Lands every waiting request of the host's generation with 503.
+  // Lands every waiting coold-lane request of the host's generation with 503. Builds
+  // stay: coold adopts a running build after a restart and reports it on its next stream
+  // (Register hands them to it); the build timeout bounds a host that never returns.
   void FailHostLocked(const std::string& host_id, uint64_t generation, const std::string& why, absl::Time now,
                       Delivery& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Deliver(Delivery& out);

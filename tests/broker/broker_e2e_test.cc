@@ -276,6 +276,32 @@ TEST_F(BrokerTest, BuildLandsAndEveryPollerGetsItUntilTheTtl) {
   EXPECT_EQ(builder->received()[0].build().stack(), v1::BUILD_STACK_STATIC);
 }
 
+TEST_F(BrokerTest, ABuildOutlivesItsHostsStreamAndLandsFromTheNextOne) {
+  Start();
+  auto first = Host("builder-1", FakeHost::Silent(), "", 1);
+  ASSERT_TRUE(WaitForHosts(socket_, 1));
+  EXPECT_EQ(Build("b-1").status, 202);
+  // coold restarts: its stream drops while the build runs on (coold adopts it).
+  first->Drop();
+  ASSERT_TRUE(WaitForHosts(socket_, 0));
+  HttpAnswer waiting = UnixHttp(socket_, "GET", "/v1/build/result/b-1?timeout_ms=300");
+  EXPECT_EQ(waiting.status, 408) << waiting.body;  // still waiting, not failed
+  auto again = Host("builder-1", FakeHost::Silent(), "", 1);
+  ASSERT_TRUE(WaitForHosts(socket_, 1));
+  auto poll = std::async(std::launch::async, [&] { return UnixHttp(socket_, "GET", "/v1/build/result/b-1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  v1::ClientMsg done;
+  done.mutable_response()->set_request_id("b-1");
+  done.mutable_response()->mutable_result()->set_code(500);
+  done.mutable_response()->mutable_result()->set_message("adopted and reported");
+  again->Send(done);
+  HttpAnswer result = poll.get();
+  EXPECT_EQ(result.status, 500) << result.body;
+  EXPECT_THAT(result.body, HasSubstr("adopted and reported"));
+  // Counted on the new stream: with capacity 1 and the build done, a new one is placed.
+  EXPECT_EQ(Build("b-2").status, 202);
+}
+
 TEST_F(BrokerTest, LongPollWaitsForTheResultAndTimesOutWith408) {
   Start();
   v1::CommandResult later;

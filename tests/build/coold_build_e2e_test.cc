@@ -178,6 +178,10 @@ TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
   ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt adopted", std::chrono::seconds(10))) << coold_->log();
   ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt finished: 200", std::chrono::seconds(120)))
       << coold_->log() << Shell("cat " + dir_ + "/builds/e2e-adopt/builder.log " + dir_ + "/builds/e2e-adopt/events.ndjson").out;
+  // Through the broker too: the build outlived coold's first stream and landed from the next.
+  HttpAnswer landed = UnixHttp(socket_, "GET", "/v1/build/result/e2e-adopt?timeout_ms=30000");
+  EXPECT_EQ(landed.status, 200) << landed.body;
+  EXPECT_THAT(landed.body, HasSubstr(R"("status":"ok")"));
   // Reported once: a third coold finds nothing to report.
   coold_->Stop();
   StartCoold();

@@ -170,7 +170,7 @@ class StreamReactor : public Reactor {
         hub_.OnResponse(claims_.host_id, generation_, in_.response());
         return grpc::Status::OK;
       case v1::ClientMsg::kBuildEvent:
-        // Progress lines are not kept yet: the result is what central polls for.
+        hub_.OnBuildEvent(claims_.host_id, generation_, in_.build_event());
         return grpc::Status::OK;
       default:
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unexpected message after Hello");

@@ -130,6 +130,23 @@ void Hub::OnResponse(const std::string& host_id, uint64_t generation, const v1::
   Deliver(out);
 }
 
+void Hub::OnBuildEvent(const std::string& host_id, uint64_t generation, const v1::BuildEvent& event) {
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(event.request_id());
+  if (it == pending_.end() || it->second.lane != Lane::kBuild || it->second.landed ||
+      it->second.host_id != host_id || it->second.generation != generation) {
+    ++counters_.stray_responses;
+    return;
+  }
+  std::deque<v1::BuildEvent>& progress = it->second.progress;
+  if (progress.size() >= kMaxProgressLines) progress.pop_front();
+  progress.push_back(event);
+  v1::BuildEvent& kept = progress.back();
+  kept.clear_request_id();  // the entry's key says it
+  if (kept.phase().size() > 32) kept.mutable_phase()->resize(32);
+  if (kept.line().size() > kMaxProgressLineBytes) kept.mutable_line()->resize(kMaxProgressLineBytes);
+}
+
 // Sends run outside the lock: a stream's Send calls into gRPC, and nothing that calls
 // into gRPC may hold the lock a gRPC completion (OnResponse, Unregister) takes. The entry
 // goes into the map first, so an answer can never arrive before it.
@@ -327,7 +344,9 @@ void Hub::Sweep(absl::Time now) {
         auto& waiters = entry.waiters;
         for (auto w = waiters.begin(); w != waiters.end();) {
           if (now >= w->deadline) {
-            out.emplace_back(std::move(w->reply), ErrorEnvelope(it->first, 408, "result poll timed out"));
+            out.emplace_back(std::move(w->reply),
+                             commands::PollTimeoutEnvelope(
+                                 it->first, std::vector<v1::BuildEvent>(entry.progress.begin(), entry.progress.end())));
             w = waiters.erase(w);
           } else {
             ++w;

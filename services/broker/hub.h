@@ -17,6 +17,7 @@
 #define COOLD_SERVICES_BROKER_HUB_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -67,6 +68,10 @@ struct HubStats {
   uint64_t stray_responses = 0;
 };
 
+// Progress lines kept per build, and the bytes of one line.
+inline constexpr size_t kMaxProgressLines = 50;
+inline constexpr size_t kMaxProgressLineBytes = 1024;
+
 class Hub {
  public:
   explicit Hub(HubOptions options) : options_(options) {}
@@ -79,6 +84,10 @@ class Hub {
   // A Response from the host on generation `generation`. Ignored (and counted) when the
   // request is unknown, already landed, or was sent to another host or stream.
   void OnResponse(const std::string& host_id, uint64_t generation, const v1::Response& response);
+  // A progress line of a build this host runs: the newest kMaxProgressLines are kept with
+  // the build and shown to pollers whose wait times out (408), so a long-poller sees the
+  // build move. Ignored like a stray response when the build is not this host's.
+  void OnBuildEvent(const std::string& host_id, uint64_t generation, const v1::BuildEvent& event);
 
   // POST /v1/coold/dispatch: `reply` is called once, with the host's answer or the error.
   void Dispatch(commands::Dispatch dispatch, Reply reply);
@@ -111,6 +120,7 @@ class Hub {
     absl::Time landed_at;
     commands::Envelope result;
     std::vector<Waiter> waiters;
+    std::deque<v1::BuildEvent> progress;  // builds: the newest lines, oldest first
   };
   struct Host {
     HostHello hello;

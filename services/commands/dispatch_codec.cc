@@ -433,6 +433,17 @@ Envelope ErrorEnvelope(const std::string& request_id, unsigned code, std::string
                                      ",\"message\":", Quote(message), "}")};
 }
 
+Envelope PollTimeoutEnvelope(const std::string& request_id, const std::vector<v1::BuildEvent>& progress) {
+  std::string body = absl::StrCat("{\"request_id\":", Quote(request_id),
+                                  ",\"status\":\"error\",\"code\":408,\"message\":\"result poll timed out\",\"progress\":[");
+  for (size_t i = 0; i < progress.size(); ++i) {
+    absl::StrAppend(&body, i == 0 ? "" : ",", "{\"phase\":", Quote(progress[i].phase()), ",\"line\":",
+                    Quote(progress[i].line()), ",\"unix_ms\":", progress[i].unix_ms(), "}");
+  }
+  body += "]}";
+  return Envelope{408, std::move(body)};
+}
+
 Envelope CommandEnvelope(const std::string& request_id, const v1::CommandResult& result) {
   if (result.code() >= 400 || result.code() < 100) {
     std::string message = result.message();

@@ -78,6 +78,11 @@ Envelope BuildEnvelope(const std::string& request_id, const v1::CommandResult& r
 // {"request_id","status":"error","code","message"} with the HTTP status = code.
 Envelope ErrorEnvelope(const std::string& request_id, unsigned code, std::string_view message);
 
+// A build poll that timed out while the build runs: 408 {"request_id","status":"error",
+// "code":408,"message":"result poll timed out","progress":[{"phase","line","unix_ms"}]}
+// with the newest progress lines the host streamed, oldest first.
+Envelope PollTimeoutEnvelope(const std::string& request_id, const std::vector<v1::BuildEvent>& progress);
+
 // The JSON text of a Value (protobuf's mapping), "null" when empty.
 std::string ValueJson(const google::protobuf::Value& value);
 

@@ -18,6 +18,7 @@ namespace coolify::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BrokerTest : public ::testing::Test {
  protected:
@@ -300,6 +301,34 @@ TEST_F(BrokerTest, ABuildOutlivesItsHostsStreamAndLandsFromTheNextOne) {
   EXPECT_THAT(result.body, HasSubstr("adopted and reported"));
   // Counted on the new stream: with capacity 1 and the build done, a new one is placed.
   EXPECT_EQ(Build("b-2").status, 202);
+}
+
+TEST_F(BrokerTest, APollThatTimesOutShowsTheBuildsProgress) {
+  Start();
+  auto builder = Host("builder-1", FakeHost::Silent(), "", 1);
+  ASSERT_TRUE(WaitForHosts(socket_, 1));
+  EXPECT_EQ(Build("b-1").status, 202);
+  for (int i = 0; i < 60; ++i) {
+    v1::ClientMsg event;
+    event.mutable_build_event()->set_request_id("b-1");
+    event.mutable_build_event()->set_phase(i == 0 ? "clone" : "build");
+    event.mutable_build_event()->set_line(absl::StrCat("step ", i, i == 59 ? std::string(5000, 'x') : ""));
+    event.mutable_build_event()->set_unix_ms(1000 + i);
+    builder->Send(event);
+  }
+  // Another request's id, or a build not sent to this host: ignored.
+  v1::ClientMsg stray;
+  stray.mutable_build_event()->set_request_id("b-unknown");
+  stray.mutable_build_event()->set_line("stray");
+  builder->Send(stray);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpAnswer running = UnixHttp(socket_, "GET", "/v1/build/result/b-1?timeout_ms=300");
+  EXPECT_EQ(running.status, 408);
+  EXPECT_THAT(running.body, HasSubstr(R"("message":"result poll timed out","progress":[{"phase":"build","line":"step 10","unix_ms":1010})"));
+  // The newest 50 lines, each cut at 1 KiB; the oldest are gone.
+  EXPECT_THAT(running.body, Not(HasSubstr(R"("line":"step 9")")));
+  EXPECT_THAT(running.body, HasSubstr(absl::StrCat(R"("line":"step 59)", std::string(1024 - 7, 'x'), R"(","unix_ms":1059})")));
+  EXPECT_THAT(running.body, Not(HasSubstr("stray")));
 }
 
 TEST_F(BrokerTest, LongPollWaitsForTheResultAndTimesOutWith408) {

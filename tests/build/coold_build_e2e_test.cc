@@ -171,6 +171,10 @@ TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
                 .status,
             202);
   ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt started", std::chrono::seconds(20))) << coold_->log();
+  // A poller waiting meanwhile sees the build move: the builder's lines, streamed by coold.
+  HttpAnswer running = UnixHttp(socket_, "GET", "/v1/build/result/e2e-adopt?timeout_ms=2000");
+  EXPECT_EQ(running.status, 408) << running.body;
+  EXPECT_THAT(running.body, HasSubstr(R"("progress":[{"phase":")")) << running.body;
   coold_->Kill();
   // The build goes on without coold.
   ASSERT_EQ(Shell("pgrep -f '[-]-request-id=e2e-adopt'").status, 0);

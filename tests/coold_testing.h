@@ -9,18 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/shell_testing.h"
+
 namespace coolify::testing {
-
-// A file of the test's runfiles ("services/monitor/coold").
-std::string Runfile(const std::string& path);
-
-struct CommandRun {
-  int status = -1;  // the exit status, -1 when the command did not exit normally
-  std::string out;  // stdout and stderr together
-};
-
-// Runs a shell command in this process's network namespace, as an operator would.
-CommandRun Shell(const std::string& command);
 
 struct RestAnswer {
   int status = 0;  // the HTTP status, 0 when nothing answered

@@ -28,25 +28,6 @@
 namespace coolify::testing {
 namespace {
 
-// The broker's tests do not link coold, so they carry their own two-line helpers
-// instead of tests/coold_testing (whose target brings the whole coold as data).
-struct ShellRun {
-  int status = -1;
-  std::string out;
-};
-
-ShellRun Shell(const std::string& command) {
-  ShellRun run;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-  int status = pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
 [[noreturn]] void Fatal(const std::string& what) {
   std::fprintf(stderr, "broker_testing: %s\n", what.c_str());
   std::abort();
@@ -101,13 +82,12 @@ std::string Sign(const std::string& alg, const std::string& key_pem, const std::
 
 }  // namespace
 
-std::string Runfile(const std::string& path) { return std::string(getenv("TEST_SRCDIR")) + "/coold/" + path; }
 
 TestKeys::TestKeys() {
   char tmpl[] = "/tmp/broker-keys-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) Fatal("mkdtemp");
   dir = tmpl;
-  ShellRun run = Shell(absl::StrCat(
+  CommandRun run = Shell(absl::StrCat(
       "cd ", dir, " && openssl ecparam -name prime256v1 -genkey -noout -out es.key",
       " && openssl ec -in es.key -pubout -out es.pub",
       " && openssl genrsa -out rs.key 2048 && openssl rsa -in rs.key -pubout -out rs.pub",

@@ -19,11 +19,9 @@
 
 #include "grpcpp/grpcpp.h"
 #include "proto/agent.grpc.pb.h"
+#include "tests/shell_testing.h"
 
 namespace coolify::testing {
-
-// A file of the test's runfiles ("services/broker/broker").
-std::string Runfile(const std::string& path);
 
 // A scratch directory with an ES256 key pair (es.key/es.pub), an RSA-2048 pair
 // (rs.key/rs.pub) and a TLS certificate for 127.0.0.1 (tls.crt/tls.key). Aborts the

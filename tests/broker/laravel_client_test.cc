@@ -39,14 +39,9 @@ TEST(LaravelClient, HealthDispatchBuildPollAndCancel) {
   ASSERT_TRUE(WaitForHosts(socket, 2)) << broker.log();
 
   std::string php = Runfile("tests/broker/laravel_client.php");
-  FILE* pipe = popen(absl::StrCat("php ", php, " ", socket, " 2>&1").c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  EXPECT_EQ(status, 0) << out;
+  CommandRun php_run = Shell(absl::StrCat("php ", php, " ", socket));
+  const std::string& out = php_run.out;
+  EXPECT_EQ(php_run.status, 0) << out;
   EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("FAILED"))) << out;
   EXPECT_THAT(out, ::testing::HasSubstr("ok: cancel is 204")) << out;
 

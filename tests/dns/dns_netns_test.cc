@@ -31,7 +31,7 @@
 #include "services/dns/query_testing.h"
 #include "services/dns/server.h"
 #include "services/endpoints/endpoint.h"
-#include "tests/coold_testing.h"
+#include "tests/shell_testing.h"
 
 namespace coolify::dns {
 namespace {

@@ -19,7 +19,7 @@
 #include "privsep/unique_fd.h"
 #include "services/endpoints/corrosion_backend.h"
 #include "services/endpoints/sqlite_backend.h"
-#include "tests/coold_testing.h"
+#include "tests/shell_testing.h"
 
 namespace coolify::endpoints {
 namespace {

@@ -31,19 +31,6 @@ TEST(BrokerLinkBackoff, DoublesUpToTheCapWithJitter) {
   EXPECT_EQ(BrokerLink::Backoff(o, 1000, 0.0), absl::Seconds(30));
 }
 
-// A free loopback port, so a restarted broker can come back on the same one.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class BrokerLinkTest : public ::testing::Test {
  protected:
   BrokerLinkTest() : work_(boost::asio::make_work_guard(io_)) {
@@ -88,7 +75,7 @@ class BrokerLinkTest : public ::testing::Test {
 };
 
 TEST_F(BrokerLinkTest, RunsCommandsOnTheIoContextAndAnswers) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   auto broker = StartBroker(port);
   ASSERT_TRUE(broker->listening()) << broker->log();
   std::thread::id io_id = io_thread_.get_id();
@@ -111,7 +98,7 @@ TEST_F(BrokerLinkTest, RunsCommandsOnTheIoContextAndAnswers) {
 }
 
 TEST_F(BrokerLinkTest, ReconnectsAfterTheBrokerRestarts) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   auto broker = StartBroker(port);
   ASSERT_TRUE(broker->listening()) << broker->log();
   BrokerLink link(io_, Options(port), [](const v1::ServerMsg&) -> std::optional<v1::CommandResult> {
@@ -133,7 +120,7 @@ TEST_F(BrokerLinkTest, ReconnectsAfterTheBrokerRestarts) {
 }
 
 TEST_F(BrokerLinkTest, RefusedCredentialKeepsRetryingWithoutServing) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   auto broker = StartBroker(port);
   ASSERT_TRUE(broker->listening());
   BrokerLinkOptions o = Options(port);

@@ -23,18 +23,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class CooldBrokerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -44,7 +32,7 @@ class CooldBrokerTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     socket_ = keys_.Path("broker.sock");
     StartBroker();
     std::string token = SignJwt("ES256", "es", keys_.Read("es.key"), Claims("host-127-0-0-1", AllCaps()));

@@ -25,18 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class CooldBuildTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -50,7 +38,7 @@ class CooldBuildTest : public ::testing::Test {
     ASSERT_TRUE(podman.ok()) << podman.status();
     podman_ = std::move(*podman);
     dir_ = TempDir("coold-build-e2e");
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     socket_ = keys_.Path("broker.sock");
     broker_ = std::make_unique<BrokerUnderTest>(std::vector<std::string>{
         "BROKER_UNIX_SOCKET=" + socket_, absl::StrCat("BROKER_GRPC_BIND=127.0.0.1:", port_),

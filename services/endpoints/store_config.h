@@ -1,6 +1,6 @@
 // Which endpoint store coold uses, from COOLD_* variables (README lists them):
 //   COOLD_ENDPOINT_STORE  sqlite (default, single host) or corrosion (multi-host)
-//   COOLD_ENDPOINT_DB     the SQLite file, default /var/lib/coolify/endpoints.db
+//   COOLD_ENDPOINT_DB     the SQLite file, default /var/lib/coolify/endpoints/endpoints.db
 //   COOLD_CORROSION_API   Corrosion's API address, default 127.0.0.1:8080
 // Each error names the variable.
 #ifndef COOLD_SERVICES_ENDPOINTS_STORE_CONFIG_H_
@@ -19,7 +19,7 @@ namespace coolify::endpoints {
 struct StoreConfig {
   enum class Kind { kSqlite, kCorrosion };
   Kind kind = Kind::kSqlite;
-  std::string sqlite_path = "/var/lib/coolify/endpoints.db";
+  std::string sqlite_path = "/var/lib/coolify/endpoints/endpoints.db";
   CorrosionAddress corrosion{"127.0.0.1", 8080};
 };
 

@@ -19,7 +19,7 @@ TEST(ParseStoreConfig, Defaults) {
   auto c = Parse({});
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->kind, StoreConfig::Kind::kSqlite);
-  EXPECT_EQ(c->sqlite_path, "/var/lib/coolify/endpoints.db");
+  EXPECT_EQ(c->sqlite_path, "/var/lib/coolify/endpoints/endpoints.db");
   EXPECT_EQ(c->corrosion.ip, "127.0.0.1");
   EXPECT_EQ(c->corrosion.port, 8080);
 }

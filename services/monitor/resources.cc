@@ -35,23 +35,26 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> PrepareDir(const std::string& path, const std::string& name, const privsep::UserIds& writer) {
+// `what` names the directory's use in messages ("snapshot", "endpoint store"); `writer`
+// is the one child user that writes in it.
+absl::StatusOr<UniqueFd> PrepareDir(const std::string& path, const std::string& name, const privsep::UserIds& writer,
+                                    const std::string& what) {
   std::string dir = path.substr(0, path.rfind('/'));
   if (dir.empty()) dir = "/";
   if (auto s = MakeDirs(dir); !s.ok()) return s;
   UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return Errno(absl::StrCat("open snapshot directory ", dir));
+  if (!fd) return Errno(absl::StrCat("open ", what, " directory ", dir));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Errno(absl::StrCat("stat ", dir));
   // Root must own the directory: otherwise its owner could swap the snapshots.
   if (st.st_uid != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("snapshot directory ", dir, " must be owned by root"));
+    return absl::FailedPreconditionError(absl::StrCat(what, " directory ", dir, " must be owned by root"));
   }
   mode_t wanted = (st.st_mode & 07777) | S_ISVTX | S_IRWXG;
   if (st.st_gid != writer.gid || (st.st_mode & 07777) != wanted) {
     if (fchown(fd.get(), 0, writer.gid) != 0) return Errno(absl::StrCat("chown ", dir));
     if (fchmod(fd.get(), wanted) != 0) return Errno(absl::StrCat("chmod ", dir));
-    LogInfo("snapshot directory %s: group %u, mode %o (sticky, group-writable for the firewall writer)", dir,
+    LogInfo("%s directory %s: group %u, mode %o (sticky, group-writable for its one writer)", what, dir,
             writer.gid, wanted);
   }
   struct stat file;
@@ -104,9 +107,9 @@ absl::StatusOr<SnapshotDirs> PrepareSnapshotDirs(const v1::CooldConfig& config, 
   SnapshotDirs dirs;
   dirs.rules_name = config.rules_path().substr(config.rules_path().rfind('/') + 1);
   dirs.bridge_name = config.bridge_rules_path().substr(config.bridge_rules_path().rfind('/') + 1);
-  auto rules = PrepareDir(config.rules_path(), dirs.rules_name, writer);
+  auto rules = PrepareDir(config.rules_path(), dirs.rules_name, writer, "snapshot");
   if (!rules.ok()) return rules.status();
-  auto bridge = PrepareDir(config.bridge_rules_path(), dirs.bridge_name, writer);
+  auto bridge = PrepareDir(config.bridge_rules_path(), dirs.bridge_name, writer, "snapshot");
   if (!bridge.ok()) return bridge.status();
   dirs.rules_dir = std::move(*rules);
   dirs.bridge_dir = std::move(*bridge);
@@ -172,7 +175,7 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
 absl::StatusOr<EndpointDir> PrepareEndpointDir(const v1::CooldConfig& config, const privsep::UserIds& writer) {
   EndpointDir result;
   result.db_name = config.endpoint_db().substr(config.endpoint_db().rfind('/') + 1);
-  auto dir = PrepareDir(config.endpoint_db(), result.db_name, writer);
+  auto dir = PrepareDir(config.endpoint_db(), result.db_name, writer, "endpoint store");
   if (!dir.ok()) return absl::Status(dir.status().code(), absl::StrCat("COOLD_ENDPOINT_DB: ", dir.status().message()));
   result.dir = std::move(*dir);
   return result;

@@ -3,7 +3,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +30,15 @@ void WriteFile(const std::string& path, const std::string& contents) {
 }
 
 }  // namespace
+
+bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (Shell(command).status != 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    usleep(100 * 1000);
+  }
+}
 
 std::string TempDir(const std::string& name) {
   const char* base = getenv("TEST_TMPDIR");

@@ -4,6 +4,7 @@
 #ifndef COOLD_TESTS_BUILD_BUILD_TESTING_H_
 #define COOLD_TESTS_BUILD_BUILD_TESTING_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +36,11 @@ struct Finished {
 
 // Polls until `id` finishes (or `timeout`), collecting its events.
 Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Duration timeout = absl::Minutes(3));
+
+// True once `command` fails (a non-zero exit status), polled every 100 ms for at most
+// `limit`: what a test sees go away (a killed process, a removed cgroup) goes in its own
+// time.
+bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // A fresh directory under $TEST_TMPDIR.
 std::string TempDir(const std::string& name);

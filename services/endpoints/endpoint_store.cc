@@ -7,26 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
+#include "services/endpoints/embedded_schema.h"
 
 namespace coolify::endpoints {
 
-const char kServiceEndpointsSchema[] = R"sql(
-CREATE TABLE IF NOT EXISTS service_endpoints (
-    service_id TEXT NOT NULL DEFAULT '',
-    container_id TEXT NOT NULL DEFAULT '',
-    host_id TEXT NOT NULL DEFAULT '',
-    namespace TEXT NOT NULL DEFAULT '',
-    container_name TEXT NOT NULL DEFAULT '',
-    ip TEXT NOT NULL DEFAULT '',
-    port INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT '',
-    health TEXT NOT NULL DEFAULT 'unknown',
-    updated_at INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (service_id, container_id)
-);
-CREATE INDEX IF NOT EXISTS service_endpoints_host ON service_endpoints (host_id);
-CREATE INDEX IF NOT EXISTS service_endpoints_serving ON service_endpoints (state, health);
-)sql";
+std::string_view ServiceEndpointsSchema() {
+  // The file operators hand to Corrosion, embedded at build time: one text, never two.
+  return Embedded("services/endpoints/service_endpoints.sql");
+}
 
 namespace {
 
@@ -78,7 +66,7 @@ absl::StatusOr<std::unique_ptr<EndpointStore>> EndpointStore::Open(std::unique_p
                                                                    std::string host_id) {
   if (auto s = privsep::ValidateHostId("host_id", host_id); !s.ok()) return s;
   if (backend == nullptr) return absl::InvalidArgumentError("no backend");
-  if (auto s = backend->EnsureSchema(kServiceEndpointsSchema, "service_endpoints"); !s.ok()) return s;
+  if (auto s = backend->EnsureSchema(std::string(ServiceEndpointsSchema()), "service_endpoints"); !s.ok()) return s;
   return std::unique_ptr<EndpointStore>(new EndpointStore(std::move(backend), std::move(host_id)));
 }
 

@@ -20,8 +20,8 @@
 
 namespace coolify::endpoints {
 
-// The schema, as in service_endpoints.sql.
-extern const char kServiceEndpointsSchema[];
+// The schema: service_endpoints.sql, embedded.
+std::string_view ServiceEndpointsSchema();
 
 struct ReconcileResult {
   size_t written = 0;                // rows inserted or changed

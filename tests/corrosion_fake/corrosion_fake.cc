@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (schema) {
-    if (auto s = (*db)->EnsureSchema(coolify::endpoints::kServiceEndpointsSchema, "service_endpoints"); !s.ok()) {
+    if (auto s = (*db)->EnsureSchema(std::string(coolify::endpoints::ServiceEndpointsSchema()), "service_endpoints"); !s.ok()) {
       std::fprintf(stderr, "corrosion_fake: %s\n", std::string(s.message()).c_str());
       return 1;
     }

@@ -108,14 +108,15 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
 Launcher::Launcher(LauncherConfig config) : config_(std::move(config)) {}
 Launcher::~Launcher() = default;
 
-absl::Status Launcher::ValidateRequest(const privsep::BuildSpec& request) {
-  // The same grammar the builder applies, so a request the builder would refuse is
-  // refused here, before any sandbox is made for it.
+absl::Status Launcher::ValidateRequest(const LauncherConfig& config, const privsep::BuildSpec& request) {
+  // The request id first: it becomes a path in the argv checked below.
   if (!IsRequestId(request.request_id())) return absl::InvalidArgumentError("request_id: must be 1..64 of [A-Za-z0-9_-]");
   if (request.kind() != privsep::BUILD_KIND_STATIC && request.kind() != privsep::BUILD_KIND_DOCKERFILE) {
     return absl::InvalidArgumentError("kind: must be STATIC or DOCKERFILE");
   }
-  return absl::OkStatus();
+  // The builder's own parser and grammar on the argv it would get: one grammar, and a
+  // request the builder would refuse is refused here, before any sandbox is made for it.
+  return CheckBuilderArgs(BuilderArgs(config, request));
 }
 
 std::vector<std::string> Launcher::BuilderArgs(const LauncherConfig& config, const privsep::BuildSpec& r) {
@@ -193,7 +194,7 @@ pid_t Launcher::builder_pid(const std::string& request_id) const {
 }
 
 absl::Status Launcher::Start(const privsep::BuildSpec& request) {
-  if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  if (absl::Status s = ValidateRequest(config_, request); !s.ok()) return s;
   const std::string& id = request.request_id();
   if (builds_.count(id) != 0 || FileExists(builds_dir_.get(), id.c_str())) {
     return absl::AlreadyExistsError(absl::StrCat("build ", id, " exists already"));

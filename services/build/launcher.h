@@ -92,8 +92,10 @@ class Launcher {
   static std::vector<std::string> BuilderArgs(const LauncherConfig& config, const privsep::BuildSpec& request);
   // The systemd backend's command: systemd-run with the unit's properties.
   static std::vector<std::string> SystemdRunArgv(const LauncherConfig& config, const privsep::BuildSpec& request);
-  // The checks a BuildRequest must pass before anything is started.
-  static absl::Status ValidateRequest(const privsep::BuildSpec& request);
+  // The checks a BuildRequest must pass before anything is started: its kind, then every
+  // field with the builder's own grammar (services/builder/options.h CheckBuilderArgs) on
+  // the argv `config` would give the builder. INVALID_ARGUMENT naming the field.
+  static absl::Status ValidateRequest(const LauncherConfig& config, const privsep::BuildSpec& request);
 
  private:
   struct Running;

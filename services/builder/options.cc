@@ -1,10 +1,13 @@
 #include "services/builder/options.h"
 
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "services/builder/build_files.h"
 
 namespace coolify::build {
@@ -161,6 +164,26 @@ absl::Status ValidateBuilderOptions(const BuilderOptions& o) {
     return Bad("storage-driver", "must be overlay or vfs");
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckBuilderArgs(const std::vector<std::string>& args) {
+  absl::StatusOr<BuilderOptions> o = ParseBuilderArgs(args);
+  absl::Status s = o.ok() ? ValidateBuilderOptions(*o) : o.status();
+  if (s.ok()) return s;
+  // Each flag is one field of the request (proto/privsep.proto BuildSpec); the flags that
+  // come from the host's configuration keep their own name.
+  static constexpr std::pair<absl::string_view, absl::string_view> kFields[] = {
+      {"--request-id: ", "request_id: "},   {"--stack: ", "kind: "},
+      {"--repo: ", "repo_url: "},           {"--ref: ", "git_ref: "},
+      {"--subdirectory: ", "subdirectory: "}, {"--image: ", "target_image: "},
+      {"--base-image: ", "base_image: "},   {"--output-dir: ", "output_dir: "},
+      {"--dockerfile: ", "dockerfile_path: "},
+  };
+  absl::string_view message = s.message();
+  for (const auto& [flag, field] : kFields) {
+    if (absl::ConsumePrefix(&message, flag)) return absl::InvalidArgumentError(absl::StrCat(field, message));
+  }
+  return s;
 }
 
 }  // namespace coolify::build

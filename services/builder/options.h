@@ -55,6 +55,13 @@ absl::Status CheckWorkDir(const BuilderOptions& options);
 // Every value against its grammar (CheckWorkDir included).
 absl::Status ValidateBuilderOptions(const BuilderOptions& options);
 
+// The builder's own check of its command line (ParseBuilderArgs, then
+// ValidateBuilderOptions), for whoever starts it: the launcher runs it on the very argv it
+// would pass, so a request the builder would refuse is refused before anything starts.
+// The error names the build request's field the flag came from ("repo_url: not an
+// https://, http:// or git:// URL"), since that is what the requester wrote.
+absl::Status CheckBuilderArgs(const std::vector<std::string>& args);
+
 // The usage text printed on a usage error.
 const char* BuilderUsage();
 

@@ -75,6 +75,29 @@ TEST(BuilderOptions, FileUrlsWhenAllowed) {
   EXPECT_TRUE(Check(args).ok());
 }
 
+TEST(BuilderOptions, CheckBuilderArgsNamesTheRequestField) {
+  struct Case {
+    std::string arg, message;
+  } cases[] = {
+      {"--repo=--upload-pack=touch /tmp/x", "repo_url: "},
+      {std::string("--ref=main\0x", 11), "git_ref: "},
+      {"--subdirectory=../x", "subdirectory: must not contain .."},
+      {"--output-dir=/etc", "output_dir: "},
+      {"--image=-x", "target_image: "},
+      {"--base-image=--pull", "base_image: "},
+      {"--request-id=a/b", "request_id: "},
+      {"--storage-driver=btrfs", "--storage-driver: "},  // the host's own flag keeps its name
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = Good();
+    args.push_back(c.arg);
+    absl::Status s = CheckBuilderArgs(args);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.arg << ": " << s;
+    EXPECT_EQ(std::string(s.message()).rfind(c.message, 0), 0u) << c.arg << ": " << s;
+  }
+  EXPECT_TRUE(CheckBuilderArgs(Good()).ok());
+}
+
 TEST(BuilderOptions, DockerfileStack) {
   std::vector<std::string> args = Good();
   args[2] = "--stack=dockerfile";

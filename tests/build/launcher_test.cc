@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "services/builder/build_files.h"
 #include "tests/build/build_testing.h"
@@ -237,11 +240,7 @@ TEST_F(LauncherTest, BadRequestsEndInErrorJsonWithTheReason) {
     std::string phase, reason;
   };
   std::vector<Case> cases;
-  privsep::BuildSpec r = Request("bad-url", privsep::BUILD_KIND_STATIC, "ext::sh -c touch% /tmp/pwned");
-  cases.push_back({"bad-url", r, 400, "usage", "--repo: holds whitespace or control characters"});
-  r = Request("bad-scheme", privsep::BUILD_KIND_STATIC, "ssh://git@example.com/x.git");
-  cases.push_back({"bad-scheme", r, 400, "usage", "--repo: not an https://, http:// or git:// URL"});
-  r = Request("unreachable", privsep::BUILD_KIND_STATIC, "http://127.0.0.1:9/nothing.git");
+  privsep::BuildSpec r = Request("unreachable", privsep::BUILD_KIND_STATIC, "http://127.0.0.1:9/nothing.git");
   cases.push_back({"unreachable", r, 502, "clone", "git clone of http://127.0.0.1:9/nothing.git failed"});
   r = Request("missing-ref", privsep::BUILD_KIND_STATIC, repo);
   r.set_git_ref("release-9");
@@ -262,6 +261,77 @@ TEST_F(LauncherTest, BadRequestsEndInErrorJsonWithTheReason) {
     ExpectGone(c.id);
   }
   EXPECT_NE(access("/tmp/pwned", F_OK), 0);
+}
+
+// Every field of a request is checked by the builder's own grammar before anything starts:
+// the refusal names the field, and no work directory, cgroup or process is made for it.
+TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
+  const std::string repo = Repo("grammar", {{"Dockerfile", "FROM localhost/busybox:latest\n"}});
+  const std::string nul("a\0b", 3);
+  struct Case {
+    std::string field, value, message;
+    privsep::BuildKind kind = privsep::BUILD_KIND_DOCKERFILE;
+  };
+  std::vector<Case> cases = {
+      {"request_id", "../etc", "request_id: "},
+      {"request_id", nul, "request_id: "},
+      {"kind", "", "kind: must be STATIC or DOCKERFILE", privsep::BUILD_KIND_UNSPECIFIED},
+      {"repo_url", "ext::sh -c touch% /tmp/pwned", "repo_url: "},
+      {"repo_url", "ext::true", "repo_url: not an https://, http:// or git:// URL"},
+      {"repo_url", "fd::3", "repo_url: "},
+      {"repo_url", "--upload-pack=touch /tmp/pwned", "repo_url: "},
+      {"repo_url", "-uhttps://example.com/x.git", "repo_url: "},
+      {"repo_url", "ssh://git@example.com/x.git", "repo_url: not an https://, http:// or git:// URL"},
+      {"repo_url", "https://example.com/" + nul, "repo_url: holds whitespace or control characters"},
+      {"git_ref", "--upload-pack=touch /tmp/pwned", "git_ref: not a branch or tag name"},
+      {"git_ref", "-b", "git_ref: "},
+      {"git_ref", "../main", "git_ref: "},
+      {"git_ref", "/main", "git_ref: "},
+      {"git_ref", nul, "git_ref: "},
+      {"subdirectory", "..", "subdirectory: must not contain .."},
+      {"subdirectory", "a/../../etc", "subdirectory: must not contain .."},
+      {"subdirectory", "/etc", "subdirectory: "},
+      {"subdirectory", "-x", "subdirectory: "},
+      {"subdirectory", nul, "subdirectory: "},
+      {"dockerfile_path", "../Dockerfile", "dockerfile_path: must not contain .."},
+      {"dockerfile_path", "/etc/passwd", "dockerfile_path: "},
+      {"dockerfile_path", nul, "dockerfile_path: "},
+      {"output_dir", "..", "output_dir: must not contain ..", privsep::BUILD_KIND_STATIC},
+      {"output_dir", "/usr/share", "output_dir: ", privsep::BUILD_KIND_STATIC},
+      {"output_dir", nul, "output_dir: ", privsep::BUILD_KIND_STATIC},
+      {"base_image", "--pull=always", "base_image: ", privsep::BUILD_KIND_STATIC},
+      {"base_image", "x\nRUN rm -rf /", "base_image: ", privsep::BUILD_KIND_STATIC},
+      {"target_image", "--tag=x", "target_image: "},
+      {"target_image", nul, "target_image: "},
+  };
+  auto launcher = NewLauncher();
+  int n = 0;
+  for (const Case& c : cases) {
+    const std::string id = absl::StrCat("grammar-", ++n);
+    privsep::BuildSpec r = Request(id, c.kind, repo);
+    const google::protobuf::FieldDescriptor* field = r.GetDescriptor()->FindFieldByName(c.field);
+    ASSERT_NE(field, nullptr) << c.field;
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      r.GetReflection()->SetString(&r, field, c.value);
+    }
+    absl::Status s = launcher->Start(r);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.field << "=" << absl::CHexEscape(c.value) << ": " << s;
+    EXPECT_TRUE(absl::StartsWith(s.message(), c.message)) << c.field << "=" << absl::CHexEscape(c.value) << ": " << s;
+    struct stat st;
+    EXPECT_NE(stat((dir_ + "/builds/" + id).c_str(), &st), 0) << "a work directory was made for " << c.field;
+    EXPECT_EQ(launcher->running(), 0u);
+    ExpectGone(id);
+  }
+  EXPECT_NE(access("/tmp/pwned", F_OK), 0);
+
+  // file:// only where the host allows it (COOLD_BUILDER_ALLOW_FILE_URLS).
+  config_.builder_args.erase(std::remove(config_.builder_args.begin(), config_.builder_args.end(), "--allow-file-urls"),
+                             config_.builder_args.end());
+  auto strict = NewLauncher();
+  absl::Status s = strict->Start(Request("grammar-file", privsep::BUILD_KIND_DOCKERFILE, repo));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(s.message(), "repo_url: file:// URLs are not allowed on this host");
+  EXPECT_EQ(strict->running(), 0u);
 }
 
 TEST_F(LauncherTest, CapacityRefusesTheBuildBeyondIt) {

@@ -16,6 +16,7 @@
 #include "boost/beast/ssl.hpp"
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
+#include "services/http/request_framing.h"
 
 namespace coolify::http {
 namespace {
@@ -73,7 +74,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  private:
   void Handshake();
   void ReadHeader();
+  void ReadHeaderBlock();
   void OnHeader(error_code ec);
+  void Refuse(unsigned status, absl::string_view reason);
   void OnBody(error_code ec);
   void Write(Response response, bool keep_alive);
   void WriteStream(Response response);
@@ -160,8 +163,44 @@ void Session<Stream>::ReadHeader() {
   parser_->header_limit(static_cast<uint32_t>(server_->limits().max_header_bytes));
   parser_->body_limit(server_->limits().max_body_bytes);
   Lowest(stream_).expires_after(ToChrono(server_->limits().read_timeout));
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           [self = this->shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+  ReadHeaderBlock();
+}
+
+// The header block is read and checked as raw bytes first (request_framing.h), then
+// handed to Beast's parser from the buffer: Beast repairs what the strict reading
+// refuses (bare LF, folded lines), and a repair is where two readers start to disagree.
+template <typename Stream>
+void Session<Stream>::ReadHeaderBlock() {
+  const auto data = buffer_.data();
+  std::string_view arrived(static_cast<const char*>(data.data()), data.size());
+  absl::StatusOr<size_t> end = FindHeaderEnd(arrived);
+  if (!end.ok()) return Refuse(400, end.status().message());
+  const size_t limit = server_->limits().max_header_bytes;
+  if (*end > limit || (*end == 0 && arrived.size() > limit)) {
+    ++server_->mutable_stats().requests;
+    return Write(ErrorResponse(431, "request header block too large"), false);
+  }
+  if (*end > 0) {
+    if (absl::Status s = CheckHeaderBlock(arrived.substr(0, *end)); !s.ok()) return Refuse(400, s.message());
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+    return;
+  }
+  stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](error_code ec, size_t n) {
+    self->buffer_.commit(n);
+    // The client left or went quiet before its request was whole: nothing to answer.
+    if (ec) return self->Close();
+    self->ReadHeaderBlock();
+  });
+}
+
+// A request whose framing is refused: the answer, then the connection closes without
+// reading another byte, so whatever followed can never be taken for a request.
+template <typename Stream>
+void Session<Stream>::Refuse(unsigned status, absl::string_view reason) {
+  ++server_->mutable_stats().requests;
+  ++server_->mutable_stats().bad_requests;
+  Write(ErrorResponse(status, absl::StrCat("malformed request: ", reason)), false);
 }
 
 template <typename Stream>
@@ -186,14 +225,9 @@ void Session<Stream>::OnHeader(error_code ec) {
   if (count > server_->limits().max_header_count) {
     return Write(ErrorResponse(431, "too many request headers"), false);
   }
-  // Both framing headers at once is how request smuggling starts: refuse, never guess.
-  if (header.count(bhttp::field::content_length) > 0 && header.count(bhttp::field::transfer_encoding) > 0) {
+  if (absl::Status s = CheckFraming(header); !s.ok()) {
     ++server_->mutable_stats().bad_requests;
-    return Write(ErrorResponse(400, "both Content-Length and Transfer-Encoding"), false);
-  }
-  if (header.count(bhttp::field::content_length) > 1) {
-    ++server_->mutable_stats().bad_requests;
-    return Write(ErrorResponse(400, "more than one Content-Length"), false);
+    return Write(ErrorResponse(400, absl::StrCat("malformed request: ", s.message())), false);
   }
   if (auto length = parser_->content_length(); length && *length > server_->limits().max_body_bytes) {
     return Write(ErrorResponse(413, "request body too large"), false);

@@ -10,7 +10,9 @@ bazel build //:entry_points
 
 # The wg0 management IP is required; loopback stands in on a machine without a mesh.
 export COOLD_HOST_MGMT_IP=${COOLD_HOST_MGMT_IP:-127.0.0.1}
+# The staged tree is laid out as installed: coold finds its children in ../lib/coold.
+coold=bazel-bin/packaging/stage/usr/sbin/coold
 if [[ "${1:-}" == "--serve" ]]; then
-  exec bazel-bin/services/monitor/coold
+  exec "$coold"
 fi
-exec bazel-bin/services/monitor/coold --once
+exec "$coold" --once

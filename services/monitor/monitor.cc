@@ -433,9 +433,15 @@ std::string DefaultLibexecDir() {
   if (n <= 0) return ".";
   exe[n] = '\0';
   std::string self(exe);
-  std::string runfiles = self + ".runfiles/coold/services";
-  if (access(runfiles.c_str(), X_OK) == 0) return runfiles;
-  return self.substr(0, self.rfind('/'));
+  std::string bin_dir = self.substr(0, self.rfind('/'));
+  // Installed as /usr/sbin/coold, the children are in /usr/lib/coold; the same holds for
+  // the staged tree //packaging:stage that tools/run.sh runs.
+  char libexec[PATH_MAX];
+  if (realpath((bin_dir + "/../lib/coold").c_str(), libexec) != nullptr &&
+      access(libexec, X_OK) == 0) {
+    return libexec;
+  }
+  return bin_dir;
 }
 
 int RunMonitor(const MonitorOptions& options) {

@@ -21,8 +21,9 @@ struct MonitorOptions {
   bool once = false;
 };
 
-// Finds the child binaries: $COOLD_LIBEXEC_DIR, else the Bazel runfiles tree beside the
-// running binary, else the running binary's own directory.
+// Finds the child binaries: $COOLD_LIBEXEC_DIR, else <the running binary's
+// directory>/../lib/coold (/usr/lib/coold for /usr/sbin/coold), else the running binary's
+// own directory. Never Bazel's runfiles: tests name theirs with COOLD_LIBEXEC_DIR.
 std::string DefaultLibexecDir();
 
 // Runs coold until SIGTERM (exit 0), a child's death (non-zero) or, with `once`, the end of

@@ -143,6 +143,8 @@ int Run() {
 
   HubOptions options;
   options.pending_max = config->pending_max;
+  options.pending_per_host = config->pending_per_host;
+  options.answered_max = config->pending_max;
   options.dispatch_timeout = config->dispatch_timeout;
   options.landed_ttl = config->landed_ttl;
   Hub hub(options);

@@ -1,5 +1,7 @@
 #include "services/broker/config.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include "absl/strings/match.h"
@@ -74,6 +76,13 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::map<std::string, std::
       return Bad("BROKER_PENDING_MAX", *v, "expected 1..1000000");
     }
   }
+  if (const std::string* v = get("BROKER_PENDING_PER_HOST")) {
+    if (!absl::SimpleAtoi(*v, &config.pending_per_host) || config.pending_per_host < 1 ||
+        config.pending_per_host > 1000000) {
+      return Bad("BROKER_PENDING_PER_HOST", *v, "expected 1..1000000");
+    }
+  }
+  config.pending_per_host = std::min(config.pending_per_host, config.pending_max);
   if (const std::string* v = get("BROKER_INSECURE_PLAINTEXT")) {
     if (*v != "1" && *v != "0" && !v->empty()) return Bad("BROKER_INSECURE_PLAINTEXT", *v, "expected 1 or unset");
     config.insecure_plaintext = *v == "1";

@@ -19,6 +19,7 @@ struct BrokerConfig {
   std::string tls_key;
   std::string jwt_keys;  // "kid=/path.pem,..."
   size_t pending_max = 10000;
+  size_t pending_per_host = 1000;  // never above pending_max
   bool insecure_plaintext = false;
   absl::Duration dispatch_timeout = absl::Seconds(10);
   absl::Duration landed_ttl = absl::Seconds(30);

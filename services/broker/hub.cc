@@ -93,10 +93,15 @@ void Hub::FailHostLocked(const std::string& host_id, uint64_t generation, const 
 }
 
 void Hub::LandLocked(const std::string& request_id, Entry& entry, Envelope result, absl::Time now, Delivery& out) {
-  (void)request_id;
   // A coold-lane answer handed to its waiting caller is done: keeping it would only fill
   // the pending map (at thousands of dispatches a second, 30 s of them is far beyond
   // BROKER_PENDING_MAX). The caller erases it after this returns.
+  if (entry.lane == Lane::kCoold) {
+    ReleaseHostSlotLocked(entry.host_id);
+    // Whatever the caller is told now is what a repeat of the request_id is told: the
+    // host may have run the command even when the answer is a 503 or 504.
+    RememberLocked(request_id, entry.host_id, result, now);
+  }
   if (entry.lane == Lane::kCoold && !entry.waiters.empty()) entry.delivered = true;
   entry.landed = true;
   entry.landed_at = now;
@@ -164,6 +169,8 @@ bool Hub::SendOrWithdraw(const std::shared_ptr<HostStream>& stream, v1::ServerMs
         if (host != hosts_.end() && host->second.generation == generation && host->second.active_builds > 0) {
           --host->second.active_builds;
         }
+      } else {
+        ReleaseHostSlotLocked(it->second.host_id);  // never sent: a retry may run it
       }
       for (Waiter& waiter : it->second.waiters) {
         out.emplace_back(std::move(waiter.reply),
@@ -193,8 +200,19 @@ void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
       refused = ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not serve ", dispatch.type));
     } else if (pending_.contains(id)) {
       refused = ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
+    } else if (auto answered = answered_.find(id); answered != answered_.end()) {
+      if (answered->second.kept && answered->second.host_id == dispatch.host_id) {
+        refused = answered->second.result;
+        ++counters_.replayed;
+      } else {
+        refused = ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " was answered already"));
+      }
     } else if (pending_.size() >= options_.pending_max) {
       refused = ErrorEnvelope(id, 503, "broker at its pending-request limit");
+    } else if (waiting_by_host_[dispatch.host_id] >= options_.pending_per_host) {
+      refused = ErrorEnvelope(id, 503, absl::StrCat("host ", dispatch.host_id, " has ", options_.pending_per_host,
+                                                    " requests waiting already"));
+      ++counters_.refused_host_quota;
     } else {
       absl::Time now = absl::Now();
       Entry& entry = pending_[id];
@@ -203,6 +221,7 @@ void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
       entry.generation = host->second.generation;
       entry.created = now;
       entry.waiters.push_back(Waiter{std::move(reply), now + options_.dispatch_timeout});
+      ++waiting_by_host_[dispatch.host_id];
       ++counters_.dispatched;
       stream = host->second.stream;
       generation = host->second.generation;
@@ -254,6 +273,7 @@ Envelope Hub::DispatchBuild(commands::BuildDispatch dispatch) {
       if (target == nullptr) return ErrorEnvelope(id, 503, "no connected host advertises builder");
     }
     if (pending_.contains(id)) return ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
+    if (answered_.contains(id)) return ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " was answered already"));
     if (pending_.size() >= options_.pending_max) return ErrorEnvelope(id, 503, "broker at its pending-request limit");
     Entry& entry = pending_[id];
     entry.lane = Lane::kBuild;
@@ -355,6 +375,11 @@ void Hub::Sweep(absl::Time now) {
       }
       ++it;
     }
+    while (!answered_order_.empty() && now - answered_order_.front().first >= options_.landed_ttl) {
+      auto it = answered_.find(answered_order_.front().second);
+      if (it != answered_.end() && it->second.at == answered_order_.front().first) answered_.erase(it);
+      answered_order_.pop_front();
+    }
     // A credential that expired while its stream was open ends the stream: the host
     // reconnects with a fresh one.
     for (auto& [host_id, host] : hosts_) {
@@ -363,6 +388,27 @@ void Hub::Sweep(absl::Time now) {
   }
   Deliver(out);
   for (auto& stream : expired) stream->Close("host token expired");
+}
+
+void Hub::RememberLocked(const std::string& id, const std::string& host_id, const Envelope& result, absl::Time now) {
+  // Full: the oldest answer goes first (its repeat then runs as a new request).
+  while (answered_.size() >= options_.answered_max && !answered_order_.empty()) {
+    auto it = answered_.find(answered_order_.front().second);
+    if (it != answered_.end() && it->second.at == answered_order_.front().first) answered_.erase(it);
+    answered_order_.pop_front();
+  }
+  Answered& answered = answered_[id];
+  answered.host_id = host_id;
+  answered.at = now;
+  answered.kept = result.body.size() <= kMaxKeptAnswerBytes;
+  answered.result = answered.kept ? result : Envelope{};
+  answered_order_.emplace_back(now, id);
+}
+
+void Hub::ReleaseHostSlotLocked(const std::string& host_id) {
+  auto it = waiting_by_host_.find(host_id);
+  if (it == waiting_by_host_.end()) return;
+  if (--it->second == 0) waiting_by_host_.erase(it);
 }
 
 HubStats Hub::stats() const {

@@ -9,10 +9,14 @@
 // stream is closed and its waiting requests end 503, so one host never has two.
 //
 // Pending: request_id -> Waiting | Landed, at most pending_max entries of both kinds
-// (more is 503); a request_id in it cannot be used again (409). A coold-lane request
-// still waiting after dispatch_timeout ends 504; a build after build_timeout. A
-// coold-lane answer is handed to its caller and dropped; a build's result lands and
-// stays landed_ttl, served to every poller.
+// (more is 503), and at most pending_per_host coold-lane requests waiting on one host,
+// so one host that never answers cannot take the map from the others; a request_id in
+// it cannot be used again (409). A coold-lane request still waiting after
+// dispatch_timeout ends 504; a build after build_timeout. A coold-lane answer is handed
+// to its caller and kept for landed_ttl in Answered (bounded by answered_max, oldest
+// out first), so a client's retry with the same request_id gets the same answer again
+// instead of running the command a second time; a build's result lands and stays
+// landed_ttl, served to every poller.
 #ifndef COOLD_SERVICES_BROKER_HUB_H_
 #define COOLD_SERVICES_BROKER_HUB_H_
 
@@ -54,10 +58,15 @@ using Reply = std::function<void(commands::Envelope)>;
 
 struct HubOptions {
   size_t pending_max = 10000;
+  size_t pending_per_host = 1000;
+  size_t answered_max = 10000;
   absl::Duration dispatch_timeout = absl::Seconds(10);
   absl::Duration landed_ttl = absl::Seconds(30);
   absl::Duration build_timeout = absl::Hours(2);
-  absl::Duration max_poll = absl::Minutes(5);
+  // The seed's bound on a long-poll (GET /v1/build/result/:id?timeout_ms=): a longer
+  // timeout_ms is accepted and clamped to it, so a client that asks for more gets 408
+  // with the build's progress after it and polls again.
+  absl::Duration max_poll = absl::Seconds(30);
 };
 
 struct HubStats {
@@ -66,7 +75,13 @@ struct HubStats {
   uint64_t dispatched = 0;
   uint64_t replaced = 0;
   uint64_t stray_responses = 0;
+  uint64_t replayed = 0;         // a repeated request_id answered from Answered
+  uint64_t refused_host_quota = 0;
 };
+
+// The largest answer body kept for a repeated request_id; a larger one is not kept and
+// its repeat is 409.
+inline constexpr size_t kMaxKeptAnswerBytes = 16 * 1024;
 
 // Progress lines kept per build, and the bytes of one line.
 inline constexpr size_t kMaxProgressLines = 50;
@@ -129,6 +144,19 @@ class Hub {
     uint32_t active_builds = 0;
   };
   using Delivery = std::vector<std::pair<Reply, commands::Envelope>>;
+  // A coold-lane answer its caller received, kept for a repeat of its request_id.
+  struct Answered {
+    std::string host_id;
+    absl::Time at;
+    bool kept = false;  // false: the body was too large to keep; a repeat is 409
+    commands::Envelope result;
+  };
+
+  // Keeps `result`, the answer delivered for request `id` of `host_id`.
+  void RememberLocked(const std::string& id, const std::string& host_id, const commands::Envelope& result,
+                      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One coold-lane request of `host_id` stopped waiting.
+  void ReleaseHostSlotLocked(const std::string& host_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Lands `entry` with `result` and queues its waiters' replies into `out`.
   void LandLocked(const std::string& request_id, Entry& entry, commands::Envelope result, absl::Time now,
@@ -147,6 +175,9 @@ class Hub {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Host> hosts_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Entry> pending_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, size_t> waiting_by_host_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Answered> answered_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<absl::Time, std::string>> answered_order_ ABSL_GUARDED_BY(mu_);  // oldest first
   uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   HubStats counters_ ABSL_GUARDED_BY(mu_);
 };

@@ -212,6 +212,53 @@ TEST_F(BrokerTest, DuplicateRequestIdIs409) {
   EXPECT_EQ(first.get().status, 503);
 }
 
+TEST_F(BrokerTest, ARetryAfterTheAnswerGetsTheSameAnswerAndNeverRunsTwice) {
+  Start();
+  auto host = Host("host-a", FakeHost::Echo());
+  ASSERT_TRUE(WaitForHosts(socket_, 1));
+  HttpAnswer first = Dispatch("host-a", "r-once", R"({"type":"images.pull","reference":"busybox"})");
+  ASSERT_EQ(first.status, 200);
+  for (int i = 0; i < 3; ++i) {
+    HttpAnswer again = Dispatch("host-a", "r-once", R"({"type":"images.pull","reference":"busybox"})");
+    EXPECT_EQ(again.status, first.status);
+    EXPECT_EQ(again.body, first.body);
+  }
+  // The same id for another host is not a retry: refused, and nothing is sent.
+  auto other = Host("host-b", FakeHost::Echo());
+  ASSERT_TRUE(WaitForHosts(socket_, 2));
+  HttpAnswer elsewhere = Dispatch("host-b", "r-once", R"({"type":"host.info"})");
+  EXPECT_EQ(elsewhere.status, 409);
+  EXPECT_THAT(elsewhere.body, HasSubstr("answered already"));
+  EXPECT_EQ(host->received().size(), 1u);
+  EXPECT_TRUE(other->received().empty());
+}
+
+TEST_F(BrokerTest, AHostThatNeverAnswersCannotStarveTheOthers) {
+  Start({"BROKER_PENDING_MAX=10", "BROKER_PENDING_PER_HOST=3"});
+  auto stuck = Host("host-stuck", FakeHost::Silent());
+  auto healthy = Host("host-ok", FakeHost::Echo());
+  ASSERT_TRUE(WaitForHosts(socket_, 2));
+  std::vector<std::future<HttpAnswer>> parked;
+  for (int i = 0; i < 3; ++i) {
+    parked.push_back(std::async(std::launch::async, [&, i] {
+      return Dispatch("host-stuck", absl::StrCat("s-", i), R"({"type":"host.info"})");
+    }));
+  }
+  while (stuck->received().size() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  HttpAnswer fourth = Dispatch("host-stuck", "s-3", R"({"type":"host.info"})");
+  EXPECT_EQ(fourth.status, 503);
+  EXPECT_THAT(fourth.body, HasSubstr("requests waiting already"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Dispatch("host-ok", absl::StrCat("ok-", i), R"({"type":"host.info"})").status, 200);
+  }
+  stuck->Drop();
+  for (auto& f : parked) EXPECT_EQ(f.get().status, 503);
+  // Its slots are free again once its requests ended.
+  auto back = Host("host-stuck", FakeHost::Echo());
+  ASSERT_TRUE(WaitForHosts(socket_, 2));
+  EXPECT_EQ(Dispatch("host-stuck", "s-4", R"({"type":"host.info"})").status, 200);
+}
+
 TEST_F(BrokerTest, VerbOutsideTheCredentialIs403AndUnservedVerbIs501) {
   Start();
   auto host = Host("host-a", FakeHost::Echo(), Token("host-a", {"images.pull", "dns.stats"}));

@@ -1,5 +1,6 @@
 #include "tests/broker/broker_testing.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -234,6 +235,18 @@ int BrokerUnderTest::WaitExit(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return -1;
+}
+
+HttpAnswer PollBuildResult(const std::string& socket_path, const std::string& request_id,
+                           std::chrono::seconds total) {
+  const auto deadline = std::chrono::steady_clock::now() + total;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    long long wait_ms = std::max<long long>(1, std::min<long long>(left.count(), 30000));
+    HttpAnswer answer =
+        UnixHttp(socket_path, "GET", absl::StrCat("/v1/build/result/", request_id, "?timeout_ms=", wait_ms));
+    if (answer.status != 408 || std::chrono::steady_clock::now() >= deadline) return answer;
+  }
 }
 
 HttpAnswer UnixHttp(const std::string& socket_path, const std::string& method, const std::string& target,

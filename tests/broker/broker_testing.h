@@ -83,6 +83,10 @@ struct HttpAnswer {
 // One HTTP/1.1 request over the Unix socket at `socket_path`, on a new connection.
 HttpAnswer UnixHttp(const std::string& socket_path, const std::string& method, const std::string& target,
                     const std::string& body = "");
+// GET /v1/build/result/<id> until it is not 408 or `total` passed: the broker clamps a
+// poll to 30 s, so a longer wait is several polls, as central's own loop does.
+HttpAnswer PollBuildResult(const std::string& socket_path, const std::string& request_id,
+                           std::chrono::seconds total);
 // The raw bytes a server answered to `raw` (for malformed-request tests).
 std::string UnixRaw(const std::string& socket_path, const std::string& raw);
 

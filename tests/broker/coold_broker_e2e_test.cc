@@ -103,7 +103,7 @@ TEST_F(CooldBrokerTest, ABuildThatCannotCloneEndsWithAnErrorResult) {
   HttpAnswer accepted = UnixHttp(socket_, "POST", "/v1/build/dispatch",
                                  R"({"request_id":"b-1","command":{"type":"static_build","repo_url":"https://example.invalid/s.git","git_ref":"main","target_image":"localhost/s:1"}})");
   EXPECT_EQ(accepted.status, 202) << accepted.body;
-  HttpAnswer result = UnixHttp(socket_, "GET", "/v1/build/result/b-1?timeout_ms=60000");
+  HttpAnswer result = PollBuildResult(socket_, "b-1", std::chrono::seconds(60));
   EXPECT_GE(result.status, 400) << result.body << coold_->log();
   EXPECT_NE(result.status, 408) << result.body << coold_->log();
   EXPECT_THAT(result.body, HasSubstr(R"({"request_id":"b-1","status":"error","code":)"));

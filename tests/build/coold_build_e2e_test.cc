@@ -98,7 +98,7 @@ TEST_F(CooldBuildTest, StaticBuildThroughTheBrokerIsServedByPodman) {
   HttpAnswer accepted = DispatchBuild("e2e-static", absl::StrCat(R"("type":"static_build","repo_url":")", repo,
                                                                  R"(","git_ref":"main","target_image":"localhost/e2e/site:v1","base_image":"localhost/busybox:latest")"));
   ASSERT_EQ(accepted.status, 202) << accepted.body;
-  HttpAnswer result = UnixHttp(socket_, "GET", "/v1/build/result/e2e-static?timeout_ms=120000");
+  HttpAnswer result = PollBuildResult(socket_, "e2e-static", std::chrono::seconds(120));
   ASSERT_EQ(result.status, 200) << result.body << coold_->log();
   EXPECT_THAT(result.body, HasSubstr(R"("status":"ok","digest":"sha256:)"));
   EXPECT_THAT(result.body, HasSubstr(R"("registry_ref":"localhost/e2e/site:v1")"));
@@ -115,7 +115,7 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
                                                    R"(","git_ref":"nope","target_image":"localhost/e2e/x:v1")"))
                 .status,
             202);
-  HttpAnswer result = UnixHttp(socket_, "GET", "/v1/build/result/e2e-ref?timeout_ms=60000");
+  HttpAnswer result = PollBuildResult(socket_, "e2e-ref", std::chrono::seconds(60));
   EXPECT_EQ(result.status, 404) << result.body;
   EXPECT_THAT(result.body, HasSubstr(absl::StrCat(R"(ref \"nope\" not found in )", repo)));
   EXPECT_THAT(result.body, HasSubstr(R"("stage":"clone")"));
@@ -123,7 +123,7 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
                                                   R"(","git_ref":"main","target_image":"localhost/e2e/x:v1")"))
                 .status,
             202);
-  result = UnixHttp(socket_, "GET", "/v1/build/result/e2e-df?timeout_ms=60000");
+  result = PollBuildResult(socket_, "e2e-df", std::chrono::seconds(60));
   EXPECT_EQ(result.status, 404) << result.body;
   EXPECT_THAT(result.body, HasSubstr("no Dockerfile or Containerfile in the repository's root"));
 }
@@ -141,11 +141,11 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
     usleep(100 * 1000);
   }
   ASSERT_EQ(Shell("kill -KILL $(pgrep -f '[-]-request-id=e2e-killed' | head -1)").status, 0);
-  HttpAnswer killed = UnixHttp(socket_, "GET", "/v1/build/result/e2e-killed?timeout_ms=60000");
+  HttpAnswer killed = PollBuildResult(socket_, "e2e-killed", std::chrono::seconds(60));
   EXPECT_EQ(killed.status, 500) << killed.body;
   EXPECT_THAT(killed.body, HasSubstr(R"("message":"builder exited without result file")"));
   EXPECT_EQ(UnixHttp(socket_, "POST", "/v1/build/e2e-cancel/cancel").status, 204);
-  HttpAnswer cancelled = UnixHttp(socket_, "GET", "/v1/build/result/e2e-cancel?timeout_ms=60000");
+  HttpAnswer cancelled = PollBuildResult(socket_, "e2e-cancel", std::chrono::seconds(60));
   EXPECT_EQ(cancelled.status, 499) << cancelled.body;
   EXPECT_THAT(cancelled.body, HasSubstr(R"("message":"cancelled")"));
   EXPECT_TRUE(EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 300'")) << "a RUN step outlived its build";

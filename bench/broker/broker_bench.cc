@@ -33,6 +33,7 @@
 #include "proto/agent.grpc.pb.h"
 #include "services/http/server.h"
 #include "tests/broker/broker_testing.h"
+#include "bench/machine_load.h"
 
 namespace coolify::bench {
 namespace {
@@ -417,4 +418,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace coolify::bench
 
-int main(int argc, char** argv) { return coolify::bench::Run(argc, argv); }
+int main(int argc, char** argv) {
+  coolify::bench::PrintLoadAround load;
+  return coolify::bench::Run(argc, argv);
+}

@@ -22,6 +22,7 @@
 #include "services/netlink/firewall_nft.h"
 #include "services/netlink/firewall_snapshot.h"
 #include "services/netlink/firewall_testing.h"
+#include "bench/machine_load.h"
 
 namespace coolify::netlink {
 namespace {
@@ -282,6 +283,7 @@ Options ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (geteuid() != 0) coolify::netlink::Die("must run as root (it creates network namespaces)");
+  coolify::bench::PrintLoadAround load;
   coolify::netlink::Bench(coolify::netlink::ParseOptions(argc, argv)).Run();
   return 0;
 }

@@ -50,6 +50,7 @@
 #include "services/podman/libpod_client.h"
 #include "services/podman/libpod_path.h"
 #include "tests/podman_harness/podman_harness.h"
+#include "bench/machine_load.h"
 
 extern char** environ;
 
@@ -187,6 +188,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 
 int main(int argc, char** argv) {
   using namespace coolify::bench;
+  PrintLoadAround load;
   long requests = 500;
   long batch = 10;
   for (int i = 1; i < argc; ++i) {

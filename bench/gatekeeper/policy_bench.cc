@@ -21,6 +21,7 @@
 #include "policy/engine.h"
 #include "policy/policy_file.h"
 #include "policy/render.h"
+#include "bench/machine_load.h"
 
 namespace coolify::policy {
 namespace {
@@ -72,6 +73,7 @@ double PerSecond(long requests, Work work) {
 
 int main(int argc, char** argv) {
   using namespace coolify::policy;
+  coolify::bench::PrintLoadAround load;
   long requests = 500000;
   int cpu = 0;
   for (int i = 1; i < argc; ++i) {

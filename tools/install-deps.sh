@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev
   # Real peers the tests and benchmarks start.
   iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
-  bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux
+  bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux strace systemd
   php-cli php-curl php-laravel-framework php-guzzlehttp-guzzle
 )
 

@@ -186,6 +186,14 @@ Channel::Channel(UniqueFd fd, Options options)
       buffer_(std::make_unique<uint8_t[]>(kMaxFrameBytes + 1)) {}
 
 absl::Status Channel::Send(const Message& message, absl::Span<const int> fds) {
+  return SendFrame(message, fds, /*wait=*/true);
+}
+
+absl::Status Channel::TrySend(const Message& message, absl::Span<const int> fds) {
+  return SendFrame(message, fds, /*wait=*/false);
+}
+
+absl::Status Channel::SendFrame(const Message& message, absl::Span<const int> fds, bool wait) {
   // Never send what the receiver's strict decode would refuse (an enum value outside its
   // type, say, which protobuf's JSON parser lets through): refusing it here is bad input;
   // sending it would get this process cut off as a misbehaving peer.
@@ -218,8 +226,9 @@ absl::Status Channel::Send(const Message& message, absl::Span<const int> fds) {
   ssize_t n;
   do {
     // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE to die of.
-    n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-  } while ((n < 0 && errno == EINTR) || (n < 0 && errno == EAGAIN && WaitUntil(fd_.get(), POLLOUT)));
+    n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+  } while ((n < 0 && errno == EINTR) || (n < 0 && errno == EAGAIN && wait && WaitUntil(fd_.get(), POLLOUT)));
+  if (n < 0 && errno == EAGAIN) return absl::ResourceExhaustedError("the peer's buffer is full");
   if (n < 0) {
     if (PeerGone(errno)) return absl::UnavailableError("peer closed");
     return absl::ErrnoToStatus(errno, "sendmsg");

@@ -77,6 +77,11 @@ class Channel {
   // kMaxFdsPerFrame descriptors; UnavailableError if the peer has closed its end.
   absl::Status Send(const google::protobuf::Message& message, absl::Span<const int> fds = {});
 
+  // As Send, but never waits for room in the socket's buffer: ResourceExhaustedError
+  // when it is full (nothing was sent; poll() for POLLOUT and try again). For a process
+  // that must keep serving whatever its reader does.
+  absl::Status TrySend(const google::protobuf::Message& message, absl::Span<const int> fds = {});
+
   // Receives one frame into `out`. Descriptors that came with it are stored in `*fds`
   // (replacing its contents); with fds == nullptr none may come. UnavailableError("peer
   // closed") once the peer's end is closed. Anything else wrong with the frame
@@ -98,6 +103,7 @@ class Channel {
 
  private:
   absl::Status ReceiveFrame(google::protobuf::Message* out, std::vector<UniqueFd>* fds);
+  absl::Status SendFrame(const google::protobuf::Message& message, absl::Span<const int> fds, bool wait);
 
   UniqueFd fd_;
   Options options_;

@@ -337,6 +337,21 @@ TEST(ChannelTest, ReceiveWithFdsButNoneSent) {
 
 // ---- channel: refusals on the sending side (not rejections)
 
+TEST(ChannelTest, TrySendNeverWaitsForAReader) {
+  auto [a, b] = MakePair();
+  NetlinkReply reply;
+  reply.set_request_id(1);
+  int sent = 0;
+  absl::Status s;
+  // Nobody reads b: the buffer fills, and TrySend says so instead of blocking.
+  while ((s = a.TrySend(reply)).ok()) ++sent;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted, "full"));
+  EXPECT_GT(sent, 0);
+  NetlinkReply got;
+  ASSERT_TRUE(b.Receive(&got).ok());
+  EXPECT_EQ(got.request_id(), 1u);
+}
+
 TEST(ChannelTest, SendRefusesOversize) {
   auto [a, b] = MakePair();
   NetlinkReply reply;

@@ -248,8 +248,8 @@ absl::Status Validate(const BuildStreamFrame& frame) {
       if (absl::Status s = ValidateBuildRequestId("BuildStreamFrame.progress.request_id", p.request_id()); !s.ok()) {
         return s;
       }
-      if (p.event_lines_size() < 1 || p.event_lines_size() > kMaxBuildLinesPerFrame) {
-        return FieldError("BuildStreamFrame", "progress.event_lines", "1..64 lines per frame");
+      if (p.event_lines_size() > kMaxBuildLinesPerFrame || (p.event_lines_size() < 1 && p.dropped_lines() == 0)) {
+        return FieldError("BuildStreamFrame", "progress.event_lines", "1..64 lines per frame (0 with dropped_lines)");
       }
       for (const std::string& line : p.event_lines()) {
         if (line.size() > static_cast<size_t>(kMaxBuildLineBytes)) {

@@ -54,7 +54,7 @@ absl::Status Validate(const MonitorReply& reply);
 // A frame of a streamed Podman answer: one of its kinds set, data within one frame's worth.
 absl::Status Validate(const PodmanStreamFrame& frame);
 // A frame of the build stream: a build request id, 1..kMaxBuildLinesPerFrame event lines
-// of at most kMaxBuildLineBytes, or an outcome of a known file name within a frame.
+// of at most kMaxBuildLineBytes (none when it only counts dropped lines), or an outcome of a known file name within a frame.
 absl::Status Validate(const BuildStreamFrame& frame);
 
 // role a Role other than ROLE_UNSPECIFIED, pid > 0, seccomp_mode 0 (off), 1 (strict)

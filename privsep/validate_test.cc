@@ -334,6 +334,8 @@ TEST(BuildStreamFrame, ProgressAndFinished) {
   EXPECT_THAT(Validate(frame), IsInvalid("frame: missing"));
   frame.mutable_progress()->set_request_id("b-1");
   EXPECT_THAT(Validate(frame), IsInvalid("progress.event_lines: 1..64 lines per frame"));
+  frame.mutable_progress()->set_dropped_lines(7);
+  EXPECT_TRUE(Validate(frame).ok());  // only the count of lines dropped
   frame.mutable_progress()->add_event_lines("{}");
   EXPECT_TRUE(Validate(frame).ok());
   frame.mutable_progress()->add_event_lines(std::string(kMaxBuildLineBytes + 1, 'x'));

@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <deque>
+#include <iterator>
 #include <optional>
 
 #include "absl/strings/match.h"
@@ -52,9 +55,10 @@ namespace {
 // Marks a work directory whose outcome has been reported, so no restart reports it again.
 constexpr char kReportedFile[] = "reported";
 constexpr char kCgroupPrefix[] = "coolify-build-";
-// At most this many event lines per build per Poll(): a chatty build cannot make one
-// report unbounded; the rest come with the next.
-constexpr size_t kMaxLinesPerPoll = 64;
+// At most this much of a running build's events file is read per Poll(): a chatty build
+// cannot hold up the others; the rest comes with the next. A finished build's is read to
+// its end.
+constexpr size_t kMaxReadPerPoll = 1 << 20;
 
 bool FileExists(int dir, const char* name) {
   struct stat st;
@@ -363,7 +367,7 @@ std::vector<std::string> Launcher::Adopt() {
   return adopted;
 }
 
-void Launcher::Collect(Running& build, BuildUpdate& update) {
+void Launcher::Collect(Running& build, BuildUpdate& update, size_t max_read) {
   if (!build.events) {
     build.events.reset(openat(build.dir.get(), kEventsFile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     struct stat st;
@@ -372,21 +376,40 @@ void Launcher::Collect(Running& build, BuildUpdate& update) {
       return;
     }
   }
-  char buf[16384];
-  while (update.event_lines.size() < kMaxLinesPerPoll) {
-    ssize_t n = pread(build.events.get(), buf, sizeof(buf), build.events_offset);
+  std::deque<std::string> kept(std::make_move_iterator(update.event_lines.begin()),
+                               std::make_move_iterator(update.event_lines.end()));
+  size_t kept_bytes = 0;
+  for (const std::string& line : kept) kept_bytes += line.size();
+  char buf[65536];
+  size_t read_now = 0;
+  // Never past what the builder writes at most (its cap and its closing lines): a file
+  // grown beyond that was not written by the builder and is not read.
+  const off_t end = static_cast<off_t>(kMaxEventsFileBytes + kMaxEventsClosingBytes);
+  while ((max_read == 0 || read_now < max_read) && build.events_offset < end) {
+    size_t want = std::min<size_t>(sizeof(buf), static_cast<size_t>(end - build.events_offset));
+    ssize_t n = pread(build.events.get(), buf, want, build.events_offset);
     if (n <= 0) break;
     build.events_offset += n;
+    read_now += static_cast<size_t>(n);
     build.partial.append(buf, static_cast<size_t>(n));
-    size_t start = 0, end;
-    while ((end = build.partial.find('\n', start)) != std::string::npos) {
+    size_t start = 0, newline;
+    while ((newline = build.partial.find('\n', start)) != std::string::npos) {
       // A line longer than any the builder writes is dropped, not passed on.
-      if (end - start <= kMaxEventRecordBytes) update.event_lines.push_back(build.partial.substr(start, end - start));
-      start = end + 1;
+      if (newline - start <= kMaxEventRecordBytes) {
+        kept.push_back(build.partial.substr(start, newline - start));
+        kept_bytes += kept.back().size();
+        while (kept_bytes > kMaxHeldProgressBytes) {
+          kept_bytes -= kept.front().size();
+          kept.pop_front();
+          ++update.dropped_lines;
+        }
+      }
+      start = newline + 1;
     }
     build.partial.erase(0, start);
     if (build.partial.size() > kMaxEventRecordBytes) build.partial.clear();
   }
+  update.event_lines.assign(std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
 }
 
 void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update) {
@@ -426,7 +449,7 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
     Running& build = *it->second;
     BuildUpdate update;
     update.request_id = id;
-    Collect(build, update);
+    Collect(build, update, kMaxReadPerPoll);
     if (!build.exited && build.pid > 0) {
       int status = 0;
       if (waitpid(build.pid, &status, WNOHANG) == build.pid) {
@@ -453,10 +476,10 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
       }
     }
     if (done) {
-      Collect(build, update);
+      Collect(build, update, /*max_read=*/0);
       Finish(id, build, update);
     }
-    if (!update.event_lines.empty() || update.finished) updates.push_back(std::move(update));
+    if (!update.event_lines.empty() || update.dropped_lines > 0 || update.finished) updates.push_back(std::move(update));
     if (done) {
       it = builds_.erase(it);
     } else {

@@ -53,10 +53,17 @@ struct LauncherConfig {
   std::string cgroup_parent = "coolify-builds";
 };
 
+// At most this many bytes of one build's progress lines are held for the reader, in one
+// update and in coold-build's queue for the build stream each: beyond it the oldest are
+// dropped and counted (events.ndjson keeps them), so a build that prints fast while
+// nobody reads costs the launcher a bounded amount of memory.
+inline constexpr size_t kMaxHeldProgressBytes = 256 * 1024;
+
 // What happened to one build since the last Poll().
 struct BuildUpdate {
   std::string request_id;
   std::vector<std::string> event_lines;  // new lines of events.ndjson, as written
+  uint64_t dropped_lines = 0;            // new lines before event_lines not kept (see above)
   bool finished = false;
   // With finished: "result.json", "error.json", or "" when the builder left neither.
   std::string outcome_file;
@@ -101,7 +108,9 @@ class Launcher {
   struct Running;
   explicit Launcher(LauncherConfig config);
   absl::Status StartNative(const privsep::BuildSpec& request, Running& build);
-  void Collect(Running& build, BuildUpdate& update);
+  // Reads the build's new event lines into `update`: at most `max_read` bytes of the file
+  // (0: to its end), keeping the newest kMaxHeldProgressBytes.
+  void Collect(Running& build, BuildUpdate& update, size_t max_read);
   void Finish(const std::string& id, Running& build, BuildUpdate& update);
 
   LauncherConfig config_;

@@ -30,6 +30,12 @@ inline constexpr char kErrorFile[] = "error.json";
 inline constexpr size_t kMaxEventLineBytes = 4096;
 // An events.ndjson line, JSON and all, is at most this long.
 inline constexpr size_t kMaxEventRecordBytes = 16384;
+// events.ndjson holds at most this much of the tools' output (git's and buildah's lines):
+// beyond it the builder records one line saying so and nothing more of their output, only
+// its own closing lines (the end of a phase, the failure, "done"), at most
+// kMaxEventsClosingBytes more. The build goes on; its outcome does not depend on it.
+inline constexpr size_t kMaxEventsFileBytes = 16 << 20;
+inline constexpr size_t kMaxEventsClosingBytes = 256 * 1024;
 // result.json and error.json are at most this long.
 inline constexpr size_t kMaxOutcomeBytes = 65536;
 inline constexpr size_t kMaxTags = 16;

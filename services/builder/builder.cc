@@ -136,6 +136,9 @@ class Build {
 
  private:
   void Emit(const std::string& phase, absl::string_view line, uint64_t duration_ms = 0);
+  // A line of a tool's output: recorded until events.ndjson holds kMaxEventsFileBytes,
+  // then one line says the cap was reached and the rest is not recorded.
+  void EmitOutput(const std::string& phase, absl::string_view line);
   ToolRun RunTool(const std::string& phase, const std::vector<std::string>& argv, privsep::LandlockRuleset* landlock);
   int Fail(const std::string& phase, uint32_t code, const std::string& reason, int exit_code = kExitBuildError);
   // The failure of a tool that did not succeed, classified.
@@ -151,6 +154,8 @@ class Build {
   BuildDurations durations_;
   uint64_t started_ms_ = MonotonicMs();
   uint64_t last_progress_ms_ = 0;
+  uint64_t events_bytes_ = 0;
+  bool events_capped_ = false;
 };
 
 void Build::Emit(const std::string& phase, absl::string_view line, uint64_t duration_ms) {
@@ -162,7 +167,20 @@ void Build::Emit(const std::string& phase, absl::string_view line, uint64_t dura
   std::string text = EventLine(std::move(record));
   // O_APPEND and one write per line: a reader never sees two lines interleaved. A lost
   // progress line is not worth failing the build for; the outcome file is what counts.
-  (void)!write(events_.get(), text.data(), text.size());
+  ssize_t n = write(events_.get(), text.data(), text.size());
+  if (n > 0) events_bytes_ += static_cast<uint64_t>(n);
+}
+
+void Build::EmitOutput(const std::string& phase, absl::string_view line) {
+  if (events_capped_) return;
+  // The JSON around a line is well under 256 bytes.
+  if (events_bytes_ + line.size() + 256 > kMaxEventsFileBytes) {
+    events_capped_ = true;
+    Emit(phase, absl::StrCat("events.ndjson reached its cap of ", kMaxEventsFileBytes >> 20,
+                             " MiB: the rest of the tools' output is not recorded"));
+    return;
+  }
+  Emit(phase, line);
 }
 
 std::vector<std::string> Build::Environment(bool for_git) const {
@@ -278,7 +296,7 @@ ToolRun Build::RunTool(const std::string& phase, const std::vector<std::string>&
     uint64_t now = MonotonicMs();
     if (carriage && now - last_progress_ms_ < 250) return;
     if (carriage) last_progress_ms_ = now;
-    Emit(phase, line);
+    EmitOutput(phase, line);
   };
   bool open_pipe = true;
   while (open_pipe) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "privsep/log.h"
 #include "privsep/validate.h"
 #include "services/builder/build_files.h"
@@ -111,6 +112,23 @@ absl::StatusOr<v1::BuildEvent> BuildEventOf(const std::string& request_id, const
   return event;
 }
 
+v1::BuildEvent DroppedLinesEvent(const privsep::BuildProgress& progress) {
+  v1::BuildEvent event;
+  event.set_request_id(progress.request_id());
+  // The phase of the lines that follow, when they say; the launcher does not parse them.
+  event.set_phase("build");
+  if (progress.event_lines_size() > 0) {
+    if (absl::StatusOr<build::BuildEventRecord> next = build::ParseEventLine(progress.event_lines(0)); next.ok()) {
+      event.set_phase(next->phase());
+    }
+  }
+  event.set_line(absl::StrCat(progress.dropped_lines(),
+                              " progress lines dropped: the build stream was not read fast enough "
+                              "(the build's events.ndjson keeps them)"));
+  event.set_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return event;
+}
+
 absl::Status BuildClient::Call(privsep::BuildLauncherRequest request, std::vector<privsep::UniqueFd>* fds) {
   absl::StatusOr<privsep::BuildLauncherReply> reply = client_.Call(std::move(request), {}, fds);
   if (!reply.ok()) return reply.status();
@@ -159,6 +177,11 @@ void BuildClient::WaitFrame() {
       _exit(1);
     }
     if (frame.has_progress()) {
+      if (frame.progress().dropped_lines() > 0) {
+        v1::ClientMsg message;
+        *message.mutable_build_event() = DroppedLinesEvent(frame.progress());
+        sink_(std::move(message));
+      }
       for (const std::string& line : frame.progress().event_lines()) {
         absl::StatusOr<v1::BuildEvent> event = BuildEventOf(frame.progress().request_id(), line);
         if (!event.ok()) {

@@ -32,6 +32,10 @@ v1::Response BuildResponse(const privsep::BuildFinished& finished);
 // A BuildEvent for one events.ndjson line, or the reason it is refused.
 absl::StatusOr<v1::BuildEvent> BuildEventOf(const std::string& request_id, const std::string& line);
 
+// The one BuildEvent that says how many progress lines the launcher dropped before those
+// of `progress` (its queue per build is bounded).
+v1::BuildEvent DroppedLinesEvent(const privsep::BuildProgress& progress);
+
 class BuildClient {
  public:
   using Sink = std::function<void(v1::ClientMsg)>;

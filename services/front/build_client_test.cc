@@ -82,6 +82,19 @@ TEST(BuildEventOf, ParsesOrRefuses) {
   EXPECT_FALSE(BuildEventOf("b-1", "garbage").ok());
 }
 
+TEST(DroppedLinesEvent, SaysHowManyInThePhaseOfWhatFollows) {
+  privsep::BuildProgress p;
+  p.set_request_id("b-1");
+  p.set_dropped_lines(1234);
+  v1::BuildEvent e = DroppedLinesEvent(p);
+  EXPECT_EQ(e.request_id(), "b-1");
+  EXPECT_EQ(e.phase(), "build");
+  EXPECT_EQ(e.line().rfind("1234 progress lines dropped: ", 0), 0u) << e.line();
+  EXPECT_GT(e.unix_ms(), 0);
+  p.add_event_lines(R"({"phase":"clone","line":"x","unix_ms":"1"})");
+  EXPECT_EQ(DroppedLinesEvent(p).phase(), "clone");
+}
+
 TEST(ToBuildSpec, CarriesEveryField) {
   v1::BuildRequest r;
   r.set_request_id("b-1");

@@ -237,6 +237,10 @@ absl::StatusOr<std::string> RenderSpecGenerator(const v1::ContainerSpec& spec,
     w.Key("dns_server");
     Strings(w, spec.dns());
   }
+  if (spec.dns_search_size() > 0) {
+    w.Key("dns_search");
+    Strings(w, spec.dns_search());
+  }
   w.Member("use_image_resolve_conf", false);
   w.Member("use_image_hosts", false);
 

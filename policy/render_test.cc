@@ -96,6 +96,15 @@ TEST(RenderTest, SecurityFieldsAreAlwaysExplicit) {
   EXPECT_FALSE(out.contains("apparmor_profile"));
 }
 
+TEST(RenderTest, NetworkAliasesAndSearchDomainsReachTheSpecGenerator) {
+  const json::object out = Render(Spec("networks { network: 'coolify-default-mesh' aliases: 'web' } "
+                                       "dns_search: 'default.coolify.internal'"),
+                                  *EmbeddedPolicy(kBaselineProfile));
+  EXPECT_EQ(out.at("Networks").at("coolify-default-mesh").at("aliases"), json::array({"web"}));
+  EXPECT_EQ(out.at("dns_search"), json::array({"default.coolify.internal"}));
+  EXPECT_FALSE(Render(Spec(""), *EmbeddedPolicy(kBaselineProfile)).contains("dns_search"));
+}
+
 TEST(RenderTest, CapabilitySetIsExact) {
   const v1::Policy baseline = *EmbeddedPolicy(kBaselineProfile);
   EXPECT_EQ(Render(Spec("cap_drop: 'all' cap_add: 'chown'"), baseline).at("cap_add"),

@@ -1,5 +1,6 @@
 #include "policy/spec_validation.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,23 @@ bool IsName(std::string_view s, size_t max_bytes) {
   if (s.empty() || s.size() > max_bytes || !IsAlnum(s[0])) return false;
   for (char c : s) {
     if (!IsAlnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+// A DNS domain name: dot-separated labels of [A-Za-z0-9-], none empty, none starting or
+// ending with "-", each at most 63 bytes, 253 in all. It goes into the container's
+// resolv.conf "search" line, so nothing else (no space, no newline) may reach it.
+bool IsDomainName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (size_t start = 0; start <= s.size();) {
+    const size_t dot = std::min(s.find('.', start), s.size());
+    const std::string_view label = s.substr(start, dot - start);
+    start = dot + 1;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!IsAlnum(c) && c != '-') return false;
+    }
   }
   return true;
 }
@@ -500,6 +518,19 @@ absl::Status ValidateContainerSpec(const ContainerSpec& spec) {
           if (!privsep::ValidateIpv4("", spec.dns(i)).ok()) {
             return GrammarError(field.At(i), spec.dns(i),
                                 "a dotted-quad IPv4 address without leading zeros");
+          }
+        }
+        return absl::OkStatus();
+      },
+      [&] {
+        const Field field{"dns_search"};
+        if (spec.dns_search_size() > kMaxDnsSearch) {
+          return CountError(field, spec.dns_search_size(), kMaxDnsSearch);
+        }
+        for (int i = 0; i < spec.dns_search_size(); ++i) {
+          if (!IsDomainName(spec.dns_search(i))) {
+            return GrammarError(field.At(i), spec.dns_search(i),
+                                "a domain name (labels of A-Z a-z 0-9 -, dot-separated)");
           }
         }
         return absl::OkStatus();

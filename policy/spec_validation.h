@@ -48,6 +48,7 @@ inline constexpr int kMaxAliases = 16;
 inline constexpr int kMaxMounts = 64;  // volumes and binds, each
 inline constexpr int kMaxPorts = 256;
 inline constexpr int kMaxDns = 3;            // what resolv.conf honours
+inline constexpr int kMaxDnsSearch = 6;      // search domains glibc's resolver has always honoured
 inline constexpr int kMaxCapabilities = 64;  // cap_add and cap_drop, each
 inline constexpr int kMaxDevices = 32;
 inline constexpr int kMaxSysctls = 64;

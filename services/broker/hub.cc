@@ -197,7 +197,9 @@ void Hub::Dispatch(commands::Dispatch dispatch, Reply reply) {
       refused = ErrorEnvelope(id, 403, absl::StrCat("verb ", dispatch.type, " is not allowed for host ",
                                                     dispatch.host_id, "'s credential"));
     } else if (!host->second.hello.capabilities.contains(commands::RequiredCapability(dispatch.command))) {
-      refused = ErrorEnvelope(id, 501, absl::StrCat("host ", dispatch.host_id, " does not serve ", dispatch.type));
+      // central degrades on this wording ("primitive <verb> is not supported by host").
+      refused = ErrorEnvelope(id, 501, absl::StrCat("primitive ", dispatch.type, " is not supported by host ",
+                                                    dispatch.host_id));
     } else if (pending_.contains(id)) {
       refused = ErrorEnvelope(id, 409, absl::StrCat("request_id ", id, " is already in use"));
     } else if (auto answered = answered_.find(id); answered != answered_.end()) {

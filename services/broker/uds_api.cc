@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/http/status.h"
 
 namespace coolify::broker {
 namespace {
@@ -14,9 +15,7 @@ constexpr char kBuildPrefix[] = "/v1/build/";
 constexpr char kCancelSuffix[] = "/cancel";
 
 absl::Status MethodNotAllowed(const http::Request& request, const char* allowed) {
-  // Unimplemented marks "known path, wrong method" for Handle, which answers 405.
-  return absl::UnimplementedError(absl::StrCat("method ", request.method_text, " not allowed on ", request.path,
-                                               "; use ", allowed));
+  return http::MethodNotAllowed(request.method_text, request.path, allowed);
 }
 
 absl::Status NoQuery(const http::Request& request) {
@@ -26,18 +25,11 @@ absl::Status NoQuery(const http::Request& request) {
   return absl::OkStatus();
 }
 
-// The HTTP status of a refusal from the routing and parsing above.
+// The HTTP status of a refusal from the routing and parsing above: a refusal of the
+// request itself is a 400 whatever else, save the statuses the map gives their own.
 unsigned StatusOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kUnimplemented:
-      return 405;
-    case absl::StatusCode::kResourceExhausted:
-      return 413;
-    default:
-      return 400;
-  }
+  const unsigned code = http::HttpStatusOf(status);
+  return code == 404 || code == 405 || code == 413 || code == 501 ? code : 400;
 }
 
 http::Response ToHttp(commands::Envelope envelope) {
@@ -124,7 +116,8 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kDispatch: {
       absl::StatusOr<commands::Dispatch> dispatch = commands::ParseDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope("", StatusOf(dispatch.status()), std::string(dispatch.status().message())));
+        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), StatusOf(dispatch.status()),
+                                      std::string(dispatch.status().message())));
         return;
       }
       hub_.Dispatch(*std::move(dispatch), std::move(reply));
@@ -133,7 +126,8 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kBuildDispatch: {
       absl::StatusOr<commands::BuildDispatch> dispatch = commands::ParseBuildDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope("", StatusOf(dispatch.status()), std::string(dispatch.status().message())));
+        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), StatusOf(dispatch.status()),
+                                      std::string(dispatch.status().message())));
         return;
       }
       reply(hub_.DispatchBuild(*std::move(dispatch)));

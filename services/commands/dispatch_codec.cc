@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
 #include "boost/json/string.hpp"
 #include "google/protobuf/struct.pb.h"
@@ -63,11 +64,18 @@ const std::vector<Verb>& Verbs() {
       {{"dns.lookup"}, C::kDnsLookupFieldNumber, v1::CAPABILITY_DNS, {}},
       {{"dns.stats"}, C::kDnsStatsFieldNumber, v1::CAPABILITY_DNS, {}},
       {{"host.info"}, C::kHostInfoFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"host.containers", "containers.list"}, C::kHostContainersFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"host.containers"}, C::kHostContainersFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"containers.list"}, C::kContainersListFieldNumber, v1::CAPABILITY_PODMAN, {}},
       {{"host.stats"}, C::kHostStatsFieldNumber, v1::CAPABILITY_PODMAN, {}},
+      {{"coold.logs"}, C::kCooldLogsFieldNumber, v1::CAPABILITY_LOGS, {}},
   };
   return *verbs;
 }
+
+// Verbs of central's catalogue that no coold serves: the answer is the 501 central
+// degrades on. ingress.* stays central's own job; corrosion.tables and host.jwt.set have
+// no coold side yet.
+constexpr const char* kUnsupportedVerbs[] = {"ingress.apply", "ingress.stop", "corrosion.tables", "host.jwt.set"};
 
 const Verb* FindVerb(std::string_view type) {
   for (const Verb& verb : Verbs()) {
@@ -90,6 +98,11 @@ std::string Shown(std::string_view text) {
   std::string shown = absl::CHexEscape(absl::string_view(text.data(), std::min<size_t>(text.size(), 64)));
   if (text.size() > 64) shown += "...";
   return absl::StrCat("\"", shown, "\"");
+}
+
+// The answer central degrades gracefully on (HTTP 501, this very wording).
+absl::Status UnsupportedVerb(std::string_view type) {
+  return absl::UnimplementedError(absl::StrCat("primitive ", absl::string_view(type.data(), type.size()), " is not supported by host"));
 }
 
 absl::Status Invalid(const std::string& field, std::string_view what) {
@@ -147,6 +160,24 @@ absl::Status ContainerShapes(Struct& fields) {
       Value attachment;
       (*attachment.mutable_struct_value()->mutable_fields())["network"] = StringValue(item.string_value());
       item = std::move(attachment);
+    }
+  }
+  if (auto it = map.find("network_aliases"); it != map.end()) {
+    // central names the container's aliases once, for every network it joins.
+    Value aliases = std::move(it->second);
+    map.erase(it);
+    if (!aliases.has_list_value()) return Invalid("command.network_aliases", "expected a list of strings");
+    auto networks = map.find("networks");
+    if (aliases.list_value().values_size() > 0) {
+      if (networks == map.end() || !networks->second.has_list_value() || networks->second.list_value().values_size() == 0) {
+        return Invalid("command.network_aliases", "needs networks to be named");
+      }
+      for (Value& attachment : *networks->second.mutable_list_value()->mutable_values()) {
+        if (!attachment.has_struct_value()) continue;  // the strict parse names it
+        auto& a = *attachment.mutable_struct_value()->mutable_fields();
+        if (a.count("aliases") > 0) return Invalid("command.network_aliases", "given with networks[].aliases");
+        a["aliases"] = aliases;
+      }
     }
   }
   if (auto it = map.find("volumes"); it != map.end() && it->second.has_list_value()) {
@@ -298,7 +329,12 @@ absl::Status ValidateHostId(std::string_view id) {
 
 absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_view fields_json) {
   const Verb* verb = FindVerb(type);
-  if (verb == nullptr) return Invalid("command.type", absl::StrCat("unknown type ", Shown(type)));
+  if (verb == nullptr) {
+    for (const char* unsupported : kUnsupportedVerbs) {
+      if (type == unsupported) return UnsupportedVerb(type);
+    }
+    return Invalid("command.type", absl::StrCat("unknown type ", Shown(type)));
+  }
   Struct fields;
   if (absl::Status s = front::ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
   for (const auto& [from, to] : verb->renames) {
@@ -313,9 +349,17 @@ absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_v
       if (absl::Status s = ContainerShapes(fields); !s.ok()) return s;
       target = command.mutable_containers_create()->mutable_spec();
       break;
-    case v1::Command::kFirewallAllowFieldNumber:
-      target = command.mutable_firewall_allow()->mutable_rule();  // the rule's fields, flat
+    case v1::Command::kFirewallAllowFieldNumber: {
+      // The rule's fields, flat, beside the caller's id for it.
+      auto id = fields.mutable_fields()->find("id");
+      if (id != fields.mutable_fields()->end()) {
+        if (!id->second.has_string_value()) return Invalid("command.id", "expected a string");
+        command.mutable_firewall_allow()->set_id(id->second.string_value());
+        fields.mutable_fields()->erase(id);
+      }
+      target = command.mutable_firewall_allow()->mutable_rule();
       break;
+    }
     case v1::Command::kContainersLogsFieldNumber:
       // central asks for both streams by name; both are always returned.
       for (const char* stream : {"stdout", "stderr"}) {
@@ -345,6 +389,17 @@ std::vector<std::string> VerbNames(const v1::Command& command) {
 v1::Capability RequiredCapability(const v1::Command& command) {
   const Verb* verb = VerbOf(command);
   return verb == nullptr ? v1::CAPABILITY_UNSPECIFIED : verb->capability;
+}
+
+std::string RequestIdOf(std::string_view body) {
+  if (body.size() > kMaxDispatchBytes) return "";
+  boost::json::error_code ec;
+  boost::json::value parsed = boost::json::parse(boost::json::string_view(body.data(), body.size()), ec);
+  if (ec || !parsed.is_object()) return "";
+  const boost::json::value* id = parsed.as_object().if_contains("request_id");
+  if (id == nullptr || !id->is_string()) return "";
+  std::string text(id->as_string());
+  return ValidateRequestId(text).ok() ? text : "";
 }
 
 absl::StatusOr<Dispatch> ParseDispatch(std::string_view body) {
@@ -417,6 +472,15 @@ absl::StatusOr<BuildDispatch> ParseBuildDispatch(std::string_view body) {
   dispatch.host_id = envelope.host_id();
   dispatch.request_id = envelope.request_id();
   return dispatch;
+}
+
+v1::CommandResult DispatchLaneResult(const v1::Command& command, v1::CommandResult result) {
+  if (command.has_firewall_list() && result.code() < 400) {
+    Value rules = (*result.mutable_data()->mutable_struct_value()->mutable_fields())["rules"];
+    if (!rules.has_list_value()) rules.mutable_list_value();
+    *result.mutable_data() = std::move(rules);
+  }
+  return result;
 }
 
 std::string ValueJson(const Value& value) {

@@ -38,6 +38,10 @@ struct Dispatch {
   v1::Command command;
 };
 
+// The body's top-level "request_id" when it is a valid one, else "": what an error
+// envelope echoes for a body that did not parse as a whole.
+std::string RequestIdOf(std::string_view body);
+
 // POST /v1/coold/dispatch body -> Dispatch.
 absl::StatusOr<Dispatch> ParseDispatch(std::string_view body);
 
@@ -82,6 +86,10 @@ Envelope ErrorEnvelope(const std::string& request_id, unsigned code, std::string
 // "code":408,"message":"result poll timed out","progress":[{"phase","line","unix_ms"}]}
 // with the newest progress lines the host streamed, oldest first.
 Envelope PollTimeoutEnvelope(const std::string& request_id, const std::vector<v1::BuildEvent>& progress);
+
+// `result` of `command` as the dispatch lane answers it, where central reads another
+// shape than the REST API's: firewall.list's data is the list of rules itself.
+v1::CommandResult DispatchLaneResult(const v1::Command& command, v1::CommandResult result);
 
 // The JSON text of a Value (protobuf's mapping), "null" when empty.
 std::string ValueJson(const google::protobuf::Value& value);

@@ -1,5 +1,6 @@
 #include "services/commands/dispatch_codec.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace coolify::commands {
@@ -180,6 +181,72 @@ TEST(Envelopes, OkErrorAndBuild) {
 
   e = ErrorEnvelope("b2", 503, "stream gone");
   EXPECT_EQ(e.http_status, 503u);
+}
+
+TEST(ParseDispatch, NginxDeployOfCentralWithAliasesAndSearchDomain) {
+  auto d = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"containers.create",
+    "name":"web","image":"nginx:alpine","networks":["coolify-default-mesh"],"network_aliases":["web"],
+    "dns_search":["default.coolify.internal"],"restart_policy":"unless-stopped"}})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  const v1::ContainerSpec& spec = d->command.containers_create().spec();
+  ASSERT_EQ(spec.networks_size(), 1);
+  EXPECT_EQ(spec.networks(0).aliases(0), "web");
+  EXPECT_EQ(spec.dns_search(0), "default.coolify.internal");
+  EXPECT_EQ(spec.restart_policy(), v1::RESTART_POLICY_UNLESS_STOPPED);
+  auto orphan = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"containers.create",
+    "image":"nginx","network_aliases":["web"]}})");
+  EXPECT_EQ(orphan.status().message(), "command.network_aliases: needs networks to be named");
+}
+
+TEST(ParseDispatch, FirewallAllowCarriesTheCallersId) {
+  auto d = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"firewall.allow","id":"v5-caddy-ingress:80",
+    "namespace":"default","src":"0.0.0.0/0","dst":"coolify-v5-caddy","proto":"tcp","port":80}})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->command.firewall_allow().id(), "v5-caddy-ingress:80");
+  EXPECT_EQ(d->command.firewall_allow().rule().dst(), "coolify-v5-caddy");
+}
+
+TEST(ParseDispatch, CatalogueVerbsNoCooldServesAreUnimplementedInCentralsWording) {
+  for (const char* verb : {"ingress.apply", "ingress.stop", "corrosion.tables", "host.jwt.set"}) {
+    auto d = ParseDispatch(absl::StrCat(R"({"host_id":"h1","request_id":"r1","command":{"type":")", verb,
+                                        R"(","kind":"caddy","jwt":"x"}})"));
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kUnimplemented) << verb;
+    EXPECT_EQ(d.status().message(), absl::StrCat("primitive ", verb, " is not supported by host"));
+  }
+  auto unknown = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"no.such.verb"}})");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseDispatch, ContainersListAndCooldLogsAreVerbsOfTheirOwn) {
+  auto list = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"containers.list"}})");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->command.has_containers_list());
+  EXPECT_EQ(RequiredCapability(list->command), v1::CAPABILITY_PODMAN);
+  auto logs = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"coold.logs","tail":200}})");
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  EXPECT_EQ(logs->command.coold_logs().tail(), 200u);
+  EXPECT_EQ(RequiredCapability(logs->command), v1::CAPABILITY_LOGS);
+}
+
+TEST(RequestIdOf, EchoesOnlyAValidIdFromABodyThatParses) {
+  EXPECT_EQ(RequestIdOf(R"({"request_id":"abc-1","command":{"type":"x"}})"), "abc-1");
+  EXPECT_EQ(RequestIdOf(R"({"request_id":"bad id","command":{}})"), "");
+  EXPECT_EQ(RequestIdOf(R"({"request_id":7})"), "");
+  EXPECT_EQ(RequestIdOf(R"({"request_id":"abc)"), "");
+}
+
+TEST(DispatchLaneResult, FirewallListIsTheListItself) {
+  v1::Command list;
+  list.mutable_firewall_list();
+  v1::CommandResult result;
+  result.set_code(200);
+  google::protobuf::Value rule;
+  (*rule.mutable_struct_value()->mutable_fields())["id"].set_string_value("v5-caddy-ingress:80");
+  *(*result.mutable_data()->mutable_struct_value()->mutable_fields())["rules"].mutable_list_value()->add_values() = rule;
+  EXPECT_EQ(ValueJson(DispatchLaneResult(list, result).data()), R"([{"id":"v5-caddy-ingress:80"}])");
+  v1::Command info;
+  info.mutable_host_info();
+  EXPECT_EQ(ValueJson(DispatchLaneResult(info, result).data()), R"({"rules":[{"id":"v5-caddy-ingress:80"}]})");
 }
 
 }  // namespace

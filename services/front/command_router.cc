@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "privsep/log.h"
 #include "services/front/result_values.h"
 
 namespace coolify::front {
@@ -108,6 +109,10 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command) {
     case v1::Command::kDnsStats:
       if (services_) return services_(command);
       return ErrorResult(absl::UnimplementedError("services and DNS are not served by this coold"));
+    case v1::Command::kContainersList:
+      return ContainersList();
+    case v1::Command::kCooldLogs:
+      return CooldLogs(command.coold_logs());
     case v1::Command::VERB_NOT_SET:
       return ErrorResult(absl::InvalidArgumentError("command: no verb"));
     default:
@@ -143,8 +148,70 @@ v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
     const auto& fields = result.data().struct_value().fields();
     auto error = fields.find("error");
     result.set_message(error != fields.end() ? error->second.string_value() : "podman request failed");
+  } else if (command.has_containers_logs()) {
+    // central reads one text: the output of both streams, stdout's first.
+    auto& fields = *result.mutable_data()->mutable_struct_value()->mutable_fields();
+    fields["output"] = String(absl::StrCat(fields["stdout"].string_value(), fields["stderr"].string_value()));
   }
   return result;
+}
+
+v1::CommandResult CommandRouter::ContainersList() {
+  v1::Command list;
+  list.mutable_host_containers();
+  v1::CommandResult raw = Podman(list);
+  if (raw.code() >= 400) return raw;
+  // Podman's list, one entry per container, cut to what central reads: the full id, the
+  // first name, the image, the state word and the networks' names.
+  Value data;
+  auto* entries = data.mutable_list_value();
+  for (const Value& item : raw.data().list_value().values()) {
+    const auto& c = item.struct_value().fields();
+    auto text = [&c](const char* key) {
+      auto it = c.find(key);
+      return it != c.end() && it->second.has_string_value() ? it->second.string_value() : std::string();
+    };
+    auto first = [&c](const char* key) {
+      auto it = c.find(key);
+      if (it == c.end() || it->second.list_value().values_size() == 0) return std::string();
+      return it->second.list_value().values(0).string_value();
+    };
+    Value entry;
+    auto& e = *entry.mutable_struct_value()->mutable_fields();
+    e["id"] = String(text("Id"));
+    e["name"] = String(first("Names"));
+    e["image"] = String(text("Image"));
+    e["state"] = String(text("State"));
+    Value networks;
+    networks.mutable_list_value();
+    if (auto it = c.find("Networks"); it != c.end()) {
+      for (const Value& network : it->second.list_value().values()) {
+        if (network.has_string_value()) *networks.mutable_list_value()->add_values() = network;
+      }
+    }
+    e["networks"] = std::move(networks);
+    *entries->add_values() = std::move(entry);
+  }
+  return Ok(200, std::move(data));
+}
+
+v1::CommandResult CommandRouter::CooldLogs(const v1::CooldLogs& request) {
+  if (request.tail() > kMaxCooldLogLines) {
+    return ErrorResult(absl::InvalidArgumentError(absl::StrCat("tail: ", request.tail(), " is over ", kMaxCooldLogLines)));
+  }
+  std::vector<std::string> lines = RecentLogLines(request.tail() == 0 ? kDefaultCooldLogLines : request.tail());
+  Value data;
+  auto& fields = *data.mutable_struct_value()->mutable_fields();
+  std::string output;
+  Value list;
+  list.mutable_list_value();
+  for (const std::string& line : lines) {
+    absl::StrAppend(&output, line, "\n");
+    *list.mutable_list_value()->add_values() = String(line);
+  }
+  fields["output"] = String(output);
+  fields["lines"] = std::move(list);
+  return Ok(200, std::move(data));
 }
 
 v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {

@@ -15,6 +15,10 @@
 
 namespace coolify::front {
 
+// coold.logs: lines when the request names no tail, and the most it may name.
+inline constexpr uint32_t kDefaultCooldLogLines = 200;
+inline constexpr uint32_t kMaxCooldLogLines = 1000;
+
 // Serves the services and dns verbs (ServiceDirectory), when the front end has them.
 using ServiceRoute = std::function<v1::CommandResult(const v1::Command& command)>;
 
@@ -28,6 +32,8 @@ class CommandRouter {
  private:
   v1::CommandResult Firewall(const v1::Command& command);
   v1::CommandResult Podman(const v1::Command& command);
+  v1::CommandResult ContainersList();
+  v1::CommandResult CooldLogs(const v1::CooldLogs& request);
 
   FirewallClient& firewall_;
   PodmanClient& podman_;

@@ -19,6 +19,7 @@
 #include "privsep/log.h"
 #include "privsep/roles.h"
 #include "proto/privsep.pb.h"
+#include "services/commands/dispatch_codec.h"
 #include "services/front/broker_link.h"
 #include "services/front/build_client.h"
 #include "services/front/command_router.h"
@@ -143,7 +144,7 @@ BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup) {
   options.hello.set_host_id(config.host_id());
   options.hello.set_agent_version("coold");
   for (v1::Capability capability : {v1::CAPABILITY_PODMAN, v1::CAPABILITY_FIREWALL, v1::CAPABILITY_SERVICES,
-                                    v1::CAPABILITY_DNS}) {
+                                    v1::CAPABILITY_DNS, v1::CAPABILITY_LOGS}) {
     options.hello.add_capabilities(capability);
   }
   if (config.builder_enabled()) {
@@ -157,7 +158,7 @@ BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup) {
 // answers later: its events and its Response come from the build stream (BuildClient).
 std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildClient* builds,
                                                   const v1::ServerMsg& message) {
-  if (message.has_command()) return router.Route(message.command());
+  if (message.has_command()) return commands::DispatchLaneResult(message.command(), router.Route(message.command()));
   if (message.has_cancel()) {
     if (builds == nullptr) return std::nullopt;
     if (absl::Status s = builds->Cancel(message.cancel().request_id()); !s.ok()) {

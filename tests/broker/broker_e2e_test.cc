@@ -283,7 +283,7 @@ TEST_F(BrokerTest, VerbOutsideTheCredentialIs403AndUnservedVerbIs501) {
   ASSERT_TRUE(WaitForHosts(socket_, 2));
   HttpAnswer unserved = Dispatch("host-b", "r-3", R"({"type":"dns.stats"})");
   EXPECT_EQ(unserved.status, 501);
-  EXPECT_THAT(unserved.body, HasSubstr("host host-b does not serve dns.stats"));
+  EXPECT_THAT(unserved.body, HasSubstr("primitive dns.stats is not supported by host host-b"));
 }
 
 TEST_F(BrokerTest, ReconnectReplacesTheStream) {
@@ -503,7 +503,10 @@ TEST_F(BrokerTest, BadRequestsAreRefusedClearly) {
   EXPECT_EQ(UnixHttp(socket_, "GET", "/v1/build/result/..%2Fx").status, 400);
   HttpAnswer unknown_type = Dispatch("h", "r-1", R"({"type":"podman.raw"})");
   EXPECT_EQ(unknown_type.status, 400);
-  EXPECT_EQ(unknown_type.body, R"({"request_id":"","status":"error","code":400,"message":"command.type: unknown type \"podman.raw\""})");
+  EXPECT_EQ(unknown_type.body, R"({"request_id":"r-1","status":"error","code":400,"message":"command.type: unknown type \"podman.raw\""})");
+  // A body that is not JSON at all has no request_id to echo.
+  EXPECT_EQ(UnixHttp(socket_, "POST", "/v1/coold/dispatch", "{\"request_id\":").body.substr(0, 34),
+            R"({"request_id":"","status":"error",)");
   HttpAnswer unknown_field = Dispatch("h", "r-1", R"({"type":"images.pull","reference":"x","mirror":"y"})");
   EXPECT_EQ(unknown_field.status, 400);
   EXPECT_THAT(unknown_field.body, HasSubstr("command.mirror: unknown field"));

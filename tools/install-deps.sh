@@ -13,6 +13,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev android-libboringssl-dev libssl-dev
   # Tests.
   libgtest-dev libgmock-dev
+  # Debian packages (packaging/): dpkg-deb, dpkg-shlibdeps, strip, lintian, the
+  # maintainer scripts' adduser.
+  dpkg-dev binutils xz-utils lintian adduser init-system-helpers
   # Real peers the tests and benchmarks start.
   iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
   bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux strace systemd

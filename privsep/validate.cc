@@ -150,6 +150,7 @@ absl::Status Validate(const NetlinkRequest& request) {
   switch (request.op_case()) {
     case NetlinkRequest::kAllow:
       if (!request.allow().has_rule()) return FieldError("NetlinkRequest", "allow.rule", "not set");
+      if (!request.allow().id().empty()) return ValidateCallerRuleId("NetlinkRequest.allow.id", request.allow().id());
       break;
     case NetlinkRequest::kDelete:
       return ValidateFirewallRuleId("NetlinkRequest.delete.id", request.delete_().id());
@@ -446,11 +447,30 @@ absl::Status ValidateRequestId(std::string_view field, std::string_view value) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateFirewallRuleId(std::string_view field, std::string_view value) {
+bool IsDerivedRuleId(std::string_view value) {
   bool ok = value.size() == 12;
   for (char c : value) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-  if (!ok) return GrammarError(field, value, "12 lower-case hex digits");
+  return ok;
+}
+
+namespace {
+constexpr char kCallerIdWhat[] =
+    "a rule id: a letter, then at most 63 of A-Z a-z 0-9 _ . : -, and not 12 hex digits";
+}  // namespace
+
+absl::Status ValidateCallerRuleId(std::string_view field, std::string_view value) {
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  bool ok = !value.empty() && value.size() <= 64 && alpha(value[0]) && !IsDerivedRuleId(value);
+  for (char c : value) {
+    ok = ok && (alpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-');
+  }
+  if (!ok) return GrammarError(field, value, kCallerIdWhat);
   return absl::OkStatus();
+}
+
+absl::Status ValidateFirewallRuleId(std::string_view field, std::string_view value) {
+  if (IsDerivedRuleId(value) || ValidateCallerRuleId(field, value).ok()) return absl::OkStatus();
+  return GrammarError(field, value, "12 lower-case hex digits, or a caller's rule id (a letter, then at most 63 of A-Z a-z 0-9 _ . : -)");
 }
 
 }  // namespace coolify::privsep

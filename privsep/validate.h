@@ -87,8 +87,18 @@ absl::Status ValidatePort(std::string_view field, int64_t value);
 // request-id = 1*64( ALPHA / DIGIT / "." / "_" / "-" ).
 absl::Status ValidateRequestId(std::string_view field, std::string_view value);
 
-// firewall-rule-id = 12( DIGIT / %x61-66 )   (the first 12 hex digits of a sha256).
+// firewall-rule-id = derived-id / caller-id
+// derived-id       = 12( DIGIT / %x61-66 )   (the first 12 hex digits of a sha256)
+// caller-id        = ALPHA *63( ALPHA / DIGIT / "_" / "." / ":" / "-" ), not a derived-id
+// Either is a rule's comment in the kernel and a word of the snapshots, so neither may
+// hold a space, a quote or anything iptables-restore or nft would read as syntax.
 absl::Status ValidateFirewallRuleId(std::string_view field, std::string_view value);
+
+// A caller-id (above): the name a caller gives a rule instead of the derived id.
+absl::Status ValidateCallerRuleId(std::string_view field, std::string_view value);
+
+// Whether `value` is a derived-id (above).
+bool IsDerivedRuleId(std::string_view value);
 
 }  // namespace coolify::privsep
 

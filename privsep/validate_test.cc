@@ -360,5 +360,27 @@ TEST(BuildStreamFrame, ProgressAndFinished) {
   EXPECT_THAT(Validate(done), IsInvalid("finished.request_id"));
 }
 
+TEST(FirewallRuleIdTest, DerivedAndCallerIdsNeverOverlap) {
+  for (const char* good : {"0123456789ab", "v5-caddy-ingress:80", "v5-resource-connection:1:1:2:tcp:5432", "a"}) {
+    EXPECT_TRUE(ValidateFirewallRuleId("id", good).ok()) << good;
+  }
+  EXPECT_TRUE(IsDerivedRuleId("0123456789ab"));
+  EXPECT_FALSE(IsDerivedRuleId("v5-caddy-ingress:80"));
+  // A caller may not take a derived id's shape, nor anything a snapshot would read as syntax.
+  for (const char* bad : {"abcdef012345", "1xyz", "", "has space", "q\"uote", "new\nline", "-x", "a/b",
+                          "x123456789012345678901234567890123456789012345678901234567890123456"}) {
+    EXPECT_FALSE(ValidateCallerRuleId("id", bad).ok()) << bad;
+  }
+  EXPECT_FALSE(ValidateFirewallRuleId("id", "1xyz").ok());
+  NetlinkRequest allow;
+  allow.set_protocol_version(kProtocolVersion);
+  allow.set_request_id(1);
+  allow.mutable_allow()->mutable_rule()->set_port(1);
+  allow.mutable_allow()->set_id("v5-caddy-ingress:80");
+  EXPECT_TRUE(Validate(allow).ok());
+  allow.mutable_allow()->set_id("0123456789ab");
+  EXPECT_THAT(Validate(allow), IsInvalid("allow.id"));
+}
+
 }  // namespace
 }  // namespace coolify::privsep

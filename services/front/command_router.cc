@@ -1,12 +1,18 @@
 #include "services/front/command_router.h"
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "privsep/log.h"
+#include "privsep/validate.h"
+#include "services/http/status.h"
 #include "services/front/result_values.h"
 
 namespace coolify::front {
@@ -44,6 +50,9 @@ Value EntryValue(const privsep::FirewallEntry& entry) {
 std::vector<v1::FirewallRule> Rules(const google::protobuf::RepeatedPtrField<v1::FirewallRule>& rules) {
   return std::vector<v1::FirewallRule>(rules.begin(), rules.end());
 }
+
+// A rule's src or dst that is not an address or network: addresses begin with a digit.
+bool IsContainerName(const std::string& text) { return !text.empty() && absl::ascii_isalpha(text[0]); }
 
 }  // namespace
 
@@ -156,6 +165,48 @@ v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
   return result;
 }
 
+absl::StatusOr<std::string> CommandRouter::ContainerAddress(const char* field, const std::string& name,
+                                                             const std::string& rule_namespace) {
+  const std::string ns = rule_namespace.empty() ? "default" : rule_namespace;
+  if (absl::Status valid = privsep::ValidateNamespaceName("namespace", ns); !valid.ok()) return valid;
+  v1::Command inspect;
+  inspect.mutable_containers_inspect()->set_id(name);
+  // The gatekeeper validates the name as it does every container id.
+  v1::CommandResult found = Podman(inspect);
+  if (found.code() == 404) {
+    return http::InvalidField(field, absl::StrCat("no container ", name, " on this host"));
+  }
+  if (found.code() >= 400) {
+    return absl::Status(found.code() == 503 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInternal,
+                        absl::StrCat(field, ": ", found.message()));
+  }
+  // Only an address on one of the namespace's own networks: the gatekeeper lets a
+  // container join those only when it belongs to the namespace, so a name never resolves
+  // to another namespace's container. The mesh bridge first, then per-app networks.
+  const std::string mesh = absl::StrCat("coolify-", ns, "-mesh");
+  const std::string prefix = absl::StrCat(ns, ".");
+  std::map<std::string, std::string> addresses;  // network -> address, in name order
+  const auto& root = found.data().struct_value().fields();
+  auto settings = root.find("NetworkSettings");
+  if (settings != root.end()) {
+    const auto& s = settings->second.struct_value().fields();
+    auto networks = s.find("Networks");
+    if (networks != s.end()) {
+      for (const auto& [network, attachment] : networks->second.struct_value().fields()) {
+        if (network != mesh && !absl::StartsWith(network, prefix)) continue;
+        const auto& a = attachment.struct_value().fields();
+        auto ip = a.find("IPAddress");
+        if (ip == a.end() || !ip->second.has_string_value()) continue;
+        if (!privsep::ValidateIpv4("", ip->second.string_value()).ok()) continue;
+        addresses[network] = ip->second.string_value();
+      }
+    }
+  }
+  if (auto it = addresses.find(mesh); it != addresses.end()) return it->second;
+  if (!addresses.empty()) return addresses.begin()->second;
+  return http::InvalidField(field, absl::StrCat("container ", name, " has no address on a network of namespace ", ns));
+}
+
 v1::CommandResult CommandRouter::ContainersList() {
   v1::Command list;
   list.mutable_host_containers();
@@ -218,7 +269,14 @@ v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {
   switch (command.verb_case()) {
     case v1::Command::kFirewallAllow: {
       if (!command.firewall_allow().has_rule()) return ErrorResult(absl::InvalidArgumentError("rule: missing"));
-      auto allowed = firewall_.Allow(command.firewall_allow().rule());
+      v1::FirewallRule rule = command.firewall_allow().rule();
+      for (auto [field, value] : {std::pair{"src", rule.mutable_src()}, std::pair{"dst", rule.mutable_dst()}}) {
+        if (!IsContainerName(*value)) continue;
+        absl::StatusOr<std::string> address = ContainerAddress(field, *value, rule.namespace_());
+        if (!address.ok()) return ErrorResult(address.status());
+        *value = *address;
+      }
+      auto allowed = firewall_.Allow(rule, command.firewall_allow().id());
       if (!allowed.ok()) return ErrorResult(allowed.status());
       Value data;
       auto& fields = *data.mutable_struct_value()->mutable_fields();

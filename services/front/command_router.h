@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "proto/commands.pb.h"
 #include "services/front/firewall_client.h"
 #include "services/front/podman_client.h"
@@ -33,6 +34,10 @@ class CommandRouter {
   v1::CommandResult Firewall(const v1::Command& command);
   v1::CommandResult Podman(const v1::Command& command);
   v1::CommandResult ContainersList();
+  // The address a firewall rule's `field` names by container `name`: the container's
+  // address on a network of `rule_namespace` ("" = default).
+  absl::StatusOr<std::string> ContainerAddress(const char* field, const std::string& name,
+                                               const std::string& rule_namespace);
   v1::CommandResult CooldLogs(const v1::CooldLogs& request);
 
   FirewallClient& firewall_;

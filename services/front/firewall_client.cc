@@ -19,9 +19,13 @@ absl::StatusOr<NetlinkReply> FirewallClient::Call(const NetlinkRequest& request)
   return reply;
 }
 
-absl::StatusOr<privsep::FirewallAllowed> FirewallClient::Allow(const v1::FirewallRule& rule) {
+absl::StatusOr<privsep::FirewallAllowed> FirewallClient::Allow(const v1::FirewallRule& rule, const std::string& id) {
+  if (!id.empty()) {
+    if (absl::Status valid = privsep::ValidateCallerRuleId("id", id); !valid.ok()) return valid;
+  }
   NetlinkRequest request;
   *request.mutable_allow()->mutable_rule() = rule;
+  request.mutable_allow()->set_id(id);
   absl::StatusOr<NetlinkReply> reply = Call(request);
   if (!reply.ok()) return reply.status();
   if (!reply->has_allowed()) return absl::InternalError("firewall writer answered allow without an id");

@@ -18,7 +18,8 @@ class FirewallClient {
  public:
   explicit FirewallClient(privsep::Channel& channel) : client_(channel) {}
 
-  absl::StatusOr<privsep::FirewallAllowed> Allow(const v1::FirewallRule& rule);
+  // `id`: the caller's name for the rule (privsep::ValidateCallerRuleId), "" = derived.
+  absl::StatusOr<privsep::FirewallAllowed> Allow(const v1::FirewallRule& rule, const std::string& id = "");
   absl::Status Delete(const std::string& id);
   // Every entry, or those of one namespace, however many pages that takes.
   absl::StatusOr<std::vector<privsep::FirewallEntry>> List(const std::string& namespace_filter);

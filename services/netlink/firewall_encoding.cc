@@ -439,6 +439,8 @@ absl::StatusOr<DecodedRule> DecodeRule(Plane plane, const nftnl_rule& kernel_rul
     return absl::NotFoundError("its comment is not a rule id");
   }
   decoded.id = comment;
+  // A caller's id stays the rule's id across Load(): it is the comment, not a hash.
+  if (!privsep::IsDerivedRuleId(comment)) decoded.rule.caller_id = comment;
 
   const NftnlRule expected = Encoded(plane, decoded.rule, decoded.id);
   const std::vector<nftnl_expr*> want = Expressions(*expected);

@@ -131,7 +131,10 @@ absl::StatusOr<LoadReport> FirewallWriter::LoadOnce(const NamespaceHints& hints)
     if (candidate) {
       Rule named = entry.rule;
       named.namespace_name = *candidate;
-      if (RuleId(named) == entry.id) entry.rule.namespace_name = *candidate;
+      // A caller's id hashes nothing: its hint comes from the snapshot this writer wrote.
+      if (!privsep::IsDerivedRuleId(entry.id) || RuleId(named) == entry.id) {
+        entry.rule.namespace_name = *candidate;
+      }
     }
     if (entry.rule.namespace_name.empty()) ++report.without_namespace;
   }
@@ -174,7 +177,16 @@ absl::StatusOr<ApplyResult> FirewallWriter::Apply(const std::vector<Rule>& adds,
       return absl::InvalidArgumentError(
           absl::StrFormat("rules[%d]: %s", i, valid.message()));
     }
-    add_ids.push_back(RuleId(adds[i]));
+    add_ids.push_back(IdOf(adds[i]));
+    // A caller's id names one tuple: naming another with it is a conflict, never a
+    // silent second meaning (revoke it first).
+    if (const FirewallEntry* known = index_.Find(add_ids.back());
+        known != nullptr && (!known->rule.SameTuple(adds[i]) ||
+                             (!known->rule.namespace_name.empty() && known->rule.namespace_name != adds[i].namespace_name))) {
+      return absl::AlreadyExistsError(absl::StrFormat("rule id %s already allows %s in namespace %s",
+                                                      add_ids.back(), RuleIdInput(known->rule),
+                                                      known->rule.namespace_name));
+    }
     auto [it, inserted] = first_add.emplace(add_ids.back(), i);
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -186,7 +198,7 @@ absl::StatusOr<ApplyResult> FirewallWriter::Apply(const std::vector<Rule>& adds,
   for (const std::string& id : deletes) {
     if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
     if (index_.Find(id) == nullptr) {
-      return absl::NotFoundError(absl::StrFormat("no rule with id %s", id));
+      return absl::NotFoundError(absl::StrFormat("rule %s not found", id));
     }
     if (!deleted.insert(id).second) {
       return absl::InvalidArgumentError(absl::StrFormat("id %s is deleted twice", id));
@@ -325,7 +337,7 @@ absl::StatusOr<ApplyResult> FirewallWriter::Apply(const std::vector<Rule>& adds,
 absl::StatusOr<std::string> FirewallWriter::Allow(const Rule& rule) {
   absl::StatusOr<ApplyResult> applied = Apply({rule}, {});
   if (!applied.ok()) return applied.status();
-  return RuleId(rule);
+  return IdOf(rule);
 }
 
 absl::Status FirewallWriter::Delete(const std::string& id) {
@@ -347,7 +359,7 @@ absl::StatusOr<std::vector<std::string>> FirewallWriter::Bulk(const std::vector<
   if (!applied.ok()) return applied.status();
   std::vector<std::string> ids;
   ids.reserve(rules.size());
-  for (const Rule& rule : rules) ids.push_back(RuleId(rule));
+  for (const Rule& rule : rules) ids.push_back(IdOf(rule));
   return ids;
 }
 
@@ -355,7 +367,7 @@ absl::StatusOr<ApplyResult> FirewallWriter::Reconcile(const std::vector<Rule>& d
   // The deletions are computed from the index, so it must describe the kernel first.
   if (absl::Status loaded = EnsureLoaded(); !loaded.ok()) return loaded;
   absl::flat_hash_set<std::string> wanted;
-  for (const Rule& rule : desired) wanted.insert(RuleId(rule));
+  for (const Rule& rule : desired) wanted.insert(IdOf(rule));
   std::vector<std::string> deletes;
   for (const FirewallEntry& entry : index_) {
     if (!wanted.contains(entry.id)) deletes.push_back(entry.id);

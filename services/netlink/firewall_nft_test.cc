@@ -220,6 +220,32 @@ TEST_F(FirewallNftTest, AllowIsIdempotent) {
   EXPECT_TRUE(writer.List("other").empty());
 }
 
+TEST_F(FirewallNftTest, ACallersIdNamesOneTupleBesideTheDerivedIds) {
+  ASSERT_OK(CreateBridgeScaffold());
+  FirewallWriter writer = Must(FirewallWriter::Open());
+  Rule named = MakeRule("default", "0.0.0.0/0", "10.88.0.5", Protocol::kTcp, 80);
+  named.caller_id = "v5-caddy-ingress:80";
+  EXPECT_EQ(Must(writer.Allow(named)), "v5-caddy-ingress:80");
+  // The same tuple under its derived id is a rule of its own: each id is revoked alone.
+  const Rule derived = MakeRule("default", "0.0.0.0/0", "10.88.0.5", Protocol::kTcp, 80);
+  EXPECT_EQ(Must(writer.Allow(derived)), RuleId(derived));
+  EXPECT_EQ(IptablesRuleLines().size(), 2u);
+  EXPECT_THAT(IptablesRuleLines()[0], HasSubstr("--comment \"v5-caddy-ingress:80\" -j ACCEPT"));
+  EXPECT_THAT(absl::StrJoin(BridgeRuleLines(), "\n"), HasSubstr("comment \"v5-caddy-ingress:80\""));
+  // The id names that tuple: another tuple under it is refused, the kernel untouched.
+  const std::string before = Ruleset();
+  Rule moved = MakeRule("default", "0.0.0.0/0", "10.88.0.6", Protocol::kTcp, 80);
+  moved.caller_id = "v5-caddy-ingress:80";
+  EXPECT_EQ(writer.Allow(moved).status().code(), absl::StatusCode::kAlreadyExists);
+  Rule elsewhere = named;
+  elsewhere.namespace_name = "web";
+  EXPECT_EQ(writer.Allow(elsewhere).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Ruleset(), before);
+  ASSERT_OK(writer.Delete("v5-caddy-ingress:80"));
+  EXPECT_EQ(IptablesRuleLines(), std::vector<std::string>{SavedLine(derived)});
+  EXPECT_EQ(writer.Delete("v5-caddy-ingress:80").message(), "rule v5-caddy-ingress:80 not found");
+}
+
 TEST_F(FirewallNftTest, DeleteRemovesBothPlanes) {
   ASSERT_OK(CreateBridgeScaffold());
   FirewallWriter writer = Must(FirewallWriter::Open());
@@ -235,7 +261,7 @@ TEST_F(FirewallNftTest, DeleteRemovesBothPlanes) {
 
   const std::string before = Ruleset();
   EXPECT_EQ(writer.Delete(RuleId(b)).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(writer.Delete("not-an-id").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(writer.Delete("not an id").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Ruleset(), before);
 }
 

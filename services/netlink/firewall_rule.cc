@@ -130,4 +130,6 @@ std::string RuleId(const Rule& rule) {
 }
 
 
+std::string IdOf(const Rule& rule) { return rule.caller_id.empty() ? RuleId(rule) : rule.caller_id; }
+
 }  // namespace coolify::netlink

@@ -62,6 +62,9 @@ struct Rule {
   Ipv4Prefix dst;
   Protocol protocol = Protocol::kTcp;
   uint16_t port = 0;
+  // The caller's name for the rule (privsep::ValidateCallerRuleId), which is then its id
+  // instead of RuleId; "" = RuleId. Not part of the tuple: two ids may allow one tuple.
+  std::string caller_id;
 
   // Same network tuple (src, dst, protocol, port), namespace aside.
   bool SameTuple(const Rule& other) const {
@@ -97,6 +100,9 @@ std::string RuleIdInput(const Rule& rule);
 
 // The first kRuleIdLength hex digits of sha256(RuleIdInput(rule)).
 std::string RuleId(const Rule& rule);
+
+// The id `rule` is written and found under: its caller_id, else RuleId(rule).
+std::string IdOf(const Rule& rule);
 
 
 }  // namespace coolify::netlink

@@ -51,10 +51,14 @@ absl::Status FirewallService::WriteSnapshots() {
   return netlink::WriteSnapshots(iptables_, bridge_, writer_.index());
 }
 
-absl::Status FirewallService::Allow(const v1::FirewallRule& proto, privsep::FirewallAllowed* allowed) {
-  absl::StatusOr<Rule> rule = ValidateRule(proto);
+absl::Status FirewallService::Allow(const v1::FirewallAllow& request, privsep::FirewallAllowed* allowed) {
+  absl::StatusOr<Rule> rule = ValidateRule(request.rule());
   if (!rule.ok()) return rule.status();
-  const bool existed = writer_.index().Find(RuleId(*rule)) != nullptr;
+  if (!request.id().empty()) {
+    if (absl::Status valid = privsep::ValidateCallerRuleId("id", request.id()); !valid.ok()) return valid;
+    rule->caller_id = request.id();
+  }
+  const bool existed = writer_.index().Find(IdOf(*rule)) != nullptr;
   absl::StatusOr<std::string> id = writer_.Allow(*rule);
   if (!id.ok()) return id.status();
   allowed->set_id(*id);
@@ -64,7 +68,7 @@ absl::Status FirewallService::Allow(const v1::FirewallRule& proto, privsep::Fire
 
 absl::Status FirewallService::Delete(const std::string& id) {
   if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
-  if (writer_.index().Find(id) == nullptr) return absl::NotFoundError(absl::StrCat("no rule with id ", id));
+  if (writer_.index().Find(id) == nullptr) return absl::NotFoundError(absl::StrCat("rule ", id, " not found"));
   if (absl::Status deleted = writer_.Delete(id); !deleted.ok()) return deleted;
   return WriteSnapshots();
 }
@@ -128,7 +132,7 @@ privsep::NetlinkReply FirewallService::Handle(const privsep::NetlinkRequest& req
   absl::Status status;
   switch (request.op_case()) {
     case privsep::NetlinkRequest::kAllow:
-      status = Allow(request.allow().rule(), reply.mutable_allowed());
+      status = Allow(request.allow(), reply.mutable_allowed());
       break;
     case privsep::NetlinkRequest::kDelete:
       status = Delete(request.delete_().id());

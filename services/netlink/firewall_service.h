@@ -30,7 +30,7 @@ class FirewallService {
   privsep::NetlinkReply Handle(const privsep::NetlinkRequest& request);
 
  private:
-  absl::Status Allow(const v1::FirewallRule& proto, privsep::FirewallAllowed* allowed);
+  absl::Status Allow(const v1::FirewallAllow& request, privsep::FirewallAllowed* allowed);
   absl::Status Delete(const std::string& id);
   absl::Status List(const privsep::FirewallListPage& request, privsep::FirewallPage* page) const;
   absl::Status Stage(const privsep::FirewallStage& stage);

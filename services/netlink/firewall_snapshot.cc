@@ -67,6 +67,19 @@ absl::Status WriteTemporary(int dir_fd, const std::string& name, std::string_vie
 
 }  // namespace
 
+namespace {
+
+// The comment as iptables-save prints it (xtables_save_string): bare when it holds only
+// letters, digits, "_" and "-", else in double quotes. A rule id never holds a quote or a
+// backslash (privsep::ValidateFirewallRuleId), so nothing inside needs escaping.
+std::string SavedComment(const std::string& id) {
+  const bool bare = !id.empty() && id.find_first_not_of("_-0123456789abcdefghijklmnopqrstuvwxyz"
+                                                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos;
+  return bare ? id : absl::StrCat("\"", id, "\"");
+}
+
+}  // namespace
+
 std::string RenderIptablesSnapshot(const FirewallIndex& index) {
   std::string out;
   out.reserve(128 + index.size() * kBytesPerRule);
@@ -90,7 +103,7 @@ std::string RenderIptablesSnapshot(const FirewallIndex& index) {
     const absl::string_view proto(ProtocolName(rule.protocol).data(),
                                   ProtocolName(rule.protocol).size());
     absl::StrAppend(&out, " -p ", proto, " -m ", proto, " --dport ", rule.port,
-                    " -m comment --comment ", entry.id, " -j ACCEPT\n");
+                    " -m comment --comment ", SavedComment(entry.id), " -j ACCEPT\n");
   }
   out += "COMMIT\n";
   return out;

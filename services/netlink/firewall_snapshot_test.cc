@@ -150,7 +150,7 @@ TEST(FirewallSnapshotTest, NamespaceHintsRoundTrip) {
   for (const Rule& rule : rules) EXPECT_EQ(hints.at(RuleId(rule)), rule.namespace_name);
 
   EXPECT_TRUE(ParseSnapshotNamespaces("# id 0123456789ab namespace Bad\n"
-                                      "# id xyz namespace web\n"
+                                      "# id 1xyz namespace web\n"
                                       "# id 0123456789ab namespace web extra\n"
                                       "#id 0123456789ab namespace web\n")
                   .empty());
@@ -223,6 +223,53 @@ TEST_F(FirewallSnapshotRestoreTest, RestoreReproducesTheKernel) {
     EXPECT_TRUE(theirs->bridge_handle.has_value());
     ++theirs;
   }
+}
+
+// A caller's id is the rule's comment: it survives the boot restore and a new writer's
+// Load, namespace and all, and the derived ids beside it are untouched.
+TEST_F(FirewallSnapshotRestoreTest, CallerIdsSurviveRestoreAndLoad) {
+  ASSERT_TRUE(testing::CreateBridgeScaffold().ok());
+  FirewallWriter writer = Must(FirewallWriter::Open());
+  Rule caddy = testing::RandomRules(1, 14)[0];
+  caddy.namespace_name = "default";
+  caddy.caller_id = "v5-caddy-ingress:80";
+  const Rule derived = testing::RandomRules(1, 15)[0];
+  ASSERT_EQ(Must(writer.Allow(caddy)), "v5-caddy-ingress:80");
+  ASSERT_EQ(Must(writer.Allow(derived)), RuleId(derived));
+  SnapshotDir dir;
+  const SnapshotNames names{"rules.v4", "bridge.nft"};
+  ASSERT_TRUE(WriteSnapshots(dir.fd(), names, writer.index()).ok());
+  EXPECT_THAT(ReadFile(dir.path() + "/rules.v4"), ::testing::HasSubstr("--comment \"v5-caddy-ingress:80\" -j ACCEPT"));
+  // Quoted as iptables-save quotes it: the snapshot's rule lines are iptables-save's.
+  for (absl::string_view line : absl::StrSplit(ReadFile(dir.path() + "/rules.v4"), '\n')) {
+    if (absl::StartsWith(line, "-A ")) {
+      EXPECT_THAT(Must(RunOk({kIptablesSave})), ::testing::HasSubstr(std::string(line)));
+    }
+  }
+
+  ASSERT_TRUE(RunOk({kNft, "flush", "ruleset"}).ok());
+  ASSERT_TRUE(testing::CreateBridgeScaffold().ok());
+  ASSERT_TRUE(RunOk({kIptablesRestore, "--noflush", dir.path() + "/rules.v4"}).ok());
+  ASSERT_TRUE(RunOk({kNft, "-f", dir.path() + "/bridge.nft"}).ok());
+
+  FirewallWriter reloaded = Must(FirewallWriter::Open());
+  LoadReport report = Must(reloaded.Load(Must(ReadSnapshotNamespaces(dir.fd(), names.iptables))));
+  EXPECT_TRUE(report.foreign.empty());
+  EXPECT_EQ(report.without_namespace, 0u);
+  const FirewallEntry* entry = reloaded.index().Find("v5-caddy-ingress:80");
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->rule, caddy);
+  EXPECT_EQ(entry->rule.caller_id, "v5-caddy-ingress:80");
+  EXPECT_TRUE(entry->ip_handle.has_value());
+  EXPECT_TRUE(entry->bridge_handle.has_value());
+  ASSERT_NE(reloaded.index().Find(RuleId(derived)), nullptr);
+  // Allowing it again after the restart adds nothing; revoking it by its id removes it.
+  const std::string before = Must(RunOk({kIptablesSave}));
+  EXPECT_EQ(Must(reloaded.Allow(caddy)), "v5-caddy-ingress:80");
+  EXPECT_EQ(testing::StripIptablesSave(Must(RunOk({kIptablesSave}))), testing::StripIptablesSave(before));
+  ASSERT_TRUE(reloaded.Delete("v5-caddy-ingress:80").ok());
+  EXPECT_THAT(Must(RunOk({kIptablesSave})), ::testing::Not(::testing::HasSubstr("v5-caddy-ingress")));
+  EXPECT_NE(reloaded.index().Find(RuleId(derived)), nullptr);
 }
 
 // At boot nothing may have created the bridge table yet: the snapshot creates the table

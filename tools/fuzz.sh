@@ -1,20 +1,104 @@
 #!/usr/bin/env bash
-# A longer libFuzzer campaign: tools/fuzz.sh [target|all] [seconds per target]
-# New inputs go to ~/.cache/coold-fuzz/<target>; crashes to the current directory.
+# A libFuzzer campaign over the parsers of untrusted bytes:
+#
+#   tools/fuzz.sh [target|all] [seconds per target, default 600]
+#
+# For each target: the fuzzer built under ASan+UBSan (--config=fuzz) runs for the given
+# time on its kept corpus (~/.cache/coold-fuzz/<target>) and its seeds (fuzz/corpus/);
+# the corpus is then merged (minimised) back into the kept one. Crash reproducers land in
+# ~/.cache/coold-fuzz/crashes/<target>/: add each to fuzz/corpus/<target>/ (which
+# //fuzz:<target>_regression replays in `bazel test`) once fixed. Then every merged
+# corpus runs once through a coverage build (--config=fuzzcov) and llvm-cov reports the
+# line coverage of the project's own code. The summary table (executions, exec/s,
+# libFuzzer's edge count, line coverage, crashes) is printed and written into
+# docs/security.md between the fuzz-campaign markers.
+#
+# tools/test.sh runs each target for 20 s only; this is the long run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 seconds=${2:-600}
+cache=~/.cache/coold-fuzz
+mkdir -p "$cache"
+work=$(mktemp -d /tmp/coold-fuzz.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
 if [[ "$which" == all ]]; then
-  targets=$(bazel query 'attr(tags, "fuzz_target", //fuzz/...)')
+  mapfile -t targets < <(bazel query 'attr(tags, "fuzz_target", //fuzz/...)' 2>/dev/null)
 else
-  targets=//fuzz:$which
+  targets=("//fuzz:$which")
 fi
-for target in $targets; do
+((${#targets[@]})) || { echo "fuzz: no targets" >&2; exit 1; }
+
+echo "fuzz: building ${#targets[@]} target(s) with ASan+UBSan"
+bazel build --config=fuzz "${targets[@]}"
+mkdir -p "$work/fuzz" "$work/cov"
+for target in "${targets[@]}"; do cp "bazel-bin/fuzz/${target##*:}" "$work/fuzz/"; done
+
+rows=()
+for target in "${targets[@]}"; do
   name=${target##*:}
-  bazel build --config=fuzz "$target"
-  work=~/.cache/coold-fuzz/$name
-  mkdir -p "$work"
-  echo "fuzz: $name for ${seconds}s (corpus $work + fuzz/corpus/$name)"
-  "bazel-bin/fuzz/$name" -max_total_time="$seconds" -print_final_stats=1 "$work" "fuzz/corpus/$name"
+  corpus=$cache/$name
+  crashes=$work/crashes/$name  # this run's only; kept in $cache/crashes afterwards
+  mkdir -p "$corpus" "$crashes" "$cache/crashes/$name"
+  echo "fuzz: $name for ${seconds}s ($(cut -d' ' -f1-3 /proc/loadavg) load)"
+  status=0
+  "$work/fuzz/$name" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
+    "$corpus" "fuzz/corpus/$name" 2>"$work/$name.log" || status=$?
+  execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$work/$name.log" | tail -n 1)
+  rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$work/$name.log" | tail -n 1)
+  edges=$(grep -oE 'cov: [0-9]+' "$work/$name.log" | tail -n 1 | awk '{print $2}')
+  found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  if ((status != 0)); then tail -n 40 "$work/$name.log"; fi
+  cp -r "$crashes/." "$cache/crashes/$name/"
+  # Minimise: what the run found and the seeds, merged into a fresh kept corpus.
+  mkdir -p "$work/merged-$name"
+  "$work/fuzz/$name" -merge=1 "$work/merged-$name" "$corpus" "fuzz/corpus/$name" 2>/dev/null >/dev/null || true
+  if [[ -n "$(ls -A "$work/merged-$name")" ]]; then
+    rm -rf "$corpus"
+    mv "$work/merged-$name" "$corpus"
+  fi
+  rows+=("$name|${execs:-0}|${rate:-0}|${edges:-0}|$found")
+done
+
+echo "fuzz: coverage build"
+bazel build --config=fuzzcov "${targets[@]}"
+table="| target | seconds | executions | exec/s | edges | lines covered | crashes |"$'\n'"|---|---:|---:|---:|---:|---:|---:|"
+for row in "${rows[@]}"; do
+  IFS='|' read -r name execs rate edges found <<<"$row"
+  bin=bazel-bin/fuzz/$name
+  LLVM_PROFILE_FILE="$work/cov/$name.profraw" "$bin" -runs=0 "$cache/$name" >/dev/null 2>&1 || true
+  lines=n/a
+  if [[ -s $work/cov/$name.profraw ]]; then
+    llvm-profdata-14 merge -sparse "$work/cov/$name.profraw" -o "$work/cov/$name.profdata"
+    # The project's own code only: not system headers, generated protobuf code or the
+    # fuzz harness itself.
+    lines=$(llvm-cov-14 report "$bin" -instr-profile="$work/cov/$name.profdata" \
+      -ignore-filename-regex='(^/usr/|external/|bazel-out/|\.pb\.|^fuzz/)' 2>/dev/null |
+      awk '/^TOTAL/ {print $(NF-3)}')
+  fi
+  table+=$'\n'"| \`$name\` | $seconds | $execs | $rate | $edges | ${lines:-n/a} | $found |"
+done
+echo
+echo "$table"
+
+# Into docs/security.md, between the markers (appended with them when missing).
+doc=docs/security.md
+begin='<!-- fuzz-campaign:begin -->'
+end='<!-- fuzz-campaign:end -->'
+section="$begin"$'\n'"Last campaign: $(date -u +%Y-%m-%d), \`tools/fuzz.sh ${which} ${seconds}\`, $(nproc) CPUs, machine load $(cut -d' ' -f1-3 /proc/loadavg) at its end."$'\n\n'"$table"$'\n'"$end"
+touch "$doc"
+if grep -qF "$begin" "$doc"; then
+  awk -v begin="$begin" -v end="$end" -v section="$section" '
+    $0 == begin { print section; skip = 1; next }
+    $0 == end { skip = 0; next }
+    !skip { print }' "$doc" >"$doc.tmp" && mv "$doc.tmp" "$doc"
+else
+  printf '\n## Fuzzing campaign\n\n%s\n' "$section" >>"$doc"
+fi
+echo "fuzz: summary written to $doc"
+# Any crash fails the campaign.
+for row in "${rows[@]}"; do
+  IFS='|' read -r name _ _ _ found <<<"$row"
+  if ((found > 0)); then echo "fuzz: $name found $found crash(es) in $cache/crashes/$name" >&2; exit 1; fi
 done

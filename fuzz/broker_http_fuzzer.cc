@@ -10,12 +10,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "boost/asio/io_context.hpp"
 #include "fuzz/protobuf_logs.h"
 #include "services/broker/hub.h"
+#include "services/broker/identity_store.h"
 #include "services/broker/uds_api.h"
 #include "services/http/server.h"
 
@@ -28,7 +31,15 @@ void Check(bool ok) {
 struct World {
   boost::asio::io_context io;
   coolify::broker::Hub hub{coolify::broker::HubOptions{}};
-  coolify::broker::UdsApi api{hub};
+  // The identity routes write a real store: a scratch file of this run.
+  std::unique_ptr<coolify::broker::IdentityStore> store = [] {
+    char dir[] = "/tmp/broker-http-fuzz-XXXXXX";
+    Check(mkdtemp(dir) != nullptr);
+    auto opened = coolify::broker::IdentityStore::Open(std::string(dir) + "/broker.db", absl::Hours(1));
+    Check(opened.ok());
+    return *std::move(opened);
+  }();
+  coolify::broker::UdsApi api{hub, *store};
   std::shared_ptr<coolify::http::Server> server;
   sockaddr_un addr = {};
   socklen_t addr_len = 0;

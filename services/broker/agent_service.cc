@@ -1,5 +1,6 @@
 #include "services/broker/agent_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -119,8 +120,9 @@ constexpr std::chrono::seconds kHelloDeadline{10};
 
 class StreamReactor : public Reactor {
  public:
-  StreamReactor(Hub& hub, AgentServiceStats& stats, HostClaims claims, std::string peer)
-      : hub_(hub), stats_(stats), claims_(std::move(claims)), peer_(std::move(peer)),
+  StreamReactor(Hub& hub, const JwtVerifier& verifier, const IdentityStore& store, AgentServiceStats& stats,
+                HostClaims claims, std::string peer)
+      : hub_(hub), verifier_(verifier), store_(store), stats_(stats), claims_(std::move(claims)), peer_(std::move(peer)),
         outbox_(std::make_shared<Outbox>(this)), said_hello_(std::make_shared<std::atomic<bool>>(false)) {
     // The callback holds only shared state, never this reactor, which may be gone by then.
     hello_alarm_.Set(std::chrono::system_clock::now() + kHelloDeadline,
@@ -172,6 +174,9 @@ class StreamReactor : public Reactor {
       case v1::ClientMsg::kBuildEvent:
         hub_.OnBuildEvent(claims_.host_id, generation_, in_.build_event());
         return grpc::Status::OK;
+      case v1::ClientMsg::kRenewToken:
+        Renew(in_.renew_token().token());
+        return grpc::Status::OK;
       default:
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unexpected message after Hello");
     }
@@ -188,6 +193,7 @@ class StreamReactor : public Reactor {
     registered.host_id = claims_.host_id;
     registered.token_caps = claims_.caps;
     registered.token_expires = claims_.expires;
+    registered.token_jti = claims_.jti;
     for (int capability : hello.capabilities()) {
       if (!v1::Capability_IsValid(capability) || capability == v1::CAPABILITY_UNSPECIFIED) {
         ++stats_.refused_hellos;
@@ -210,7 +216,31 @@ class StreamReactor : public Reactor {
     return grpc::Status::OK;
   }
 
+  // A fresh token on the live stream. Refused, the stream goes on with the token it has
+  // (which ends it at its exp); accepted, the Hub checks commands against the new caps.
+  void Renew(const std::string& token) {
+    v1::ServerMsg verdict;
+    absl::StatusOr<HostClaims> renewed = CheckHostToken(verifier_, store_, token, absl::Now());
+    if (renewed.ok() && renewed->host_id != claims_.host_id) {
+      renewed = absl::PermissionDeniedError("renewal token is for another host");
+    }
+    if (renewed.ok() && !hub_.Renew(claims_.host_id, generation_, renewed->caps, renewed->expires, renewed->jti)) {
+      renewed = absl::UnavailableError("stream is no longer the host's");
+    }
+    if (!renewed.ok()) {
+      ++stats_.refused_renewals;
+      LogWarn("refused token renewal of host %s (%s): %s", claims_.host_id, peer_, std::string(renewed.status().message()));
+      verdict.mutable_token_verdict()->set_reason(std::string(renewed.status().message()));
+    } else {
+      verdict.mutable_token_verdict()->set_accepted(true);
+      verdict.mutable_token_verdict()->set_expires_unix(absl::ToUnixSeconds(renewed->expires));
+    }
+    outbox_->Send(std::move(verdict));
+  }
+
   Hub& hub_;
+  const JwtVerifier& verifier_;
+  const IdentityStore& store_;
   AgentServiceStats& stats_;
   const HostClaims claims_;
   const std::string peer_;
@@ -224,6 +254,31 @@ class StreamReactor : public Reactor {
 
 }  // namespace
 
+absl::StatusOr<HostClaims> CheckHostToken(const JwtVerifier& verifier, const IdentityStore& store,
+                                          std::string_view token, absl::Time now) {
+  absl::StatusOr<HostClaims> claims = verifier.Verify(token, now);
+  if (!claims.ok()) return claims.status();
+  if (store.IsTokenRevoked(claims->jti)) {
+    return absl::UnauthenticatedError(absl::StrCat("host token refused: jti ", claims->jti, " is revoked"));
+  }
+  if (auto s = ValidateHostId(claims->host_id); !s.ok()) {
+    return absl::UnauthenticatedError("host token refused: sub is not a host id");
+  }
+  if (std::optional<HostRecord> host = store.FindHost(claims->host_id)) {
+    if (host->revoked_at) {
+      return absl::UnauthenticatedError(absl::StrCat("host token refused: host ", claims->host_id, " is revoked"));
+    }
+    // Capabilities are granted, not claimed: a token may narrow the grant, never widen it.
+    for (const std::string& cap : claims->caps) {
+      if (std::find(host->caps.begin(), host->caps.end(), cap) == host->caps.end()) {
+        return absl::PermissionDeniedError(absl::StrCat("host token refused: cap ", cap,
+                                                        " is not in the enrollment grant of ", claims->host_id));
+      }
+    }
+  }
+  return claims;
+}
+
 grpc::ServerBidiReactor<v1::ClientMsg, v1::ServerMsg>* AgentService::Stream(grpc::CallbackServerContext* context) {
   std::string token;
   const auto& metadata = context->client_metadata();
@@ -236,13 +291,15 @@ grpc::ServerBidiReactor<v1::ClientMsg, v1::ServerMsg>* AgentService::Stream(grpc
     LogWarn("refused stream from %s: no bearer token", context->peer());
     return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "host token required"));
   }
-  absl::StatusOr<HostClaims> claims = verifier_.Verify(token, absl::Now());
+  absl::StatusOr<HostClaims> claims = CheckHostToken(verifier_, store_, token, absl::Now());
   if (!claims.ok()) {
     ++stats_.refused_credentials;
     LogWarn("refused stream from %s: %s", context->peer(), std::string(claims.status().message()));
-    return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(claims.status().message())));
+    return new Refusal(grpc::Status(absl::IsPermissionDenied(claims.status()) ? grpc::StatusCode::PERMISSION_DENIED
+                                                                             : grpc::StatusCode::UNAUTHENTICATED,
+                                    std::string(claims.status().message())));
   }
-  return new StreamReactor(hub_, stats_, *std::move(claims), context->peer());
+  return new StreamReactor(hub_, verifier_, store_, stats_, *std::move(claims), context->peer());
 }
 
 }  // namespace coolify::broker

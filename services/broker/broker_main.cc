@@ -1,5 +1,6 @@
 // broker: holds the gRPC streams of many coolds and serves Laravel over a Unix socket.
 // Configuration by BROKER_* environment variables (README); exits 2 on a bad one.
+#include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
 #include <signal.h>
@@ -22,11 +23,14 @@
 #include "boost/asio/signal_set.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "grpcpp/grpcpp.h"
+#include "privsep/capabilities.h"
 #include "privsep/log.h"
 #include "privsep/sandbox.h"
+#include "privsep/unique_fd.h"
 #include "services/broker/agent_service.h"
 #include "services/broker/config.h"
 #include "services/broker/hub.h"
+#include "services/broker/identity_store.h"
 #include "services/broker/jwt.h"
 #include "services/broker/uds_api.h"
 #include "services/http/server.h"
@@ -96,15 +100,57 @@ int OpenUnixSocket(const BrokerConfig& config) {
   return fd;
 }
 
-void Sweep(boost::asio::steady_timer& timer, Hub& hub, int round) {
+constexpr char kStateFile[] = "broker.db";
+
+// BROKER_STATE_DIR, made if missing and given to the broker's user alone (mode 0700):
+// only the broker reads or writes its identity store. Opened here, before the sandbox,
+// so Landlock can leave the broker this one directory (hardening/landlock/broker.list);
+// SQLite opens the file by its path, since /proc/self/fd is root's once the broker has
+// changed its user in-process (no longer dumpable).
+privsep::UniqueFd OpenStateDir(const std::string& dir) {
+  auto policy = privsep::LoadRolePolicy(privsep::ROLE_BROKER);
+  if (!policy.ok()) Die(1, std::string(policy.status().message()));
+  auto user = privsep::ResolveUser(policy->identity.user);
+  if (!user.ok()) Die(1, std::string(user.status().message()));
+  for (size_t slash = 1; slash <= dir.size(); ++slash) {
+    if (slash != dir.size() && dir[slash] != '/') continue;
+    std::string prefix = dir.substr(0, slash);
+    if (mkdir(prefix.c_str(), slash == dir.size() ? 0700 : 0755) != 0 && errno != EEXIST) {
+      Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": mkdir ", prefix, ": ", std::strerror(errno)));
+    }
+  }
+  privsep::UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", std::strerror(errno)));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", std::strerror(errno)));
+  // Anyone else owning it could swap the database under the broker.
+  if (st.st_uid != 0 && st.st_uid != user->uid) {
+    Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": must be owned by root or ", policy->identity.user));
+  }
+  if (fchown(fd.get(), user->uid, user->gid) != 0 || fchmod(fd.get(), 0700) != 0) {
+    Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", std::strerror(errno)));
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string name = absl::StrCat(kStateFile, suffix);
+    if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode)) Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", name, " is not a regular file"));
+    if (fchownat(fd.get(), name.c_str(), user->uid, user->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": chown ", name, ": ", std::strerror(errno)));
+    }
+  }
+  return fd;
+}
+
+void Sweep(boost::asio::steady_timer& timer, Hub& hub, IdentityStore& store, int round) {
   timer.expires_after(std::chrono::milliseconds(100));
-  timer.async_wait([&timer, &hub, round](const boost::system::error_code& ec) {
+  timer.async_wait([&timer, &hub, &store, round](const boost::system::error_code& ec) {
     if (ec) return;
     hub.Sweep(absl::Now());
+    if (round % 600 == 0) store.ForgetExpired(absl::Now());
     // Every 5 s: hand the heap's free pages back. Thousands of TLS handshakes leave
     // freed memory in every thread's arena that glibc would otherwise keep mapped.
     if (round % 50 == 0) malloc_trim(0);
-    Sweep(timer, hub, round + 1);
+    Sweep(timer, hub, store, round + 1);
   });
 }
 
@@ -117,6 +163,12 @@ int Run() {
   if (!config.ok()) Die(2, std::string(config.status().message()));
   absl::StatusOr<JwtVerifier> verifier = JwtVerifier::FromKeySpec(config->jwt_keys);
   if (!verifier.ok()) Die(2, std::string(verifier.status().message()));
+  TokenPolicy policy;
+  policy.audience = config->jwt_audience;
+  policy.issuer = config->jwt_issuer;
+  policy.max_lifetime = config->token_max_lifetime;
+  policy.skew = config->jwt_leeway;
+  verifier->set_policy(policy);
 
   grpc::SslServerCredentialsOptions tls;
   if (!config->insecure_plaintext) {
@@ -124,12 +176,19 @@ int Run() {
                                       ReadOrDie("BROKER_TLS_CERT", config->tls_cert)});
   }
   int unix_fd = OpenUnixSocket(*config);
+  privsep::UniqueFd state_dir = OpenStateDir(config->state_dir);
 
   // Everything the broker reads is in memory now and its Unix socket is bound: from here
   // on it runs as coolify-broker with no capability, no filesystem (Landlock) and only
   // the system calls of hardening/seccomp/broker.list. gRPC starts its threads after
   // this, as EnterSandbox requires a single-threaded process.
-  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {}});
+  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {state_dir.get()}});
+  // Single-threaded still: SQLite's first open is here, inside the sandbox.
+  absl::StatusOr<std::unique_ptr<IdentityStore>> store =
+      IdentityStore::Open(absl::StrCat(config->state_dir, "/", kStateFile),
+                          policy.max_lifetime + 2 * policy.skew);
+  if (!store.ok()) Die(1, absl::StrCat("BROKER_STATE_DIR=", config->state_dir, ": ", store.status().message()));
+  (*store)->ForgetExpired(absl::Now());
 
   // gRPC's first credentials object starts its threads: only now.
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -147,8 +206,9 @@ int Run() {
   options.answered_max = config->pending_max;
   options.dispatch_timeout = config->dispatch_timeout;
   options.landed_ttl = config->landed_ttl;
+  options.token_grace = policy.skew;
   Hub hub(options);
-  AgentService service(hub, *verifier);
+  AgentService service(hub, *verifier, **store);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -173,7 +233,7 @@ int Run() {
   if (server == nullptr || port == 0) Die(2, absl::StrCat("BROKER_GRPC_BIND=", config->grpc_bind, ": cannot listen"));
 
   boost::asio::io_context io(1);
-  UdsApi api(hub);
+  UdsApi api(hub, **store, IdentityApiOptions{config->public_url, config->installer_url});
   auto http = http::Server::Create(io, unix_fd, nullptr, UdsLimits(),
                                    [&api](http::Request request, http::Responder respond) {
                                      api.Handle(std::move(request), std::move(respond));
@@ -181,7 +241,7 @@ int Run() {
   if (!http.ok()) Die(1, std::string(http.status().message()));
   (*http)->Start();
   boost::asio::steady_timer sweeper(io);
-  Sweep(sweeper, hub, 1);
+  Sweep(sweeper, hub, **store, 1);
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code&, int) {
     LogInfo("shutting down");
@@ -190,6 +250,9 @@ int Run() {
     io.stop();
   });
   std::string host = config->grpc_bind.substr(0, config->grpc_bind.rfind(':'));
+  LogInfo("identity store %s/%s: %d hosts, %d revoked tokens; tokens for audience \"%s\", at most %s, %s of clock skew",
+          config->state_dir, kStateFile, (*store)->ListHosts().size(), (*store)->revoked_count(), policy.audience,
+          absl::FormatDuration(policy.max_lifetime), absl::FormatDuration(policy.skew));
   LogInfo("listening: gRPC %s:%d (%s), Unix socket %s (mode %s)", host, port,
           config->insecure_plaintext ? "plaintext" : "TLS", config->unix_socket,
           config->unix_socket_group.empty() ? "0600" : absl::StrCat("0660 group ", config->unix_socket_group));

@@ -71,6 +71,42 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::map<std::string, std::
   if (const std::string* v = get("BROKER_TLS_CERT")) config.tls_cert = *v;
   if (const std::string* v = get("BROKER_TLS_KEY")) config.tls_key = *v;
   if (const std::string* v = get("BROKER_JWT_KEYS")) config.jwt_keys = *v;
+  if (const std::string* v = get("BROKER_JWT_AUDIENCE")) {
+    if (v->empty() || v->size() > 128) return Bad("BROKER_JWT_AUDIENCE", *v, "expected 1 to 128 characters");
+    config.jwt_audience = *v;
+  }
+  if (const std::string* v = get("BROKER_JWT_ISSUER")) {
+    if (v->size() > 256) return Bad("BROKER_JWT_ISSUER", *v, "expected at most 256 characters");
+    config.jwt_issuer = *v;
+  }
+  if (const std::string* v = get("BROKER_TOKEN_MAX_LIFETIME")) {
+    auto d = DurationVar("BROKER_TOKEN_MAX_LIFETIME", *v, absl::Minutes(1), absl::Hours(24));
+    if (!d.ok()) return d.status();
+    config.token_max_lifetime = *d;
+  }
+  if (const std::string* v = get("BROKER_JWT_LEEWAY")) {
+    auto d = DurationVar("BROKER_JWT_LEEWAY", *v, absl::ZeroDuration(), absl::Minutes(5));
+    if (!d.ok()) return d.status();
+    config.jwt_leeway = *d;
+  }
+  if (const std::string* v = get("BROKER_STATE_DIR")) {
+    if (v->empty() || (*v)[0] != '/' || v->size() > 200) {
+      return Bad("BROKER_STATE_DIR", *v, "expected an absolute path of at most 200 bytes");
+    }
+    config.state_dir = *v;
+  }
+  if (const std::string* v = get("BROKER_PUBLIC_URL")) {
+    if (!absl::StartsWith(*v, "grpcs://") || v->size() > 256) {
+      return Bad("BROKER_PUBLIC_URL", *v, "expected grpcs://HOST:PORT/v1/agent, the URL hosts dial");
+    }
+    config.public_url = *v;
+  }
+  if (const std::string* v = get("BROKER_INSTALLER_URL")) {
+    if (!absl::StartsWith(*v, "https://") || v->size() > 256) {
+      return Bad("BROKER_INSTALLER_URL", *v, "expected an https:// URL of tools/install-host.sh");
+    }
+    config.installer_url = *v;
+  }
   if (const std::string* v = get("BROKER_PENDING_MAX")) {
     if (!absl::SimpleAtoi(*v, &config.pending_max) || config.pending_max < 1 || config.pending_max > 1000000) {
       return Bad("BROKER_PENDING_MAX", *v, "expected 1..1000000");

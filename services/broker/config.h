@@ -18,6 +18,16 @@ struct BrokerConfig {
   std::string tls_cert;
   std::string tls_key;
   std::string jwt_keys;  // "kid=/path.pem,..."
+  std::string jwt_audience = "coold";
+  std::string jwt_issuer;  // "" = iss not checked
+  absl::Duration token_max_lifetime = absl::Hours(1);
+  absl::Duration jwt_leeway = absl::Seconds(30);  // clock skew allowed either way
+  // Where the identity store (identity_store.h) keeps its SQLite file, broker.db.
+  std::string state_dir = "/var/lib/coolify/broker";
+  // Named in an enrollment's install command: the URL coold dials (COOLD_BROKER_URL) and
+  // where tools/install-host.sh is served. Unset: no install command, the token only.
+  std::string public_url;
+  std::string installer_url;
   size_t pending_max = 10000;
   size_t pending_per_host = 1000;  // never above pending_max
   bool insecure_plaintext = false;

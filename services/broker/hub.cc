@@ -382,14 +382,58 @@ void Hub::Sweep(absl::Time now) {
       if (it != answered_.end() && it->second.at == answered_order_.front().first) answered_.erase(it);
       answered_order_.pop_front();
     }
-    // A credential that expired while its stream was open ends the stream: the host
-    // reconnects with a fresh one.
+    // A credential that expired while its stream was open, no renewal having come, ends
+    // the stream: the host reconnects with a fresh one.
     for (auto& [host_id, host] : hosts_) {
-      if (now > host.hello.token_expires + absl::Seconds(30)) expired.push_back(host.stream);
+      if (now > host.hello.token_expires + options_.token_grace) {
+        expired.push_back(host.stream);
+        ++counters_.expired;
+      }
     }
   }
   Deliver(out);
-  for (auto& stream : expired) stream->Close("host token expired");
+  for (auto& stream : expired) stream->Close("host token expired and no renewal came");
+}
+
+bool Hub::Renew(const std::string& host_id, uint64_t generation, absl::flat_hash_set<std::string> caps,
+                absl::Time expires, std::string jti) {
+  absl::MutexLock lock(&mu_);
+  auto it = hosts_.find(host_id);
+  if (it == hosts_.end() || it->second.generation != generation) return false;
+  it->second.hello.token_caps = std::move(caps);
+  it->second.hello.token_expires = expires;
+  it->second.hello.token_jti = std::move(jti);
+  ++counters_.renewed;
+  return true;
+}
+
+bool Hub::CutOff(const std::string& host_id, const std::string& why) {
+  Delivery out;
+  std::shared_ptr<HostStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = hosts_.find(host_id);
+    if (it == hosts_.end()) return false;
+    stream = std::move(it->second.stream);
+    uint64_t generation = it->second.generation;
+    hosts_.erase(it);
+    FailHostLocked(host_id, generation, why, absl::Now(), out);
+    ++counters_.cut_off;
+  }
+  stream->Close(why);
+  Deliver(out);
+  return true;
+}
+
+bool Hub::CutOffToken(const std::string& jti, const std::string& why) {
+  std::string host_id;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, host] : hosts_) {
+      if (host.hello.token_jti == jti) host_id = id;
+    }
+  }
+  return !host_id.empty() && CutOff(host_id, why);
 }
 
 void Hub::RememberLocked(const std::string& id, const std::string& host_id, const Envelope& result, absl::Time now) {
@@ -411,6 +455,11 @@ void Hub::ReleaseHostSlotLocked(const std::string& host_id) {
   auto it = waiting_by_host_.find(host_id);
   if (it == waiting_by_host_.end()) return;
   if (--it->second == 0) waiting_by_host_.erase(it);
+}
+
+bool Hub::Connected(const std::string& host_id) const {
+  absl::MutexLock lock(&mu_);
+  return hosts_.contains(host_id);
 }
 
 HubStats Hub::stats() const {

@@ -50,6 +50,7 @@ struct HostHello {
   std::string host_id;
   absl::flat_hash_set<std::string> token_caps;  // the credential's "caps"
   absl::Time token_expires;
+  std::string token_jti;
   absl::flat_hash_set<int> capabilities;  // v1::Capability values from Hello
   uint32_t builder_capacity = 0;
 };
@@ -63,6 +64,9 @@ struct HubOptions {
   absl::Duration dispatch_timeout = absl::Seconds(10);
   absl::Duration landed_ttl = absl::Seconds(30);
   absl::Duration build_timeout = absl::Hours(2);
+  // How long past its token's exp a stream stays open without a renewal (the tokens'
+  // clock-skew allowance).
+  absl::Duration token_grace = absl::Seconds(30);
   // The seed's bound on a long-poll (GET /v1/build/result/:id?timeout_ms=): a longer
   // timeout_ms is accepted and clamped to it, so a client that asks for more gets 408
   // with the build's progress after it and polls again.
@@ -77,6 +81,9 @@ struct HubStats {
   uint64_t stray_responses = 0;
   uint64_t replayed = 0;         // a repeated request_id answered from Answered
   uint64_t refused_host_quota = 0;
+  uint64_t renewed = 0;       // credentials replaced on a live stream
+  uint64_t expired = 0;       // streams closed at their token's exp, no renewal having come
+  uint64_t cut_off = 0;       // streams closed by a revocation
 };
 
 // The largest answer body kept for a repeated request_id; a larger one is not kept and
@@ -104,6 +111,17 @@ class Hub {
   // build move. Ignored like a stray response when the build is not this host's.
   void OnBuildEvent(const std::string& host_id, uint64_t generation, const v1::BuildEvent& event);
 
+  // The stream of generation `generation` presented a fresh credential: from now on its
+  // commands are checked against `caps` and it lives until `expires`. False when that
+  // stream is no longer the host's.
+  bool Renew(const std::string& host_id, uint64_t generation, absl::flat_hash_set<std::string> caps,
+             absl::Time expires, std::string jti);
+  // Closes the host's stream at once: its waiting coold-lane requests end 503 now, new
+  // ones find no host (404). False when the host had no stream.
+  bool CutOff(const std::string& host_id, const std::string& why);
+  // The same for whichever stream holds the token `jti`.
+  bool CutOffToken(const std::string& jti, const std::string& why);
+
   // POST /v1/coold/dispatch: `reply` is called once, with the host's answer or the error.
   void Dispatch(commands::Dispatch dispatch, Reply reply);
   // POST /v1/build/dispatch: 202 {"request_id"} or an error envelope.
@@ -117,6 +135,7 @@ class Hub {
   void Sweep(absl::Time now);
 
   HubStats stats() const;
+  bool Connected(const std::string& host_id) const;
   const HubOptions& options() const { return options_; }
 
  private:

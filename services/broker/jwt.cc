@@ -106,7 +106,28 @@ absl::StatusOr<std::vector<unsigned char>> EcdsaRawToDer(const std::string& raw)
   return der;
 }
 
+// "aud" is a string or an array of strings (RFC 7519 4.1.3); one of them must be ours.
+absl::Status CheckAudience(const Struct& claims, const std::string& audience) {
+  const Value* aud = Field(claims, "aud");
+  if (aud == nullptr) return Refused(absl::StrCat("no aud (expected \"", audience, "\")"));
+  if (aud->has_string_value() && aud->string_value() == audience) return absl::OkStatus();
+  if (aud->has_list_value()) {
+    for (const Value& one : aud->list_value().values()) {
+      if (one.has_string_value() && one.string_value() == audience) return absl::OkStatus();
+    }
+  }
+  return Refused(absl::StrCat("aud does not name \"", audience, "\""));
+}
+
 }  // namespace
+
+bool ValidJti(std::string_view jti) {
+  if (jti.empty() || jti.size() > kMaxJtiBytes) return false;
+  for (char c : jti) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-') return false;
+  }
+  return true;
+}
 
 struct JwtVerifier::Key {
   ~Key() { EVP_PKEY_free(pkey); }
@@ -251,17 +272,42 @@ absl::StatusOr<HostClaims> JwtVerifier::Verify(std::string_view token, absl::Tim
   const Value* sub = Field(claims, "sub");
   if (sub == nullptr || !sub->has_string_value() || sub->string_value().empty()) return Refused("no sub");
   out.host_id = sub->string_value();
+  const absl::Duration skew = policy_.skew;
   absl::StatusOr<std::optional<absl::Time>> exp = TimeClaim(claims, "exp");
   if (!exp.ok()) return exp.status();
   if (!exp->has_value()) return Refused("no exp");
-  if (now > **exp + kJwtSkew) return Refused("expired");
+  if (now > **exp + skew) return Refused("expired");
+  if (**exp - now > policy_.max_lifetime + skew) {
+    return Refused(absl::StrCat("exp is ", absl::FormatDuration(absl::Trunc(**exp - now, absl::Seconds(1))),
+                                " ahead; at most ", absl::FormatDuration(policy_.max_lifetime), " is accepted"));
+  }
   out.expires = **exp;
   absl::StatusOr<std::optional<absl::Time>> nbf = TimeClaim(claims, "nbf");
   if (!nbf.ok()) return nbf.status();
-  if (nbf->has_value() && now + kJwtSkew < **nbf) return Refused("not yet valid (nbf)");
+  if (nbf->has_value() && now + skew < **nbf) return Refused("not yet valid (nbf beyond the clock-skew allowance)");
+  // iat is required so a token's whole lifetime is known: a revocation without an expiry
+  // then needs keeping only max_lifetime (state_store.h), and a token cannot stretch its
+  // life by claiming an iat it never had.
   absl::StatusOr<std::optional<absl::Time>> iat = TimeClaim(claims, "iat");
   if (!iat.ok()) return iat.status();
-  if (iat->has_value() && now + kJwtSkew < **iat) return Refused("issued in the future (iat)");
+  if (!iat->has_value()) return Refused("no iat");
+  if (now + skew < **iat) return Refused("issued in the future (iat beyond the clock-skew allowance)");
+  if (**exp - **iat > policy_.max_lifetime) {
+    return Refused(absl::StrCat("lifetime exp - iat is ", absl::FormatDuration(**exp - **iat), "; at most ",
+                                absl::FormatDuration(policy_.max_lifetime), " is accepted"));
+  }
+  if (absl::Status s = CheckAudience(claims, policy_.audience); !s.ok()) return s;
+  if (!policy_.issuer.empty()) {
+    const Value* iss = Field(claims, "iss");
+    if (iss == nullptr || !iss->has_string_value() || iss->string_value() != policy_.issuer) {
+      return Refused(absl::StrCat("iss is not \"", policy_.issuer, "\""));
+    }
+  }
+  const Value* jti = Field(claims, "jti");
+  if (jti == nullptr || !jti->has_string_value() || !ValidJti(jti->string_value())) {
+    return Refused("no jti (1 to 128 of A-Z a-z 0-9 . _ : -)");
+  }
+  out.jti = jti->string_value();
   const Value* caps = Field(claims, "caps");
   if (caps == nullptr || !caps->has_list_value() || caps->list_value().values_size() == 0) {
     return Refused("no caps claim (a non-empty array)");

@@ -5,9 +5,12 @@
 // algorithm (a P-256 key for ES256, an RSA key of at least 2048 bits for RS256). Every
 // other algorithm is refused before any key is touched: "none" and the HMAC family in
 // particular, so a token "signed" with a public key as an HMAC secret never verifies.
-// Claims: "sub" (the host id), "caps" (a non-empty array of the dotted verbs, plus
-// "builder", the host may be sent), "exp" (required), "nbf" and "iat" (optional), the
-// times checked with kJwtSkew of tolerance. Other claims are ignored.
+// Claims: "sub" (the host id), "aud" (a string, or an array, holding the policy's
+// audience), "jti" (the token's id, which revocation names), "caps" (a non-empty array of
+// the dotted verbs, plus "builder", the host may be sent), "iat" and "exp" (required; exp
+// - iat and exp - now at most the policy's max_lifetime), "nbf" (optional), "iss"
+// (checked when the policy names an issuer). Times are checked with the policy's skew
+// of tolerance either way. Other claims are ignored.
 #ifndef COOLD_SERVICES_BROKER_JWT_H_
 #define COOLD_SERVICES_BROKER_JWT_H_
 
@@ -25,13 +28,29 @@ namespace coolify::broker {
 
 inline constexpr absl::Duration kJwtSkew = absl::Seconds(30);
 inline constexpr size_t kMaxJwtBytes = 8 * 1024;
+inline constexpr size_t kMaxJtiBytes = 128;
+
+// What a token must say beyond its signature. The defaults are central's: it issues
+// tokens for audience "coold" that live one hour.
+struct TokenPolicy {
+  std::string audience = "coold";
+  std::string issuer;  // "" = iss is not checked
+  // exp may be at most this far ahead of now (plus skew): a token minted for a year is
+  // refused, however good its signature.
+  absl::Duration max_lifetime = absl::Hours(1);
+  absl::Duration skew = kJwtSkew;
+};
 
 struct HostClaims {
   std::string host_id;
   std::string kid;
+  std::string jti;
   absl::flat_hash_set<std::string> caps;
   absl::Time expires;
 };
+
+// jti's grammar: 1 to kMaxJtiBytes of [A-Za-z0-9._:-] (a UUID among others).
+bool ValidJti(std::string_view jti);
 
 // A token split and decoded, its signature not yet checked.
 struct ParsedJwt {
@@ -59,6 +78,10 @@ class JwtVerifier {
   // Adds the PEM public key `pem` under `kid`: an EC P-256 or RSA (>= 2048 bits) key.
   absl::Status AddKey(const std::string& kid, std::string_view pem);
   size_t key_count() const;
+  bool has_kid(const std::string& kid) const { return keys_.contains(kid); }
+
+  void set_policy(TokenPolicy policy) { policy_ = std::move(policy); }
+  const TokenPolicy& policy() const { return policy_; }
 
   // The token's claims when it is valid at `now`; Unauthenticated naming the defect
   // otherwise. Safe to call from several threads at once.
@@ -67,6 +90,7 @@ class JwtVerifier {
  private:
   struct Key;
   absl::flat_hash_map<std::string, std::shared_ptr<const Key>> keys_;
+  TokenPolicy policy_;
 };
 
 }  // namespace coolify::broker

@@ -99,6 +99,10 @@ absl::StatusOr<Route> RouteOf(const http::Request& request) {
 }
 
 void UdsApi::Handle(http::Request request, http::Responder respond) {
+  if (IdentityApi::Serves(request.path)) {
+    identity_.Handle(request, std::move(respond));
+    return;
+  }
   absl::StatusOr<Route> route = RouteOf(request);
   if (!route.ok()) {
     respond(http::ErrorResponse(StatusOf(route.status()), std::string(route.status().message())));

@@ -6,12 +6,15 @@
 //   POST /v1/build/dispatch             202 {"request_id"}
 //   GET  /v1/build/result/:id           the result; long-poll ?timeout_ms= (default 30000)
 //   POST /v1/build/:id/cancel           204
+//
+// and the identity routes of identity_api.h (/v1/tokens/revoke, /v1/hosts...).
 #ifndef COOLD_SERVICES_BROKER_UDS_API_H_
 #define COOLD_SERVICES_BROKER_UDS_API_H_
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/broker/hub.h"
+#include "services/broker/identity_api.h"
 #include "services/http/server.h"
 
 namespace coolify::broker {
@@ -30,11 +33,13 @@ absl::StatusOr<Route> RouteOf(const http::Request& request);
 
 class UdsApi {
  public:
-  explicit UdsApi(Hub& hub) : hub_(hub) {}
+  UdsApi(Hub& hub, IdentityStore& store, IdentityApiOptions identity = {})
+      : hub_(hub), identity_(hub, store, std::move(identity)) {}
   void Handle(http::Request request, http::Responder respond);
 
  private:
   Hub& hub_;
+  IdentityApi identity_;
 };
 
 // The HTTP server limits of the Unix-socket lane.

@@ -457,7 +457,7 @@ TEST_F(BrokerTest, JwtAttacksAreRefusedAndOthersKeepBeingServed) {
       {"HS256 keyed with the public key", SignJwt("HS256", "es", keys_.Read("es.pub"), claims), "alg HS256 not accepted"},
       {"expired", SignJwt("ES256", "es", es, Claims("evil", AllCaps(), -120)), "expired"},
       {"not yet valid", SignJwt("ES256", "es", es, absl::StrCat(R"({"sub":"evil","caps":["host.info"],"exp":)", now + 3600, R"(,"nbf":)", now + 600, "}")), "not yet valid"},
-      {"missing caps", SignJwt("ES256", "es", es, absl::StrCat(R"({"sub":"evil","exp":)", now + 3600, "}")), "no caps claim"},
+      {"missing caps", SignJwt("ES256", "es", es, absl::StrCat(R"({"sub":"evil","aud":"coold","jti":"j-1","iat":)", now, R"(,"exp":)", now + 3600, "}")), "no caps claim"},
       {"tampered signature", tampered, "bad signature"},
       {"claims swapped", swapped, "bad signature"},
       {"unknown kid", SignJwt("ES256", "other", keys_.Read("other.key"), claims), "unknown kid"},

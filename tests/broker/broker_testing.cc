@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -133,12 +134,17 @@ std::string SignJwt(const std::string& alg, const std::string& kid, const std::s
   return input + "." + B64(Sign(alg, key_pem, input));
 }
 
+std::string NewJti() {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat("t-", getpid(), "-", static_cast<long>(time(nullptr)), "-", counter++);
+}
+
 std::string Claims(const std::string& host, const std::vector<std::string>& caps, long ttl_seconds, long iat_offset) {
   long now = static_cast<long>(time(nullptr));
   std::vector<std::string> quoted;
   for (const auto& c : caps) quoted.push_back("\"" + c + "\"");
-  return absl::StrCat("{\"sub\":\"", host, "\",\"caps\":[", absl::StrJoin(quoted, ","), "],\"iat\":", now + iat_offset,
-                      ",\"exp\":", now + ttl_seconds, "}");
+  return absl::StrCat("{\"sub\":\"", host, "\",\"aud\":\"coold\",\"jti\":\"", NewJti(), "\",\"caps\":[",
+                      absl::StrJoin(quoted, ","), "],\"iat\":", now + iat_offset, ",\"exp\":", now + ttl_seconds, "}");
 }
 
 std::vector<std::string> AllCaps() {
@@ -154,6 +160,13 @@ std::vector<std::string> AllCaps() {
 
 BrokerUnderTest::BrokerUnderTest(std::vector<std::string> env, const std::string& binary_path) {
   std::string binary = binary_path.empty() ? Runfile("services/broker/broker") : binary_path;
+  // Each broker its own identity store unless the test names one (to restart on it).
+  if (std::none_of(env.begin(), env.end(), [](const std::string& e) { return absl::StartsWith(e, "BROKER_STATE_DIR="); })) {
+    char tmpl[] = "/tmp/broker-state-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) Fatal("mkdtemp");
+    own_state_dir_ = tmpl;
+    env.push_back("BROKER_STATE_DIR=" + own_state_dir_);
+  }
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -195,6 +208,7 @@ BrokerUnderTest::~BrokerUnderTest() {
     waitpid(pid_, nullptr, 0);
   }
   if (drain_.joinable()) drain_.join();
+  if (!own_state_dir_.empty()) Shell("rm -rf " + own_state_dir_);
 }
 
 std::string BrokerUnderTest::log() const {
@@ -339,6 +353,8 @@ void FakeHost::ReadLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       received_.push_back(message);
     }
+    // Only work is answered: a TokenVerdict or the like takes no Response.
+    if (!message.has_command() && !message.has_build() && !message.has_cancel()) continue;
     v1::ClientMsg reply;
     reply.mutable_response()->set_request_id(message.request_id());
     if (answer_ && answer_(message, reply.mutable_response()->mutable_result())) Send(reply);

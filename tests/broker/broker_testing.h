@@ -45,7 +45,11 @@ struct TestKeys {
 std::string SignJwt(const std::string& alg, const std::string& kid, const std::string& key_pem,
                     const std::string& claims_json);
 
-// {"sub": host, "caps": caps, "iat": now, "exp": now + ttl}
+// A token id unique in this test binary.
+std::string NewJti();
+
+// {"sub": host, "aud": "coold", "jti": NewJti(), "caps": caps, "iat": now + iat_offset,
+// "exp": now + ttl}
 std::string Claims(const std::string& host, const std::vector<std::string>& caps, long ttl_seconds = 3600,
                    long iat_offset = 0);
 
@@ -54,7 +58,8 @@ std::vector<std::string> AllCaps();
 
 class BrokerUnderTest {
  public:
-  // Starts the broker binary with `env` ("NAME=value"); waits for it to listen.
+  // Starts the broker binary with `env` ("NAME=value"); waits for it to listen. Without
+  // BROKER_STATE_DIR in `env`, a scratch directory of its own, removed at the end.
   explicit BrokerUnderTest(std::vector<std::string> env, const std::string& binary = "");
   ~BrokerUnderTest();
   bool listening() const { return port_ > 0; }
@@ -73,6 +78,7 @@ class BrokerUnderTest {
   std::thread drain_;
   mutable std::mutex mu_;
   std::string log_;
+  std::string own_state_dir_;
 };
 
 struct HttpAnswer {

@@ -127,14 +127,19 @@ privsep::UniqueFd OpenStateDir(const std::string& dir) {
   if (st.st_uid != 0 && st.st_uid != user->uid) {
     Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": must be owned by root or ", policy->identity.user));
   }
-  if (fchown(fd.get(), user->uid, user->gid) != 0 || fchmod(fd.get(), 0700) != 0) {
-    Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", std::strerror(errno)));
+  // Mode before owner, each only when it differs: root changes the mode of its own
+  // directory without CAP_FOWNER, which broker.service does not grant.
+  if ((st.st_mode & 07777) != 0700 && fchmod(fd.get(), 0700) != 0) {
+    Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": chmod: ", std::strerror(errno)));
+  }
+  if ((st.st_uid != user->uid || st.st_gid != user->gid) && fchown(fd.get(), user->uid, user->gid) != 0) {
+    Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": chown: ", std::strerror(errno)));
   }
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::string name = absl::StrCat(kStateFile, suffix);
     if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (!S_ISREG(st.st_mode)) Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": ", name, " is not a regular file"));
-    if (fchownat(fd.get(), name.c_str(), user->uid, user->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (st.st_uid != user->uid && fchownat(fd.get(), name.c_str(), user->uid, user->gid, AT_SYMLINK_NOFOLLOW) != 0) {
       Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": chown ", name, ": ", std::strerror(errno)));
     }
   }

@@ -180,9 +180,8 @@ absl::Status DecodeFrame(absl::Span<const uint8_t> datagram, Message* out) {
   return status;
 }
 
-Channel::Channel(UniqueFd fd, Options options)
+Channel::Channel(UniqueFd fd)
     : fd_(std::move(fd)),
-      options_(options),
       buffer_(std::make_unique<uint8_t[]>(kMaxFrameBytes + 1)) {}
 
 absl::Status Channel::Send(const Message& message, absl::Span<const int> fds) {
@@ -313,13 +312,11 @@ absl::Status Channel::ReceiveFrame(Message* out, std::vector<UniqueFd>* fds) {
 absl::Status Channel::Reject(absl::Status why) {
   if (cut_off()) return cut_off_status_;
   ++rejected_;
-  if (rejected_ < std::max(1, options_.max_rejections)) return why;
   // Closing the socket is what makes the cut-off final: the peer reads end-of-file, and
   // nothing it sends later reaches this process.
   fd_.reset();
-  cut_off_status_ = absl::PermissionDeniedError(absl::StrCat(
-      "channel cut off: ", rejected_, " rejected frames, last: ", why.message()));
-  return cut_off_status_;
+  cut_off_status_ = absl::PermissionDeniedError(absl::StrCat("channel cut off: ", why.message()));
+  return why;
 }
 
 }  // namespace coolify::privsep

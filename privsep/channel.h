@@ -15,10 +15,10 @@
 // parse as the expected type with no unknown field and no enum value its enum type
 // does not define, at any depth. Semantic checks live in validate.h.
 //
-// The peer is not trusted. A channel counts the frames it rejects and, once the count
-// reaches Options::max_rejections, closes its socket for good ("cut off"): a peer that
-// keeps sending garbage is compromised or broken, and either way must not be given
-// further chances to probe the decoder.
+// The peer is not trusted. The first frame a channel rejects closes its socket for good
+// ("cut off"): a peer that sends what a correct peer never would is compromised or broken,
+// and either way gets no second chance to probe the decoder. The process that owns the
+// channel then exits (dispatch.h), and the monitor stops coold.
 #ifndef COOLD_PRIVSEP_CHANNEL_H_
 #define COOLD_PRIVSEP_CHANNEL_H_
 
@@ -57,17 +57,10 @@ absl::StatusOr<std::vector<uint8_t>> EncodeFrame(const google::protobuf::Message
 // ("frame: unknown field 7 in coolify.privsep.HealthReport at health").
 absl::Status DecodeFrame(absl::Span<const uint8_t> datagram, google::protobuf::Message* out);
 
-struct ChannelOptions {
-  // Rejected frames after which the channel cuts itself off; values below 1 act as 1.
-  int max_rejections = 3;
-};
-
 // One end of a privsep socket pair. Blocking, not thread-safe.
 class Channel {
  public:
-  using Options = ChannelOptions;
-
-  explicit Channel(UniqueFd fd, Options options = Options());
+  explicit Channel(UniqueFd fd);
 
   Channel(Channel&&) = default;
   Channel& operator=(Channel&&) = default;
@@ -86,14 +79,13 @@ class Channel {
   // (replacing its contents); with fds == nullptr none may come. UnavailableError("peer
   // closed") once the peer's end is closed. Anything else wrong with the frame
   // (truncated, control data truncated, unwanted descriptors, bad header, bad payload)
-  // is a rejection: the descriptors that came with it are closed, and the error is
-  // InvalidArgumentError, or PermissionDeniedError if this rejection cut the channel
-  // off.
+  // is a rejection: the descriptors that came with it are closed, the channel is cut
+  // off, and the error is InvalidArgumentError naming what was wrong. Once cut off,
+  // every call fails with PermissionDeniedError("channel cut off: <that reason>").
   absl::Status Receive(google::protobuf::Message* out, std::vector<UniqueFd>* fds = nullptr);
 
-  // Counts `why` (an error) as a rejection of what the peer sent, for checks above the
-  // frame level (Client and Server use it). Returns `why`, or the cut-off error if this
-  // rejection reached max_rejections.
+  // Rejects what the peer sent for `why` (an error), for checks above the frame level
+  // (Client, Server and DispatchTable use it): cuts the channel off and returns `why`.
   absl::Status Reject(absl::Status why);
 
   // The socket, for poll(); -1 once cut off.
@@ -106,8 +98,7 @@ class Channel {
   absl::Status SendFrame(const google::protobuf::Message& message, absl::Span<const int> fds, bool wait);
 
   UniqueFd fd_;
-  Options options_;
-  int rejected_ = 0;
+  int rejected_ = 0;  // 0 or 1: the first rejection is the last.
   absl::Status cut_off_status_;           // OK until cut off.
   std::unique_ptr<uint8_t[]> buffer_;     // kMaxFrameBytes + 1, to detect oversize.
 };
@@ -120,7 +111,8 @@ class Client {
  public:
   explicit Client(Channel& channel) : channel_(channel) {}
 
-  // Stamps `request` with kProtocolVersion and a fresh request id, sends it with `fds`,
+  // Stamps `request` with kProtocolVersion, a fresh request id and the role it is meant
+  // for (kRecipient<RequestT>), sends it with `fds`,
   // and waits for the reply (descriptors that come with it go to `*reply_fds`; with
   // reply_fds == nullptr none may come). A reply that fails Validate() or answers
   // another request is rejected (see Channel::Reject) and fails the call. The reply's
@@ -130,8 +122,11 @@ class Client {
     const uint64_t id = ++last_request_id_;
     request.set_protocol_version(kProtocolVersion);
     request.set_request_id(id);
-    // The receiver validates every request and treats a failure as a misbehaving peer; a
-    // request that would fail is refused here, to the caller, as bad input.
+    request.set_role(kRecipient<RequestT>);
+    // The receiver validates every request and exits at the first that fails (a
+    // compromised sender, as far as it can tell); a request that would fail is refused
+    // here, to the caller, as bad input. What only the receiver's dispatch table knows
+    // (phase, once-only ops, descriptor counts) the caller's own protocol keeps to.
     if (absl::Status s = Validate(request); !s.ok()) return s;
     if (absl::Status s = channel_.Send(request, fds); !s.ok()) return s;
     ReplyT reply;
@@ -161,7 +156,9 @@ class Server {
   explicit Server(Channel& channel) : channel_(channel) {}
 
   // Waits for the next request, descriptors to `*fds` as in Channel::Receive. A request
-  // that fails Validate() is rejected (see Channel::Reject).
+  // that fails Validate() is rejected (see Channel::Reject). Children serve through a
+  // DispatchTable (dispatch.h), which adds what Validate() cannot know: phase, once-only
+  // ops and descriptor counts.
   absl::StatusOr<RequestT> Next(std::vector<UniqueFd>* fds = nullptr) {
     RequestT request;
     if (absl::Status s = channel_.Receive(&request, fds); !s.ok()) return s;

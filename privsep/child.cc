@@ -44,6 +44,7 @@ absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd) {
   report.set_seccomp_mode(status->seccomp);
   report.set_supplementary_groups(status->groups);
   report.set_landlock_abi(AppliedLandlockAbi());
+  report.set_landlock_ruleset(AppliedLandlockRuleset());
   return report;
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "privsep/channel.h"
+#include "privsep/dispatch.h"
 #include "privsep/log.h"
 #include "privsep/unique_fd.h"
 #include "proto/privsep.pb.h"
@@ -36,22 +37,24 @@ void AnswerHealth(Role role, int proc_status_fd, Reply* reply) {
   }
 }
 
-// Serves `channel` until the peer goes away or is cut off: each validated request goes to
-// `handle`, whose reply is sent back with the request's id. A handler that also takes a
+// Serves `channel` until the peer goes away or sends a frame that fails the strict decode
+// or its validator (fatal, as in dispatch.h): each validated request goes to `handle`,
+// whose reply is sent back with the request's id. A handler that also takes a
 // `std::vector<UniqueFd>*` may fill it with descriptors to attach to its reply (they are
-// closed here once sent). Returns the exit status.
+// closed here once sent). Returns the exit status. Children with a DispatchTable
+// (dispatch.h) serve through it instead.
 template <typename Request, typename Reply, typename Handler>
 int ServeChannel(Channel& channel, Handler handle) {
   Server<Request, Reply> server(channel);
   for (;;) {
     absl::StatusOr<Request> request = server.Next(nullptr);
     if (!request.ok()) {
-      if (channel.cut_off() || absl::IsUnavailable(request.status())) {
+      if (absl::IsUnavailable(request.status())) {
         LogError("channel closed: %s", request.status().ToString());
         return 1;
       }
-      LogWarn("rejected request: %s", request.status().ToString());
-      continue;
+      LogError("refused a request from the front end, exiting: %s", request.status().message());
+      return kRefusedExit;
     }
     std::vector<UniqueFd> reply_fds;
     Reply reply;

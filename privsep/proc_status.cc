@@ -23,11 +23,14 @@ absl::Status Malformed(absl::string_view key, absl::string_view value) {
       absl::StrCat("proc status: malformed ", key, " \"", value, "\""));
 }
 
-// The first of the whitespace-separated decimal numbers in `value` (Uid and Gid list
-// real, effective, saved and filesystem ids; the real one comes first).
-absl::Status FirstNumber(absl::string_view key, absl::string_view value, uint32_t* out) {
+// The four whitespace-separated decimal numbers of `value` (Uid and Gid list real,
+// effective, saved and filesystem ids, in that order).
+absl::Status FourIds(absl::string_view key, absl::string_view value, uint32_t (&out)[4]) {
   std::vector<absl::string_view> fields = absl::StrSplit(value, '\t', absl::SkipWhitespace());
-  if (fields.size() != 4 || !absl::SimpleAtoi(fields[0], out)) return Malformed(key, value);
+  if (fields.size() != 4) return Malformed(key, value);
+  for (int i = 0; i < 4; ++i) {
+    if (!absl::SimpleAtoi(fields[i], &out[i])) return Malformed(key, value);
+  }
   return absl::OkStatus();
 }
 
@@ -54,14 +57,17 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
     const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
     absl::Status s;
     if (key == "Uid") {
-      s = FirstNumber(key, value, &status.uid);
+      s = FourIds(key, value, status.uids);
+      status.uid = status.uids[0];
     } else if (key == "Gid") {
-      s = FirstNumber(key, value, &status.gid);
+      s = FourIds(key, value, status.gids);
+      status.gid = status.gids[0];
     } else if (key == "Groups") {
       std::vector<absl::string_view> groups = absl::StrSplit(value, ' ', absl::SkipWhitespace());
       for (absl::string_view g : groups) {
-        uint32_t unused;
-        if (!absl::SimpleAtoi(g, &unused)) return Malformed(key, value);
+        uint32_t id;
+        if (!absl::SimpleAtoi(g, &id)) return Malformed(key, value);
+        status.group_ids.push_back(id);
       }
       status.groups = static_cast<uint32_t>(groups.size());
     } else if (key == "Threads") {
@@ -82,6 +88,10 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
     } else if (key == "Seccomp") {
       s = Number(key, value, &status.seccomp);
       if (s.ok() && status.seccomp > 2) return Malformed(key, value);
+    } else if (key == "Seccomp_filters") {
+      uint32_t filters = 0;
+      s = Number(key, value, &filters);
+      status.seccomp_filters = static_cast<int>(filters);
     } else {
       continue;
     }

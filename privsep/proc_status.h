@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -18,7 +19,11 @@ namespace coolify::privsep {
 struct ProcStatus {
   uint32_t uid = 0;  // Real.
   uint32_t gid = 0;  // Real.
+  // Real, effective, saved and filesystem ids, in the kernel's order.
+  uint32_t uids[4] = {0, 0, 0, 0};
+  uint32_t gids[4] = {0, 0, 0, 0};
   uint32_t groups = 0;  // Number of supplementary groups.
+  std::vector<uint32_t> group_ids;
   uint32_t threads = 0;
   uint64_t cap_inh = 0;
   uint64_t cap_prm = 0;
@@ -27,10 +32,11 @@ struct ProcStatus {
   uint64_t cap_amb = 0;
   bool no_new_privs = false;
   uint32_t seccomp = 0;  // Mode: 0 none, 1 strict, 2 filter.
+  int seccomp_filters = -1;  // Filters attached (Seccomp_filters, Linux 5.9+); -1 when absent.
 };
 
-// Parses the text of a status file. Every field above must be present exactly once
-// and well-formed; anything else is InvalidArgumentError naming the field. Lines this
+// Parses the text of a status file. Every field above but seccomp_filters must be
+// present exactly once and well-formed; anything else is InvalidArgumentError naming the field. Lines this
 // struct does not cover are ignored.
 absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text);
 

@@ -28,6 +28,7 @@ namespace coolify::privsep {
 namespace {
 
 int applied_landlock_abi = 0;
+uint64_t applied_landlock_ruleset = 0;
 
 // Resource limits, set per role because they follow from what each role does.
 struct Limits {
@@ -137,6 +138,25 @@ absl::Status SetLimit(int resource, const char* name, rlim_t value) {
 }  // namespace
 
 int AppliedLandlockAbi() { return applied_landlock_abi; }
+
+uint64_t AppliedLandlockRuleset() { return applied_landlock_ruleset; }
+
+uint64_t LandlockRulesetDigest(const std::vector<LandlockRule>& rules) {
+  constexpr uint64_t kPrime = 0x100000001b3;
+  uint64_t h = 0xcbf29ce484222325;
+  auto mix = [&h](const void* data, size_t size) {
+    for (size_t i = 0; i < size; ++i) h = (h ^ static_cast<const uint8_t*>(data)[i]) * kPrime;
+  };
+  for (const LandlockRule& rule : rules) {
+    // The path's terminating NUL separates it from the rights that follow.
+    mix(rule.path.c_str(), rule.path.size() + 1);
+    for (int i = 0; i < 8; ++i) {
+      const uint8_t byte = static_cast<uint8_t>(rule.access >> (8 * i));
+      mix(&byte, 1);
+    }
+  }
+  return h == 0 ? 1 : h;
+}
 
 bool HasSandbox(Role role) {
   for (Role sandboxed : kSandboxedRoles) {
@@ -297,6 +317,7 @@ void EnterSandbox(const SandboxSpec& spec) {
     Fail(role, "landlock", s);
   }
   applied_landlock_abi = no_ruleset ? 0 : ruleset->abi();
+  applied_landlock_ruleset = applied_landlock_abi == 0 ? 0 : LandlockRulesetDigest(policy->landlock);
   if (!no_ruleset && ruleset->abi() == 0) {
     std::fprintf(stderr, "sandbox(%s): landlock: kernel has no Landlock; continuing without\n",
                  std::string(role).c_str());

@@ -50,6 +50,16 @@ void EnterSandbox(const SandboxSpec& spec);
 // Landlock). For health reports; makes no system call.
 int AppliedLandlockAbi();
 
+// A digest of a Landlock rule list as the role's list states it (FNV-1a 64 over each
+// rule's path and rights, in order), for health reports: the kernel does not show a
+// process's Landlock domain to another process, so the monitor compares the digest a
+// child reports with the one of its own copy of the role's list. Never 0.
+uint64_t LandlockRulesetDigest(const std::vector<LandlockRule>& rules);
+
+// The digest of the list whose ruleset EnterSandbox enforced on this process (or on the
+// parent it was forked from), 0 when none was (see AppliedLandlockAbi).
+uint64_t AppliedLandlockRuleset();
+
 // The roles EnterSandbox accepts; hardening/ names their files by RoleName (roles.h).
 inline constexpr Role kSandboxedRoles[] = {ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD, ROLE_BROKER};
 bool HasSandbox(Role role);

@@ -111,6 +111,11 @@ absl::Status ValidateRequestEnvelope(const Request& request) {
                       absl::StrCat(request.protocol_version(), " is not ", kProtocolVersion));
   }
   if (request.request_id() == 0) return FieldError(type, "request_id", "0 is reserved");
+  if (request.role() != kRecipient<Request>) {
+    return FieldError(type, "role",
+                      absl::StrCat(Role_Name(request.role()), " (", request.role(), ") is not ",
+                                   Role_Name(kRecipient<Request>), ": a request meant for another process"));
+  }
   if (request.op_case() == Request::OP_NOT_SET) return FieldError(type, "op", "not set");
   return absl::OkStatus();
 }

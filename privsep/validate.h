@@ -38,8 +38,21 @@ inline constexpr int kMaxBuildOutcomeBytes = 32 * 1024;
 // A health round holds one report per role, with room for roles still to come.
 inline constexpr int kMaxHealthReports = 8;
 
-// Requests: protocol_version == kProtocolVersion, request_id != 0, op set, and the op's
-// payload valid.
+// The process each request envelope is meant for; its `role` field must say so.
+template <typename Request>
+inline constexpr Role kRecipient = ROLE_UNSPECIFIED;
+template <>
+inline constexpr Role kRecipient<NetlinkRequest> = ROLE_NETLINK;
+template <>
+inline constexpr Role kRecipient<PodmanRequest> = ROLE_PODMAN;
+template <>
+inline constexpr Role kRecipient<BuildLauncherRequest> = ROLE_BUILD;
+template <>
+inline constexpr Role kRecipient<MonitorRequest> = ROLE_MONITOR;
+
+// Requests: protocol_version == kProtocolVersion, request_id != 0, role ==
+// kRecipient<Request> (a request meant for another process is refused), op set, and the
+// op's payload valid.
 absl::Status Validate(const NetlinkRequest& request);
 absl::Status Validate(const PodmanRequest& request);
 absl::Status Validate(const BuildLauncherRequest& request);

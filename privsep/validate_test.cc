@@ -39,6 +39,7 @@ T GoodRequest() {
   T request;
   request.set_protocol_version(kProtocolVersion);
   request.set_request_id(7);
+  request.set_role(kRecipient<T>);
   if constexpr (std::is_same_v<T, MonitorRequest>) {
     *request.mutable_health_round()->add_reports() = GoodReport();
   } else {
@@ -62,6 +63,15 @@ TYPED_TEST(RequestTest, RejectsZeroRequestId) {
   request.set_request_id(0);
   EXPECT_THAT(Validate(request),
               IsInvalid(TypeParam::descriptor()->name() + ".request_id: 0 is reserved"));
+}
+
+TYPED_TEST(RequestTest, RejectsAnotherRole) {
+  TypeParam request = GoodRequest<TypeParam>();
+  for (Role other : {ROLE_UNSPECIFIED, ROLE_MONITOR, ROLE_FRONT, ROLE_NETLINK, ROLE_PODMAN, ROLE_BUILD, ROLE_BROKER}) {
+    if (other == kRecipient<TypeParam>) continue;
+    request.set_role(other);
+    EXPECT_THAT(Validate(request), IsInvalid(TypeParam::descriptor()->name() + ".role: " + Role_Name(other)));
+  }
 }
 
 TYPED_TEST(RequestTest, RejectsMissingOp) {
@@ -297,6 +307,7 @@ BuildLauncherRequest StartRequest() {
   BuildLauncherRequest request;
   request.set_protocol_version(kProtocolVersion);
   request.set_request_id(1);
+  request.set_role(ROLE_BUILD);
   BuildSpec* spec = request.mutable_start()->mutable_spec();
   spec->set_request_id("build-1");
   spec->set_kind(BUILD_KIND_STATIC);
@@ -323,6 +334,7 @@ TEST(BuildLauncherRequest, StartAndCancel) {
   BuildLauncherRequest cancel;
   cancel.set_protocol_version(kProtocolVersion);
   cancel.set_request_id(2);
+  cancel.set_role(ROLE_BUILD);
   cancel.mutable_cancel()->set_request_id("build-1");
   EXPECT_TRUE(Validate(cancel).ok());
   cancel.mutable_cancel()->set_request_id("a b");

@@ -33,14 +33,20 @@ using privsep::Role;
 constexpr uint64_t kCapNetAdmin = uint64_t{1} << 12;
 
 // coold in its own network namespace, its snapshots in the test's directory.
-std::unique_ptr<testing::CooldUnderTest> StartCoold(bool once = false) {
+std::unique_ptr<testing::CooldUnderTest> StartCoold(bool once = false, std::vector<std::string> env = {}) {
   std::string tmp = getenv("TEST_TMPDIR");
   std::vector<std::string> args;
   if (once) args.push_back("--once");
-  return std::make_unique<testing::CooldUnderTest>(
-      std::vector<std::string>{"COOLD_HOST_MGMT_IP=127.0.0.1", "COOLD_RULES_PATH=" + tmp + "/fw/allow.rules",
-                               "COOLD_BRIDGE_RULES_PATH=" + tmp + "/fw/allow.nft"},
-      args, /*own_network_namespace=*/true);
+  env.push_back("COOLD_HOST_MGMT_IP=127.0.0.1");
+  env.push_back("COOLD_RULES_PATH=" + tmp + "/fw/allow.rules");
+  env.push_back("COOLD_BRIDGE_RULES_PATH=" + tmp + "/fw/allow.nft");
+  return std::make_unique<testing::CooldUnderTest>(env, args, /*own_network_namespace=*/true);
+}
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 // Children of `parent` by command name, from /proc.
@@ -115,6 +121,23 @@ TEST(CooldProcess, EachChildHoldsExactlyItsRolePrivileges) {
   // The build role's set is not empty and never includes what no build needs.
   EXPECT_NE(privsep::CapabilityMask(privsep::ROLE_BUILD), 0u);
   EXPECT_EQ(privsep::CapabilityMask(privsep::ROLE_BUILD) & kCapNetAdmin, 0u);
+}
+
+TEST(CooldProcess, TheFrontEndRepeatsTheHealthRoundAndCooldKeepsRunning) {
+  auto coold = StartCoold(/*once=*/false, {"COOLD_HEALTH_INTERVAL=1s"});
+  ASSERT_TRUE(coold->WaitForLog("health round ok", kStartTimeout)) << coold->log();
+  // Three more rounds, each checked by the monitor against the kernel, past the 2 s
+  // deadline of the first.
+  for (int round = 2; round <= 4; ++round) {
+    auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+    while (Count(coold->log(), "health round ok") < static_cast<size_t>(round) &&
+           std::chrono::steady_clock::now() < deadline) {
+      coold->WaitForLog("\x01", std::chrono::milliseconds(200));
+    }
+    ASSERT_GE(Count(coold->log(), "health round ok"), static_cast<size_t>(round)) << coold->log();
+  }
+  EXPECT_EQ(kill(coold->pid(), 0), 0) << coold->log();
+  EXPECT_EQ(coold->log().find("overdue"), std::string::npos) << coold->log();
 }
 
 class FailFast : public ::testing::TestWithParam<const char*> {};

@@ -32,9 +32,9 @@ absl::StatusOr<privsep::FirewallAllowed> FirewallClient::Allow(const v1::Firewal
   return reply->allowed();
 }
 
-// The writer treats a request that fails its validator as a misbehaving peer (no answer,
-// and the channel is cut off after a few), so what the channel validator checks is
-// checked here first and refused as bad input.
+// The writer treats a request that fails its validator as a compromised front end (it
+// exits, and the monitor stops coold), so what the channel validator checks is checked
+// here first and refused as bad input.
 
 absl::Status FirewallClient::Delete(const std::string& id) {
   if (absl::Status valid = privsep::ValidateFirewallRuleId("id", id); !valid.ok()) return valid;
@@ -70,11 +70,21 @@ absl::StatusOr<privsep::FirewallChanges> FirewallClient::StageAndCommit(const st
     NetlinkRequest request;
     size_t end = std::min(rules.size(), start + privsep::kMaxRulesPerFrame);
     for (size_t i = start; i < end; ++i) *request.mutable_stage()->add_rules() = rules[i];
-    if (absl::Status staged = Call(request).status(); !staged.ok()) {
-      NetlinkRequest abort;
-      abort.mutable_abort();
-      // The stage error is the one worth reporting; an abort failure ends the channel anyway.
-      (void)Call(abort);
+    absl::StatusOr<NetlinkReply> sent = client_.Call(request);
+    absl::Status staged = sent.status();
+    if (sent.ok() && sent->status().code() != 0) {
+      staged = absl::Status(static_cast<absl::StatusCode>(sent->status().code()), sent->status().message());
+    }
+    if (!staged.ok()) {
+      // The writer admits an abort only while a set is staged (main.cc's table): after a
+      // stage it answered, or after earlier frames, but not when the first frame never
+      // left this process.
+      if (sent.ok() || start > 0) {
+        NetlinkRequest abort;
+        abort.mutable_abort();
+        // The stage error is the one worth reporting; an abort failure ends the channel anyway.
+        (void)Call(abort);
+      }
       return staged;
     }
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/posix/stream_descriptor.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "privsep/child.h"
 #include "privsep/log.h"
 #include "privsep/roles.h"
@@ -69,6 +70,7 @@ absl::Status RunHealthRound(FrontChannels channels, int proc_status_fd) {
     if (!report.ok()) return report.status();
     *round.add_reports() = *report;
   }
+  absl::MutexLock lock(&channels.monitor_mu);
   privsep::Client<privsep::MonitorRequest, privsep::MonitorReply> monitor(channels.monitor);
   privsep::MonitorRequest request;
   *request.mutable_health_round() = round;
@@ -185,9 +187,25 @@ std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildCl
   return result;
 }
 
+
+// Runs a health round every `interval`, on the loop that also makes every other call
+// on the helpers' channels, so a round never interleaves with another request.
+void ScheduleHealthRounds(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                          FrontChannels channels, int proc_status_fd) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval, channels, proc_status_fd](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    if (absl::Status health = RunHealthRound(channels, proc_status_fd); !health.ok()) {
+      LogError("health round: %s; stopping", health.ToString());
+      _exit(1);
+    }
+    ScheduleHealthRounds(timer, interval, channels, proc_status_fd);
+  });
+}
+
 }  // namespace
 
-int Serve(FrontChannels channels, Startup startup) {
+int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
   boost::asio::io_context io;
   std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>> watchers;
   // Not the monitor's: the DNS thread asks it for sockets (ServiceDirectory), and the
@@ -198,7 +216,8 @@ int Serve(FrontChannels channels, Startup startup) {
 
   FirewallClient firewall(channels.netlink);
   PodmanClient podman(channels.podman);
-  auto services = ServiceDirectory::Create(io, startup.startup.config(), startup.endpoint_db_path, channels.monitor);
+  auto services = ServiceDirectory::Create(io, startup.startup.config(), startup.endpoint_db_path, channels.monitor,
+                                          channels.monitor_mu);
   if (!services.ok()) {
     LogError("%s", services.status().ToString());
     return 1;
@@ -284,6 +303,10 @@ int Serve(FrontChannels channels, Startup startup) {
       return 1;
     }
   }
+  boost::asio::steady_timer health_timer(io);
+  ScheduleHealthRounds(health_timer,
+                       std::chrono::milliseconds(std::max<uint32_t>(startup.startup.config().health_interval_ms(), 1000)),
+                       channels, proc_status_fd);
   io.run();
   return 1;
 }

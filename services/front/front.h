@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "privsep/channel.h"
 #include "proto/privsep.pb.h"
 
@@ -19,6 +20,9 @@ struct FrontChannels {
   privsep::Channel& netlink;
   privsep::Channel& podman;
   privsep::Channel& build;
+  // Held for every call on `monitor`: the health round (this thread) and the DNS
+  // servers' socket requests (theirs) share it.
+  absl::Mutex& monitor_mu;
 };
 
 // What the monitor hands the front end at start: the configuration and the descriptors
@@ -41,8 +45,10 @@ absl::StatusOr<Startup> RequestStartup(privsep::Channel& monitor);
 absl::Status RunHealthRound(FrontChannels channels, int proc_status_fd);
 
 // Serves the REST API (when configured) until a channel closes; the monitor then stops
-// coold. Returns the exit status.
-int Serve(FrontChannels channels, Startup startup);
+// coold. Runs a health round every COOLD_HEALTH_INTERVAL (the monitor stops coold when
+// none passed within twice that); one that fails ends this process. Returns the exit
+// status.
+int Serve(FrontChannels channels, Startup startup, int proc_status_fd);
 
 }  // namespace coolify::front
 

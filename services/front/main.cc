@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   Channel netlink{UniqueFd(kFirstPassedFd + 1)};
   Channel podman{UniqueFd(kFirstPassedFd + 2)};
   Channel build{UniqueFd(kFirstPassedFd + 3)};
-  front::FrontChannels channels{monitor, netlink, podman, build};
+  absl::Mutex monitor_mu;
+  front::FrontChannels channels{monitor, netlink, podman, build, monitor_mu};
   absl::StatusOr<front::Startup> startup = front::RequestStartup(monitor);
   if (!startup.ok()) {
     LogError("startup: %s", startup.status().ToString());
@@ -37,5 +38,5 @@ int main(int argc, char** argv) {
     // descriptor to the directory the monitor prepared (and Landlock allows).
     startup->endpoint_db_path = absl::StrCat("/proc/self/fd/", endpoint_dir_fd, "/", argv[1]);
   }
-  return front::Serve(channels, *std::move(startup));
+  return front::Serve(channels, *std::move(startup), proc_status.get());
 }

@@ -57,7 +57,8 @@ const char* RcodeName(dns::Rcode rcode) {
 absl::StatusOr<std::unique_ptr<ServiceDirectory>> ServiceDirectory::Create(boost::asio::io_context& io,
                                                                            const v1::CooldConfig& config,
                                                                            const std::string& sqlite_path,
-                                                                           privsep::Channel& monitor) {
+                                                                           privsep::Channel& monitor,
+                                                                           absl::Mutex& monitor_mu) {
   endpoints::StoreConfig store_config;
   if (config.endpoint_store_corrosion()) {
     store_config.kind = endpoints::StoreConfig::Kind::kCorrosion;
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<ServiceDirectory>> ServiceDirectory::Create(boost
   auto zone = dns::ParseZoneVariable(config.dns_zone());
   if (!zone.ok()) return zone.status();
   std::unique_ptr<ServiceDirectory> directory(
-      new ServiceDirectory(io, store_config, config.host_id(), *zone, monitor));
+      new ServiceDirectory(io, store_config, config.host_id(), *zone, monitor, monitor_mu));
   if (absl::StatusOr<endpoints::EndpointStore*> store = directory->Store(); !store.ok()) {
     if (!absl::IsUnavailable(store.status())) return store.status();
     LogWarn("%s; DNS answers from an empty table until it answers", store.status().ToString());
@@ -116,6 +117,7 @@ void ServiceDirectory::Start() {
 }
 
 absl::StatusOr<dns::ListenSockets> ServiceDirectory::AskMonitorForSockets(const std::string& namespace_name) {
+  absl::MutexLock lock(&monitor_mu_);
   privsep::Client<privsep::MonitorRequest, privsep::MonitorReply> client(monitor_);
   privsep::MonitorRequest request;
   request.mutable_dns_sockets()->set_namespace_name(namespace_name);

@@ -12,7 +12,8 @@
 // The DNS servers run on a thread and io_context of their own: the front end's loop calls
 // its helpers synchronously (a Podman call, a store transaction), and no such call may
 // delay an answer. They share only the name table (immutable snapshots swapped under a
-// lock) and the monitor channel, which nothing else uses once the front end runs.
+// lock) and the monitor channel, which the front end's periodic health round also uses:
+// every use of it holds `monitor_mu`.
 #ifndef COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
 #define COOLD_SERVICES_FRONT_SERVICE_DIRECTORY_H_
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/steady_timer.hpp"
@@ -46,7 +48,8 @@ class ServiceDirectory {
   static absl::StatusOr<std::unique_ptr<ServiceDirectory>> Create(boost::asio::io_context& io,
                                                                   const v1::CooldConfig& config,
                                                                   const std::string& sqlite_path,
-                                                                  privsep::Channel& monitor);
+                                                                  privsep::Channel& monitor,
+                                                                  absl::Mutex& monitor_mu);
   ~ServiceDirectory();
 
   // Loads the table, starts the DNS servers and the refresh timer.
@@ -64,12 +67,13 @@ class ServiceDirectory {
 
  private:
   ServiceDirectory(boost::asio::io_context& io, endpoints::StoreConfig store_config, std::string host_id,
-                   dns::WireName zone, privsep::Channel& monitor)
+                   dns::WireName zone, privsep::Channel& monitor, absl::Mutex& monitor_mu)
       : io_(io),
         store_config_(std::move(store_config)),
         host_id_(std::move(host_id)),
         zone_(std::move(zone)),
         monitor_(monitor),
+        monitor_mu_(monitor_mu),
         refresh_timer_(io),
         dns_work_(boost::asio::make_work_guard(dns_io_)) {}
 
@@ -84,6 +88,7 @@ class ServiceDirectory {
   std::unique_ptr<endpoints::EndpointStore> store_;  // null until it could be opened
   dns::WireName zone_;
   privsep::Channel& monitor_;
+  absl::Mutex& monitor_mu_;
   dns::NameTable table_;
   std::string fingerprint_;
   bool store_reachable_ = true;

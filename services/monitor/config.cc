@@ -181,6 +181,14 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   }
   config.set_reconcile_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
 
+  absl::Duration health;
+  std::string health_text = Get(env, "COOLD_HEALTH_INTERVAL", "30s");
+  if (!absl::ParseDuration(health_text, &health) || health < absl::Seconds(1) || health > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("COOLD_HEALTH_INTERVAL: expected a duration from 1s to 1h, got \"", health_text, "\""));
+  }
+  config.set_health_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(health)));
+
   const std::string zone = Get(env, "COOLD_DNS_ZONE", "coolify.internal");
   if (absl::StatusOr<dns::WireName> parsed = dns::ParseZoneVariable(zone); !parsed.ok()) return parsed.status();
   config.set_dns_zone(zone);

@@ -40,6 +40,7 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(config->dns_upstream_port(), 53u);
   EXPECT_EQ(config->podman_socket(), "/run/podman/podman.sock");
   EXPECT_EQ(config->policy_file(), "");
+  EXPECT_EQ(config->health_interval_ms(), 30000u);
 }
 
 TEST(Config, ParsesEveryVariable) {
@@ -54,6 +55,7 @@ TEST(Config, ParsesEveryVariable) {
                       {"COOLD_RULES_PATH", "/var/lib/coolify/allow.rules"},
                       {"COOLD_BRIDGE_RULES_PATH", "/var/lib/coolify/allow.nft"},
                       {"COOLD_RECONCILE_INTERVAL", "500ms"},
+                      {"COOLD_HEALTH_INTERVAL", "10s"},
                       {"COOLD_DNS_ZONE", "mesh.internal"},
                       {"COOLD_DNS_UPSTREAM", "127.0.0.53:5353"},
                       {"COOLD_PODMAN_SOCKET", "/run/user/0/podman/podman.sock"},
@@ -66,6 +68,7 @@ TEST(Config, ParsesEveryVariable) {
   EXPECT_EQ(config->api_bind_port(), 8443u);
   EXPECT_EQ(config->tls_key_file(), "/etc/coolify/tls.key");
   EXPECT_EQ(config->reconcile_interval_ms(), 500u);
+  EXPECT_EQ(config->health_interval_ms(), 10000u);
   EXPECT_EQ(config->dns_upstream_port(), 5353u);
   EXPECT_EQ(config->podman_socket(), "/run/user/0/podman/podman.sock");
   EXPECT_EQ(config->policy_file(), "/etc/coolify/policy.textproto");
@@ -89,6 +92,8 @@ TEST(Config, RefusesBadValuesNamingTheVariable) {
   ExpectError({{"COOLD_BRIDGE_RULES_PATH", "/etc/coolify/"}}, "COOLD_BRIDGE_RULES_PATH");
   ExpectError({{"COOLD_RECONCILE_INTERVAL", "fast"}}, "COOLD_RECONCILE_INTERVAL");
   ExpectError({{"COOLD_RECONCILE_INTERVAL", "1ms"}}, "COOLD_RECONCILE_INTERVAL");
+  ExpectError({{"COOLD_HEALTH_INTERVAL", "500ms"}}, "COOLD_HEALTH_INTERVAL: expected a duration from 1s to 1h");
+  ExpectError({{"COOLD_HEALTH_INTERVAL", "2h"}}, "COOLD_HEALTH_INTERVAL");
   ExpectError({{"COOLD_DNS_ZONE", "bad zone"}}, "COOLD_DNS_ZONE");
   ExpectError({{"COOLD_DNS_UPSTREAM", "1.1.1.1:99999"}}, "COOLD_DNS_UPSTREAM");
   ExpectError({{"COOLD_PODMAN_SOCKET", "podman.sock"}}, "COOLD_PODMAN_SOCKET");

@@ -22,6 +22,8 @@
 #include "absl/time/time.h"
 #include "privsep/capabilities.h"
 #include "privsep/channel.h"
+#include "privsep/dispatch.h"
+#include "privsep/health_check.h"
 #include "privsep/log.h"
 #include "privsep/proc_status.h"
 #include "privsep/roles.h"
@@ -44,6 +46,12 @@ using privsep::UniqueFd;
 
 // How long children get to exit after SIGTERM in an orderly shutdown.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+
+using FrontTable = privsep::DispatchTable<MonitorRequest, MonitorReply>;
+
+// The front end's phases on the monitor channel: it asks for its configuration once,
+// then proves its and every helper's confinement, and only then may ask for sockets.
+enum FrontPhase { kUnconfigured = 0, kConfigured = 1, kServing = 2 };
 
 // An installed coold keeps its children beside it (<dir>/coold-front); a Bazel tree keeps
 // each in its own package (<dir>/front/coold-front).
@@ -69,8 +77,12 @@ class Monitor {
   // Handles one readable event on the signalfd; returns an exit status when done.
   std::optional<int> OnSignal();
   std::optional<int> OnFrontMessage();
-  absl::Status ReplyStartup(uint64_t request_id);
+  // The front channel's handlers, one per op of MonitorRequest (see the table in Start).
+  MonitorReply AnswerStartup(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerHealthRound(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerDnsSockets(const MonitorRequest& request, FrontTable::Call& call);
   absl::Status CheckHealthRound(const privsep::HealthRound& round);
+  absl::Duration HealthDeadline() const;
   Child* FindChild(pid_t pid);
   Child* FindChild(Role role);
   // Ends every child still running: SIGTERM and a grace period when orderly, SIGKILL
@@ -80,11 +92,20 @@ class Monitor {
   MonitorOptions options_;
   UniqueFd signal_fd_;
   std::unique_ptr<Channel> front_;
-  std::unique_ptr<privsep::Server<MonitorRequest, MonitorReply>> front_server_;
+  std::unique_ptr<FrontTable> front_table_;
   std::vector<Child> children_;
   FrontResources front_resources_;
   bool health_round_done_ = false;
+  // Set by a handler when what the front end sent, though well-formed, means coold must
+  // stop (a health round that does not match the kernel).
+  absl::Status fatal_;
+  // When the next health round must have passed.
+  absl::Time health_due_;
 };
+
+absl::Duration Monitor::HealthDeadline() const {
+  return 2 * absl::Milliseconds(std::max<uint32_t>(options_.config.health_interval_ms(), 1000));
+}
 
 absl::Status Monitor::Start() {
   // Signals arrive through a descriptor so the supervision loop is one poll() and no
@@ -186,7 +207,18 @@ absl::Status Monitor::Start() {
   children_.push_back({Role::ROLE_FRONT, std::move(*front)});
   monitor_front->second.reset();
   front_ = std::make_unique<Channel>(std::move(monitor_front->first));
-  front_server_ = std::make_unique<privsep::Server<MonitorRequest, MonitorReply>>(*front_);
+  using std::placeholders::_1;
+  using std::placeholders::_2;
+  //  op                               phases                                   once   fds validator handler
+  front_table_ = std::make_unique<FrontTable>("monitor", kUnconfigured, std::vector<FrontTable::Row>{
+      {MonitorRequest::kStartup,     privsep::Phases({kUnconfigured}),          true,  0, nullptr,
+       std::bind(&Monitor::AnswerStartup, this, _1, _2), kConfigured},
+      {MonitorRequest::kHealthRound, privsep::Phases({kConfigured, kServing}),  false, 0, nullptr,
+       std::bind(&Monitor::AnswerHealthRound, this, _1, _2), kServing},
+      {MonitorRequest::kDnsSockets,  privsep::Phases({kServing}),               false, 0, nullptr,
+       std::bind(&Monitor::AnswerDnsSockets, this, _1, _2)},
+  });
+  health_due_ = absl::Now() + HealthDeadline();
   for (const Child& c : children_) {
     LogInfo("started %s pid %d", privsep::RoleName(c.role), c.process.pid);
   }
@@ -268,9 +300,15 @@ std::optional<int> Monitor::OnSignal() {
 
 absl::Status Monitor::CheckHealthRound(const privsep::HealthRound& round) {
   // The reports are the children's own view. The monitor trusts only the kernel's: it
-  // reads each child's /proc status itself and compares it with the role's policy.
+  // reads each child's /proc status itself and compares every field with the role's
+  // policy (privsep/health_check.h); only Landlock, which the kernel does not show, is
+  // taken from the report.
   LogInfo("%-8s %7s %6s %6s %-18s %-18s %-18s %3s %7s %8s", "role", "pid", "uid", "gid", "CapEff",
           "CapPrm", "CapBnd", "NNP", "seccomp", "landlock");
+  if (round.reports_size() != static_cast<int>(children_.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("health round has ", round.reports_size(), " reports for ", children_.size(), " children"));
+  }
   for (const HealthReport& report : round.reports()) {
     Child* c = FindChild(report.role());
     if (c == nullptr || c->process.pid != report.pid()) {
@@ -280,88 +318,32 @@ absl::Status Monitor::CheckHealthRound(const privsep::HealthRound& round) {
     }
     auto status = privsep::ReadProcStatus(c->process.pid);
     if (!status.ok()) return status.status();
-    uint64_t expected = privsep::CapabilityMask(c->role);
     LogInfo("%-8s %7d %6u %6u %016x   %016x   %016x   %3d %7u %8d", privsep::RoleName(c->role),
             c->process.pid, status->uid, status->gid, status->cap_eff, status->cap_prm,
             status->cap_bnd, status->no_new_privs ? 1 : 0, status->seccomp, report.landlock_abi());
-    if (status->cap_eff != expected || status->cap_prm != expected || status->cap_bnd != expected ||
-        status->cap_inh != 0 || status->cap_amb != 0 || !status->no_new_privs ||
-        status->seccomp != 2) {
+    absl::StatusOr<privsep::Confinement> expected = privsep::ExpectedConfinement(c->role);
+    if (!expected.ok()) return expected.status();
+    if (absl::Status s = privsep::CheckConfinement(*expected, *status, report); !s.ok()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(privsep::RoleName(c->role), " is not confined as its policy says"));
+          absl::StrCat(privsep::RoleName(c->role), " is not confined as its policy says: ", s.message()));
     }
-  }
-  if (round.reports_size() != static_cast<int>(children_.size())) {
-    return absl::FailedPreconditionError("health round is missing a child");
   }
   return absl::OkStatus();
 }
 
 std::optional<int> Monitor::OnFrontMessage() {
-  auto request = front_server_->Next(nullptr);
-  if (!request.ok()) {
-    // The front end is the process that faces the network; garbage from it means it may be
-    // compromised, and EOF means it died. Either way coold stops.
-    LogError("front channel: %s; stopping coold", request.status().ToString());
+  absl::Status served = front_table_->ServeOne(*front_);
+  if (!served.ok()) {
+    // The front end is the process that faces the network; a frame its table refuses
+    // means it may be compromised, and EOF means it died. Either way coold stops.
+    LogError("front channel: %s; stopping coold",
+             absl::IsUnavailable(served) ? served.ToString()
+                                         : absl::StrCat("refused a request from the front end: ", served.message()));
     StopChildren(/*orderly=*/false);
     return 1;
   }
-  MonitorReply reply;
-  reply.set_request_id(request->request_id());
-  switch (request->op_case()) {
-    case MonitorRequest::kHealthRound: {
-      absl::Status checked = CheckHealthRound(request->health_round());
-      reply.mutable_status()->set_code(static_cast<int>(checked.code()));
-      reply.mutable_status()->set_message(std::string(checked.message()));
-      if (!checked.ok()) {
-        LogError("health round: %s; stopping coold", checked.ToString());
-        StopChildren(/*orderly=*/false);
-        return 1;
-      }
-      LogInfo("health round ok: %d processes confined as their policies say",
-              request->health_round().reports_size());
-      health_round_done_ = true;
-      break;
-    }
-    case MonitorRequest::kStartup:
-      // Answered with descriptors attached; see ReplyStartup.
-      if (absl::Status sent = ReplyStartup(request->request_id()); !sent.ok()) {
-        LogError("front channel: %s; stopping coold", sent.ToString());
-        StopChildren(/*orderly=*/false);
-        return 1;
-      }
-      return std::nullopt;
-    case MonitorRequest::kDnsSockets: {
-      // Only a namespace of COOLD_NAMESPACES with a gateway, and only its gateway: the
-      // front end names a namespace, never an address.
-      const std::string& name = request->dns_sockets().namespace_name();
-      const v1::NamespaceConfig* found = nullptr;
-      for (const v1::NamespaceConfig& ns : options_.config.namespaces()) {
-        if (ns.name() == name) found = &ns;
-      }
-      absl::StatusOr<std::pair<UniqueFd, UniqueFd>> sockets =
-          found == nullptr || found->gateway() == "0.0.0.0"
-              ? absl::NotFoundError(absl::StrCat("no DNS listener for namespace ", name))
-              : OpenDnsSockets(found->gateway());
-      if (!sockets.ok()) {
-        reply.mutable_status()->set_code(static_cast<int>(sockets.status().code()));
-        reply.mutable_status()->set_message(std::string(sockets.status().message()));
-        break;
-      }
-      reply.mutable_dns_sockets();
-      if (absl::Status sent = front_server_->Reply(reply, {sockets->first.get(), sockets->second.get()}); !sent.ok()) {
-        LogError("front channel: %s; stopping coold", sent.ToString());
-        StopChildren(/*orderly=*/false);
-        return 1;
-      }
-      return std::nullopt;
-    }
-    case MonitorRequest::OP_NOT_SET:
-      // Validate() already refused it; unreachable by construction.
-      return 1;
-  }
-  if (absl::Status sent = front_server_->Reply(reply); !sent.ok()) {
-    LogError("front channel: %s; stopping coold", sent.ToString());
+  if (!fatal_.ok()) {
+    LogError("%s; stopping coold", fatal_.message());
     StopChildren(/*orderly=*/false);
     return 1;
   }
@@ -372,32 +354,64 @@ std::optional<int> Monitor::OnFrontMessage() {
   return std::nullopt;
 }
 
-absl::Status Monitor::ReplyStartup(uint64_t request_id) {
+MonitorReply Monitor::AnswerHealthRound(const MonitorRequest& request, FrontTable::Call&) {
   MonitorReply reply;
-  reply.set_request_id(request_id);
+  absl::Status checked = CheckHealthRound(request.health_round());
+  reply.mutable_status()->set_code(static_cast<int>(checked.code()));
+  reply.mutable_status()->set_message(std::string(checked.message()));
+  if (!checked.ok()) {
+    fatal_ = absl::FailedPreconditionError(absl::StrCat("health round: ", checked.message()));
+    return reply;
+  }
+  LogInfo("health round ok: %d processes confined as their policies say", request.health_round().reports_size());
+  health_round_done_ = true;
+  health_due_ = absl::Now() + HealthDeadline();
+  return reply;
+}
+
+MonitorReply Monitor::AnswerDnsSockets(const MonitorRequest& request, FrontTable::Call& call) {
+  // Only a namespace of COOLD_NAMESPACES with a gateway, and only its gateway: the
+  // front end names a namespace, never an address.
+  MonitorReply reply;
+  const std::string& name = request.dns_sockets().namespace_name();
+  const v1::NamespaceConfig* found = nullptr;
+  for (const v1::NamespaceConfig& ns : options_.config.namespaces()) {
+    if (ns.name() == name) found = &ns;
+  }
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> sockets =
+      found == nullptr || found->gateway() == "0.0.0.0"
+          ? absl::NotFoundError(absl::StrCat("no DNS listener for namespace ", name))
+          : OpenDnsSockets(found->gateway());
+  if (!sockets.ok()) {
+    reply.mutable_status()->set_code(static_cast<int>(sockets.status().code()));
+    reply.mutable_status()->set_message(std::string(sockets.status().message()));
+    return reply;
+  }
+  reply.mutable_dns_sockets();
+  call.reply_fds.push_back(std::move(sockets->first));
+  call.reply_fds.push_back(std::move(sockets->second));
+  return reply;
+}
+
+MonitorReply Monitor::AnswerStartup(const MonitorRequest&, FrontTable::Call& call) {
+  MonitorReply reply;
   privsep::FrontStartup* startup = reply.mutable_startup();
   *startup->mutable_config() = options_.config;
-  std::vector<int> fds;
-  auto attach = [&fds](const UniqueFd& fd, bool* flag) {
-    *flag = fd.valid();
-    if (fd.valid()) fds.push_back(fd.get());
+  // The front end holds them once the reply is sent; the monitor keeps no copy.
+  auto attach = [&call](UniqueFd& fd) {
+    if (!fd.valid()) return false;
+    call.reply_fds.push_back(std::move(fd));
+    return true;
   };
-  bool flag = false;
-  attach(front_resources_.api_listener, &flag);
-  startup->set_api_listener(flag);
-  attach(front_resources_.api_token, &flag);
-  startup->set_api_token(flag);
-  attach(front_resources_.tls_cert, &flag);
-  startup->set_tls_cert(flag);
-  attach(front_resources_.tls_key, &flag);
-  startup->set_tls_key(flag);
+  startup->set_api_listener(attach(front_resources_.api_listener));
+  startup->set_api_token(attach(front_resources_.api_token));
+  startup->set_tls_cert(attach(front_resources_.tls_cert));
+  startup->set_tls_key(attach(front_resources_.tls_key));
   startup->set_broker_token(front_resources_.broker_token);
   startup->set_broker_ca_pem(front_resources_.broker_ca_pem);
   startup->set_broker_address(front_resources_.broker_address);
-  absl::Status sent = front_server_->Reply(reply, fds);
-  // The front end holds them now; the monitor has no use for its copies.
   front_resources_ = FrontResources();
-  return sent;
+  return reply;
 }
 
 int Monitor::Run() {
@@ -407,8 +421,16 @@ int Monitor::Run() {
     return 1;
   }
   for (;;) {
+    // A front end that stops proving confinement (never runs the health round, or stops
+    // running it) must not keep coold running: the round has a deadline.
+    const absl::Duration left = health_due_ - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      LogError("health round overdue: none passed within %s; stopping coold", absl::FormatDuration(HealthDeadline()));
+      StopChildren(/*orderly=*/false);
+      return 1;
+    }
     pollfd fds[2] = {{signal_fd_.get(), POLLIN, 0}, {front_->fd(), POLLIN, 0}};
-    int n = poll(fds, 2, -1);
+    int n = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (n < 0) {
       if (errno == EINTR) continue;
       LogError("poll: %s", strerror(errno));

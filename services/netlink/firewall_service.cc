@@ -127,32 +127,8 @@ absl::Status FirewallService::Commit(privsep::FirewallCommitMode mode, privsep::
   return WriteSnapshots();
 }
 
-privsep::NetlinkReply FirewallService::Handle(const privsep::NetlinkRequest& request) {
-  privsep::NetlinkReply reply;
-  absl::Status status;
-  switch (request.op_case()) {
-    case privsep::NetlinkRequest::kAllow:
-      status = Allow(request.allow(), reply.mutable_allowed());
-      break;
-    case privsep::NetlinkRequest::kDelete:
-      status = Delete(request.delete_().id());
-      break;
-    case privsep::NetlinkRequest::kList:
-      status = List(request.list(), reply.mutable_page());
-      break;
-    case privsep::NetlinkRequest::kStage:
-      status = Stage(request.stage());
-      break;
-    case privsep::NetlinkRequest::kCommit:
-      status = Commit(request.commit().mode(), reply.mutable_changes());
-      break;
-    case privsep::NetlinkRequest::kAbort:
-      staged_.clear();
-      break;
-    default:
-      status = absl::InvalidArgumentError("not a firewall op");
-      break;
-  }
+privsep::NetlinkReply FirewallService::Finish(const privsep::NetlinkRequest& request, const absl::Status& status,
+                                              privsep::NetlinkReply reply) {
   if (!status.ok()) {
     reply.clear_result();
     SetStatus(status, &reply);
@@ -160,6 +136,37 @@ privsep::NetlinkReply FirewallService::Handle(const privsep::NetlinkRequest& req
             status.ToString());
   }
   return reply;
+}
+
+privsep::NetlinkReply FirewallService::AnswerAllow(const privsep::NetlinkRequest& request) {
+  privsep::NetlinkReply reply;
+  const absl::Status status = Allow(request.allow(), reply.mutable_allowed());
+  return Finish(request, status, std::move(reply));
+}
+
+privsep::NetlinkReply FirewallService::AnswerDelete(const privsep::NetlinkRequest& request) {
+  return Finish(request, Delete(request.delete_().id()), privsep::NetlinkReply());
+}
+
+privsep::NetlinkReply FirewallService::AnswerList(const privsep::NetlinkRequest& request) {
+  privsep::NetlinkReply reply;
+  const absl::Status status = List(request.list(), reply.mutable_page());
+  return Finish(request, status, std::move(reply));
+}
+
+privsep::NetlinkReply FirewallService::AnswerStage(const privsep::NetlinkRequest& request) {
+  return Finish(request, Stage(request.stage()), privsep::NetlinkReply());
+}
+
+privsep::NetlinkReply FirewallService::AnswerCommit(const privsep::NetlinkRequest& request) {
+  privsep::NetlinkReply reply;
+  const absl::Status status = Commit(request.commit().mode(), reply.mutable_changes());
+  return Finish(request, status, std::move(reply));
+}
+
+privsep::NetlinkReply FirewallService::AnswerAbort(const privsep::NetlinkRequest& /*request*/) {
+  staged_.clear();
+  return privsep::NetlinkReply();
 }
 
 }  // namespace coolify::netlink

@@ -26,8 +26,15 @@ class FirewallService {
   // and its snapshot, kernel, snapshots and list agree again from here on.
   absl::Status Start();
 
-  // Firewall ops only; the caller answers health itself.
-  privsep::NetlinkReply Handle(const privsep::NetlinkRequest& request);
+  // One handler per firewall op of NetlinkRequest, for the writer's dispatch table
+  // (main.cc), which has admitted the request already. A refusal (a rule the grammar
+  // does not take, an unknown id, a kernel error) is the reply's status.
+  privsep::NetlinkReply AnswerAllow(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerDelete(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerList(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerStage(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerCommit(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerAbort(const privsep::NetlinkRequest& request);
 
  private:
   absl::Status Allow(const v1::FirewallAllow& request, privsep::FirewallAllowed* allowed);
@@ -36,6 +43,9 @@ class FirewallService {
   absl::Status Stage(const privsep::FirewallStage& stage);
   absl::Status Commit(privsep::FirewallCommitMode mode, privsep::FirewallChanges* changes);
   absl::Status WriteSnapshots();
+  // `status` into `reply` (dropping any result) and the log, when it is an error.
+  privsep::NetlinkReply Finish(const privsep::NetlinkRequest& request, const absl::Status& status,
+                               privsep::NetlinkReply reply);
 
   FirewallWriter writer_;
   SnapshotTarget iptables_;

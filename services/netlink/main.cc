@@ -1,9 +1,10 @@
 // coold-netlink. The firewall writer: the one coold process with CAP_NET_ADMIN. It acts only
-// on validated messages from the front end (fd 3) and writes its snapshots beneath the two
-// directories the monitor opened for it (fd 4: COOLD_RULES_PATH's, fd 5:
-// COOLD_BRIDGE_RULES_PATH's; argv[1] and argv[2] name the files).
+// on requests from the front end (fd 3) that its dispatch table admits, and writes its
+// snapshots beneath the two directories the monitor opened for it (fd 4:
+// COOLD_RULES_PATH's, fd 5: COOLD_BRIDGE_RULES_PATH's; argv[1] and argv[2] name the files).
 #include "privsep/channel.h"
 #include "privsep/child.h"
+#include "privsep/dispatch.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
 #include "proto/privsep.pb.h"
@@ -12,8 +13,18 @@
 namespace coolify::netlink {
 namespace {
 
+using privsep::NetlinkReply;
+using privsep::NetlinkRequest;
+using privsep::Phases;
+using Table = privsep::DispatchTable<NetlinkRequest, NetlinkReply>;
+
 constexpr int kRulesDirFd = privsep::kFirstPassedFd + 1;
 constexpr int kBridgeDirFd = privsep::kFirstPassedFd + 2;
+
+// The writer's phases. The front end's first request is its health round; a staged set
+// (FirewallStage, possibly several frames) admits only more stages, its commit or its
+// abort, so nothing else can slip between a set's frames and its batch.
+enum Phase { kHandshake = 0, kServing = 1, kStaging = 2 };
 
 int Main(int argc, char** argv) {
   SetLogRole("netlink");
@@ -37,13 +48,29 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  return privsep::ServeChannel<privsep::NetlinkRequest, privsep::NetlinkReply>(
-      front, [&](const privsep::NetlinkRequest& request) {
-        if (request.op_case() != privsep::NetlinkRequest::kHealth) return firewall.Handle(request);
-        privsep::NetlinkReply reply;
-        privsep::AnswerHealth(privsep::ROLE_NETLINK, proc_status.get(), &reply);
-        return reply;
-      });
+  auto answer_health = [&](const NetlinkRequest&, Table::Call&) {
+    NetlinkReply reply;
+    privsep::AnswerHealth(privsep::ROLE_NETLINK, proc_status.get(), &reply);
+    return reply;
+  };
+  auto op = [&firewall](NetlinkReply (FirewallService::*answer)(const NetlinkRequest&)) {
+    return [&firewall, answer](const NetlinkRequest& request, Table::Call&) { return (firewall.*answer)(request); };
+  };
+  // Validate(NetlinkRequest) has checked every op's fields by the time a row is looked
+  // up; the rule grammar itself is the writer's own parser's (firewall_rule.h), which
+  // answers a rule it refuses with INVALID_ARGUMENT rather than ending the writer.
+  //  op                      phases                          once   fds validator handler                              then
+  Table table("netlink", kHandshake, {
+      {NetlinkRequest::kHealth, Phases({kHandshake, kServing}), false, 0, nullptr, answer_health,                          kServing},
+      {NetlinkRequest::kAllow,  Phases({kServing}),             false, 0, nullptr, op(&FirewallService::AnswerAllow)},
+      {NetlinkRequest::kDelete, Phases({kServing}),             false, 0, nullptr, op(&FirewallService::AnswerDelete)},
+      {NetlinkRequest::kList,   Phases({kServing}),             false, 0, nullptr, op(&FirewallService::AnswerList)},
+      {NetlinkRequest::kStage,  Phases({kServing, kStaging}),   false, 0, nullptr, op(&FirewallService::AnswerStage),  kStaging},
+      // A commit with nothing staged is a reconcile to the empty set (or an empty bulk).
+      {NetlinkRequest::kCommit, Phases({kServing, kStaging}),   false, 0, nullptr, op(&FirewallService::AnswerCommit), kServing},
+      {NetlinkRequest::kAbort,  Phases({kStaging}),             false, 0, nullptr, op(&FirewallService::AnswerAbort),  kServing},
+  });
+  return table.Serve(front);
 }
 
 }  // namespace

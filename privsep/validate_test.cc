@@ -387,6 +387,7 @@ TEST(FirewallRuleIdTest, DerivedAndCallerIdsNeverOverlap) {
   NetlinkRequest allow;
   allow.set_protocol_version(kProtocolVersion);
   allow.set_request_id(1);
+  allow.set_role(ROLE_NETLINK);
   allow.mutable_allow()->mutable_rule()->set_port(1);
   allow.mutable_allow()->set_id("v5-caddy-ingress:80");
   EXPECT_TRUE(Validate(allow).ok());

@@ -87,11 +87,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ParseContainerSpecJson(std::string_view(reinterpret_cast<const char*>(data), size));
   if (!spec.ok()) return 0;
   CallerContext api;
-  CallerContext coold;
-  coold.is_coold = true;
-  for (const coolify::v1::Policy* policy : g_policies) {
-    EvaluateAndRender(*spec, *policy, api);
-    EvaluateAndRender(*spec, *policy, coold);
-  }
+  for (const coolify::v1::Policy* policy : g_policies) EvaluateAndRender(*spec, *policy, api);
   return 0;
 }

@@ -31,8 +31,6 @@ absl::Status ParseExpect(const std::string& path, const std::string& text, Catal
     const std::string& key = words[0];
     if (key == "profile" && words.size() == 2) {
       c->profile = words[1];
-    } else if (key == "caller" && words.size() == 2 && words[1] == "coold") {
-      c->as_coold = true;
     } else if (key == "namespace" && words.size() == 2) {
       c->caller_namespace = words[1];
     } else if (key == "verdict" && words.size() == 2 && !have_verdict) {

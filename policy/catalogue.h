@@ -30,7 +30,6 @@ struct CatalogueCase {
   std::string name;
   std::string request;
   std::string profile = "baseline";
-  bool as_coold = false;
   std::string caller_namespace;
   Outcome outcome = Outcome::kAllowed;
   std::set<std::pair<std::string, std::string>> violations;  // {rule, field}

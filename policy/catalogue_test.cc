@@ -29,7 +29,6 @@ TEST(CatalogueTest, EveryCaseReachesItsVerdict) {
     const absl::StatusOr<v1::Policy> policy = EmbeddedPolicy(c.profile);
     ASSERT_TRUE(policy.ok()) << policy.status();
     CallerContext caller;
-    caller.is_coold = c.as_coold;
     caller.namespace_name = c.caller_namespace;
     absl::StatusOr<Verdict> verdict = absl::InvalidArgumentError("unparsed");
     const absl::StatusOr<v1::ContainerSpec> spec = ParseContainerSpecJson(c.request);

@@ -13,7 +13,6 @@
 // OPTIONS:
 //   --policy FILE             the policy to apply (default: the embedded baseline)
 //   --profile NAME            an embedded profile instead: baseline or restricted
-//   --caller api|coold        who asks (default api; only coold may use host network)
 //   --namespace NAME          the namespace the caller is confined to
 //   --host-namespaces A,B     the host's namespaces (default: not checked)
 //   --host-root DIR           resolve bind sources below DIR as the gatekeeper does
@@ -49,8 +48,8 @@ constexpr int kExitDenied = 1;
 constexpr int kExitBadInput = 2;
 
 constexpr char kUsage[] =
-    "usage: coolify-policy check|render [--policy FILE | --profile NAME] [--caller api|coold]\n"
-    "                                   [--namespace NAME] [--host-namespaces A,B]\n"
+    "usage: coolify-policy check|render [--policy FILE | --profile NAME] [--namespace NAME]\n"
+    "                                   [--host-namespaces A,B]\n"
     "                                   [--host-root DIR] < request.json\n"
     "       coolify-policy lint FILE\n"
     "       coolify-policy explain FILE\n";
@@ -58,7 +57,6 @@ constexpr char kUsage[] =
 struct Options {
   std::string policy_file;
   std::string profile;
-  bool as_coold = false;
   std::string namespace_name;
   std::vector<std::string> host_namespaces;
   std::string host_root;
@@ -82,8 +80,8 @@ int BadInput(const absl::Status& status) {
 std::optional<Options> ParseOptions(const std::vector<std::string_view>& args,
                                     std::string* problem) {
   Options options;
-  constexpr std::string_view kFlags[] = {"--policy",    "--profile",         "--caller",
-                                         "--namespace", "--host-namespaces", "--host-root"};
+  constexpr std::string_view kFlags[] = {"--policy", "--profile", "--namespace", "--host-namespaces",
+                                         "--host-root"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     if (std::find(std::begin(kFlags), std::end(kFlags), flag) == std::end(kFlags)) {
@@ -99,12 +97,6 @@ std::optional<Options> ParseOptions(const std::vector<std::string_view>& args,
       options.policy_file = value;
     } else if (flag == "--profile") {
       options.profile = value;
-    } else if (flag == "--caller") {
-      if (value != "api" && value != "coold") {
-        *problem = "--caller takes api or coold";
-        return std::nullopt;
-      }
-      options.as_coold = value == "coold";
     } else if (flag == "--namespace") {
       options.namespace_name = value;
     } else if (flag == "--host-namespaces") {
@@ -159,7 +151,6 @@ int CheckOrRender(bool render, const std::vector<std::string_view>& args) {
   const absl::StatusOr<v1::ContainerSpec> spec = ParseContainerSpecJson(*body);
   if (!spec.ok()) return BadInput(spec.status());
   CallerContext caller;
-  caller.is_coold = options->as_coold;
   caller.namespace_name = options->namespace_name;
   caller.host_namespaces = options->host_namespaces;
   caller.host_paths = resolver.get();

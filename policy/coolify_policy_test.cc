@@ -57,7 +57,6 @@ TEST(CoolifyPolicyCheckTest, CatalogueExitCodesAndVerdicts) {
   for (const CatalogueCase& c : *cases) {
     SCOPED_TRACE(c.name);
     std::string args = "check --profile " + c.profile;
-    if (c.as_coold) args += " --caller coold";
     if (!c.caller_namespace.empty()) args += " --namespace " + c.caller_namespace;
     const std::string request = TempFile(c.name + ".json", c.request);
     const ToolRun run = RunTool(args, request);

@@ -11,6 +11,7 @@
 #include "policy/namespace_rules.h"
 #include "policy/shown_value.h"
 #include "policy/spec_validation.h"
+#include "privsep/validate.h"
 
 namespace coolify::policy {
 namespace {
@@ -283,12 +284,19 @@ absl::StatusOr<Verdict> Evaluate(const v1::ContainerSpec& spec, const v1::Policy
     out.Add("privileged", "true", "allow_privileged",
             "privileged containers are not allowed on this host");
   }
+  for (int i = 0; i < spec.labels_size(); ++i) {
+    const std::string& key = spec.labels(i).key();
+    if (key == kOwnerLabel || key == kNamespaceLabel) {
+      out.Add(Indexed("labels", i) + ".key", key, "reserved_labels",
+              absl::StrCat("label ", key, " is coold's own record of who created the container; "
+                                          "only coold writes it"));
+    }
+  }
   CheckCapabilities(spec, policy, &out);
   CheckBinds(spec, policy, caller, &out);
-  if (spec.host_network() && !(policy.allow_host_network() && caller.is_coold)) {
+  if (spec.host_network() && !policy.allow_host_network()) {
     out.Add("host_network", "true", "allow_host_network",
-            caller.is_coold ? "this host's policy does not allow the host network"
-                            : "only coold's own containers may use the host network");
+            "this host's policy does not allow the host network");
   }
   CheckDevices(spec, policy, &out);
   if (const std::string& runtime =
@@ -340,13 +348,57 @@ absl::StatusOr<Verdict> EvaluateNetworkCreate(const v1::NetworksCreate& request,
   return out.Take();
 }
 
-absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1::Policy& policy) {
+absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1::Policy& policy,
+                                     std::string_view container_user) {
   if (absl::Status s = ValidateContainersExec(request); !s.ok()) return s;
   Findings out;
   if (policy.restrictions().require_non_root_user() && !request.user().empty() &&
       !IsNumericNonRootUser(request.user())) {
     out.Add("user", request.user(), "restrictions.require_non_root_user",
             "this host requires exec as the container's user or a numeric uid other than 0");
+  }
+  // A name is resolved in the image's /etc/passwd, which its author writes, and the
+  // container's own user "" is the image's default, root in most images: only a numeric
+  // uid other than 0 proves the process is not root.
+  const std::string_view effective = request.user().empty() ? container_user : request.user();
+  if (!policy.allow_exec_as_root() && !IsNumericNonRootUser(effective)) {
+    out.Add("user", request.user().empty() ? container_user : request.user(), "allow_exec_as_root",
+            request.user().empty()
+                ? "the container's own user may be root (not a numeric uid other than 0), and this "
+                  "host's policy does not allow exec as root; name a numeric uid"
+                : "exec as root (or as a user name, which may be root) is not allowed on this host; "
+                  "name a numeric uid other than 0");
+  }
+  return out.Take();
+}
+
+absl::StatusOr<Verdict> EvaluateContainerAccess(const ContainerRecord& container,
+                                                std::string_view requested_namespace,
+                                                const v1::Policy& policy) {
+  const std::string_view asked = requested_namespace.empty() ? kDefaultNamespace : requested_namespace;
+  if (absl::Status s = privsep::ValidateNamespaceName("namespace", asked); !s.ok()) return s;
+  Findings out;
+  std::string_view belongs_to;
+  if (!container.owner.has_value() && !container.namespace_name.has_value()) {
+    if (!policy.adopt_unlabelled()) {
+      out.Add("id", container.id, "adopt_unlabelled",
+              absl::StrCat("container ", container.id,
+                           " was not created by coold (it has no ownership labels), and this "
+                           "host's policy does not adopt such containers"));
+      return out.Take();
+    }
+    belongs_to = kDefaultNamespace;
+  } else if (container.owner != std::string(kOwnerValue) || !container.namespace_name.has_value()) {
+    out.Add("id", container.id, "ownership",
+            absl::StrCat("container ", container.id, " was not created by coold"));
+    return out.Take();
+  } else {
+    belongs_to = *container.namespace_name;
+  }
+  if (belongs_to != asked) {
+    out.Add("namespace", asked, "namespace",
+            absl::StrCat("container ", container.id, " belongs to another namespace than ",
+                         AbslView(asked)));
   }
   return out.Take();
 }

@@ -14,7 +14,7 @@
 //   binds                             source outside host_paths, compared canonical
 //                                     (host_path.h), lexically and, with a resolver,
 //                                     after symlinks; writable under a read-only prefix
-//   host_network                      unless allow_host_network and the caller is coold
+//   host_network                      unless allow_host_network
 //   devices                           a host path not in allowed_devices, or more
 //                                     permissions than listed ("" means "rw")
 //   runtime                           outside allowed_runtimes ("" is default_runtime)
@@ -36,6 +36,7 @@
 #ifndef COOLD_POLICY_ENGINE_H_
 #define COOLD_POLICY_ENGINE_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,8 +78,6 @@ struct Verdict {
 
 // Who asks, as the gatekeeper knows it (never from the request itself).
 struct CallerContext {
-  // True only for requests coold makes for itself; never for API or broker callers.
-  bool is_coold = false;
   // The namespace the caller is confined to; "" when it may act in any namespace.
   std::string namespace_name;
   // The host's namespaces (COOLD_NAMESPACES). A request's namespace must be one of
@@ -108,8 +107,29 @@ absl::StatusOr<Verdict> EvaluateNetworkCreate(const v1::NetworksCreate& request,
 
 // Exec: never privileged (ContainersExec has no such field, and RenderExecConfig writes
 // "Privileged": false); with require_non_root_user, the user must be "" (the
-// container's own, checked at create) or a numeric non-root uid.
-absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1::Policy& policy);
+// container's own, checked at create) or a numeric non-root uid. Unless
+// allow_exec_as_root, the user the process runs as (the request's, else
+// `container_user`, the container's own as Podman's inspect says) must be a numeric uid
+// other than 0: a name, and "", may be root.
+absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1::Policy& policy,
+                                     std::string_view container_user);
+
+// What the gatekeeper read back of an existing container: the labels it wrote at create
+// (namespace_rules.h), each absent when the container has no such label.
+struct ContainerRecord {
+  std::string id;  // as the request named it, for the answer
+  std::optional<std::string> owner;
+  std::optional<std::string> namespace_name;
+};
+
+// Any verb on an existing container, acting in `requested_namespace` ("" = default):
+// the container must carry kOwnerValue and that namespace (rules "ownership",
+// "namespace"). One with neither label is refused (rule "adopt_unlabelled") unless
+// adopt_unlabelled, which treats it as coold's in the default namespace.
+// InvalidArgument for a namespace outside the namespace grammar.
+absl::StatusOr<Verdict> EvaluateContainerAccess(const ContainerRecord& container,
+                                                std::string_view requested_namespace,
+                                                const v1::Policy& policy);
 
 // Image pull: the reference's registry, once fully qualified, must be in
 // allowed_registries when the policy lists any.

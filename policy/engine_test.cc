@@ -213,15 +213,10 @@ TEST_F(HostPathResolutionTest, ReasonNamesWhereTheSymlinkLeads) {
       "host path \"/data/to-etc\" resolves to \"/etc\", which is outside every allowed host path");
 }
 
-TEST(EvaluateTest, HostNetworkOnlyForCooldAndOnlyIfAllowed) {
+TEST(EvaluateTest, HostNetworkOnlyIfThePolicyAllowsIt) {
   const v1::ContainerSpec spec = Spec("host_network: true");
-  CallerContext coold;
-  coold.is_coold = true;
-  const v1::Policy allowing = BaselineWith("allow_host_network: true");
   EXPECT_EQ(Violations(spec, Baseline()), Strings{"allow_host_network@host_network"});
-  EXPECT_EQ(Violations(spec, Baseline(), coold), Strings{"allow_host_network@host_network"});
-  EXPECT_EQ(Violations(spec, allowing), Strings{"allow_host_network@host_network"});
-  EXPECT_EQ(Violations(spec, allowing, coold), Strings{});
+  EXPECT_EQ(Violations(spec, BaselineWith("allow_host_network: true")), Strings{});
 }
 
 TEST(EvaluateTest, Devices) {
@@ -262,11 +257,9 @@ TEST(EvaluateTest, Sysctls) {
   EXPECT_EQ(Violations(Spec("sysctls { key: 'net.ipv4.ip_forward' value: '1' }"),
                        BaselineWith("allowed_sysctls: 'net.ipv4.ip_forward'")),
             Strings{});
-  CallerContext coold;
-  coold.is_coold = true;
   EXPECT_EQ(
       Violations(Spec("host_network: true sysctls { key: 'net.ipv4.tcp_syncookies' value: '0' }"),
-                 BaselineWith("allow_host_network: true"), coold),
+                 BaselineWith("allow_host_network: true")),
       Strings{"allowed_sysctls@sysctls[0].key"});
 }
 
@@ -453,18 +446,69 @@ TEST(EvaluateExecTest, RestrictedExecKeepsANonRootUser) {
   v1::ContainersExec request;
   request.set_id("web");
   request.add_cmd("sh");
-  EXPECT_TRUE(EvaluateExec(request, Restricted())->allowed());
+  EXPECT_TRUE(EvaluateExec(request, Restricted(), "1000")->allowed());
   request.set_user("0");
-  EXPECT_EQ(EvaluateExec(request, Restricted())->violations.at(0).rule,
+  EXPECT_EQ(EvaluateExec(request, Restricted(), "1000")->violations.at(0).rule,
             "restrictions.require_non_root_user");
   request.set_user("root");
-  EXPECT_FALSE(EvaluateExec(request, Restricted())->allowed());
-  EXPECT_TRUE(EvaluateExec(request, Baseline())->allowed());
+  EXPECT_FALSE(EvaluateExec(request, Restricted(), "1000")->allowed());
   request.set_user("1000");
-  EXPECT_TRUE(EvaluateExec(request, Restricted())->allowed());
+  EXPECT_TRUE(EvaluateExec(request, Restricted(), "")->allowed());
   request.clear_cmd();
-  EXPECT_EQ(EvaluateExec(request, Restricted()).status().code(),
+  EXPECT_EQ(EvaluateExec(request, Restricted(), "1000").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EvaluateExecTest, ExecAsRootOnlyWhereThePolicyAllowsIt) {
+  v1::ContainersExec request;
+  request.set_id("web");
+  request.add_cmd("sh");
+  // The container's own user: "" and names may be root.
+  for (const char* own : {"", "0", "root", "nginx", "0:0"}) {
+    const absl::StatusOr<Verdict> verdict = EvaluateExec(request, Baseline(), own);
+    ASSERT_TRUE(verdict.ok());
+    ASSERT_EQ(verdict->violations.size(), 1u) << own;
+    EXPECT_EQ(verdict->violations[0].rule, "allow_exec_as_root") << own;
+  }
+  EXPECT_TRUE(EvaluateExec(request, Baseline(), "101")->allowed());
+  EXPECT_TRUE(EvaluateExec(request, Baseline(), "101:101")->allowed());
+  request.set_user("0");
+  EXPECT_EQ(EvaluateExec(request, Baseline(), "101")->violations.at(0).rule, "allow_exec_as_root");
+  request.set_user("1000");
+  EXPECT_TRUE(EvaluateExec(request, Baseline(), "")->allowed());
+  request.set_user("0");
+  EXPECT_TRUE(EvaluateExec(request, BaselineWith("allow_exec_as_root: true"), "")->allowed());
+}
+
+TEST(EvaluateContainerAccessTest, OnlyCooldsOwnContainersInTheNamespaceAsked) {
+  ContainerRecord ours{"web", std::string("coold"), std::string("alpha")};
+  EXPECT_TRUE(EvaluateContainerAccess(ours, "alpha", Baseline())->allowed());
+  EXPECT_EQ(EvaluateContainerAccess(ours, "beta", Baseline())->violations.at(0).rule, "namespace");
+  EXPECT_EQ(EvaluateContainerAccess(ours, "", Baseline())->violations.at(0).rule, "namespace");
+  ContainerRecord theirs{"db", std::string("someone"), std::string("alpha")};
+  EXPECT_EQ(EvaluateContainerAccess(theirs, "alpha", Baseline())->violations.at(0).rule, "ownership");
+  ContainerRecord half{"db", std::nullopt, std::string("alpha")};
+  EXPECT_EQ(EvaluateContainerAccess(half, "alpha", Baseline())->violations.at(0).rule, "ownership");
+  ContainerRecord unlabelled{"infra", std::nullopt, std::nullopt};
+  EXPECT_EQ(EvaluateContainerAccess(unlabelled, "", Baseline())->violations.at(0).rule,
+            "adopt_unlabelled");
+  const v1::Policy adopting = BaselineWith("adopt_unlabelled: true");
+  EXPECT_TRUE(EvaluateContainerAccess(unlabelled, "", adopting)->allowed());
+  EXPECT_TRUE(EvaluateContainerAccess(unlabelled, "default", adopting)->allowed());
+  EXPECT_EQ(EvaluateContainerAccess(unlabelled, "alpha", adopting)->violations.at(0).rule, "namespace");
+  // Adopting never covers a container labelled as someone else's.
+  EXPECT_EQ(EvaluateContainerAccess(theirs, "alpha", adopting)->violations.at(0).rule, "ownership");
+  EXPECT_EQ(EvaluateContainerAccess(ours, "Bad Name", Baseline()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EvaluateTest, CooldsOwnLabelsAreReserved) {
+  EXPECT_EQ(Violations(Spec("labels { key: 'coolify.coold.owner' value: 'coold' }"), Baseline()),
+            Strings{"reserved_labels@labels[0].key"});
+  EXPECT_EQ(Violations(Spec("labels { key: 'a' value: 'b' } labels { key: 'coolify.coold.namespace' value: 'x' }"),
+                       Baseline()),
+            Strings{"reserved_labels@labels[1].key"});
+  EXPECT_EQ(Violations(Spec("labels { key: 'coolify.service' value: 'web' }"), Baseline()), Strings{});
 }
 
 TEST(EvaluateImagePullTest, RegistryAllowlist) {

@@ -76,9 +76,10 @@ std::string ExplainPolicy(const v1::Policy& policy) {
   Rows rows;
   rows.emplace_back("policy", policy.name());
   rows.emplace_back("privileged containers", policy.allow_privileged() ? "ALLOWED" : "denied");
-  rows.emplace_back("host network", policy.allow_host_network()
-                                        ? "coold's own containers only"
-                                        : "denied (even for coold's own containers)");
+  rows.emplace_back("host network", policy.allow_host_network() ? "ALLOWED" : "denied");
+  rows.emplace_back("exec as root", policy.allow_exec_as_root() ? "ALLOWED" : "denied");
+  rows.emplace_back("unlabelled containers",
+                    policy.adopt_unlabelled() ? "adopted (default namespace)" : "untouchable");
   std::vector<std::string> defaults;
   if (!policy.restrictions().drop_all_capabilities()) {
     for (std::string_view c : DefaultCapabilities()) defaults.emplace_back(c);

@@ -277,8 +277,16 @@ std::vector<Finding> LintPolicy(const v1::Policy& policy) {
   }
   if (policy.allow_host_network()) {
     out.Add(Severity::kDanger, "allow_host_network", "true",
-            "coold's own containers may share the host's network namespace: every host port "
-            "and host-local service is theirs.");
+            "any container may share the host's network namespace: every host port and "
+            "host-local service is theirs.");
+  }
+  if (policy.allow_exec_as_root()) {
+    out.Add(Severity::kWarning, "allow_exec_as_root", "true",
+            "exec may run processes as root in any container, with every capability it holds.");
+  }
+  if (policy.adopt_unlabelled()) {
+    out.Add(Severity::kNote, "adopt_unlabelled", "true",
+            "the API may stop, exec into and delete containers coold did not create.");
   }
   LintCapabilities(policy, &out);
   LintHostPaths(policy, &out);

@@ -22,6 +22,14 @@ inline constexpr std::string_view kAnyNamespace = "*";
 
 inline constexpr std::string_view kNamespacePlaceholder = "{namespace}";
 
+// The labels the gatekeeper writes on every container it creates, after the request's
+// own (which may not use these keys): who created it and the namespace it belongs to.
+// Every verb on an existing container reads them back (engine.h,
+// EvaluateContainerAccess); they are the record of tenancy that no request can forge.
+inline constexpr std::string_view kOwnerLabel = "coolify.coold.owner";
+inline constexpr std::string_view kOwnerValue = "coold";
+inline constexpr std::string_view kNamespaceLabel = "coolify.coold.namespace";
+
 // `pattern` with every "{namespace}" replaced by `name`.
 std::string ExpandNamespace(std::string_view pattern, std::string_view name);
 

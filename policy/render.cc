@@ -179,7 +179,13 @@ absl::StatusOr<std::string> RenderSpecGenerator(const v1::ContainerSpec& spec,
   w.Key("env");
   Map(w, spec.env());
   w.Key("labels");
-  Map(w, spec.labels());
+  w.BeginObject();
+  for (const v1::KeyValue& kv : spec.labels()) w.Member(kv.key(), kv.value());
+  // Last, so that nothing before them can stand in for them (Evaluate refused a request
+  // that names either key).
+  w.Member(kOwnerLabel, kOwnerValue);
+  w.Member(kNamespaceLabel, spec.namespace_().empty() ? kDefaultNamespace : spec.namespace_());
+  w.EndObject();
   if (!spec.user().empty()) w.Member("user", spec.user());
   if (!spec.workdir().empty())
     w.Member("work_dir", CanonicalizeLexically(spec.workdir()).value_or(""));

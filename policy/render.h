@@ -29,6 +29,8 @@
 //   systemd                    "false": no systemd-mode mounts
 //   resource_limits            the request's limits, or the policy's caps where the
 //                              request names none
+//   labels                     the request's, then kOwnerLabel and kNamespaceLabel
+//                              (namespace_rules.h): coold's record of the container
 //   mounts                     binds with their canonical (resolved) source and
 //                              "rbind", "nosuid", "nodev", "ro"/"rw"
 //   volumes                    named volumes with "nosuid", "nodev", "ro"/"rw"

@@ -192,9 +192,6 @@ absl::Status Validate(const PodmanRequest& request) {
     if (verb == 0 || (verb >= 50 && verb < 80) || verb >= 90) {
       return FieldError("PodmanRequest", "call.command", absl::StrCat("verb ", verb, " is not a Podman verb"));
     }
-    if (!request.call().caller_namespace().empty()) {
-      return ValidateNamespaceName("PodmanRequest.call.caller_namespace", request.call().caller_namespace());
-    }
   }
   return absl::OkStatus();
 }

@@ -18,6 +18,8 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -119,7 +121,7 @@ TEST_F(PodmanE2E, ContainerLifecycleWithTheCanonicalSpec) {
   EXPECT_EQ(caps.find("CAP_SYS_ADMIN"), std::string::npos) << caps;
   EXPECT_EQ(caps.find("CAP_NET_ADMIN"), std::string::npos) << caps;
 
-  Answer exec = Api("POST", "/api/v1/containers/e2e-web/exec", R"({"cmd":["sh","-c","echo out; exit 3"]})");
+  Answer exec = Api("POST", "/api/v1/containers/e2e-web/exec", R"({"cmd":["sh","-c","echo out; exit 3"],"user":"1000"})");
   ASSERT_EQ(exec.status, 200) << exec.body;
   EXPECT_NE(exec.body.find("\"exit_code\":3"), std::string::npos) << exec.body;
   EXPECT_NE(exec.body.find("out"), std::string::npos) << exec.body;
@@ -138,6 +140,83 @@ TEST_F(PodmanE2E, ContainerLifecycleWithTheCanonicalSpec) {
 
   ASSERT_EQ(Api("DELETE", "/api/v1/containers/e2e-web").status, 200);
   EXPECT_EQ(Api("GET", "/api/v1/containers/e2e-web").status, 404);
+}
+
+// Tenancy is what the gatekeeper recorded at create, never what a caller says: another
+// namespace's container, one coold did not create, exec as root and the host network are
+// each refused through the live API naming the rule, and nothing changes in Podman.
+TEST_F(PodmanE2E, TenancyIsTheGatekeepersRecordNotTheCallersWord) {
+  ASSERT_TRUE(harness_->Podman({"network", "create", "coolify-alpha-mesh"}).ok());
+  Answer create = Api("POST", "/api/v1/containers",
+                      R"({"name":"e2e-alpha","namespace":"alpha","image":"localhost/busybox:latest",)"
+                      R"("command":["sleep","300"]})");
+  ASSERT_EQ(create.status, 201) << create.body;
+  EXPECT_NE(PodmanCli({"inspect", "e2e-alpha", "--format", "{{json .Config.Labels}}"})
+                .find(R"("coolify.coold.namespace":"alpha")"),
+            std::string::npos);
+  ASSERT_EQ(Api("POST", "/api/v1/containers/e2e-alpha/start?namespace=alpha").status, 200);
+  const std::string started = PodmanCli({"inspect", "e2e-alpha", "--format", "{{.State.StartedAt}}"});
+
+  // Acting in another namespace (the default one when none is named).
+  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"GET", "/api/v1/containers/e2e-alpha", ""},
+           {"GET", "/api/v1/containers/e2e-alpha/logs", ""},
+           {"GET", "/api/v1/containers/e2e-alpha/logs?follow=true&namespace=beta", ""},
+           {"POST", "/api/v1/containers/e2e-alpha/stop", R"({"timeout_seconds":0})"},
+           {"POST", "/api/v1/containers/e2e-alpha/restart?namespace=default", ""},
+           {"POST", "/api/v1/containers/e2e-alpha/exec", R"({"cmd":["touch","/tmp/x"],"user":"1000","namespace":"beta"})"},
+           {"POST", "/api/v1/containers/e2e-alpha/healthcheck/run", ""},
+           {"DELETE", "/api/v1/containers/e2e-alpha?force=true", ""}}) {
+    Answer a = Api(method, path, body);
+    EXPECT_EQ(a.status, 403) << method << " " << path << ": " << a.body;
+    EXPECT_NE(a.body.find(R"("rule":"namespace")"), std::string::npos) << path << ": " << a.body;
+  }
+  EXPECT_EQ(PodmanCli({"inspect", "e2e-alpha", "--format", "{{.State.StartedAt}}"}), started);
+  EXPECT_EQ(Api("GET", "/api/v1/containers/e2e-alpha?namespace=alpha").status, 200);
+
+  // Exec as the container's own user (root in busybox) is refused; a numeric uid runs.
+  Answer root = Api("POST", "/api/v1/containers/e2e-alpha/exec?namespace=alpha", R"({"cmd":["touch","/root-was-here"]})");
+  EXPECT_EQ(root.status, 403) << root.body;
+  EXPECT_NE(root.body.find(R"("rule":"allow_exec_as_root")"), std::string::npos) << root.body;
+  EXPECT_NE(PodmanCli({"exec", "e2e-alpha", "test", "-e", "/root-was-here"}).find("error"), std::string::npos);
+  Answer user = Api("POST", "/api/v1/containers/e2e-alpha/exec?namespace=alpha", R"({"cmd":["id","-u"],"user":"1000"})");
+  EXPECT_EQ(user.status, 200) << user.body;
+
+  // A container coold did not create.
+  PodmanCli({"run", "-d", "--name", "e2e-infra", "--runtime", "runc", "localhost/busybox:latest", "sleep", "300"});
+  const std::string infra_started = PodmanCli({"inspect", "e2e-infra", "--format", "{{.State.StartedAt}}"});
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/api/v1/containers/e2e-infra"},
+           {"GET", "/api/v1/containers/e2e-infra/logs"},
+           {"POST", "/api/v1/containers/e2e-infra/stop"},
+           {"POST", "/api/v1/containers/e2e-infra/exec"},
+           {"DELETE", "/api/v1/containers/e2e-infra?force=true"}}) {
+    Answer a = Api(method, path, method == "POST" && path.find("exec") != std::string::npos
+                                     ? R"({"cmd":["true"],"user":"1000"})"
+                                     : "");
+    EXPECT_EQ(a.status, 403) << path << ": " << a.body;
+    EXPECT_NE(a.body.find(R"("rule":"adopt_unlabelled")"), std::string::npos) << path << ": " << a.body;
+  }
+  EXPECT_EQ(PodmanCli({"inspect", "e2e-infra", "--format", "{{.State.StartedAt}}"}), infra_started);
+  Answer listed = Api("GET", "/api/v1/host/containers");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.body.find("e2e-infra"), std::string::npos) << listed.body;
+  EXPECT_NE(listed.body.find("e2e-alpha"), std::string::npos) << listed.body;
+  EXPECT_NE(listed.body.find(R"("coolify.coold.namespace":"alpha")"), std::string::npos) << listed.body;
+
+  // Nothing a caller says gets a container the host network or coold's labels.
+  const std::string before = PodmanCli({"ps", "-a", "--format", "{{.Names}}"});
+  Answer host = Api("POST", "/api/v1/containers", R"({"name":"e2e-host","image":"localhost/busybox:latest","hostNetwork":true})");
+  EXPECT_EQ(host.status, 403) << host.body;
+  EXPECT_NE(host.body.find(R"("rule":"allow_host_network")"), std::string::npos) << host.body;
+  Answer forged = Api("POST", "/api/v1/containers",
+                      R"({"name":"e2e-forged","image":"localhost/busybox:latest","labels":[{"key":"coolify.coold.namespace","value":"default"}]})");
+  EXPECT_EQ(forged.status, 403) << forged.body;
+  EXPECT_NE(forged.body.find(R"("rule":"reserved_labels")"), std::string::npos) << forged.body;
+  EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+
+  EXPECT_EQ(Api("DELETE", "/api/v1/containers/e2e-alpha?force=true&namespace=alpha").status, 200);
+  PodmanCli({"rm", "-f", "-t", "0", "e2e-infra"});
 }
 
 TEST_F(PodmanE2E, DeniedCreatesLeavePodmanUntouched) {
@@ -179,7 +258,7 @@ TEST_F(PodmanE2E, AdversarialCatalogueThroughTheLiveApi) {
   const std::string before = PodmanCli({"ps", "-a", "--format", "{{.Names}}"});
   int live = 0;
   for (const policy::CatalogueCase& c : *cases) {
-    if (c.profile != "baseline" || c.as_coold || !c.caller_namespace.empty()) continue;
+    if (c.profile != "baseline" || !c.caller_namespace.empty()) continue;
     // An allowed bind needs its host path to exist, and the gatekeeper pins the real one;
     // this machine has none of the catalogue's host trees.
     if (c.outcome == policy::CatalogueCase::Outcome::kAllowed && c.request.find("\"binds\"") != std::string::npos) {

@@ -133,17 +133,12 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command) {
 }
 
 v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
-  // The tenancy namespace a request acts for: the one the created object names. The
-  // gatekeeper checks that everything the object joins belongs to it.
-  std::string caller_namespace;
-  if (command.has_containers_create()) caller_namespace = command.containers_create().spec().namespace_();
-  if (command.has_networks_create()) caller_namespace = command.networks_create().namespace_();
   // A followed log is a stream; a command answers once (REST API: LogFollower).
   if (command.has_containers_logs() && command.containers_logs().follow()) {
     return ErrorResult(absl::InvalidArgumentError(
         "follow: a followed log streams only from the REST API (GET /api/v1/containers/{id}/logs?follow=true)"));
   }
-  absl::StatusOr<PodmanAnswer> answer = podman_.Run(command, caller_namespace, /*from_coold=*/false);
+  absl::StatusOr<PodmanAnswer> answer = podman_.Run(command);
   if (!answer.ok()) return ErrorResult(answer.status());
   v1::CommandResult result;
   result.set_code(answer->http_status);

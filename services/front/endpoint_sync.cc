@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/json/parse.hpp"
 #include "boost/json/value.hpp"
+#include "policy/namespace_rules.h"
 #include "privsep/log.h"
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
@@ -48,7 +49,8 @@ absl::StatusOr<json::value> ParseJson(const std::string& text) {
 }  // namespace
 
 absl::StatusOr<std::vector<endpoints::EndpointRow>> DesiredRows(
-    const std::string& containers_json, const std::function<absl::StatusOr<std::string>(const std::string& id)>& inspect,
+    const std::string& containers_json,
+    const std::function<absl::StatusOr<std::string>(const std::string& id, const std::string& namespace_name)>& inspect,
     const v1::CooldConfig& config, const std::vector<endpoints::EndpointRow>& existing) {
   std::map<std::string, std::string> namespace_of_network;
   for (const v1::NamespaceConfig& ns : config.namespaces()) namespace_of_network[ns.network()] = ns.name();
@@ -69,7 +71,9 @@ absl::StatusOr<std::vector<endpoints::EndpointRow>> DesiredRows(
       for (const json::value& n : networks->as_array()) managed = managed || namespace_of_network.count(Text(&n)) > 0;
     }
     if (!managed) continue;
-    absl::StatusOr<std::string> inspected = inspect(id);
+    // The gatekeeper answers only for the namespace the container was created in, which
+    // its label (written by the gatekeeper) says; "" is the default namespace.
+    absl::StatusOr<std::string> inspected = inspect(id, Text(Path(summary, {"Labels", policy::kNamespaceLabel.data()})));
     // Gone between the list and the inspect: the next tick sees it as gone.
     if (absl::IsNotFound(inspected.status())) continue;
     if (!inspected.ok()) return inspected.status();
@@ -208,7 +212,7 @@ absl::Status EndpointSync::Reconcile() {
   };
   v1::Command list;
   list.mutable_host_containers();
-  absl::StatusOr<PodmanAnswer> containers = podman_.Run(list, "", /*from_coold=*/true);
+  absl::StatusOr<PodmanAnswer> containers = podman_.Run(list);
   if (!containers.ok()) return fail(containers.status());
   if (containers->http_status != 200) {
     return fail(absl::UnavailableError(absl::StrCat("podman container list: ", containers->http_status)));
@@ -217,10 +221,11 @@ absl::Status EndpointSync::Reconcile() {
   if (!store.ok()) return fail(store.status());
   absl::StatusOr<std::vector<endpoints::EndpointRow>> existing = (*store)->ListHost();
   if (!existing.ok()) return fail(existing.status());
-  auto inspect = [this](const std::string& id) -> absl::StatusOr<std::string> {
+  auto inspect = [this](const std::string& id, const std::string& namespace_name) -> absl::StatusOr<std::string> {
     v1::Command c;
     c.mutable_containers_inspect()->set_id(id);
-    absl::StatusOr<PodmanAnswer> answer = podman_.Run(c, "", /*from_coold=*/true);
+    c.mutable_containers_inspect()->set_namespace_(namespace_name);
+    absl::StatusOr<PodmanAnswer> answer = podman_.Run(c);
     if (!answer.ok()) return answer.status();
     if (answer->http_status == 404) return absl::NotFoundError(id);
     if (answer->http_status != 200) return absl::UnavailableError(absl::StrCat("inspect ", id, ": ", answer->http_status));

@@ -33,10 +33,11 @@ namespace coolify::front {
 
 // The desired rows from Podman's answers, without any I/O: `containers` is the JSON of
 // host_containers (libpod's list), `inspect` gives one container's inspect JSON by id
-// (asked only for containers on a managed network), `existing` is this host's rows now.
-// Public for tests.
+// and the namespace its ownership label names (asked only for containers on a managed
+// network), `existing` is this host's rows now. Public for tests.
 absl::StatusOr<std::vector<endpoints::EndpointRow>> DesiredRows(
-    const std::string& containers_json, const std::function<absl::StatusOr<std::string>(const std::string& id)>& inspect,
+    const std::string& containers_json,
+    const std::function<absl::StatusOr<std::string>(const std::string& id, const std::string& namespace_name)>& inspect,
     const v1::CooldConfig& config, const std::vector<endpoints::EndpointRow>& existing);
 
 class EndpointSync {

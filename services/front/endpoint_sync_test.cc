@@ -47,7 +47,7 @@ std::map<std::string, std::string> Inspections() {
 TEST(DesiredRowsTest, ContainersOnNamespaceNetworksBecomeRows) {
   std::map<std::string, std::string> inspections = Inspections();
   std::vector<std::string> inspected;
-  auto inspect = [&](const std::string& id) -> absl::StatusOr<std::string> {
+  auto inspect = [&](const std::string& id, const std::string&) -> absl::StatusOr<std::string> {
     inspected.push_back(id);
     return inspections.at(id);
   };
@@ -75,7 +75,7 @@ TEST(DesiredRowsTest, ContainersOnNamespaceNetworksBecomeRows) {
 
 TEST(DesiredRowsTest, RegisteredRowsKeepTheirServiceAndPort) {
   std::map<std::string, std::string> inspections = Inspections();
-  auto inspect = [&](const std::string& id) -> absl::StatusOr<std::string> { return inspections.at(id); };
+  auto inspect = [&](const std::string& id, const std::string&) -> absl::StatusOr<std::string> { return inspections.at(id); };
   endpoints::EndpointRow registered;
   registered.service_id = "checkout";
   registered.container_id = kWebId;
@@ -92,7 +92,7 @@ TEST(DesiredRowsTest, AStoppedContainerKeepsItsRowWithItsNewState) {
   // Podman's view of a stopped container: no attachment, no address.
   std::map<std::string, std::string> inspections = {
       {kWebId, R"({"Name":"web","State":{"Status":"exited"},"Config":{},"NetworkSettings":{"Networks":{}}})"}};
-  auto inspect = [&](const std::string& id) -> absl::StatusOr<std::string> { return inspections.at(id); };
+  auto inspect = [&](const std::string& id, const std::string&) -> absl::StatusOr<std::string> { return inspections.at(id); };
   const std::string list = R"([{"Id":")" + kWebId + R"(","Networks":[]}])";
   // Never announced before: nothing to keep.
   auto none = DesiredRows(list, inspect, Config(), {});
@@ -113,7 +113,7 @@ TEST(DesiredRowsTest, AStoppedContainerKeepsItsRowWithItsNewState) {
 }
 
 TEST(DesiredRowsTest, FailuresAreErrorsAndVanishedContainersAreSkipped) {
-  auto gone = [&](const std::string& id) -> absl::StatusOr<std::string> {
+  auto gone = [&](const std::string& id, const std::string&) -> absl::StatusOr<std::string> {
     if (id == kWebId) return absl::NotFoundError("gone");
     return Inspections().at(id);
   };
@@ -123,12 +123,12 @@ TEST(DesiredRowsTest, FailuresAreErrorsAndVanishedContainersAreSkipped) {
   EXPECT_EQ((*rows)[0].container_id, kDbId);
 
   // Podman unreachable mid-way: an error, so the caller writes nothing this tick.
-  auto down = [](const std::string&) -> absl::StatusOr<std::string> { return absl::UnavailableError("down"); };
+  auto down = [](const std::string&, const std::string&) -> absl::StatusOr<std::string> { return absl::UnavailableError("down"); };
   EXPECT_TRUE(absl::IsUnavailable(DesiredRows(List(), down, Config(), {}).status()));
-  auto any = [](const std::string&) -> absl::StatusOr<std::string> { return std::string("{}"); };
+  auto any = [](const std::string&, const std::string&) -> absl::StatusOr<std::string> { return std::string("{}"); };
   EXPECT_FALSE(DesiredRows("not json", any, Config(), {}).ok());
   EXPECT_FALSE(DesiredRows(R"({"Id":"x"})", any, Config(), {}).ok());
-  auto garbage = [](const std::string&) -> absl::StatusOr<std::string> { return std::string("{"); };
+  auto garbage = [](const std::string&, const std::string&) -> absl::StatusOr<std::string> { return std::string("{"); };
   EXPECT_FALSE(DesiredRows(List(), garbage, Config(), {}).ok());
 }
 

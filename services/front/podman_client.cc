@@ -25,20 +25,10 @@ absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::Podman
   return reply->response();
 }
 
-absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command, const std::string& caller_namespace,
-                                               bool from_coold) {
+absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command) {
   if (!IsPodmanVerb(command)) return absl::InvalidArgumentError("command: not a Podman verb");
-  // The gatekeeper's channel validator refuses a malformed namespace as a misbehaving
-  // peer; refuse it here as bad input instead.
-  if (!caller_namespace.empty()) {
-    if (absl::Status valid = privsep::ValidateNamespaceName("namespace", caller_namespace); !valid.ok()) {
-      return valid;
-    }
-  }
   privsep::PodmanRequest request;
   *request.mutable_call()->mutable_command() = command;
-  request.mutable_call()->set_caller_namespace(caller_namespace);
-  request.mutable_call()->set_from_coold(from_coold);
   absl::StatusOr<privsep::PodmanResponse> first = Call(request);
   if (!first.ok()) return first.status();
   return Collect(*std::move(first));

@@ -31,10 +31,10 @@ class PodmanClient {
  public:
   explicit PodmanClient(privsep::Channel& channel) : client_(channel) {}
 
-  // Runs one Podman verb for a caller of `caller_namespace` ("" = default); from_coold
-  // marks coold's own requests (the only ones that may ask for host networking).
-  absl::StatusOr<PodmanAnswer> Run(const v1::Command& command, const std::string& caller_namespace,
-                                   bool from_coold);
+  // Runs one Podman verb. The call carries the command and nothing else: the namespace
+  // a verb acts in is a field of the command, checked by the gatekeeper against what it
+  // recorded at create.
+  absl::StatusOr<PodmanAnswer> Run(const v1::Command& command);
 
   // Starts a containers_logs with follow=true.
   absl::StatusOr<PodmanFollow> Follow(const v1::Command& command);

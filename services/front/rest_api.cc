@@ -121,6 +121,20 @@ std::string QueryValue(const http::Request& request, const char* key) {
   return "";
 }
 
+// The namespace a verb on an existing container acts in: ?namespace=, or the body's
+// "namespace"; both given and different is a 400.
+absl::Status NamespaceFromQuery(const http::Request& request, google::protobuf::Message* message) {
+  const std::string value = QueryValue(request, "namespace");
+  if (value.empty()) return absl::OkStatus();
+  const auto* field = message->GetDescriptor()->FindFieldByName("namespace");
+  const std::string in_body = message->GetReflection()->GetString(*message, field);
+  if (!in_body.empty() && in_body != value) {
+    return absl::InvalidArgumentError("namespace: the query and the body name different namespaces");
+  }
+  message->GetReflection()->SetString(message, field, value);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> QueryBool(const http::Request& request, const char* key) {
   std::string value = QueryValue(request, key);
   if (value.empty() || value == "false" || value == "0") return false;
@@ -185,6 +199,7 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
       if (method == bhttp::verb::get) {
         if (auto s = no_body(); !s.ok()) return s;
         command.mutable_containers_inspect()->set_id(id);
+        command.mutable_containers_inspect()->set_namespace_(QueryValue(request, "namespace"));
       } else if (method == bhttp::verb::delete_) {
         if (!request.body.empty()) {
           if (auto s = body(command.mutable_containers_delete()); !s.ok()) return s;
@@ -193,6 +208,7 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
         if (!force.ok()) return force.status();
         if (*force) command.mutable_containers_delete()->set_force(true);
         command.mutable_containers_delete()->set_id(id);
+        if (auto s = NamespaceFromQuery(request, command.mutable_containers_delete()); !s.ok()) return s;
       } else {
         return MethodNotAllowed(request, "GET or DELETE");
       }
@@ -203,13 +219,14 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
       if (parts->size() > 3) return absl::NotFoundError(absl::StrCat("no route ", path));
       if (action == "logs") {
         if (method != bhttp::verb::get) return MethodNotAllowed(request, "GET");
-        if (auto s = OnlyQuery(request, {"follow", "tail", "timestamps"}); !s.ok()) return s;
+        if (auto s = OnlyQuery(request, {"follow", "tail", "timestamps", "namespace"}); !s.ok()) return s;
         auto follow = QueryBool(request, "follow");
         if (!follow.ok()) return follow.status();
         auto* logs = command.mutable_containers_logs();
         auto timestamps = QueryBool(request, "timestamps");
         if (!timestamps.ok()) return timestamps.status();
         logs->set_id(id);
+        logs->set_namespace_(QueryValue(request, "namespace"));
         logs->set_follow(*follow);
         logs->set_timestamps(*timestamps);
         if (std::string tail = QueryValue(request, "tail"); !tail.empty()) {
@@ -220,7 +237,7 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
         return command;
       }
       if (method != bhttp::verb::post) return MethodNotAllowed(request, "POST");
-      if (auto s = OnlyQuery(request, {}); !s.ok()) return s;
+      if (auto s = OnlyQuery(request, {"namespace"}); !s.ok()) return s;
       google::protobuf::Message* message = nullptr;
       if (action == "start") {
         message = command.mutable_containers_start();
@@ -241,6 +258,7 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
       }
       const auto* id_field = message->GetDescriptor()->FindFieldByName("id");
       message->GetReflection()->SetString(message, id_field, id);
+      if (auto s = NamespaceFromQuery(request, message); !s.ok()) return s;
     }
   } else if (route("/api/v1/volumes")) {
     auto parts = Segments(path, sizeof("/api/v1/volumes") - 1);
@@ -289,7 +307,10 @@ absl::StatusOr<v1::Command> RestApi::PodmanCommand(const http::Request& request)
     }
   }
   if (command.verb_case() != v1::Command::kContainersLogs) {
-    if (auto s = OnlyQuery(request, {"force"}); !s.ok()) return s;
+    if (auto s = OnlyQuery(request, {"force", "namespace"}); !s.ok()) return s;
+    if (!QueryValue(request, "namespace").empty() && !absl::StartsWith(path, "/api/v1/containers/")) {
+      return absl::InvalidArgumentError("namespace: unknown query parameter");
+    }
   }
   return command;
 }

@@ -25,6 +25,8 @@
 #include "google/protobuf/message.h"
 #include "policy/engine.h"
 #include "policy/host_path.h"
+#include "policy/namespace_rules.h"
+#include "policy/shown_value.h"
 #include "policy/render.h"
 #include "policy/spec_validation.h"
 #include "privsep/channel.h"
@@ -32,6 +34,7 @@
 #include "privsep/unique_fd.h"
 #include "privsep/validate.h"
 #include "services/podman/libpod_client.h"
+#include "services/podman/libpod_fields.h"
 #include "services/podman/libpod_path.h"
 #include "services/podman/libpod_verbs.h"
 
@@ -110,17 +113,19 @@ GatekeeperAnswer IdAnswer(unsigned status, std::string_view key, std::string_vie
   return Answer(status, o);
 }
 
-GatekeeperAnswer JsonOrError(unsigned status, const absl::StatusOr<json::value>& value) {
-  if (!value.ok()) return FromStatus(value.status());
-  return Answer(status, *value);
+// Podman's answer relayed as it sent it: the front end parses it.
+GatekeeperAnswer JsonOrError(unsigned status, absl::StatusOr<std::string> text) {
+  if (!text.ok()) return FromStatus(text.status());
+  return GatekeeperAnswer{status, *std::move(text), {}};
 }
 
-// Who may do what, from the call (never from the request itself).
-policy::CallerContext Caller(const PodmanCall& call, const v1::Policy& policy) {
+// What confines a create, from the policy alone: every call arrives from the front end,
+// which cannot prove who asks, so nothing it says widens what a request may do. The
+// request's namespace must be one of the host's (and the gatekeeper records it in the
+// container's labels); which of them a caller may act in is the API token's business,
+// and the token is the whole host's (docs/architecture.md, "The Podman channel").
+policy::CallerContext Caller(const v1::Policy& policy) {
   policy::CallerContext caller;
-  caller.is_coold = call.from_coold();
-  caller.namespace_name = call.caller_namespace().empty() ? std::string("default")
-                                                          : call.caller_namespace();
   // The host's namespaces are those the policy names; a "*" rule governs any other, so
   // then the list is left empty (every namespace the rules govern is the host's).
   bool wildcard = false;
@@ -142,12 +147,11 @@ std::optional<std::string> ImageDigest(const LibpodClient& client, std::string_v
   if (!target.ok()) return std::nullopt;
   absl::StatusOr<HttpResult> result = client.Call(Method::kGet, *target);
   if (!result.ok() || !StatusFromResponse(result->status, result->body).ok()) return std::nullopt;
-  json::error_code ec;
-  json::value v = json::parse(result->body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const json::value* digest = v.as_object().if_contains("Digest");
-  if (digest == nullptr || !digest->is_string() || digest->as_string().empty()) return std::nullopt;
-  return std::string(digest->as_string());
+  absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = ExtractFields(result->body, {{"Digest"}});
+  if (!found.ok()) return std::nullopt;
+  absl::StatusOr<std::string> digest = OneString((*found)[0], "Digest");
+  if (!digest.ok() || digest->empty()) return std::nullopt;
+  return *std::move(digest);
 }
 
 // Sends `data` as frames of at most kMaxBodyBytesPerFrame, each made by `field`.
@@ -230,31 +234,49 @@ class Runner {
         return JsonOrError(200, ImagesDelete(client_, c.images_delete().ref(), c.images_delete().force()));
       case Command::kContainersCreate:
         return Create(c.containers_create().spec());
-      case Command::kContainersStart:
-        return Done(ContainersStart(client_, c.containers_start().id()), c.containers_start().id());
+      case Command::kContainersStart: {
+        const v1::ContainersStart& r = c.containers_start();
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
+        return Done(ContainersStart(client_, a.container.id), r.id());
+      }
       case Command::kContainersStop: {
         const v1::ContainersStop& r = c.containers_stop();
-        return Done(ContainersStop(client_, r.id(), Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
+        return Done(ContainersStop(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
                     r.id());
       }
       case Command::kContainersRestart: {
         const v1::ContainersRestart& r = c.containers_restart();
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
         return Done(
-            ContainersRestart(client_, r.id(), Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+            ContainersRestart(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
             r.id());
       }
-      case Command::kContainersDelete:
-        return Done(ContainersDelete(client_, c.containers_delete().id(), c.containers_delete().force()),
-                    c.containers_delete().id());
-      case Command::kContainersInspect:
-        return JsonOrError(200, ContainersInspect(client_, c.containers_inspect().id()));
+      case Command::kContainersDelete: {
+        const v1::ContainersDelete& r = c.containers_delete();
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
+        return Done(ContainersDelete(client_, a.container.id, r.force()), r.id());
+      }
+      case Command::kContainersInspect: {
+        const v1::ContainersInspect& r = c.containers_inspect();
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
+        // Relayed as Podman sent it: the front end parses it.
+        return GatekeeperAnswer{200, std::move(a.container.inspect), {}};
+      }
       case Command::kContainersLogs:
         return Logs(c.containers_logs());
       case Command::kContainersExec:
         return Exec(c.containers_exec());
       case Command::kContainersHealthcheckRun: {
-        absl::StatusOr<HealthResult> health =
-            ContainersHealthcheck(client_, c.containers_healthcheck_run().id());
+        const v1::ContainersHealthcheckRun& r = c.containers_healthcheck_run();
+        Access a = Check(r.id(), r.namespace_());
+        if (!a.ok) return std::move(a.refused);
+        absl::StatusOr<HealthResult> health = ContainersHealthcheck(client_, a.container.id);
         if (!health.ok()) return FromStatus(health.status());
         return IdAnswer(200, "status", health->status);
       }
@@ -275,7 +297,11 @@ class Runner {
       case Command::kHostInfo:
         return JsonOrError(200, HostInfo(client_));
       case Command::kHostContainers:
-        return JsonOrError(200, HostContainers(client_));
+        // Podman filters by coold's label itself, so the list is relayed unread.
+        return JsonOrError(200, HostContainers(client_, options_.policy.adopt_unlabelled()
+                                                            ? std::string()
+                                                            : std::string(policy::kOwnerLabel) + "=" +
+                                                                  std::string(policy::kOwnerValue)));
       case Command::kHostStats:
         return JsonOrError(200, HostStats(client_));
       default:
@@ -302,6 +328,42 @@ class Runner {
     return IdAnswer(200, key, id);
   }
 
+  // A container a verb may act on, and what the gatekeeper read of it.
+  struct Access {
+    bool ok = false;
+    GatekeeperAnswer refused;  // when !ok
+    ContainerFacts container;  // when ok; container.id is Podman's full id
+  };
+
+  // Looks the container up and applies policy::EvaluateContainerAccess. The verb then
+  // acts on the full id Podman answered, never on the name asked, so a container
+  // removed and created again under the same name between the check and the act is
+  // not the one acted on.
+  Access Check(const std::string& asked, const std::string& namespace_name) {
+    Access access;
+    absl::StatusOr<ContainerFacts> facts = InspectContainer(client_, asked);
+    if (!facts.ok()) {
+      access.refused = FromStatus(facts.status());
+      return access;
+    }
+    policy::ContainerRecord record{asked, facts->owner, facts->namespace_name};
+    absl::StatusOr<policy::Verdict> verdict =
+        policy::EvaluateContainerAccess(record, namespace_name, options_.policy);
+    if (!verdict.ok()) {
+      access.refused = InvalidRequest(verdict.status());
+      return access;
+    }
+    if (!verdict->allowed()) {
+      coolify::LogWarn("podman call refused: container %s, rule %s", policy::ShownValue(asked),
+                       verdict->violations.front().rule);
+      access.refused = Denied(*verdict);
+      return access;
+    }
+    access.ok = true;
+    access.container = *std::move(facts);
+    return access;
+  }
+
   GatekeeperAnswer ImagesPull_(const v1::ImagesPull& request) {
     if (absl::Status s = policy::ValidateImagesPull(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateImagePull(request, options_.policy);
@@ -320,7 +382,7 @@ class Runner {
 
   GatekeeperAnswer Create(const v1::ContainerSpec& spec) {
     if (absl::Status s = policy::ValidateContainerSpec(spec); !s.ok()) return InvalidRequest(s);
-    policy::CallerContext caller = Caller(call_, options_.policy);
+    policy::CallerContext caller = Caller(options_.policy);
     std::unique_ptr<policy::PinningHostPathResolver> resolver;
     if (options_.pin_host_paths) {
       absl::StatusOr<std::unique_ptr<policy::PinningHostPathResolver>> created =
@@ -372,11 +434,14 @@ class Runner {
   }
 
   GatekeeperAnswer Logs(const v1::ContainersLogs& request) {
+    Access a = Check(request.id(), request.namespace_());
+    if (!a.ok) return std::move(a.refused);
     LogsOptions logs;
     logs.follow = request.follow();
     logs.timestamps = request.timestamps();
+    logs.tty = a.container.tty;
     if (request.tail() != 0) logs.tail = request.tail();
-    if (request.follow()) return Follow(request.id(), logs);
+    if (request.follow()) return Follow(a.container.id, logs);
     std::string out, err;
     bool truncated = false;
     OutputSink sink = [&](StreamKind stream, std::string_view data) {
@@ -389,7 +454,7 @@ class Runner {
     };
     LibpodClient::StreamOptions stream_options;
     stream_options.idle_timeout = options_.io_timeout;
-    if (absl::Status s = ContainersLogs(client_, request.id(), logs, sink, stream_options); !s.ok()) {
+    if (absl::Status s = ContainersLogs(client_, a.container.id, logs, sink, stream_options); !s.ok()) {
       return FromStatus(s);
     }
     json::object o;
@@ -399,12 +464,9 @@ class Runner {
     return Answer(200, o);
   }
 
-  // Looks the container up here, so that a missing one is a 404 answer rather than a
-  // stream that ends at once, then hands the output to a stream of its own.
+  // The container was looked up already (Logs), so a missing one is a 404 answer rather
+  // than a stream that ends at once; the output goes to a stream of its own.
   GatekeeperAnswer Follow(const std::string& id, const LogsOptions& logs) {
-    if (absl::StatusOr<json::value> inspect = ContainersInspect(client_, id); !inspect.ok()) {
-      return FromStatus(inspect.status());
-    }
     return StartStream(client_.options(), "containers_logs",
                        [id, logs](privsep::Channel& out, const LibpodClient& client,
                                   const LibpodClient::StreamOptions& stream_options, size_t* bytes) {
@@ -419,11 +481,13 @@ class Runner {
 
   GatekeeperAnswer Exec(const v1::ContainersExec& request) {
     if (absl::Status s = policy::ValidateContainersExec(request); !s.ok()) return InvalidRequest(s);
-    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateExec(request, options_.policy);
+    Access a = Check(request.id(), request.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateExec(request, options_.policy, a.container.user);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
     absl::StatusOr<ExecResult> result =
-        ContainersExec(client_, request.id(), policy::RenderExecConfig(request), request.tty(), kMaxLogBytes);
+        ContainersExec(client_, a.container.id, policy::RenderExecConfig(request), request.tty(), kMaxLogBytes);
     if (!result.ok()) return FromStatus(result.status());
     json::object o;
     o["exit_code"] = result->exit_code;
@@ -455,7 +519,7 @@ class Runner {
   GatekeeperAnswer NetworkCreate(const v1::NetworksCreate& request) {
     if (absl::Status s = policy::ValidateNetworksCreate(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict =
-        policy::EvaluateNetworkCreate(request, options_.policy, Caller(call_, options_.policy));
+        policy::EvaluateNetworkCreate(request, options_.policy, Caller(options_.policy));
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
     json::object spec;

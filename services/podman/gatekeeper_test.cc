@@ -189,6 +189,7 @@ TEST_F(GatekeeperTest, ContainerLifecycle) {
 
   v1::Command exec;
   exec.mutable_containers_exec()->set_id("gk-life");
+  exec.mutable_containers_exec()->set_user("1000");  // baseline refuses exec as root
   for (const char* arg : {"sh", "-c", "echo out; echo err >&2; exit 3"}) {
     exec.mutable_containers_exec()->add_cmd(arg);
   }
@@ -543,6 +544,184 @@ TEST_F(GatekeeperTest, LargeAnswerTravelsInPieces) {
   }
 }
 
+// ---- ownership: labels written at create, checked by every verb ----
+
+// The rule of the first violation of a 403, or what came instead.
+std::string RuleOf(const GatekeeperAnswer& a) {
+  if (a.http_status != 403) return absl::StrCat("status ", a.http_status, ": ", a.body);
+  json::value v = Parse(a.body);
+  const json::value* violations = v.is_object() ? v.as_object().if_contains("violations") : nullptr;
+  if (violations == nullptr || !violations->is_array() || violations->as_array().empty()) return a.body;
+  return Str(violations->as_array()[0], "rule");
+}
+
+// Every verb on an existing container, acting in `ns`.
+std::vector<std::pair<std::string, v1::Command>> EveryVerbOn(const std::string& id, const std::string& ns) {
+  std::vector<std::pair<std::string, v1::Command>> verbs;
+  v1::Command c;
+  c.mutable_containers_start()->set_id(id);
+  c.mutable_containers_start()->set_namespace_(ns);
+  verbs.emplace_back("start", c);
+  c.Clear();
+  c.mutable_containers_stop()->set_id(id);
+  c.mutable_containers_stop()->set_namespace_(ns);
+  c.mutable_containers_stop()->set_timeout_seconds(0);
+  verbs.emplace_back("stop", c);
+  c.Clear();
+  c.mutable_containers_restart()->set_id(id);
+  c.mutable_containers_restart()->set_namespace_(ns);
+  verbs.emplace_back("restart", c);
+  c.Clear();
+  c.mutable_containers_delete()->set_id(id);
+  c.mutable_containers_delete()->set_namespace_(ns);
+  c.mutable_containers_delete()->set_force(true);
+  verbs.emplace_back("delete", c);
+  c.Clear();
+  c.mutable_containers_inspect()->set_id(id);
+  c.mutable_containers_inspect()->set_namespace_(ns);
+  verbs.emplace_back("inspect", c);
+  c.Clear();
+  c.mutable_containers_logs()->set_id(id);
+  c.mutable_containers_logs()->set_namespace_(ns);
+  verbs.emplace_back("logs", c);
+  c.mutable_containers_logs()->set_follow(true);
+  verbs.emplace_back("logs follow", c);
+  c.Clear();
+  c.mutable_containers_exec()->set_id(id);
+  c.mutable_containers_exec()->set_namespace_(ns);
+  c.mutable_containers_exec()->set_user("1000");
+  c.mutable_containers_exec()->add_cmd("touch");
+  c.mutable_containers_exec()->add_cmd("/tmp/exec-happened");
+  verbs.emplace_back("exec", c);
+  c.Clear();
+  c.mutable_containers_healthcheck_run()->set_id(id);
+  c.mutable_containers_healthcheck_run()->set_namespace_(ns);
+  verbs.emplace_back("healthcheck", c);
+  return verbs;
+}
+
+TEST_F(GatekeeperTest, CreateWritesOwnershipLabelsAndATenantCannot) {
+  GatekeeperAnswer created = Run(Create("gk-labelled", {"true"}));
+  ASSERT_EQ(created.http_status, 201u) << created.body;
+  std::string labels = *harness_->Podman({"inspect", "--format", "{{json .Config.Labels}}", "gk-labelled"});
+  EXPECT_TRUE(absl::StrContains(labels, R"("coolify.coold.owner":"coold")")) << labels;
+  EXPECT_TRUE(absl::StrContains(labels, R"("coolify.coold.namespace":"default")")) << labels;
+
+  const size_t before = ContainerCount();
+  for (const char* key : {"coolify.coold.owner", "coolify.coold.namespace"}) {
+    v1::Command forged = Create("gk-forged", {"true"});
+    v1::KeyValue* label = forged.mutable_containers_create()->mutable_spec()->add_labels();
+    label->set_key(key);
+    label->set_value("alpha");
+    GatekeeperAnswer a = Run(forged);
+    EXPECT_EQ(RuleOf(a), "reserved_labels") << key;
+    EXPECT_TRUE(absl::StrContains(a.body, R"("field":"labels[0].key")")) << a.body;
+  }
+  EXPECT_EQ(ContainerCount(), before);
+  EXPECT_FALSE(harness_->Podman({"container", "exists", "gk-forged"}).ok());
+  EXPECT_TRUE(harness_->Podman({"rm", "-f", "gk-labelled"}).ok());
+}
+
+TEST_F(GatekeeperTest, AnotherNamespacesContainerIsRefusedByEveryVerb) {
+  v1::Command create = Create("gk-ns", {"sleep", "300"});
+  GatekeeperAnswer created = Run(create);
+  ASSERT_EQ(created.http_status, 201u) << created.body;
+  v1::Command start;
+  start.mutable_containers_start()->set_id("gk-ns");
+  ASSERT_EQ(Run(start).http_status, 200u);
+  const std::string started_at = *harness_->Podman({"inspect", "--format", "{{.State.StartedAt}}", "gk-ns"});
+  for (auto& [what, command] : EveryVerbOn("gk-ns", "alpha")) {
+    GatekeeperAnswer a = Run(command);
+    EXPECT_EQ(RuleOf(a), "namespace") << what;
+    EXPECT_FALSE(a.stream.valid()) << what;
+  }
+  // Nothing happened to it: same start, still running, no exec ran.
+  EXPECT_EQ(*harness_->Podman({"inspect", "--format", "{{.State.StartedAt}}", "gk-ns"}), started_at);
+  EXPECT_EQ(*harness_->Podman({"inspect", "--format", "{{.State.Status}}", "gk-ns"}), "running\n");
+  EXPECT_FALSE(harness_->Podman({"exec", "gk-ns", "test", "-e", "/tmp/exec-happened"}).ok());
+  // The same verbs in its own namespace work ("" is "default").
+  v1::Command inspect = Inspect("gk-ns");
+  EXPECT_EQ(Run(inspect).http_status, 200u);
+  inspect.mutable_containers_inspect()->set_namespace_("default");
+  EXPECT_EQ(Run(inspect).http_status, 200u);
+  v1::Command del;
+  del.mutable_containers_delete()->set_id(Str(Parse(created.body), "id"));
+  del.mutable_containers_delete()->set_force(true);
+  EXPECT_EQ(Run(del).http_status, 200u);
+}
+
+TEST_F(GatekeeperTest, AContainerCooldDidNotCreateIsUntouchable) {
+  // Infrastructure started beside coold, with Podman's CLI.
+  ASSERT_TRUE(harness_->Podman({"run", "-d", "--name", "gk-foreign", "--runtime", "runc",
+                                PodmanHarness::kBusyboxImage, "sleep", "300"})
+                  .ok());
+  const std::string started_at =
+      *harness_->Podman({"inspect", "--format", "{{.State.StartedAt}}", "gk-foreign"});
+  for (const char* ns : {"", "default", "alpha"}) {
+    for (auto& [what, command] : EveryVerbOn("gk-foreign", ns)) {
+      GatekeeperAnswer a = Run(command);
+      EXPECT_EQ(RuleOf(a), "adopt_unlabelled") << what << " in " << ns;
+      EXPECT_TRUE(absl::StrContains(a.body, "not created by coold")) << a.body;
+    }
+  }
+  EXPECT_EQ(*harness_->Podman({"inspect", "--format", "{{.State.StartedAt}}", "gk-foreign"}), started_at);
+  EXPECT_EQ(*harness_->Podman({"inspect", "--format", "{{.State.Status}}", "gk-foreign"}), "running\n");
+  EXPECT_FALSE(harness_->Podman({"exec", "gk-foreign", "test", "-e", "/tmp/exec-happened"}).ok());
+  // host_containers lists coold's containers only.
+  v1::Command list;
+  list.mutable_host_containers();
+  GatekeeperAnswer listed = Run(list);
+  ASSERT_EQ(listed.http_status, 200u);
+  EXPECT_FALSE(absl::StrContains(listed.body, "gk-foreign")) << listed.body;
+
+  // A container labelled as someone else's is refused even where unlabelled ones are
+  // adopted.
+  ASSERT_TRUE(harness_->Podman({"run", "-d", "--name", "gk-other-owner", "--runtime", "runc", "--label",
+                                "coolify.coold.owner=someone", "--label", "coolify.coold.namespace=default",
+                                PodmanHarness::kBusyboxImage, "sleep", "300"})
+                  .ok());
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy();
+  options.policy.set_adopt_unlabelled(true);
+  Gatekeeper adopting(std::move(options));
+  EXPECT_EQ(RuleOf(adopting.Execute(Call(Inspect("gk-other-owner")))), "ownership");
+  // With adopt_unlabelled, the unlabelled one is coold's, in the default namespace.
+  EXPECT_EQ(adopting.Execute(Call(Inspect("gk-foreign"))).http_status, 200u);
+  v1::Command elsewhere = Inspect("gk-foreign");
+  elsewhere.mutable_containers_inspect()->set_namespace_("alpha");
+  EXPECT_EQ(RuleOf(adopting.Execute(Call(elsewhere))), "namespace");
+  EXPECT_TRUE(absl::StrContains(adopting.Execute(Call(list)).body, "gk-foreign"));
+  EXPECT_TRUE(harness_->Podman({"rm", "-f", "-t", "0", "gk-foreign", "gk-other-owner"}).ok());
+}
+
+TEST_F(GatekeeperTest, ExecAsRootIsAPolicyDecision) {
+  ASSERT_EQ(Run(Create("gk-root", {"sleep", "300"})).http_status, 201u);
+  v1::Command start;
+  start.mutable_containers_start()->set_id("gk-root");
+  ASSERT_EQ(Run(start).http_status, 200u);
+  v1::Command exec;
+  exec.mutable_containers_exec()->set_id("gk-root");
+  exec.mutable_containers_exec()->add_cmd("touch");
+  exec.mutable_containers_exec()->add_cmd("/exec-as-root");
+  // The container's own user is the image's (root here), and a name may be root.
+  for (const char* user : {"", "0", "root", "0:0"}) {
+    exec.mutable_containers_exec()->set_user(user);
+    EXPECT_EQ(RuleOf(Run(exec)), "allow_exec_as_root") << user;
+  }
+  EXPECT_FALSE(harness_->Podman({"exec", "gk-root", "test", "-e", "/exec-as-root"}).ok());
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy();
+  options.policy.set_allow_exec_as_root(true);
+  Gatekeeper allowing(std::move(options));
+  exec.mutable_containers_exec()->set_user("");
+  GatekeeperAnswer a = allowing.Execute(Call(exec));
+  EXPECT_EQ(a.http_status, 200u) << a.body;
+  EXPECT_TRUE(harness_->Podman({"exec", "gk-root", "test", "-e", "/exec-as-root"}).ok());
+  EXPECT_TRUE(harness_->Podman({"rm", "-f", "-t", "0", "gk-root"}).ok());
+}
+
 // ---- inside the podman role's real sandbox ----
 
 // Runs `body` in a forked child confined as coold-podman is (same lists, same order);
@@ -627,6 +806,7 @@ TEST_F(GatekeeperTest, ServesEveryKindOfVerbInsideTheSandbox) {
     expect("inspect", Inspect("gk-sandboxed"), 200);
     v1::Command exec;
     exec.mutable_containers_exec()->set_id("gk-sandboxed");
+    exec.mutable_containers_exec()->set_user("1000");
     exec.mutable_containers_exec()->add_cmd("cat");
     exec.mutable_containers_exec()->add_cmd("/data/f");
     GatekeeperAnswer executed = expect("exec", exec, 200);

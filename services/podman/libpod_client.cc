@@ -18,8 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "boost/json/parse.hpp"
-#include "boost/json/value.hpp"
+#include "services/podman/libpod_fields.h"
 
 namespace coolify::podman {
 namespace {
@@ -263,15 +262,11 @@ absl::Status StatusFromResponse(unsigned status, std::string_view body) {
   // Podman's error body: {"cause": ..., "message": ..., "response": code}.
   std::string message;
   std::string cause;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(boost::json::string_view(body.data(), body.size()), ec);
-  if (!ec && v.is_object()) {
-    if (const boost::json::value* m = v.as_object().if_contains("message"); m && m->is_string()) {
-      message = std::string(m->as_string());
-    }
-    if (const boost::json::value* c = v.as_object().if_contains("cause"); c && c->is_string()) {
-      cause = std::string(c->as_string());
-    }
+  // Read with the bounded field reader: this runs as uid 0 (libpod_fields.h).
+  if (absl::StatusOr<std::vector<std::vector<JsonScalar>>> f = ExtractFields(body, {{"message"}, {"cause"}});
+      f.ok()) {
+    if ((*f)[0].size() == 1 && (*f)[0][0].kind == JsonScalar::Kind::kString) message = (*f)[0][0].text;
+    if ((*f)[1].size() == 1 && (*f)[1][0].kind == JsonScalar::Kind::kString) cause = (*f)[1][0].text;
   }
   if (message.empty()) message = std::string(body.substr(0, 512));
   message = absl::StrCat("podman ", status, ": ", message);

@@ -15,6 +15,8 @@
 #include "absl/time/clock.h"
 #include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
+#include "policy/namespace_rules.h"
+#include "services/podman/libpod_fields.h"
 #include "services/podman/libpod_path.h"
 
 namespace coolify::podman {
@@ -24,11 +26,24 @@ namespace json = boost::json;
 
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-absl::StatusOr<json::value> ParseJson(std::string_view text) {
-  json::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec) return absl::InternalError(absl::StrCat("podman sent invalid JSON: ", ec.message()));
-  return v;
+// The fields at `paths` of Podman's answer `text` (libpod_fields.h); a text the bounded
+// reader refuses is Internal, like any answer that is not what the verb expects.
+absl::StatusOr<std::vector<std::vector<JsonScalar>>> Fields(std::string_view text,
+                                                            const std::vector<FieldPath>& paths) {
+  absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = ExtractFields(text, paths);
+  if (!found.ok()) return absl::InternalError(found.status().message());
+  return found;
+}
+
+// The one string at `path` of `text`, "" when absent or not a string; Internal when the
+// text is refused or names the field twice.
+absl::StatusOr<std::string> StringField(std::string_view text, const FieldPath& path) {
+  absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = Fields(text, {path});
+  if (!found.ok()) return found.status();
+  const std::vector<JsonScalar>& values = (*found)[0];
+  if (values.size() > 1) return absl::InternalError("podman's answer names a field twice");
+  if (values.empty() || values[0].kind != JsonScalar::Kind::kString) return std::string();
+  return values[0].text;
 }
 
 absl::Status RequireObject(std::string_view spec_json) {
@@ -38,11 +53,6 @@ absl::Status RequireObject(std::string_view spec_json) {
   return absl::OkStatus();
 }
 
-std::string StringField(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return {};
-  const json::value* f = v.as_object().if_contains(json::string_view(key.data(), key.size()));
-  return f && f->is_string() ? std::string(f->as_string()) : std::string();
-}
 
 // A call whose success is any status below 400 and whose body is not needed.
 absl::Status CallStatus(const LibpodClient& client, Method method,
@@ -53,16 +63,16 @@ absl::Status CallStatus(const LibpodClient& client, Method method,
   return StatusFromResponse(r->status, r->body);
 }
 
-// A call whose successful body is JSON.
-absl::StatusOr<json::value> CallJson(const LibpodClient& client, Method method,
-                                     const absl::StatusOr<std::string>& target,
-                                     std::string_view body = {}) {
+// A call whose successful body is relayed as Podman sent it, unread.
+absl::StatusOr<std::string> CallText(const LibpodClient& client, Method method,
+                                     const absl::StatusOr<std::string>& target, std::string_view body = {}) {
   if (!target.ok()) return target.status();
   absl::StatusOr<HttpResult> r = client.Call(method, *target, body);
   if (!r.ok()) return r.status();
   if (absl::Status s = StatusFromResponse(r->status, r->body); !s.ok()) return s;
-  return ParseJson(r->body);
+  return std::move(r->body);
 }
+
 
 std::string_view Bool(bool b) { return b ? "true" : "false"; }
 
@@ -160,10 +170,14 @@ absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_v
   std::string error;
   auto handle_line = [&](std::string_view text) -> absl::Status {
     if (text.find_first_not_of(" \t\r") == std::string_view::npos) return absl::OkStatus();
-    absl::StatusOr<json::value> report = ParseJson(text);
+    absl::StatusOr<std::vector<std::vector<JsonScalar>>> report = Fields(text, {{"error"}, {"id"}});
     if (!report.ok()) return report.status();
-    if (std::string e = StringField(*report, "error"); !e.empty() && error.empty()) error = e;
-    if (std::string i = StringField(*report, "id"); !i.empty()) id = i;
+    for (const JsonScalar& e : (*report)[0]) {
+      if (e.kind == JsonScalar::Kind::kString && !e.text.empty() && error.empty()) error = e.text;
+    }
+    for (const JsonScalar& i : (*report)[1]) {
+      if (i.kind == JsonScalar::Kind::kString && !i.text.empty()) id = i.text;
+    }
     return absl::OkStatus();
   };
   absl::StatusOr<unsigned> status = client.Stream(
@@ -188,14 +202,14 @@ absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_v
   return id;
 }
 
-absl::StatusOr<json::value> ImagesList(const LibpodClient& client) {
-  return CallJson(client, Method::kGet,
+absl::StatusOr<std::string> ImagesList(const LibpodClient& client) {
+  return CallText(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "images"}, {SegmentKind::kLiteral, "json"}}));
 }
 
-absl::StatusOr<json::value> ImagesDelete(const LibpodClient& client, std::string_view ref,
+absl::StatusOr<std::string> ImagesDelete(const LibpodClient& client, std::string_view ref,
                                          bool force) {
-  return CallJson(client, Method::kDelete,
+  return CallText(client, Method::kDelete,
                   BuildTarget({{SegmentKind::kLiteral, "images"}, {SegmentKind::kImageRef, ref}},
                               {Param("force", std::string(Bool(force)))}));
 }
@@ -205,13 +219,16 @@ absl::StatusOr<json::value> ImagesDelete(const LibpodClient& client, std::string
 absl::StatusOr<std::string> ContainersCreate(const LibpodClient& client,
                                              std::string_view spec_json) {
   if (absl::Status s = RequireObject(spec_json); !s.ok()) return s;
-  absl::StatusOr<json::value> r = CallJson(
+  absl::StatusOr<std::string> r = CallText(
       client, Method::kPost,
       BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kLiteral, "create"}}),
       spec_json);
   if (!r.ok()) return r.status();
-  std::string id = StringField(*r, "Id");
-  if (id.empty()) return absl::InternalError("container create answered without an Id");
+  absl::StatusOr<std::string> id = StringField(*r, {"Id"});
+  if (!id.ok()) return id.status();
+  if (!ValidateSegment(SegmentKind::kExecId, *id).ok()) {
+    return absl::InternalError("container create answered without a good Id");
+  }
   return id;
 }
 
@@ -249,41 +266,72 @@ absl::Status ContainersDelete(const LibpodClient& client, std::string_view name,
                               std::optional<unsigned> timeout_seconds) {
   std::vector<QueryParam> query = {Param("force", std::string(Bool(force)))};
   if (timeout_seconds) query.push_back(Param("timeout", absl::StrCat(*timeout_seconds)));
-  absl::StatusOr<json::value> r = CallJson(
+  absl::StatusOr<std::string> r = CallText(
       client, Method::kDelete,
       BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kName, name}}, query));
   if (!r.ok()) return r.status();
   // The answer is a list of per-container reports, each of which may carry its own error.
-  if (r->is_array()) {
-    for (const json::value& report : r->as_array()) {
-      if (std::string err = StringField(report, "Err"); !err.empty()) {
-        return absl::InternalError(absl::StrCat("container delete: ", err));
-      }
+  absl::StatusOr<std::vector<std::vector<JsonScalar>>> errors = Fields(*r, {{kAnyElement, "Err"}});
+  if (!errors.ok()) return errors.status();
+  for (const JsonScalar& err : (*errors)[0]) {
+    if (err.kind == JsonScalar::Kind::kString && !err.text.empty()) {
+      return absl::InternalError(absl::StrCat("container delete: ", err.text));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::value> ContainersInspect(const LibpodClient& client, std::string_view name) {
-  return CallJson(client, Method::kGet,
+absl::StatusOr<std::string> ContainersInspect(const LibpodClient& client, std::string_view name) {
+  return CallText(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "containers"},
                                {SegmentKind::kName, name},
                                {SegmentKind::kLiteral, "json"}}));
 }
 
+absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std::string_view name) {
+  absl::StatusOr<std::string> text = ContainersInspect(client, name);
+  if (!text.ok()) return text.status();
+  const std::vector<FieldPath> paths = {{"Id"},
+                                        {"Config", "Labels", policy::kOwnerLabel},
+                                        {"Config", "Labels", policy::kNamespaceLabel},
+                                        {"Config", "User"},
+                                        {"Config", "Tty"}};
+  absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = ExtractFields(*text, paths);
+  if (!found.ok()) return absl::InternalError(found.status().message());
+  const auto& f = *found;
+  for (const auto& values : f) {
+    if (values.size() > 1) return absl::InternalError("container inspect names a field twice");
+  }
+  ContainerFacts facts;
+  absl::StatusOr<std::string> id = OneString(f[0], "container inspect Id");
+  if (!id.ok()) return absl::InternalError(id.status().message());
+  if (absl::Status s = ValidateSegment(SegmentKind::kExecId, *id); !s.ok() || id->size() != 64) {
+    return absl::InternalError("container inspect answered a bad Id");
+  }
+  facts.id = *std::move(id);
+  auto optional_string = [](const std::vector<JsonScalar>& values) -> absl::StatusOr<std::optional<std::string>> {
+    if (values.empty() || values[0].kind == JsonScalar::Kind::kNull) return std::nullopt;
+    if (values[0].kind != JsonScalar::Kind::kString) return absl::InternalError("a label is not a string");
+    return values[0].text;
+  };
+  absl::StatusOr<std::optional<std::string>> owner = optional_string(f[1]);
+  if (!owner.ok()) return owner.status();
+  facts.owner = *std::move(owner);
+  absl::StatusOr<std::optional<std::string>> ns = optional_string(f[2]);
+  if (!ns.ok()) return ns.status();
+  facts.namespace_name = *std::move(ns);
+  absl::StatusOr<std::optional<std::string>> user = optional_string(f[3]);
+  if (!user.ok()) return user.status();
+  facts.user = user->value_or("");
+  facts.tty = !f[4].empty() && f[4][0].kind == JsonScalar::Kind::kBool && f[4][0].boolean;
+  facts.inspect = *std::move(text);
+  return facts;
+}
+
 absl::Status ContainersLogs(const LibpodClient& client, std::string_view name,
                             const LogsOptions& options, const OutputSink& sink,
                             const LibpodClient::StreamOptions& stream_options) {
-  // A TTY container's log is one raw stream; only inspect says which kind this is.
-  absl::StatusOr<json::value> inspect = ContainersInspect(client, name);
-  if (!inspect.ok()) return inspect.status();
-  bool tty = false;
-  if (const json::value* config = inspect->as_object().if_contains("Config");
-      config && config->is_object()) {
-    if (const json::value* t = config->as_object().if_contains("Tty"); t && t->is_bool()) {
-      tty = t->as_bool();
-    }
-  }
+  const bool tty = options.tty;
   std::vector<QueryParam> query = {Param("follow", std::string(Bool(options.follow))),
                                    Param("stdout", std::string(Bool(options.include_stdout))),
                                    Param("stderr", std::string(Bool(options.include_stderr)))};
@@ -304,12 +352,14 @@ absl::Status ContainersLogs(const LibpodClient& client, std::string_view name,
 absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::string_view name,
                                           std::string_view exec_config_json, bool tty,
                                           size_t max_output_bytes) {
-  absl::StatusOr<json::value> created = CallJson(
+  absl::StatusOr<std::string> created = CallText(
       client, Method::kPost,
       BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kName, name}, {SegmentKind::kLiteral, "exec"}}),
       exec_config_json);
   if (!created.ok()) return created.status();
-  std::string exec_id = StringField(*created, "Id");
+  absl::StatusOr<std::string> id = StringField(*created, {"Id"});
+  if (!id.ok()) return id.status();
+  const std::string exec_id = *std::move(id);
   if (absl::Status s = ValidateSegment(SegmentKind::kExecId, exec_id); !s.ok()) {
     return absl::InternalError(absl::StrCat("exec create answered a bad Id: ", s.message()));
   }
@@ -340,16 +390,18 @@ absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::strin
       {{SegmentKind::kLiteral, "exec"}, {SegmentKind::kExecId, exec_id}, {SegmentKind::kLiteral, "json"}});
   absl::Time deadline = absl::Now() + absl::Seconds(10);
   for (;;) {
-    absl::StatusOr<json::value> session = CallJson(client, Method::kGet, inspect_target);
+    absl::StatusOr<std::string> session = CallText(client, Method::kGet, inspect_target);
     if (!session.ok()) return session.status();
-    const json::object* o = session->if_object();
-    const json::value* running = o ? o->if_contains("Running") : nullptr;
-    const json::value* code = o ? o->if_contains("ExitCode") : nullptr;
-    if (!running || !running->is_bool() || !code || !code->is_int64()) {
+    absl::StatusOr<std::vector<std::vector<JsonScalar>>> f = Fields(*session, {{"Running"}, {"ExitCode"}});
+    if (!f.ok()) return f.status();
+    const std::vector<JsonScalar>& running = (*f)[0];
+    const std::vector<JsonScalar>& code = (*f)[1];
+    if (running.size() != 1 || running[0].kind != JsonScalar::Kind::kBool || code.size() != 1 ||
+        code[0].kind != JsonScalar::Kind::kInt) {
       return absl::InternalError("exec inspect lacks Running or ExitCode");
     }
-    if (!running->as_bool()) {
-      result.exit_code = static_cast<int>(code->as_int64());
+    if (!running[0].boolean) {
+      result.exit_code = static_cast<int>(code[0].integer);
       return result;
     }
     if (absl::Now() > deadline) return absl::DeadlineExceededError("exec still running after its output ended");
@@ -359,22 +411,25 @@ absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::strin
 
 absl::StatusOr<HealthResult> ContainersHealthcheck(const LibpodClient& client,
                                                    std::string_view name) {
-  absl::StatusOr<json::value> r = CallJson(
+  absl::StatusOr<std::string> r = CallText(
       client, Method::kGet,
       BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kName, name}, {SegmentKind::kLiteral, "healthcheck"}}));
   if (!r.ok()) return r.status();
+  absl::StatusOr<std::string> status = StringField(*r, {"Status"});
+  if (!status.ok()) return status.status();
   HealthResult result;
-  result.status = StringField(*r, "Status");
-  if (result.status.empty()) return absl::InternalError("healthcheck answered without a Status");
-  result.report = std::move(*r);
+  result.status = *std::move(status);
+  if (result.status != "healthy" && result.status != "unhealthy" && result.status != "starting") {
+    return absl::InternalError("healthcheck answered without a known Status");
+  }
   return result;
 }
 
 // ---------------------------------------------------------------- volumes
 
-absl::StatusOr<json::value> VolumesCreate(const LibpodClient& client, std::string_view spec_json) {
+absl::StatusOr<std::string> VolumesCreate(const LibpodClient& client, std::string_view spec_json) {
   if (absl::Status s = RequireObject(spec_json); !s.ok()) return s;
-  return CallJson(client, Method::kPost,
+  return CallText(client, Method::kPost,
                   BuildTarget({{SegmentKind::kLiteral, "volumes"}, {SegmentKind::kLiteral, "create"}}),
                   spec_json);
 }
@@ -385,8 +440,8 @@ absl::Status VolumesDelete(const LibpodClient& client, std::string_view name, bo
                                 {Param("force", std::string(Bool(force)))}));
 }
 
-absl::StatusOr<json::value> VolumesInspect(const LibpodClient& client, std::string_view name) {
-  return CallJson(client, Method::kGet,
+absl::StatusOr<std::string> VolumesInspect(const LibpodClient& client, std::string_view name) {
+  return CallText(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "volumes"},
                                {SegmentKind::kName, name},
                                {SegmentKind::kLiteral, "json"}}));
@@ -394,9 +449,9 @@ absl::StatusOr<json::value> VolumesInspect(const LibpodClient& client, std::stri
 
 // ---------------------------------------------------------------- networks
 
-absl::StatusOr<json::value> NetworksCreate(const LibpodClient& client, std::string_view spec_json) {
+absl::StatusOr<std::string> NetworksCreate(const LibpodClient& client, std::string_view spec_json) {
   if (absl::Status s = RequireObject(spec_json); !s.ok()) return s;
-  return CallJson(client, Method::kPost,
+  return CallText(client, Method::kPost,
                   BuildTarget({{SegmentKind::kLiteral, "networks"}, {SegmentKind::kLiteral, "create"}}),
                   spec_json);
 }
@@ -407,21 +462,26 @@ absl::Status NetworksDelete(const LibpodClient& client, std::string_view name, b
                                 {Param("force", std::string(Bool(force)))}));
 }
 
-absl::StatusOr<json::value> NetworksList(const LibpodClient& client) {
-  return CallJson(client, Method::kGet,
+absl::StatusOr<std::string> NetworksList(const LibpodClient& client) {
+  return CallText(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "networks"}, {SegmentKind::kLiteral, "json"}}));
 }
 
 // ---------------------------------------------------------------- host
 
-absl::StatusOr<json::value> HostInfo(const LibpodClient& client) {
-  return CallJson(client, Method::kGet, BuildTarget({{SegmentKind::kLiteral, "info"}}));
+absl::StatusOr<std::string> HostInfo(const LibpodClient& client) {
+  return CallText(client, Method::kGet, BuildTarget({{SegmentKind::kLiteral, "info"}}));
 }
 
-absl::StatusOr<json::value> HostContainers(const LibpodClient& client) {
-  return CallJson(client, Method::kGet,
-                  BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kLiteral, "json"}},
-                              {Param("all", "true")}));
+absl::StatusOr<std::string> HostContainers(const LibpodClient& client, std::string_view label) {
+  std::vector<QueryParam> query = {Param("all", "true")};
+  if (!label.empty()) {
+    json::object filters;
+    filters["label"] = json::array{json::string_view(label.data(), label.size())};
+    query.push_back(Param("filters", json::serialize(filters)));
+  }
+  return CallText(client, Method::kGet,
+                  BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kLiteral, "json"}}, query));
 }
 
 absl::Status ContainerEvents(const LibpodClient& client, const std::function<absl::Status(std::string_view)>& on_line,
@@ -452,8 +512,8 @@ absl::Status ContainerEvents(const LibpodClient& client, const std::function<abs
   return status.status();
 }
 
-absl::StatusOr<json::value> HostStats(const LibpodClient& client) {
-  return CallJson(client, Method::kGet,
+absl::StatusOr<std::string> HostStats(const LibpodClient& client) {
+  return CallText(client, Method::kGet,
                   BuildTarget({{SegmentKind::kLiteral, "containers"}, {SegmentKind::kLiteral, "stats"}},
                               {Param("stream", "false")}));
 }

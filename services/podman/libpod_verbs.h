@@ -3,8 +3,10 @@
 // Ids, names and refs are validated and percent-encoded (libpod_path.h) before they reach
 // a path; a value outside its grammar is InvalidArgument and nothing is sent. JSON bodies
 // passed in (container, volume and network specs) are rendered and checked by the
-// caller; here they are only required to be a JSON object. Podman's answers are parsed
-// with Boost.JSON and returned as values or as the few fields a verb is about.
+// caller; here they are only required to be a JSON object. Podman's answers are
+// untrusted text and this runs as uid 0: they are returned as the text Podman sent (the
+// front end parses them), and the few fields a verb is about (an id, an exit code, a
+// status) are read with the bounded reader of libpod_fields.h, never as a document.
 //
 // Errors: transport failures as LibpodClient documents (Unavailable when the socket is
 // missing or refused); Podman's HTTP errors as StatusFromResponse maps them (NotFound,
@@ -22,7 +24,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "boost/json/value.hpp"
 #include "services/podman/libpod_client.h"
 #include "services/podman/libpod_demux.h"
 
@@ -54,9 +55,9 @@ absl::StatusOr<std::string> ImagesPull(const LibpodClient& client, std::string_v
                                        PullPolicy policy = PullPolicy::kNewer,
                                        const RegistryCredentials* credentials = nullptr);
 // GET /images/json: Podman's array of image summaries.
-absl::StatusOr<boost::json::value> ImagesList(const LibpodClient& client);
+absl::StatusOr<std::string> ImagesList(const LibpodClient& client);
 // DELETE /images/{ref}?force=: Podman's report {"Deleted": [...], "Untagged": [...], ...}.
-absl::StatusOr<boost::json::value> ImagesDelete(const LibpodClient& client, std::string_view ref,
+absl::StatusOr<std::string> ImagesDelete(const LibpodClient& client, std::string_view ref,
                                                 bool force);
 
 // ---------------------------------------------------------------- containers
@@ -79,9 +80,21 @@ absl::Status ContainersRestart(const LibpodClient& client, std::string_view name
 // `timeout_seconds` (Podman's default stop timeout when unset).
 absl::Status ContainersDelete(const LibpodClient& client, std::string_view name, bool force,
                               std::optional<unsigned> timeout_seconds = std::nullopt);
-// GET /containers/{name}/json: Podman's inspect object.
-absl::StatusOr<boost::json::value> ContainersInspect(const LibpodClient& client,
-                                                     std::string_view name);
+// GET /containers/{name}/json: Podman's inspect object, as the text Podman sent.
+absl::StatusOr<std::string> ContainersInspect(const LibpodClient& client, std::string_view name);
+
+// What the gatekeeper decides on about an existing container, read from its inspect with
+// the bounded reader of libpod_fields.h (each field at most once, or the answer is
+// refused as Internal), and the inspect text itself for relaying unread.
+struct ContainerFacts {
+  std::string id;                             // Id: 64 hex digits
+  std::optional<std::string> owner;           // Config.Labels[policy::kOwnerLabel]
+  std::optional<std::string> namespace_name;  // Config.Labels[policy::kNamespaceLabel]
+  std::string user;                           // Config.User ("" = the image's)
+  bool tty = false;                           // Config.Tty
+  std::string inspect;
+};
+absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std::string_view name);
 
 struct LogsOptions {
   bool follow = false;
@@ -89,6 +102,7 @@ struct LogsOptions {
   bool include_stderr = true;
   std::optional<unsigned> tail;  // last N lines only
   bool timestamps = false;        // each line prefixed with its RFC 3339 time, as `podman logs -t`
+  bool tty = false;               // the container's Config.Tty: its log is one raw stream
   size_t max_frame_bytes = 1 << 20;
 };
 // Receives demultiplexed output as it arrives (for a TTY container, all as kStdout).
@@ -118,7 +132,6 @@ absl::StatusOr<ExecResult> ContainersExec(const LibpodClient& client, std::strin
 
 struct HealthResult {
   std::string status;  // "healthy", "unhealthy" or "starting"
-  boost::json::value report;  // Podman's whole answer
 };
 // GET /containers/{name}/healthcheck runs the container's healthcheck now and returns
 // the outcome (libpod v4 has no POST for it). A container without a healthcheck is
@@ -130,34 +143,35 @@ absl::StatusOr<HealthResult> ContainersHealthcheck(const LibpodClient& client,
 
 // POST /volumes/create with {"Name", "Driver", "Labels", "Options"}; returns the volume's
 // inspect object. An existing name is AlreadyExists.
-absl::StatusOr<boost::json::value> VolumesCreate(const LibpodClient& client,
+absl::StatusOr<std::string> VolumesCreate(const LibpodClient& client,
                                                  std::string_view spec_json);
 // DELETE /volumes/{name}?force=: a volume in use needs force.
 absl::Status VolumesDelete(const LibpodClient& client, std::string_view name, bool force);
 // GET /volumes/{name}/json.
-absl::StatusOr<boost::json::value> VolumesInspect(const LibpodClient& client,
+absl::StatusOr<std::string> VolumesInspect(const LibpodClient& client,
                                                   std::string_view name);
 
 // ---------------------------------------------------------------- networks
 
 // POST /networks/create with a netavark network object ({"name", "driver", "subnets",
 // ...}); returns the created network. An existing name is AlreadyExists.
-absl::StatusOr<boost::json::value> NetworksCreate(const LibpodClient& client,
+absl::StatusOr<std::string> NetworksCreate(const LibpodClient& client,
                                                   std::string_view spec_json);
 // DELETE /networks/{name}?force=.
 absl::Status NetworksDelete(const LibpodClient& client, std::string_view name, bool force);
 // GET /networks/json.
-absl::StatusOr<boost::json::value> NetworksList(const LibpodClient& client);
+absl::StatusOr<std::string> NetworksList(const LibpodClient& client);
 
 // ---------------------------------------------------------------- host
 
 // GET /info.
-absl::StatusOr<boost::json::value> HostInfo(const LibpodClient& client);
-// GET /containers/json?all=true.
-absl::StatusOr<boost::json::value> HostContainers(const LibpodClient& client);
+absl::StatusOr<std::string> HostInfo(const LibpodClient& client);
+// GET /containers/json?all=true, with `label` ("KEY=VALUE") only the containers that
+// carry it (Podman filters), as the text Podman sent.
+absl::StatusOr<std::string> HostContainers(const LibpodClient& client, std::string_view label = {});
 // GET /containers/stats?stream=false: {"Error": null, "Stats": [...]}, one entry per
 // running container.
-absl::StatusOr<boost::json::value> HostStats(const LibpodClient& client);
+absl::StatusOr<std::string> HostStats(const LibpodClient& client);
 
 // GET /events?stream=true, container events only: each event's JSON line (without its
 // newline) goes to `on_line` as Podman sends it, until the stream ends, `on_line` refuses,

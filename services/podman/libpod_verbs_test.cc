@@ -8,7 +8,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
+#include "boost/json/value.hpp"
 #include "gtest/gtest.h"
 #include "tests/podman_harness/podman_harness.h"
 
@@ -16,6 +18,15 @@ namespace coolify::podman {
 namespace {
 
 namespace json = boost::json;
+
+// Podman's answer as a document: the verbs relay it as text.
+absl::StatusOr<json::value> J(absl::StatusOr<std::string> text) {
+  if (!text.ok()) return text.status();
+  json::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec) return absl::InternalError("not JSON");
+  return v;
+}
 using ::coolify::testing::PodmanHarness;
 
 class LibpodVerbsTest : public ::testing::Test {
@@ -55,7 +66,7 @@ class LibpodVerbsTest : public ::testing::Test {
   }
 
   std::string State(const std::string& name) {
-    absl::StatusOr<json::value> inspect = ContainersInspect(Client(), name);
+    absl::StatusOr<json::value> inspect = J(ContainersInspect(Client(), name));
     if (!inspect.ok()) return inspect.status().ToString();
     return std::string(inspect->at("State").at("Status").as_string());
   }
@@ -75,7 +86,7 @@ TEST_F(LibpodVerbsTest, PullOfTheLocalRefReturnsItsId) {
   absl::StatusOr<std::string> id = ImagesPull(Client(), PodmanHarness::kBusyboxImage);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(id->size(), 64u);
-  absl::StatusOr<json::value> images = ImagesList(Client());
+  absl::StatusOr<json::value> images = J(ImagesList(Client()));
   ASSERT_TRUE(images.ok()) << images.status();
   EXPECT_TRUE(absl::StrContains(json::serialize(*images), *id));
 }
@@ -157,9 +168,9 @@ TEST_F(LibpodVerbsTest, StopHonoursItsTimeoutForAContainerIgnoringSigterm) {
 TEST_F(LibpodVerbsTest, RestartRunsTheContainerAgain) {
   Run("restarter", {"sleep", "1000"});
   std::string before = std::string(
-      ContainersInspect(Client(), "restarter")->at("State").at("StartedAt").as_string());
+      J(ContainersInspect(Client(), "restarter"))->at("State").at("StartedAt").as_string());
   ASSERT_TRUE(ContainersRestart(Client(), "restarter", 0).ok());
-  absl::StatusOr<json::value> after = ContainersInspect(Client(), "restarter");
+  absl::StatusOr<json::value> after = J(ContainersInspect(Client(), "restarter"));
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->at("State").at("Status").as_string(), "running");
   EXPECT_NE(after->at("State").at("StartedAt").as_string(), before);
@@ -215,12 +226,12 @@ TEST_F(LibpodVerbsTest, CreateWithATakenNameIsAlreadyExists) {
 }
 
 TEST_F(LibpodVerbsTest, Volumes) {
-  absl::StatusOr<json::value> v = VolumesCreate(Client(), R"({"Name":"data1"})");
+  absl::StatusOr<json::value> v = J(VolumesCreate(Client(), R"({"Name":"data1"})"));
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->at("Name").as_string(), "data1");
   EXPECT_EQ(VolumesCreate(Client(), R"({"Name":"data1"})").status().code(),
             absl::StatusCode::kAlreadyExists);
-  absl::StatusOr<json::value> inspect = VolumesInspect(Client(), "data1");
+  absl::StatusOr<json::value> inspect = J(VolumesInspect(Client(), "data1"));
   ASSERT_TRUE(inspect.ok()) << inspect.status();
   EXPECT_EQ(inspect->at("Driver").as_string(), "local");
   ASSERT_TRUE(VolumesDelete(Client(), "data1", false).ok());
@@ -229,12 +240,12 @@ TEST_F(LibpodVerbsTest, Volumes) {
 }
 
 TEST_F(LibpodVerbsTest, Networks) {
-  absl::StatusOr<json::value> n = NetworksCreate(Client(), R"({"name":"tenant-a"})");
+  absl::StatusOr<json::value> n = J(NetworksCreate(Client(), R"({"name":"tenant-a"})"));
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(n->at("driver").as_string(), "bridge");
   EXPECT_EQ(NetworksCreate(Client(), R"({"name":"tenant-a"})").status().code(),
             absl::StatusCode::kAlreadyExists);
-  absl::StatusOr<json::value> list = NetworksList(Client());
+  absl::StatusOr<json::value> list = J(NetworksList(Client()));
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_TRUE(absl::StrContains(json::serialize(*list), "\"tenant-a\""));
   ASSERT_TRUE(NetworksDelete(Client(), "tenant-a", false).ok());
@@ -242,14 +253,14 @@ TEST_F(LibpodVerbsTest, Networks) {
 }
 
 TEST_F(LibpodVerbsTest, HostFacts) {
-  absl::StatusOr<json::value> info = HostInfo(Client());
+  absl::StatusOr<json::value> info = J(HostInfo(Client()));
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->at("host").at("cgroupManager").as_string(), "cgroupfs");
   Run("statme", {"sleep", "1000"});
-  absl::StatusOr<json::value> containers = HostContainers(Client());
+  absl::StatusOr<json::value> containers = J(HostContainers(Client()));
   ASSERT_TRUE(containers.ok()) << containers.status();
   EXPECT_TRUE(absl::StrContains(json::serialize(*containers), "statme"));
-  absl::StatusOr<json::value> stats = HostStats(Client());
+  absl::StatusOr<json::value> stats = J(HostStats(Client()));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_TRUE(absl::StrContains(json::serialize(stats->at("Stats")), "statme"));
   EXPECT_TRUE(ContainersDelete(Client(), "statme", true, 0).ok());
@@ -276,10 +287,10 @@ TEST_F(LibpodVerbsTest, MissingSocketIsUnavailable) {
 // Last: it stops and restarts the service.
 TEST_F(LibpodVerbsTest, StoppedServiceIsUnavailableAndRecoveryIsImmediate) {
   ASSERT_TRUE(harness_->StopService().ok());
-  absl::StatusOr<json::value> down = HostInfo(Client());
+  absl::StatusOr<json::value> down = J(HostInfo(Client()));
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   ASSERT_TRUE(harness_->StartService().ok());
-  absl::StatusOr<json::value> up = HostInfo(Client());
+  absl::StatusOr<json::value> up = J(HostInfo(Client()));
   EXPECT_TRUE(up.ok()) << up.status();
 }
 

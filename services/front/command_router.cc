@@ -166,10 +166,16 @@ absl::StatusOr<std::string> CommandRouter::ContainerAddress(const char* field, c
   if (absl::Status valid = privsep::ValidateNamespaceName("namespace", ns); !valid.ok()) return valid;
   v1::Command inspect;
   inspect.mutable_containers_inspect()->set_id(name);
-  // The gatekeeper validates the name as it does every container id.
+  // The gatekeeper validates the name as it does every container id, and answers only
+  // for a container coold created in this namespace (its labels).
+  inspect.mutable_containers_inspect()->set_namespace_(ns);
   v1::CommandResult found = Podman(inspect);
   if (found.code() == 404) {
     return http::InvalidField(field, absl::StrCat("no container ", name, " on this host"));
+  }
+  if (found.code() == 403) {
+    return http::InvalidField(field, absl::StrCat("container ", name, " is not one of namespace ", ns,
+                                                  "'s containers: ", found.message()));
   }
   if (found.code() >= 400) {
     return absl::Status(found.code() == 503 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInternal,

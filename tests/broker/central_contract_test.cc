@@ -14,6 +14,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <regex>
 #include <set>
 #include <string>
@@ -261,7 +262,7 @@ TEST_F(CentralContractTest, EveryVerbOfTheCatalogueAnswersAsCentralReadsIt) {
   const std::string shop_create = R"({"type":"containers.create","name":"shopdb","image":"localhost/web:latest",)"
                                   R"("namespace":"shop","networks":["coolify-shop-mesh"]})";
   ASSERT_TRUE(Succeeded(Dispatch(shop_create))) << coold_->log();
-  ASSERT_TRUE(Succeeded(Dispatch(R"({"type":"containers.start","id":"shopdb"})")));
+  ASSERT_TRUE(Succeeded(Dispatch(R"({"type":"containers.start","id":"shopdb","namespace":"shop"})")));
 
   // ---- status refresh: one entry per container, in central's shape
   CentralAnswer listed = Dispatch(R"({"type":"containers.list"})");
@@ -310,7 +311,7 @@ TEST_F(CentralContractTest, EveryVerbOfTheCatalogueAnswersAsCentralReadsIt) {
   CentralAnswer foreign = Dispatch(R"({"type":"firewall.allow","id":"v5-x:1","namespace":"default",)"
                                    R"("src":"api","dst":"shopdb","proto":"tcp","port":5432})");
   EXPECT_EQ(foreign.status, 400) << foreign.raw;
-  EXPECT_THAT(Message(foreign), HasSubstr("dst: container shopdb has no address on a network of namespace default"));
+  EXPECT_THAT(Message(foreign), HasSubstr("dst: container shopdb is not one of namespace default's containers"));
   CentralAnswer missing = Dispatch(R"({"type":"firewall.allow","id":"v5-x:1","namespace":"default",)"
                                    R"("src":"api","dst":"nobody","proto":"tcp","port":5432})");
   EXPECT_EQ(missing.status, 400) << missing.raw;
@@ -353,16 +354,22 @@ TEST_F(CentralContractTest, EveryVerbOfTheCatalogueAnswersAsCentralReadsIt) {
   EXPECT_EQ(Data(reconciled).as_object().at("removed"), json::array({"v5-resource-connection:1:1:2:tcp:5432"}));
 
   // ---- the rest of the container verbs
-  CentralAnswer exec = Dispatch(absl::StrCat(R"({"type":"containers.exec","id":")", id, R"(","command":["sh","-c","echo hi; exit 3"]})"));
+  // Exec as root (the image's own user here) is the policy's to allow; baseline does not.
+  CentralAnswer as_root = Dispatch(absl::StrCat(R"({"type":"containers.exec","id":")", id, R"(","command":["true"]})"));
+  EXPECT_EQ(as_root.status, 403) << as_root.raw;
+  CentralAnswer exec = Dispatch(absl::StrCat(R"({"type":"containers.exec","id":")", id,
+                                             R"(","command":["sh","-c","echo hi; exit 3"],"user":"1000"})"));
   ASSERT_TRUE(Succeeded(exec)) << exec.raw;
   EXPECT_EQ(Data(exec).as_object().at("exit_code"), json::value(3));
   CentralAnswer health_run = Dispatch(absl::StrCat(R"({"type":"containers.healthcheck.run","id":")", id, R"("})"));
   EXPECT_FALSE(Unsupported(health_run)) << health_run.raw;  // no healthcheck defined: Podman's own refusal
   EXPECT_TRUE(Succeeded(Dispatch(absl::StrCat(R"({"type":"containers.restart","id":")", id, R"("})"))));
   // As central's clean-up does: stop (httpd as PID 1 ignores SIGTERM), then remove.
-  for (const char* name : {"web", "api", "shopdb"}) {
-    EXPECT_TRUE(Succeeded(Dispatch(absl::StrCat(R"({"type":"containers.stop","id":")", name, R"(","timeout_seconds":1})"))));
-    EXPECT_TRUE(Succeeded(Dispatch(absl::StrCat(R"({"type":"containers.delete","id":")", name, R"(","force":true})"))));
+  for (const auto& [name, ns] : {std::pair{"web", "default"}, std::pair{"api", "default"}, std::pair{"shopdb", "shop"}}) {
+    EXPECT_TRUE(Succeeded(Dispatch(absl::StrCat(R"({"type":"containers.stop","id":")", name, R"(","namespace":")", ns,
+                                                R"(","timeout_seconds":1})"))));
+    EXPECT_TRUE(Succeeded(Dispatch(absl::StrCat(R"({"type":"containers.delete","id":")", name, R"(","namespace":")", ns,
+                                                R"(","force":true})"))));
   }
   CentralAnswer images = Dispatch(R"({"type":"images.list"})");
   EXPECT_TRUE(Succeeded(images));

@@ -213,7 +213,7 @@ int Run() {
   options.landed_ttl = config->landed_ttl;
   options.token_grace = policy.skew;
   Hub hub(options);
-  AgentService service(hub, *verifier, **store);
+  AgentService service(hub, *verifier, **store, AgentServiceOptions{config->require_enrollment});
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -119,6 +119,10 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::map<std::string, std::
     }
   }
   config.pending_per_host = std::min(config.pending_per_host, config.pending_max);
+  if (const std::string* v = get("BROKER_REQUIRE_ENROLLMENT")) {
+    if (*v != "1" && *v != "0" && !v->empty()) return Bad("BROKER_REQUIRE_ENROLLMENT", *v, "expected 1, 0 or unset");
+    config.require_enrollment = *v == "1";
+  }
   if (const std::string* v = get("BROKER_INSECURE_PLAINTEXT")) {
     if (*v != "1" && *v != "0" && !v->empty()) return Bad("BROKER_INSECURE_PLAINTEXT", *v, "expected 1 or unset");
     config.insecure_plaintext = *v == "1";

@@ -24,6 +24,7 @@ struct BrokerConfig {
   absl::Duration jwt_leeway = absl::Seconds(30);  // clock skew allowed either way
   // Where the identity store (identity_store.h) keeps its SQLite file, broker.db.
   std::string state_dir = "/var/lib/coolify/broker";
+  bool require_enrollment = false;
   // Named in an enrollment's install command: the URL coold dials (COOLD_BROKER_URL) and
   // where tools/install-host.sh is served. Unset: no install command, the token only.
   std::string public_url;

@@ -176,6 +176,16 @@ absl::StatusOr<Enrollment> IdentityStore::CreateEnrollment(const std::string& ho
   return enrollment;
 }
 
+absl::Status IdentityStore::CheckEnrollment(const std::string& token, const std::string& host_id,
+                                            absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  auto it = enrollments_.find(Sha256Hex(token));
+  if (it == enrollments_.end()) return absl::PermissionDeniedError("enrollment token unknown or already used");
+  if (it->second.expires_at < now) return absl::PermissionDeniedError("enrollment token expired");
+  if (it->second.host_id != host_id) return absl::PermissionDeniedError("enrollment token is for another host");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<HostRecord> IdentityStore::RedeemEnrollment(const std::string& token, const std::string& host_id,
                                                            const std::string& public_key_pem, absl::Time now) {
   const std::string hash = Sha256Hex(token);

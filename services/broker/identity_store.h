@@ -76,6 +76,9 @@ class IdentityStore {
   // before the host proves its new key).
   absl::StatusOr<Enrollment> CreateEnrollment(const std::string& host_id, std::vector<std::string> caps,
                                               absl::Duration ttl, absl::Time now);
+  // Whether `token` could be redeemed for `host_id` now (nothing is consumed): checked
+  // before the host is asked to prove its key, so a bad token costs no signature.
+  absl::Status CheckEnrollment(const std::string& token, const std::string& host_id, absl::Time now) const;
   // Redeems `token` for `host_id` with the key the host proved it holds: single use,
   // refused when unknown, expired, or issued for another host. The host's key and grant
   // are replaced and any revocation lifted, in one transaction.

@@ -77,6 +77,9 @@ class JwtVerifier {
 
   // Adds the PEM public key `pem` under `kid`: an EC P-256 or RSA (>= 2048 bits) key.
   absl::Status AddKey(const std::string& kid, std::string_view pem);
+  // The same without the kid grammar: for a host's own key under "host:<host id>", a kid
+  // no configured key can have.
+  absl::Status AddAnyKey(const std::string& kid, std::string_view pem);
   size_t key_count() const;
   bool has_kid(const std::string& kid) const { return keys_.contains(kid); }
 

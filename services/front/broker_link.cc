@@ -146,6 +146,34 @@ absl::Duration BrokerLink::RunOnce() {
     });
     v1::ServerMsg message;
     while (stream->Read(&message)) {
+      if (message.has_challenge()) {
+        // Proven where the monitor channel is used, like every other request to it.
+        boost::asio::post(io_, [this, session, nonce = message.challenge().nonce()]() {
+          absl::StatusOr<std::string> signature =
+              options_.prove ? options_.prove(nonce) : absl::FailedPreconditionError("this host holds no host key");
+          if (!signature.ok()) {
+            LogError("broker asked for proof of possession: %s", signature.status().ToString());
+            return;
+          }
+          v1::ClientMsg proof;
+          proof.mutable_proof()->set_signature(*signature);
+          session->Enqueue(std::move(proof));
+        });
+        continue;
+      }
+      if (message.has_admitted()) {
+        LogInfo("broker admitted this host as %s (%s)", message.admitted().host_id(),
+                message.admitted().enrolled() ? "key proven" : "token only");
+        continue;
+      }
+      if (message.has_token_verdict()) {
+        if (message.token_verdict().accepted()) {
+          LogInfo("broker accepted the renewed token (expires %d)", message.token_verdict().expires_unix());
+        } else {
+          LogWarn("broker refused the renewed token: %s", message.token_verdict().reason());
+        }
+        continue;
+      }
       // Run where every other command runs; answer through the writer.
       boost::asio::post(io_, [this, session, message]() {
         std::optional<v1::CommandResult> result = executor_(message);

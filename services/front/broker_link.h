@@ -31,6 +31,10 @@ struct BrokerLinkOptions {
   std::string root_pem;     // trusted CA (PEM); empty = plaintext, which config allows on loopback only
   std::string token;        // the host JWT
   v1::Hello hello;
+  // Answers the broker's Challenge: the nonce signed with the host key, which the
+  // monitor holds (the front end never does). Run on the io_context's thread. Unset: a
+  // Challenge goes unanswered and the broker refuses the stream.
+  std::function<absl::StatusOr<std::string>(const std::string& nonce)> prove;
   absl::Duration initial_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Seconds(60);
   // A stream that stayed up this long was healthy: the next failure starts from

@@ -29,6 +29,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "services/commands/dispatch_codec.h"
+#include "services/identity/host_key.h"
 
 namespace coolify::testing {
 
@@ -323,11 +324,20 @@ std::shared_ptr<grpc::Channel> FakeHost::Dial(const std::string& target, const s
 FakeHost::FakeHost(Options options, Answer answer) : options_(std::move(options)), answer_(std::move(answer)) {
   channel_ = options_.channel ? options_.channel : Dial(options_.target, options_.root_pem);
   stub_ = v1::Agent::NewStub(channel_);
-  if (!options_.token.empty()) context_.AddMetadata("authorization", "Bearer " + options_.token);
+  if (!options_.enrollment_token.empty()) {
+    context_.AddMetadata("authorization", "Enroll " + options_.enrollment_token);
+  } else if (!options_.token.empty()) {
+    context_.AddMetadata("authorization", "Bearer " + options_.token);
+  }
   stream_ = stub_->Stream(&context_);
   if (options_.send_hello) {
     v1::ClientMsg hello;
     hello.mutable_hello()->set_host_id(options_.host_id);
+    if (!options_.enrollment_token.empty()) {
+      auto key = identity::HostKey::FromPem(options_.host_key_pem);
+      if (!key.ok()) Fatal("FakeHost: enrollment without a usable host_key_pem");
+      hello.mutable_hello()->set_public_key(key->PublicDer());
+    }
     for (auto c : options_.capabilities) hello.mutable_hello()->add_capabilities(c);
     hello.mutable_hello()->set_builder_capacity(options_.builder_capacity);
     hello.mutable_hello()->set_agent_version("fake-host");
@@ -351,7 +361,17 @@ void FakeHost::ReadLoop() {
   while (stream_->Read(&message)) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      received_.push_back(message);
+      const bool work = message.has_command() || message.has_build() || message.has_cancel();
+      (work ? received_ : control_).push_back(message);
+    }
+    if (message.has_challenge() && !options_.host_key_pem.empty()) {
+      auto key = identity::HostKey::FromPem(options_.host_key_pem);
+      auto signature = key.ok() ? key->Sign(identity::ProofInput(options_.host_id, message.challenge().nonce()))
+                                : absl::StatusOr<std::string>(key.status());
+      v1::ClientMsg proof;
+      proof.mutable_proof()->set_signature(signature.ok() ? *signature : std::string(64, '\0'));
+      Send(proof);
+      continue;
     }
     // Only work is answered: a TokenVerdict or the like takes no Response.
     if (!message.has_command() && !message.has_build() && !message.has_cancel()) continue;
@@ -372,6 +392,23 @@ grpc::Status FakeHost::WaitEnd(std::chrono::milliseconds timeout) {
 
 void FakeHost::Drop() {
   if (!ended_) context_.TryCancel();
+}
+
+bool FakeHost::WaitAdmitted(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const v1::ServerMsg& m : control()) {
+      if (m.has_admitted()) return true;
+    }
+    if (ended_) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+std::vector<v1::ServerMsg> FakeHost::control() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return control_;
 }
 
 std::vector<v1::ServerMsg> FakeHost::received() const {

@@ -112,6 +112,12 @@ class FakeHost {
     std::string root_pem;  // TLS trust; "" = plaintext
     std::shared_ptr<grpc::Channel> channel;  // reuse instead of dialing
     bool send_hello = true;
+    // The host's key (PKCS#8 PEM): answers a Challenge with a Proof. "" = a host that
+    // holds no key (a Challenge goes unanswered).
+    std::string host_key_pem;
+    // Set: opens with "authorization: Enroll <token>" and sends the key's public half
+    // in Hello (token is then unused).
+    std::string enrollment_token;
   };
 
   FakeHost(Options options, Answer answer);
@@ -124,8 +130,13 @@ class FakeHost {
   grpc::Status WaitEnd(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Cancels the stream from this side, as a crashed host would drop it.
   void Drop();
-  // Every ServerMsg received so far.
+  // Waits until the broker admitted the stream (an Admitted message came); false when
+  // the stream ended or `timeout` passed first.
+  bool WaitAdmitted(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Every ServerMsg carrying work (a command, build or cancel) received so far.
   std::vector<v1::ServerMsg> received() const;
+  // Every other ServerMsg (Challenge, Admitted, TokenVerdict) received so far.
+  std::vector<v1::ServerMsg> control() const;
   // Sends a ClientMsg (e.g. a late Response).
   bool Send(const v1::ClientMsg& message);
 
@@ -149,6 +160,7 @@ class FakeHost {
   std::mutex write_mu_;
   mutable std::mutex mu_;
   std::vector<v1::ServerMsg> received_;
+  std::vector<v1::ServerMsg> control_;
   std::atomic<bool> ended_{false};
   grpc::Status status_;
   std::thread reader_;

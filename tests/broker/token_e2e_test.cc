@@ -243,7 +243,7 @@ TEST_F(TokenTest, RenewalOnTheLiveStreamKeepsItOpenAndLosesNoDispatch) {
   EXPECT_THAT(lapsed.error_message(), HasSubstr("expired and no renewal came"));
   // Every renewal was answered and accepted.
   int accepted = 0;
-  for (const v1::ServerMsg& m : renewing->received()) accepted += m.has_token_verdict() && m.token_verdict().accepted();
+  for (const v1::ServerMsg& m : renewing->control()) accepted += m.has_token_verdict() && m.token_verdict().accepted();
   EXPECT_GE(accepted, 8);
   EXPECT_GT(dispatched, 50);
   // A renewal naming another host is refused, and the stream stays.

@@ -224,7 +224,17 @@ int Run() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, INT32_MAX);
+  // A connection without a call for 30 s is closed: a host always has its stream open,
+  // so an idle connection is one that never became (or stopped being) a host's.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 30000);
+  // Hardening against peers that have not proven anything yet (docs/architecture.md says
+  // what gRPC 1.51 cannot do). One host needs one stream per connection; a few more let a
+  // reconnect overlap. Metadata carries a token of at most 8 KiB. Compression is off: a
+  // message in any encoding but identity is refused from its grpc-encoding header, before
+  // a byte is inflated.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 4);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
+  builder.AddChannelArgument(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET, 1);
   // Thousands of mostly idle hosts: small per-connection buffers. Reads start at 4 KiB and
   // grow with traffic; TLS frames are protected in 4 KiB pieces; no BDP probing to widen
   // windows nobody fills.

@@ -95,7 +95,10 @@ absl::Duration BrokerLink::Backoff(const BrokerLinkOptions& options, int attempt
   absl::Duration delay = options.initial_backoff;
   for (int i = 0; i < attempt && delay < options.max_backoff; ++i) delay *= 2;
   delay = std::min(delay, options.max_backoff);
-  return delay * (0.5 + 0.5 * std::clamp(random01, 0.0, 1.0));
+  // Full jitter: anywhere in [0, delay], so a fleet cut off at once comes back spread over
+  // the whole window rather than in a wave at its middle. Never a fixed lockout: a refusal
+  // (even an authentication one) is retried on the same schedule.
+  return delay * std::clamp(random01, 0.0, 1.0);
 }
 
 void BrokerLink::Run() {

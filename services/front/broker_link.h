@@ -1,7 +1,9 @@
 // coold's stream to the broker: dials out (never listens), authenticates with the host
 // JWT, says Hello {host_id, capabilities, builder_capacity}, runs each command the broker
 // sends and answers on the same stream. When the stream ends it dials again after a
-// capped exponential backoff with jitter (so a fleet does not reconnect in lockstep).
+// capped exponential backoff with full jitter (so a fleet does not reconnect in
+// lockstep); an authentication refusal is logged with the broker's reason and retried on
+// the same schedule, never behind a fixed lockout.
 //
 // gRPC runs its own threads; the front end is single-threaded on an io_context. Each
 // ServerMsg is therefore posted onto that io_context, the executor runs there like any
@@ -66,7 +68,7 @@ class BrokerLink {
   uint64_t connects() const { return connects_; }
 
   // The delay before dial attempt `attempt` (0-based after a failure): min(max, initial *
-  // 2^attempt), scaled by a random factor in [0.5, 1]. Public for tests.
+  // 2^attempt), scaled by a random factor in [0, 1] (full jitter). Public for tests.
   static absl::Duration Backoff(const BrokerLinkOptions& options, int attempt, double random01);
 
  private:

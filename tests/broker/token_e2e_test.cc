@@ -254,5 +254,30 @@ TEST_F(TokenTest, RenewalOnTheLiveStreamKeepsItOpenAndLosesNoDispatch) {
   EXPECT_TRUE(renewing->open());
 }
 
+// A peer that compresses its messages (the inflation attack: a small gzip message that
+// expands to 128 MiB) is refused from its grpc-encoding header, before anything is
+// inflated, while the legitimate host is served.
+TEST_F(TokenTest, CompressedMessagesAreRefusedBeforeInflating) {
+  Start();
+  auto good = Host("good", Sign(Claims("good", AllCaps())));
+  ASSERT_TRUE(WaitForHosts(socket_, 1));
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = keys_.Read("tls.crt");
+  FakeHost::Options o;
+  o.host_id = "gzip";
+  o.token = Sign(Claims("gzip", AllCaps()));
+  o.channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", broker_->port()), grpc::SslCredentials(tls), args);
+  FakeHost gzip(o, FakeHost::Echo());
+  grpc::Status status = gzip.WaitEnd();
+  EXPECT_NE(status.error_code(), grpc::StatusCode::OK);
+  EXPECT_THAT(status.error_message(), HasSubstr("gzip"));
+  EXPECT_FALSE(gzip.WaitAdmitted(std::chrono::milliseconds(1)));
+  ExpectServed("r-1");
+  EXPECT_THAT(UnixHttp(socket_, "GET", "/v1/health").body, HasSubstr(R"("hosts":1)"));
+}
+
 }  // namespace
 }  // namespace coolify::testing

@@ -297,6 +297,22 @@ absl::Status Validate(const MonitorRequest& request) {
   if (request.has_dns_sockets()) {
     return ValidateNamespaceName("MonitorRequest.dns_sockets.namespace_name", request.dns_sockets().namespace_name());
   }
+  if (request.has_host_proof() && request.host_proof().nonce().size() != 32) {
+    return FieldError("MonitorRequest", "host_proof.nonce", "must be 32 bytes");
+  }
+  if (request.has_host_token()) {
+    if (request.host_token().caps_size() > 64) {
+      return FieldError("MonitorRequest", "host_token.caps", "at most 64 capabilities");
+    }
+    for (const std::string& cap : request.host_token().caps()) {
+      if (cap.empty() || cap.size() > 64) return FieldError("MonitorRequest", "host_token.caps", "1 to 64 characters each");
+      for (char c : cap) {
+        if (!IsLowerOrDigit(c) && c != '.' && c != '_') {
+          return GrammarError("MonitorRequest.host_token.caps", cap, "a dotted verb or \"builder\" ([a-z0-9._])");
+        }
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

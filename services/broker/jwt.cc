@@ -313,6 +313,7 @@ absl::StatusOr<HostClaims> JwtVerifier::Verify(std::string_view token, absl::Tim
   }
   out.jti = jti->string_value();
   const Value* caps = Field(claims, "caps");
+  if (caps == nullptr && !policy_.caps_required) return out;
   if (caps == nullptr || !caps->has_list_value() || caps->list_value().values_size() == 0) {
     return Refused("no caps claim (a non-empty array)");
   }

@@ -39,6 +39,8 @@ struct TokenPolicy {
   // refused, however good its signature.
   absl::Duration max_lifetime = absl::Hours(1);
   absl::Duration skew = kJwtSkew;
+  // A host's own token may leave caps out: its enrollment grant applies.
+  bool caps_required = true;
 };
 
 struct HostClaims {

@@ -1,5 +1,6 @@
 #include "services/front/broker_link.h"
 
+#include <chrono>
 #include <deque>
 #include <random>
 
@@ -32,11 +33,12 @@ struct BrokerLink::Session {
     }
     ready.notify_all();
   }
-  // The next message to write, or nullopt once closed.
-  std::optional<v1::ClientMsg> Next() {
+  // The next message to write; nullopt once closed, or (*timed_out set) when `until`
+  // passed with nothing to write.
+  std::optional<v1::ClientMsg> Next(std::chrono::steady_clock::time_point until, bool* timed_out) {
     std::unique_lock<std::mutex> lock(mu);
-    ready.wait(lock, [this] { return closed || !queue.empty(); });
-    if (closed) return std::nullopt;
+    *timed_out = !ready.wait_until(lock, until, [this] { return closed || !queue.empty(); });
+    if (closed || *timed_out) return std::nullopt;
     v1::ClientMsg message = std::move(queue.front());
     queue.pop_front();
     return message;
@@ -44,7 +46,9 @@ struct BrokerLink::Session {
 };
 
 BrokerLink::BrokerLink(boost::asio::io_context& io, BrokerLinkOptions options, BrokerExecutor executor)
-    : io_(io), options_(std::move(options)), executor_(std::move(executor)) {}
+    : io_(io), options_(std::move(options)), executor_(std::move(executor)) {
+  enrolling_ = !options_.enrollment_token.empty();
+}
 
 std::shared_ptr<grpc::Channel> BrokerLink::Dial() const {
   grpc::ChannelArguments args;
@@ -121,7 +125,21 @@ void BrokerLink::Run() {
 
 absl::Duration BrokerLink::RunOnce() {
   grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + options_.token);
+  v1::ClientMsg hello;
+  *hello.mutable_hello() = options_.hello;
+  if (enrolling_) {
+    context.AddMetadata("authorization", "Enroll " + options_.enrollment_token);
+    hello.mutable_hello()->set_public_key(options_.public_key_der);
+  } else if (!options_.token.empty() || !options_.mint_token) {
+    context.AddMetadata("authorization", "Bearer " + options_.token);
+  } else {
+    absl::StatusOr<std::string> own = options_.mint_token();
+    if (!own.ok()) {
+      LogError("cannot make this host's token: %s", own.status().ToString());
+      return absl::ZeroDuration();
+    }
+    context.AddMetadata("authorization", "Bearer " + *own);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::ZeroDuration();
@@ -135,38 +153,54 @@ absl::Duration BrokerLink::RunOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     session_ = session;
   }
-  v1::ClientMsg hello;
-  *hello.mutable_hello() = options_.hello;
   bool said_hello = stream->Write(hello);
   std::thread writer;
   if (said_hello) {
     ++connects_;
     LogInfo("broker stream open to %s as host %s", options_.address, options_.hello.host_id());
-    writer = std::thread([&stream, session] {
-      while (std::optional<v1::ClientMsg> message = session->Next()) {
-        if (!stream->Write(*message)) break;
+    writer = std::thread([this, &stream, session] {
+      // The host's own token is renewed here, on the stream that is open, well before the
+      // broker would close it at exp; central's tokens are renewed by central.
+      auto next_renewal = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.renew_every);
+      for (;;) {
+        bool timed_out = false;
+        std::optional<v1::ClientMsg> message = session->Next(next_renewal, &timed_out);
+        if (timed_out) {
+          next_renewal = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.renew_every);
+          if (enrolling_ || !options_.token.empty() || !options_.mint_token) continue;
+          absl::StatusOr<std::string> own = options_.mint_token();
+          if (!own.ok()) {
+            LogError("cannot renew this host's token: %s", own.status().ToString());
+            continue;
+          }
+          message.emplace();
+          message->mutable_renew_token()->set_token(*own);
+        }
+        if (!message || !stream->Write(*message)) break;
       }
     });
     v1::ServerMsg message;
     while (stream->Read(&message)) {
       if (message.has_challenge()) {
-        // Proven where the monitor channel is used, like every other request to it.
-        boost::asio::post(io_, [this, session, nonce = message.challenge().nonce()]() {
-          absl::StatusOr<std::string> signature =
-              options_.prove ? options_.prove(nonce) : absl::FailedPreconditionError("this host holds no host key");
-          if (!signature.ok()) {
-            LogError("broker asked for proof of possession: %s", signature.status().ToString());
-            return;
-          }
-          v1::ClientMsg proof;
-          proof.mutable_proof()->set_signature(*signature);
-          session->Enqueue(std::move(proof));
-        });
+        absl::StatusOr<std::string> signature = options_.prove ? options_.prove(message.challenge().nonce())
+                                                               : absl::FailedPreconditionError("this host holds no host key");
+        if (!signature.ok()) {
+          LogError("broker asked for proof of possession: %s", signature.status().ToString());
+          continue;
+        }
+        v1::ClientMsg proof;
+        proof.mutable_proof()->set_signature(*signature);
+        session->Enqueue(std::move(proof));
         continue;
       }
       if (message.has_admitted()) {
         LogInfo("broker admitted this host as %s (%s)", message.admitted().host_id(),
-                message.admitted().enrolled() ? "key proven" : "token only");
+                enrolling_ ? "enrolled now" : message.admitted().enrolled() ? "key proven" : "token only");
+        if (enrolling_) {
+          absl::Status kept = options_.on_enrolled ? options_.on_enrolled() : absl::OkStatus();
+          if (!kept.ok()) LogError("enrolled, but the host key was not kept: %s", kept.ToString());
+          enrolling_ = false;
+        }
         continue;
       }
       if (message.has_token_verdict()) {

@@ -31,11 +31,21 @@ struct BrokerLinkOptions {
   std::string address;      // "IPv4:PORT", resolved by the monitor; the front never resolves names
   std::string server_name;  // the name the broker's certificate must carry
   std::string root_pem;     // trusted CA (PEM); empty = plaintext, which config allows on loopback only
-  std::string token;        // the host JWT
+  std::string token;        // central's host JWT; "" = the host's own tokens (mint_token)
+  // Set while this host is to enroll: the first stream says "Enroll <token>" and its
+  // Hello carries public_key_der; once admitted, on_enrolled runs and later streams use
+  // the host's own tokens.
+  std::string enrollment_token;
+  std::string public_key_der;
+  std::function<absl::Status()> on_enrolled;
+  // A fresh token signed with the host key (the monitor signs): the credential of each
+  // dial without central's token, and renewed on the live stream every renew_every.
+  std::function<absl::StatusOr<std::string>()> mint_token;
+  absl::Duration renew_every = absl::Minutes(5);
   v1::Hello hello;
   // Answers the broker's Challenge: the nonce signed with the host key, which the
-  // monitor holds (the front end never does). Run on the io_context's thread. Unset: a
-  // Challenge goes unanswered and the broker refuses the stream.
+  // monitor holds (the front end never does). Unset: a Challenge goes unanswered and the
+  // broker refuses the stream. These callbacks run on the link's threads.
   std::function<absl::StatusOr<std::string>(const std::string& nonce)> prove;
   absl::Duration initial_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Seconds(60);
@@ -88,6 +98,7 @@ class BrokerLink {
   grpc::ClientContext* current_ = nullptr;  // guarded by mu_
   std::shared_ptr<Session> session_;         // guarded by mu_; the open stream's queue
   std::atomic<uint64_t> connects_{0};
+  std::atomic<bool> enrolling_{false};
 };
 
 }  // namespace coolify::front

@@ -136,13 +136,49 @@ void WatchChannel(boost::asio::io_context& io, std::vector<std::unique_ptr<boost
   watchers.push_back(std::move(watcher));
 }
 
-BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup) {
+// One request to the monitor from any thread (its channel is shared, under monitor_mu).
+absl::StatusOr<privsep::MonitorReply> AskMonitor(FrontChannels channels, privsep::MonitorRequest request) {
+  absl::MutexLock lock(&channels.monitor_mu);
+  privsep::Client<privsep::MonitorRequest, privsep::MonitorReply> monitor(channels.monitor);
+  absl::StatusOr<privsep::MonitorReply> reply = monitor.Call(std::move(request));
+  if (!reply.ok()) return reply.status();
+  if (reply->status().code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
+  }
+  return reply;
+}
+
+BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup, FrontChannels channels) {
   const v1::CooldConfig& config = startup.config();
   BrokerLinkOptions options;
   options.address = startup.broker_address();
   options.server_name = config.broker_host();
   options.root_pem = startup.broker_ca_pem();
   options.token = startup.broker_token();
+  // The host key stays in the monitor: the front end asks it to sign.
+  if (!startup.host_public_key().empty()) {
+    options.public_key_der = startup.host_public_key();
+    options.enrollment_token = startup.enrollment_token();
+    options.prove = [channels](const std::string& nonce) -> absl::StatusOr<std::string> {
+      privsep::MonitorRequest request;
+      request.mutable_host_proof()->set_nonce(nonce);
+      absl::StatusOr<privsep::MonitorReply> reply = AskMonitor(channels, std::move(request));
+      if (!reply.ok()) return reply.status();
+      return reply->host_proof().signature();
+    };
+    options.mint_token = [channels]() -> absl::StatusOr<std::string> {
+      privsep::MonitorRequest request;
+      request.mutable_host_token();
+      absl::StatusOr<privsep::MonitorReply> reply = AskMonitor(channels, std::move(request));
+      if (!reply.ok()) return reply.status();
+      return reply->host_token().token();
+    };
+    options.on_enrolled = [channels]() -> absl::Status {
+      privsep::MonitorRequest request;
+      request.mutable_host_enrolled();
+      return AskMonitor(channels, std::move(request)).status();
+    };
+  }
   options.hello.set_host_id(config.host_id());
   options.hello.set_agent_version("coold");
   for (v1::Capability capability : {v1::CAPABILITY_PODMAN, v1::CAPABILITY_FIREWALL, v1::CAPABILITY_SERVICES,
@@ -287,7 +323,7 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
   std::unique_ptr<BuildClient> builds;
   if (startup.startup.config().builder_enabled()) builds = std::make_unique<BuildClient>(io, channels.build);
   if (!startup.startup.broker_address().empty()) {
-    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup),
+    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup, channels),
                                           [&router, &builds](const v1::ServerMsg& message) {
                                             return RunBrokerMessage(router, builds.get(), message);
                                           });

@@ -31,6 +31,7 @@
 #include "privsep/spawn.h"
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
+#include "services/monitor/host_identity.h"
 #include "services/monitor/resources.h"
 
 namespace coolify::monitor {
@@ -81,6 +82,9 @@ class Monitor {
   MonitorReply AnswerStartup(const MonitorRequest& request, FrontTable::Call& call);
   MonitorReply AnswerHealthRound(const MonitorRequest& request, FrontTable::Call& call);
   MonitorReply AnswerDnsSockets(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerHostProof(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerHostToken(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerHostEnrolled(const MonitorRequest& request, FrontTable::Call& call);
   absl::Status CheckHealthRound(const privsep::HealthRound& round);
   absl::Duration HealthDeadline() const;
   Child* FindChild(pid_t pid);
@@ -95,6 +99,7 @@ class Monitor {
   std::unique_ptr<FrontTable> front_table_;
   std::vector<Child> children_;
   FrontResources front_resources_;
+  HostIdentity host_identity_;
   bool health_round_done_ = false;
   // Set by a handler when what the front end sent, though well-formed, means coold must
   // stop (a health round that does not match the kernel).
@@ -147,6 +152,9 @@ absl::Status Monitor::Start() {
   auto front_resources = OpenFrontResources(options_.config);
   if (!front_resources.ok()) return front_resources.status();
   front_resources_ = std::move(*front_resources);
+  auto host_identity = LoadHostIdentity(options_.config);
+  if (!host_identity.ok()) return host_identity.status();
+  host_identity_ = *std::move(host_identity);
   auto policy = OpenPolicy(options_.config);
   if (!policy.ok()) return policy.status();
   EndpointDir endpoint_dir;
@@ -217,6 +225,13 @@ absl::Status Monitor::Start() {
        std::bind(&Monitor::AnswerHealthRound, this, _1, _2), kServing},
       {MonitorRequest::kDnsSockets,  privsep::Phases({kServing}),               false, 0, nullptr,
        std::bind(&Monitor::AnswerDnsSockets, this, _1, _2)},
+      // The broker stream starts while the first health round may still be running.
+      {MonitorRequest::kHostProof,   privsep::Phases({kConfigured, kServing}),  false, 0, nullptr,
+       std::bind(&Monitor::AnswerHostProof, this, _1, _2)},
+      {MonitorRequest::kHostToken,   privsep::Phases({kConfigured, kServing}),  false, 0, nullptr,
+       std::bind(&Monitor::AnswerHostToken, this, _1, _2)},
+      {MonitorRequest::kHostEnrolled, privsep::Phases({kConfigured, kServing}), true,  0, nullptr,
+       std::bind(&Monitor::AnswerHostEnrolled, this, _1, _2)},
   });
   health_due_ = absl::Now() + HealthDeadline();
   for (const Child& c : children_) {
@@ -393,6 +408,38 @@ MonitorReply Monitor::AnswerDnsSockets(const MonitorRequest& request, FrontTable
   return reply;
 }
 
+namespace {
+MonitorReply StatusReply(const absl::Status& status) {
+  MonitorReply reply;
+  reply.mutable_status()->set_code(static_cast<int>(status.code()));
+  reply.mutable_status()->set_message(std::string(status.message()));
+  return reply;
+}
+}  // namespace
+
+MonitorReply Monitor::AnswerHostProof(const MonitorRequest& request, FrontTable::Call&) {
+  absl::StatusOr<std::string> signature = SignProof(host_identity_, options_.config, request.host_proof().nonce());
+  if (!signature.ok()) return StatusReply(signature.status());
+  MonitorReply reply;
+  reply.mutable_host_proof()->set_signature(*signature);
+  return reply;
+}
+
+MonitorReply Monitor::AnswerHostToken(const MonitorRequest& request, FrontTable::Call&) {
+  std::vector<std::string> caps(request.host_token().caps().begin(), request.host_token().caps().end());
+  absl::StatusOr<std::string> token = MintHostToken(host_identity_, options_.config, caps, absl::Now());
+  if (!token.ok()) return StatusReply(token.status());
+  MonitorReply reply;
+  reply.mutable_host_token()->set_token(*token);
+  return reply;
+}
+
+MonitorReply Monitor::AnswerHostEnrolled(const MonitorRequest&, FrontTable::Call&) {
+  absl::Status committed = CommitEnrollment(options_.config, host_identity_);
+  if (!committed.ok()) LogError("enrollment: %s", committed.ToString());
+  return StatusReply(committed);
+}
+
 MonitorReply Monitor::AnswerStartup(const MonitorRequest&, FrontTable::Call& call) {
   MonitorReply reply;
   privsep::FrontStartup* startup = reply.mutable_startup();
@@ -410,6 +457,9 @@ MonitorReply Monitor::AnswerStartup(const MonitorRequest&, FrontTable::Call& cal
   startup->set_broker_token(front_resources_.broker_token);
   startup->set_broker_ca_pem(front_resources_.broker_ca_pem);
   startup->set_broker_address(front_resources_.broker_address);
+  startup->set_enrollment_token(host_identity_.enrollment_token);
+  if (host_identity_.key) startup->set_host_public_key(host_identity_.key->PublicDer());
+  startup->set_host_enrolled(host_identity_.key_on_disk);
   front_resources_ = FrontResources();
   return reply;
 }

@@ -85,6 +85,8 @@ absl::StatusOr<UniqueFd> OpenPrivateFile(const char* variable, const std::string
 }
 
 // A small file's content, opened as OpenPrivateFile does; more than `limit` bytes is refused.
+}  // namespace
+
 absl::StatusOr<std::string> ReadSmallFile(const char* variable, const std::string& path, bool must_be_private,
                                           size_t limit) {
   auto fd = OpenPrivateFile(variable, path, must_be_private);
@@ -101,7 +103,6 @@ absl::StatusOr<std::string> ReadSmallFile(const char* variable, const std::strin
   }
 }
 
-}  // namespace
 
 absl::StatusOr<SnapshotDirs> PrepareSnapshotDirs(const v1::CooldConfig& config, const privsep::UserIds& writer) {
   SnapshotDirs dirs;
@@ -157,10 +158,16 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, ip, sizeof(ip));
     freeaddrinfo(found);
     resources.broker_address = absl::StrCat(ip, ":", config.broker_port());
-    auto token = ReadSmallFile("COOLD_BROKER_TOKEN_FILE", config.broker_token_file(), /*must_be_private=*/true, 8192);
+    // No central token is fine for a host that has its own key, or is about to get one
+    // by enrolling: it authenticates with tokens it signs itself (host_identity.h).
+    const bool own_identity = access(config.host_key_file().c_str(), F_OK) == 0 ||
+                              access(config.enrollment_token_file().c_str(), F_OK) == 0;
+    const bool central = !own_identity || access(config.broker_token_file().c_str(), F_OK) == 0;
+    auto token = central ? ReadSmallFile("COOLD_BROKER_TOKEN_FILE", config.broker_token_file(), /*must_be_private=*/true, 8192)
+                         : absl::StatusOr<std::string>("");
     if (!token.ok()) return token.status();
     resources.broker_token = std::string(absl::StripAsciiWhitespace(*token));
-    if (resources.broker_token.empty()) {
+    if (central && resources.broker_token.empty()) {
       return absl::FailedPreconditionError(absl::StrCat("COOLD_BROKER_TOKEN_FILE: ", config.broker_token_file(), " is empty"));
     }
     if (config.broker_tls()) {

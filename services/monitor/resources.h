@@ -63,6 +63,11 @@ absl::StatusOr<std::pair<privsep::UniqueFd, privsep::UniqueFd>> OpenDnsSockets(c
 
 absl::StatusOr<privsep::UniqueFd> OpenPolicy(const v1::CooldConfig& config);
 
+// A small file's contents, read through a descriptor opened without following links;
+// refused when missing, larger than `limit`, or (must_be_private) readable by others.
+absl::StatusOr<std::string> ReadSmallFile(const char* variable, const std::string& path, bool must_be_private,
+                                          size_t limit);
+
 }  // namespace coolify::monitor
 
 #endif  // COOLD_SERVICES_MONITOR_RESOURCES_H_

@@ -297,5 +297,36 @@ TEST_F(EnrollmentTest, AFloodOfEnrollmentAttemptsIsRateLimitedWhileHostsAreServe
   EXPECT_EQ(UnixHttp(socket_, "GET", "/v1/hosts").body.find(R"("host_id":")", 12), std::string::npos);
 }
 
+// The operator's side: coolctl host enroll|list|reenroll|revoke|delete on the socket.
+TEST_F(EnrollmentTest, CoolctlDrivesHostIdentities) {
+  Start();
+  const std::string coolctl = Runfile("tools/coolctl/coolctl") + " --broker-socket " + socket_ + " host ";
+  CommandRun enrolled = Shell(coolctl + "enroll h9 --caps host.info,containers.list --ttl 600");
+  ASSERT_EQ(enrolled.status, 0) << enrolled.out;
+  EXPECT_THAT(enrolled.out, HasSubstr(R"("enrollment_token":")"));
+  EXPECT_THAT(enrolled.out, HasSubstr("install_command"));
+  size_t at = enrolled.out.find(R"("enrollment_token":")") + 20;
+  const std::string token = enrolled.out.substr(at, enrolled.out.find('"', at) - at);
+  const std::string key = NewKey();
+  auto h9 = Host("h9", key, "", token);
+  ASSERT_TRUE(h9->WaitAdmitted()) << broker_->log();
+  CommandRun listed = Shell(coolctl + "list");
+  EXPECT_EQ(listed.status, 0);
+  EXPECT_THAT(listed.out, HasSubstr(R"("host_id":"h9","caps":["containers.list","host.info"],"enrolled":true,"connected":true)"));
+  // Re-enrollment of an unknown host is refused, of a known one gives a new token.
+  CommandRun typo = Shell(coolctl + "reenroll h99 --caps host.info");
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_THAT(typo.out, HasSubstr("no host h99 to re-enroll"));
+  CommandRun again = Shell(coolctl + "reenroll h9 --caps host.info,images.list");
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_TRUE(h9->open()) << "re-enrolling changes nothing until the host proves its key";
+  CommandRun revoked = Shell(coolctl + "revoke h9");
+  EXPECT_EQ(revoked.status, 0) << revoked.out;
+  EXPECT_EQ(h9->WaitEnd(std::chrono::seconds(1)).error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(Shell(coolctl + "delete h9").status, 0);
+  EXPECT_EQ(Shell(coolctl + "revoke nobody").status, 1);
+  EXPECT_EQ(Shell(coolctl + "enroll").status, 2);
+}
+
 }  // namespace
 }  // namespace coolify::testing

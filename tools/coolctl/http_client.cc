@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/local/stream_protocol.hpp"
 #include "boost/asio/ssl.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -21,7 +22,7 @@ absl::StatusOr<HttpResult> Exchange(Stream& stream, const Endpoint& endpoint, co
                                     const std::string& method, const std::string& target,
                                     const std::string& body) {
   bhttp::request<bhttp::string_body> request(bhttp::string_to_verb(method), target, 11);
-  request.set(bhttp::field::host, endpoint.host);
+  request.set(bhttp::field::host, endpoint.unix_path.empty() ? endpoint.host : "broker");
   request.set(bhttp::field::user_agent, "coolctl");
   if (!options.bearer_token.empty()) {
     request.set(bhttp::field::authorization, absl::StrCat("Bearer ", options.bearer_token));
@@ -45,6 +46,10 @@ absl::StatusOr<HttpResult> Exchange(Stream& stream, const Endpoint& endpoint, co
 absl::StatusOr<Endpoint> ParseApiUrl(const std::string& url) {
   Endpoint endpoint;
   std::string rest;
+  if (absl::StartsWith(url, "unix:/")) {
+    endpoint.unix_path = url.substr(5);
+    return endpoint;
+  }
   if (absl::StartsWith(url, "https://")) {
     endpoint.tls = true;
     rest = url.substr(8);
@@ -67,8 +72,14 @@ absl::StatusOr<HttpResult> SendRequest(const Endpoint& endpoint, const ClientOpt
                                        const std::string& method, const std::string& target,
                                        const std::string& body) {
   asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
   beast::error_code ec;
+  if (!endpoint.unix_path.empty()) {
+    asio::local::stream_protocol::socket socket(io);
+    socket.connect(asio::local::stream_protocol::endpoint(endpoint.unix_path), ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", endpoint.unix_path, ": ", ec.message()));
+    return Exchange(socket, endpoint, options, method, target, body);
+  }
+  asio::ip::tcp::resolver resolver(io);
   auto addresses = resolver.resolve(endpoint.host, endpoint.port, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("resolving ", endpoint.host, ": ", ec.message()));
   if (!endpoint.tls) {

@@ -1,6 +1,6 @@
 // A blocking HTTP/1.1 client for coolctl: one request per call over TCP, with TLS when
 // the URL is https (server certificate verified against --cacert or the system store,
-// unless --insecure).
+// unless --insecure), or over a Unix socket ("unix:/path", the broker's).
 #ifndef COOLD_TOOLS_COOLCTL_HTTP_CLIENT_H_
 #define COOLD_TOOLS_COOLCTL_HTTP_CLIENT_H_
 
@@ -14,9 +14,10 @@ struct Endpoint {
   bool tls = false;
   std::string host;
   std::string port;
+  std::string unix_path;  // set: HTTP over this Unix socket, host and port unused
 };
 
-// "http://HOST:PORT" or "https://HOST:PORT" (no path).
+// "http://HOST:PORT", "https://HOST:PORT" (no path) or "unix:/absolute/path".
 absl::StatusOr<Endpoint> ParseApiUrl(const std::string& url);
 
 struct ClientOptions {

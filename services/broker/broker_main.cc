@@ -248,7 +248,25 @@ int Run() {
   if (server == nullptr || port == 0) Die(2, absl::StrCat("BROKER_GRPC_BIND=", config->grpc_bind, ": cannot listen"));
 
   boost::asio::io_context io(1);
-  UdsApi api(hub, **store, IdentityApiOptions{config->public_url, config->installer_url});
+  IdentityApiOptions identity{config->public_url, config->installer_url, {}};
+  identity.stats = [&hub, &service]() {
+    const AgentServiceStats& a = service.stats();
+    HubStats h = hub.stats();
+    return boost::json::object{{"refused_credentials", a.refused_credentials.load()},
+                               {"refused_hellos", a.refused_hellos.load()},
+                               {"refused_proofs", a.refused_proofs.load()},
+                               {"refused_enrollments", a.refused_enrollments.load()},
+                               {"refused_renewals", a.refused_renewals.load()},
+                               {"streams_opened", a.streams_opened.load()},
+                               {"streams_replaced", h.replaced},
+                               {"tokens_renewed", h.renewed},
+                               {"streams_expired", h.expired},
+                               {"streams_cut_off", h.cut_off},
+                               {"late_or_duplicate_answers", h.stray_responses},
+                               {"repeats_answered", h.replayed},
+                               {"refused_host_quota", h.refused_host_quota}};
+  };
+  UdsApi api(hub, **store, std::move(identity));
   auto http = http::Server::Create(io, unix_fd, nullptr, UdsLimits(),
                                    [&api](http::Request request, http::Responder respond) {
                                      api.Handle(std::move(request), std::move(respond));

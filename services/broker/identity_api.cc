@@ -61,7 +61,8 @@ bool ShellSafe(const std::string& text) {
 }  // namespace
 
 bool IdentityApi::Serves(const std::string& path) {
-  return path == "/v1/tokens/revoke" || path == "/v1/hosts" || absl::StartsWith(path, kHostsPrefix);
+  return path == "/v1/tokens/revoke" || path == "/v1/hosts" || path == "/v1/identity/stats" ||
+         absl::StartsWith(path, kHostsPrefix);
 }
 
 void IdentityApi::Handle(const http::Request& request, http::Responder respond) {
@@ -82,6 +83,14 @@ void IdentityApi::Handle(const http::Request& request, http::Responder respond) 
   }
   if (path == "/v1/hosts") {
     if (only(bhttp::verb::get, "GET")) respond(List());
+    return;
+  }
+  if (path == "/v1/identity/stats") {
+    if (!only(bhttp::verb::get, "GET")) return;
+    boost::json::object counters = options_.stats ? options_.stats() : boost::json::object();
+    counters["revocations_kept"] = store_.revoked_count();
+    counters["hosts_known"] = store_.ListHosts().size();
+    respond(Json(200, counters));
     return;
   }
   if (path == "/v1/hosts/enroll") {

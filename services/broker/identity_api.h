@@ -13,11 +13,17 @@
 //                                   waiting end 503), its key and tokens refused from now on
 //   DELETE /v1/hosts/:id            204: revoked as above, its key and grant forgotten (a
 //                                   new enrollment is the only way back)
+//   GET    /v1/identity/stats       200 {counter: value}: every refusal of a credential,
+//                                   Hello, proof, enrollment or renewal, streams opened,
+//                                   renewed, expired, cut off and replaced, late or
+//                                   duplicate answers from hosts, revocations kept
 #ifndef COOLD_SERVICES_BROKER_IDENTITY_API_H_
 #define COOLD_SERVICES_BROKER_IDENTITY_API_H_
 
+#include <functional>
 #include <string>
 
+#include "boost/json.hpp"
 #include "services/broker/hub.h"
 #include "services/broker/identity_store.h"
 #include "services/http/server.h"
@@ -29,6 +35,8 @@ struct IdentityApiOptions {
   // installer script is fetched from (README: BROKER_PUBLIC_URL, BROKER_INSTALLER_URL).
   std::string public_url;
   std::string installer_url;
+  // The counters GET /v1/identity/stats shows, read when asked.
+  std::function<boost::json::object()> stats;
 };
 
 class IdentityApi {

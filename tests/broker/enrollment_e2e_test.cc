@@ -180,6 +180,13 @@ TEST_F(EnrollmentTest, AHostEnrollsProvesItsKeyAndAReplayedTokenNeverBecomesIt) 
   ASSERT_TRUE(again->WaitAdmitted()) << broker_->log();
   EXPECT_EQ(h1->WaitEnd().error_code(), grpc::StatusCode::ABORTED);
   ExpectServed("h1", "r-2");
+  // Each refusal is counted as well as logged.
+  HttpAnswer stats = UnixHttp(socket_, "GET", "/v1/identity/stats");
+  EXPECT_EQ(stats.status, 200);
+  EXPECT_THAT(stats.body, HasSubstr(R"("refused_proofs":2)"));
+  EXPECT_THAT(stats.body, HasSubstr(R"("refused_credentials":3)"));
+  EXPECT_THAT(stats.body, HasSubstr(R"("streams_replaced":1)"));
+  EXPECT_THAT(stats.body, HasSubstr(R"("hosts_known":1)"));
 }
 
 TEST_F(EnrollmentTest, EnrollmentTokensAreSingleUseExpiringAndForOneHost) {
@@ -292,6 +299,7 @@ TEST_F(EnrollmentTest, AFloodOfEnrollmentAttemptsIsRateLimitedWhileHostsAreServe
     ExpectServed("good", absl::StrCat("r-", i));
   }
   EXPECT_EQ(limited, 16);  // a burst of five per source, one of them the real enrollment
+  EXPECT_THAT(UnixHttp(socket_, "GET", "/v1/identity/stats").body, HasSubstr(R"("refused_enrollments":20)"));
   // No guess left a host behind.
   EXPECT_EQ(UnixHttp(socket_, "GET", "/v1/hosts").body.find(R"("host_id":"g0")"), std::string::npos);
   EXPECT_EQ(UnixHttp(socket_, "GET", "/v1/hosts").body.find(R"("host_id":")", 12), std::string::npos);

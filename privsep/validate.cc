@@ -300,6 +300,19 @@ absl::Status Validate(const MonitorRequest& request) {
   if (request.has_host_proof() && request.host_proof().nonce().size() != 32) {
     return FieldError("MonitorRequest", "host_proof.nonce", "must be 32 bytes");
   }
+  if (request.has_host_jwt_write()) {
+    const std::string& jwt = request.host_jwt_write().jwt();
+    size_t dots = 0;
+    for (char c : jwt) {
+      dots += c == '.';
+      if (!IsLowerOrDigit(c) && !(c >= 'A' && c <= 'Z') && c != '-' && c != '_' && c != '.') {
+        return FieldError("MonitorRequest", "host_jwt_write.jwt", "not a compact JWS (base64url and dots)");
+      }
+    }
+    if (jwt.empty() || jwt.size() > 8192 || dots != 2) {
+      return FieldError("MonitorRequest", "host_jwt_write.jwt", "not a compact JWS of at most 8 KiB");
+    }
+  }
   if (request.has_host_token()) {
     if (request.host_token().caps_size() > 64) {
       return FieldError("MonitorRequest", "host_token.caps", "at most 64 capabilities");

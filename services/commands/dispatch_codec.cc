@@ -68,14 +68,14 @@ const std::vector<Verb>& Verbs() {
       {{"containers.list"}, C::kContainersListFieldNumber, v1::CAPABILITY_PODMAN, {}},
       {{"host.stats"}, C::kHostStatsFieldNumber, v1::CAPABILITY_PODMAN, {}},
       {{"coold.logs"}, C::kCooldLogsFieldNumber, v1::CAPABILITY_LOGS, {}},
+      {{"host.jwt.set"}, C::kHostJwtSetFieldNumber, v1::CAPABILITY_TOKEN_SET, {}},
   };
   return *verbs;
 }
 
 // Verbs of central's catalogue that no coold serves: the answer is the 501 central
-// degrades on. ingress.* stays central's own job; corrosion.tables and host.jwt.set have
-// no coold side yet.
-constexpr const char* kUnsupportedVerbs[] = {"ingress.apply", "ingress.stop", "corrosion.tables", "host.jwt.set"};
+// degrades on. ingress.* stays central's own job; corrosion.tables has no coold side yet.
+constexpr const char* kUnsupportedVerbs[] = {"ingress.apply", "ingress.stop", "corrosion.tables"};
 
 const Verb* FindVerb(std::string_view type) {
   for (const Verb& verb : Verbs()) {

@@ -207,7 +207,7 @@ TEST(ParseDispatch, FirewallAllowCarriesTheCallersId) {
 }
 
 TEST(ParseDispatch, CatalogueVerbsNoCooldServesAreUnimplementedInCentralsWording) {
-  for (const char* verb : {"ingress.apply", "ingress.stop", "corrosion.tables", "host.jwt.set"}) {
+  for (const char* verb : {"ingress.apply", "ingress.stop", "corrosion.tables"}) {
     auto d = ParseDispatch(absl::StrCat(R"({"host_id":"h1","request_id":"r1","command":{"type":")", verb,
                                         R"(","kind":"caddy","jwt":"x"}})"));
     EXPECT_EQ(d.status().code(), absl::StatusCode::kUnimplemented) << verb;
@@ -215,6 +215,15 @@ TEST(ParseDispatch, CatalogueVerbsNoCooldServesAreUnimplementedInCentralsWording
   }
   auto unknown = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"no.such.verb"}})");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseDispatch, HostJwtSetCarriesTheTokenToHostsThatAdvertiseIt) {
+  auto d = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"host.jwt.set","jwt":"a.b.c"}})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->command.host_jwt_set().jwt(), "a.b.c");
+  EXPECT_EQ(RequiredCapability(d->command), v1::CAPABILITY_TOKEN_SET);
+  auto extra = ParseDispatch(R"({"host_id":"h1","request_id":"r1","command":{"type":"host.jwt.set","jwt":"a.b.c","x":1}})");
+  EXPECT_FALSE(extra.ok());
 }
 
 TEST(ParseDispatch, ContainersListAndCooldLogsAreVerbsOfTheirOwn) {

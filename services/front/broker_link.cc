@@ -48,6 +48,17 @@ struct BrokerLink::Session {
 BrokerLink::BrokerLink(boost::asio::io_context& io, BrokerLinkOptions options, BrokerExecutor executor)
     : io_(io), options_(std::move(options)), executor_(std::move(executor)) {
   enrolling_ = !options_.enrollment_token.empty();
+  token_ = options_.token;
+}
+
+void BrokerLink::ReplaceToken(const std::string& token) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    token_ = token;
+  }
+  v1::ClientMsg renew;
+  renew.mutable_renew_token()->set_token(token);
+  Send(std::move(renew));
 }
 
 std::shared_ptr<grpc::Channel> BrokerLink::Dial() const {
@@ -81,6 +92,11 @@ void BrokerLink::Send(v1::ClientMsg message) {
     session = session_;
   }
   if (session) session->Enqueue(std::move(message));
+}
+
+std::string BrokerLink::CentralToken() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return token_;
 }
 
 void BrokerLink::Start() { thread_ = std::thread([this] { Run(); }); }
@@ -130,8 +146,8 @@ absl::Duration BrokerLink::RunOnce() {
   if (enrolling_) {
     context.AddMetadata("authorization", "Enroll " + options_.enrollment_token);
     hello.mutable_hello()->set_public_key(options_.public_key_der);
-  } else if (!options_.token.empty() || !options_.mint_token) {
-    context.AddMetadata("authorization", "Bearer " + options_.token);
+  } else if (std::string central = CentralToken(); !central.empty() || !options_.mint_token) {
+    context.AddMetadata("authorization", "Bearer " + central);
   } else {
     absl::StatusOr<std::string> own = options_.mint_token();
     if (!own.ok()) {
@@ -167,7 +183,7 @@ absl::Duration BrokerLink::RunOnce() {
         std::optional<v1::ClientMsg> message = session->Next(next_renewal, &timed_out);
         if (timed_out) {
           next_renewal = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.renew_every);
-          if (enrolling_ || !options_.token.empty() || !options_.mint_token) continue;
+          if (enrolling_ || !CentralToken().empty() || !options_.mint_token) continue;
           absl::StatusOr<std::string> own = options_.mint_token();
           if (!own.ok()) {
             LogError("cannot renew this host's token: %s", own.status().ToString());

@@ -74,6 +74,11 @@ class BrokerLink {
   // is open (the broker already answered the build 503 when the stream ended).
   void Send(v1::ClientMsg message);
 
+  // Makes `token` (central's, pushed with host.jwt.set and already checked) the link's
+  // credential: presented at once on the open stream as a renewal, and on every later
+  // dial.
+  void ReplaceToken(const std::string& token);
+
   // Streams opened so far (Hello written).
   uint64_t connects() const { return connects_; }
 
@@ -84,6 +89,7 @@ class BrokerLink {
  private:
   struct Session;
   std::shared_ptr<grpc::Channel> Dial() const;
+  std::string CentralToken();
   void Run();
   // One stream from dial to end; returns how long it stayed open.
   absl::Duration RunOnce();
@@ -97,6 +103,7 @@ class BrokerLink {
   bool stopping_ = false;
   grpc::ClientContext* current_ = nullptr;  // guarded by mu_
   std::shared_ptr<Session> session_;         // guarded by mu_; the open stream's queue
+  std::string token_;                        // guarded by mu_; central's token, replaced by host.jwt.set
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> enrolling_{false};
 };

@@ -11,6 +11,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "boost/asio/io_context.hpp"
@@ -21,6 +22,7 @@
 #include "privsep/roles.h"
 #include "proto/privsep.pb.h"
 #include "services/commands/dispatch_codec.h"
+#include "services/broker/jwt.h"
 #include "services/front/broker_link.h"
 #include "services/front/build_client.h"
 #include "services/front/command_router.h"
@@ -185,11 +187,46 @@ BrokerLinkOptions BrokerOptions(const privsep::FrontStartup& startup, FrontChann
                                     v1::CAPABILITY_DNS, v1::CAPABILITY_LOGS}) {
     options.hello.add_capabilities(capability);
   }
+  if (startup.broker_jwt_keys_size() > 0) options.hello.add_capabilities(v1::CAPABILITY_TOKEN_SET);
   if (config.builder_enabled()) {
     options.hello.add_capabilities(v1::CAPABILITY_BUILDER);
     options.hello.set_builder_capacity(config.builder_capacity());
   }
   return options;
+}
+
+// host.jwt.set: central's fresh token for this host, pushed on the stream. Checked here
+// like the broker checks it (a key of COOLD_BROKER_JWT_KEYS, aud, lifetime) and for this
+// host; then the monitor writes it (0600) and the stream presents it as its renewal, so
+// the stream never drops for it. Refused with the reason, nothing changed.
+v1::CommandResult SetHostJwt(const broker::JwtVerifier& verifier, const std::string& host_id, FrontChannels channels,
+                             BrokerLink* link, const std::string& jwt) {
+  v1::CommandResult result;
+  auto refuse = [&result](int code, const std::string& why) {
+    LogWarn("host.jwt.set refused: %s", why);
+    result.set_code(code);
+    result.set_message(absl::StrCat("host.jwt.set: ", why));
+    return result;
+  };
+  absl::StatusOr<broker::HostClaims> claims = verifier.Verify(jwt, absl::Now());
+  if (!claims.ok()) return refuse(400, std::string(claims.status().message()));
+  if (claims->host_id != host_id) {
+    return refuse(403, absl::StrCat("the token is for host \"", absl::CHexEscape(claims->host_id.substr(0, 64)),
+                                    "\", not this host (", host_id, ")"));
+  }
+  privsep::MonitorRequest request;
+  request.mutable_host_jwt_write()->set_jwt(jwt);
+  if (absl::Status written = AskMonitor(channels, std::move(request)).status(); !written.ok()) {
+    return refuse(500, absl::StrCat("not kept: ", written.message()));
+  }
+  if (link != nullptr) link->ReplaceToken(jwt);
+  LogInfo("host.jwt.set: token %s accepted (expires %d), presented on the live stream", claims->jti,
+          absl::ToUnixSeconds(claims->expires));
+  result.set_code(200);
+  auto& fields = *result.mutable_data()->mutable_struct_value()->mutable_fields();
+  fields["jti"].set_string_value(claims->jti);
+  fields["expires_at"].set_number_value(static_cast<double>(absl::ToUnixSeconds(claims->expires)));
+  return result;
 }
 
 // One message from the broker, on the io_context like every REST request. A build
@@ -323,10 +360,24 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
   std::unique_ptr<BuildClient> builds;
   if (startup.startup.config().builder_enabled()) builds = std::make_unique<BuildClient>(io, channels.build);
   if (!startup.startup.broker_address().empty()) {
-    broker = std::make_unique<BrokerLink>(io, BrokerOptions(startup.startup, channels),
-                                          [&router, &builds](const v1::ServerMsg& message) {
-                                            return RunBrokerMessage(router, builds.get(), message);
-                                          });
+    // Central's keys, for host.jwt.set; none configured, the verb is not advertised.
+    auto central_keys = std::make_shared<broker::JwtVerifier>();
+    for (const privsep::TrustedKey& key : startup.startup.broker_jwt_keys()) {
+      if (absl::Status s = central_keys->AddKey(key.kid(), key.pem()); !s.ok()) {
+        LogError("COOLD_BROKER_JWT_KEYS: %s", s.ToString());
+        return 1;
+      }
+    }
+    const std::string host_id = startup.startup.config().host_id();
+    broker = std::make_unique<BrokerLink>(
+        io, BrokerOptions(startup.startup, channels),
+        [&router, &builds, &broker, central_keys, host_id, channels](const v1::ServerMsg& message) {
+          if (message.has_command() && message.command().has_host_jwt_set() && central_keys->key_count() > 0) {
+            return std::optional<v1::CommandResult>(
+                SetHostJwt(*central_keys, host_id, channels, broker.get(), message.command().host_jwt_set().jwt()));
+          }
+          return RunBrokerMessage(router, builds.get(), message);
+        });
     broker->Start();
   }
   // Builds' events and outcomes, those adopted at start included, go to the broker.

@@ -124,6 +124,7 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
     config.set_host_key_file(Get(env, "COOLD_HOST_KEY_FILE", "/etc/coolify/host.key"));
     if (auto s = ValidateAbsolutePath("COOLD_HOST_KEY_FILE", config.host_key_file()); !s.ok()) return s;
     config.set_enrollment_token_file(Get(env, "COOLD_ENROLLMENT_TOKEN_FILE", "/etc/coolify/enrollment-token"));
+    config.set_broker_jwt_keys(Get(env, "COOLD_BROKER_JWT_KEYS", ""));
     if (auto s = ValidateAbsolutePath("COOLD_ENROLLMENT_TOKEN_FILE", config.enrollment_token_file()); !s.ok()) return s;
     if (config.broker_tls()) {
       config.set_broker_ca_file(Get(env, "COOLD_BROKER_CA_FILE", "/etc/coolify/broker-ca.pem"));

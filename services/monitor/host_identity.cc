@@ -73,6 +73,31 @@ absl::Status CommitEnrollment(const v1::CooldConfig& config, HostIdentity& ident
   return absl::OkStatus();
 }
 
+namespace {
+absl::Status WriteAtomically(const char* variable, const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  unlink(tmp.c_str());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(variable, ": create ", tmp));
+  bool ok = fchmod(fd, 0600) == 0 && write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+            fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    int saved = errno;
+    unlink(tmp.c_str());
+    return absl::ErrnoToStatus(saved, absl::StrCat(variable, ": write ", path));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status WriteHostJwt(const v1::CooldConfig& config, const std::string& jwt) {
+  if (config.broker_token_file().empty()) return absl::FailedPreconditionError("no COOLD_BROKER_TOKEN_FILE");
+  absl::Status written = WriteAtomically("COOLD_BROKER_TOKEN_FILE", config.broker_token_file(), jwt + "\n");
+  if (written.ok()) LogInfo("host.jwt.set: %s replaced (0600)", config.broker_token_file());
+  return written;
+}
+
 absl::StatusOr<std::string> SignProof(const HostIdentity& identity, const v1::CooldConfig& config,
                                       const std::string& nonce) {
   if (!identity.key) return absl::FailedPreconditionError("this host holds no host key");

@@ -41,6 +41,10 @@ absl::StatusOr<HostIdentity> LoadHostIdentity(const v1::CooldConfig& config);
 
 absl::Status CommitEnrollment(const v1::CooldConfig& config, HostIdentity& identity);
 
+// Replaces COOLD_BROKER_TOKEN_FILE with `jwt` (tmp + rename, root, 0600): a token central
+// pushed with host.jwt.set, which the front end has checked; the next start uses it.
+absl::Status WriteHostJwt(const v1::CooldConfig& config, const std::string& jwt);
+
 // ES256 r||s over ProofInput(host_id, nonce).
 absl::StatusOr<std::string> SignProof(const HostIdentity& identity, const v1::CooldConfig& config,
                                       const std::string& nonce);

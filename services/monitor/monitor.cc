@@ -85,6 +85,7 @@ class Monitor {
   MonitorReply AnswerHostProof(const MonitorRequest& request, FrontTable::Call& call);
   MonitorReply AnswerHostToken(const MonitorRequest& request, FrontTable::Call& call);
   MonitorReply AnswerHostEnrolled(const MonitorRequest& request, FrontTable::Call& call);
+  MonitorReply AnswerHostJwtWrite(const MonitorRequest& request, FrontTable::Call& call);
   absl::Status CheckHealthRound(const privsep::HealthRound& round);
   absl::Duration HealthDeadline() const;
   Child* FindChild(pid_t pid);
@@ -232,6 +233,8 @@ absl::Status Monitor::Start() {
        std::bind(&Monitor::AnswerHostToken, this, _1, _2)},
       {MonitorRequest::kHostEnrolled, privsep::Phases({kConfigured, kServing}), true,  0, nullptr,
        std::bind(&Monitor::AnswerHostEnrolled, this, _1, _2)},
+      {MonitorRequest::kHostJwtWrite, privsep::Phases({kConfigured, kServing}), false, 0, nullptr,
+       std::bind(&Monitor::AnswerHostJwtWrite, this, _1, _2)},
   });
   health_due_ = absl::Now() + HealthDeadline();
   for (const Child& c : children_) {
@@ -440,6 +443,10 @@ MonitorReply Monitor::AnswerHostEnrolled(const MonitorRequest&, FrontTable::Call
   return StatusReply(committed);
 }
 
+MonitorReply Monitor::AnswerHostJwtWrite(const MonitorRequest& request, FrontTable::Call&) {
+  return StatusReply(WriteHostJwt(options_.config, request.host_jwt_write().jwt()));
+}
+
 MonitorReply Monitor::AnswerStartup(const MonitorRequest&, FrontTable::Call& call) {
   MonitorReply reply;
   privsep::FrontStartup* startup = reply.mutable_startup();
@@ -460,6 +467,11 @@ MonitorReply Monitor::AnswerStartup(const MonitorRequest&, FrontTable::Call& cal
   startup->set_enrollment_token(host_identity_.enrollment_token);
   if (host_identity_.key) startup->set_host_public_key(host_identity_.key->PublicDer());
   startup->set_host_enrolled(host_identity_.key_on_disk);
+  for (const auto& [kid, pem] : front_resources_.broker_jwt_keys) {
+    privsep::TrustedKey* key = startup->add_broker_jwt_keys();
+    key->set_kid(kid);
+    key->set_pem(pem);
+  }
   front_resources_ = FrontResources();
   return reply;
 }

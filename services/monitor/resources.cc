@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "policy/policy_file.h"
 #include "privsep/log.h"
 
@@ -169,6 +170,15 @@ absl::StatusOr<FrontResources> OpenFrontResources(const v1::CooldConfig& config)
     resources.broker_token = std::string(absl::StripAsciiWhitespace(*token));
     if (central && resources.broker_token.empty()) {
       return absl::FailedPreconditionError(absl::StrCat("COOLD_BROKER_TOKEN_FILE: ", config.broker_token_file(), " is empty"));
+    }
+    for (absl::string_view entry : absl::StrSplit(config.broker_jwt_keys(), ',', absl::SkipWhitespace())) {
+      size_t eq = entry.find('=');
+      if (eq == absl::string_view::npos || eq == 0 || entry.size() < eq + 2 || entry[eq + 1] != '/') {
+        return absl::InvalidArgumentError(absl::StrCat("COOLD_BROKER_JWT_KEYS: \"", entry, "\" is not kid=/path/key.pem"));
+      }
+      auto pem = ReadSmallFile("COOLD_BROKER_JWT_KEYS", std::string(entry.substr(eq + 1)), /*must_be_private=*/false, 16384);
+      if (!pem.ok()) return pem.status();
+      resources.broker_jwt_keys.emplace_back(std::string(entry.substr(0, eq)), *std::move(pem));
     }
     if (config.broker_tls()) {
       auto ca = ReadSmallFile("COOLD_BROKER_CA_FILE", config.broker_ca_file(), /*must_be_private=*/false, 16384);

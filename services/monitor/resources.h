@@ -39,6 +39,7 @@ struct FrontResources {
   std::string broker_token;
   std::string broker_ca_pem;
   std::string broker_address;
+  std::vector<std::pair<std::string, std::string>> broker_jwt_keys;  // kid, PEM
 };
 
 // Fails with a message naming the variable when a file is missing, unreadable, or (token

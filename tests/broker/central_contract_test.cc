@@ -396,7 +396,10 @@ TEST_F(CentralContractTest, EveryVerbOfTheCatalogueAnswersAsCentralReadsIt) {
     EXPECT_EQ(unsupported.status, 501) << unsupported.raw;
     EXPECT_TRUE(Unsupported(unsupported)) << unsupported.raw;
     const std::string verb(json::parse(command).as_object().at("type").as_string());
-    EXPECT_EQ(Message(unsupported), absl::StrCat("primitive ", verb, " is not supported by host")) << unsupported.raw;
+    // host.jwt.set is served by a coold that holds central's keys (COOLD_BROKER_JWT_KEYS),
+    // which this one does not: the broker says so, naming the host after the same words.
+    EXPECT_THAT(Message(unsupported), ::testing::StartsWith(absl::StrCat("primitive ", verb, " is not supported by host")))
+        << unsupported.raw;
   }
 
   // Every verb of the catalogue went through the broker above.

@@ -36,7 +36,7 @@ for pkg in coold coolify-broker; do
     in_root dpkg --purge "$pkg" >/dev/null
   fi
 done
-# So are the state directories coold run from a checkout (tools/run.sh) makes.
+# So are the state directories a coold run on this host made.
 rm -rf "$root/etc/coolify" "$root/var/lib/coolify"
 for user in coold-front coold-netlink coolify-broker; do
   if in_root getent passwd "$user" >/dev/null; then in_root userdel "$user"; fi

@@ -16,6 +16,8 @@ packages=(
   # Debian packages (packaging/): dpkg-deb, dpkg-shlibdeps, strip, lintian, the
   # maintainer scripts' adduser.
   dpkg-dev binutils xz-utils lintian adduser init-system-helpers
+  # The main job (tools/deploy/deploy.sh): JSON on the broker's socket, nsenter.
+  jq
   # Real peers the tests and benchmarks start.
   iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
   bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux strace systemd

@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds every entry point, and runs coold: the monitor starts its
-# four sandboxed children, runs one health round and prints who runs with which uid and
-# capabilities. Pass --serve to keep coold running until SIGTERM.
+# The first command: installs what is missing, builds, installs the two Debian packages
+# (coold, coolify-broker) and runs the main job, tools/deploy/deploy.sh: an app deployed
+# end to end through the broker inside private network namespaces (T0-T10), then left
+# running until Ctrl-C. Arguments go to deploy.sh (--once: exit after the summary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
-bazel build //:entry_points
-
-# The wg0 management IP is required; loopback stands in on a machine without a mesh.
-export COOLD_HOST_MGMT_IP=${COOLD_HOST_MGMT_IP:-127.0.0.1}
-# The staged tree is laid out as installed: coold finds its children in ../lib/coold.
-coold=bazel-bin/packaging/stage/usr/sbin/coold
-if [[ "${1:-}" == "--serve" ]]; then
-  exec "$coold"
-fi
-exec "$coold" --once
+bazel build //:entry_points //packaging:debs
+# --force-confold: an operator's edited /etc/coolify/*.env stays as it is.
+dpkg --force-confold -i bazel-bin/packaging/coold_*.deb bazel-bin/packaging/coolify-broker_*.deb >/dev/null
+echo "run: installed $(dpkg-query -W -f='${Package} ${Version}  ' coold coolify-broker)"
+exec bash tools/deploy/deploy.sh "$@"

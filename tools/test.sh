@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit and integration tests
 # (`bazel test //...`, which also replays every fuzz corpus), then each libFuzzer target
-# briefly under ASan. Longer campaigns: tools/fuzz.sh.
+# briefly under ASan, then the main job (tools/deploy/deploy.sh --once) from the installed
+# packages. Longer campaigns: tools/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +34,25 @@ if ((status == 0)); then
   done
 fi
 
+# Last, the first command's main job from the installed packages, as a new user runs it:
+# what works only from Bazel's tree cannot pass here.
+deploy_passed=0
+deploy_failed=0
+if ((status == 0)); then
+  echo "deploy: the main job from the installed packages (tools/deploy/deploy.sh --once)"
+  if bazel build //packaging:debs &&
+     dpkg --force-confold -i bazel-bin/packaging/coold_*.deb bazel-bin/packaging/coolify-broker_*.deb >/dev/null &&
+     bash tools/deploy/deploy.sh --once --prefix /; then
+    deploy_passed=1
+  else
+    deploy_failed=1
+  fi
+fi
+
 passed=$(grep -cE '^//.* PASSED in' "$log" || true)
 failed=$(grep -cE '^//.* (FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)( in|$)' "$log" || true)
-passed=$((passed + fuzz_passed))
-failed=$((failed + fuzz_failed))
+passed=$((passed + fuzz_passed + deploy_passed))
+failed=$((failed + fuzz_failed + deploy_failed))
 if ((status != 0 && failed == 0)); then failed=1; fi
 echo "tests: $passed passed, $failed failed"
 ((status == 0 && failed == 0))

@@ -519,7 +519,7 @@ std::string DefaultLibexecDir() {
   std::string self(exe);
   std::string bin_dir = self.substr(0, self.rfind('/'));
   // Installed as /usr/sbin/coold, the children are in /usr/lib/coold; the same holds for
-  // the staged tree //packaging:stage that tools/run.sh runs.
+  // the staged tree //packaging:stage.
   char libexec[PATH_MAX];
   if (realpath((bin_dir + "/../lib/coold").c_str(), libexec) != nullptr &&
       access(libexec, X_OK) == 0) {

@@ -127,7 +127,7 @@ fail() {
       command:{type:"containers.logs", id:$c, tail:20}}')" | jq -r '.data.stdout, .data.stderr' >&2 || true
   fi
   echo "--- coold log (last 25 lines):" >&2
-  tail -n 25 "$work/coold.log" >&2 2>/dev/null || true
+  grep -v "status=200" "$work/coold.log" 2>/dev/null | tail -n 25 >&2 || true
   echo "--- broker log (last 10 lines):" >&2
   tail -n 10 "$work/broker.log" >&2 2>/dev/null || true
   exit 1
@@ -147,7 +147,7 @@ teardown() {
   # that will not come: every process still naming this run's directory goes too.
   local p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$work/"; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$work/"; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
   done
   ip netns del "$netns" 2>/dev/null
   if ((status != 0)); then
@@ -265,8 +265,11 @@ caps='["builder","images.pull","images.list","images.delete","containers.create"
 "firewall.list","firewall.bulk","firewall.reconcile","services.register","services.deregister",
 "services.endpoints","dns.lookup","dns.stats","host.info","host.containers","host.stats"]'
 header=$(printf '{"alg":"RS256","kid":"deploy","typ":"JWT"}' | b64url)
-claims=$(jq -cn --arg s "$host_id" --argjson c "$caps" --argjson e $(($(date +%s) + 86400)) \
-  '{sub:$s, caps:$c, exp:$e}' | b64url)
+# The longest lifetime the broker accepts (BROKER_TOKEN_MAX_LIFETIME, 1h): a live system
+# left running longer loses its stream when the token expires.
+now_s=$(date +%s)
+claims=$(jq -cn --arg s "$host_id" --argjson c "$caps" --argjson i "$now_s" --argjson e $((now_s + 3600)) \
+  --arg j "deploy-$id-$now_s" '{sub:$s, aud:"coold", jti:$j, iat:$i, exp:$e, caps:$c}' | b64url)
 signature=$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -sign "$work/jwt.key" -binary | b64url)
 printf '%s.%s.%s' "$header" "$claims" "$signature" >"$work/host-jwt"
 chmod 0600 "$work/host-jwt"
@@ -279,10 +282,10 @@ begin "S5 broker (TLS, host tokens)"
 # be the broker (nsenter and env exec it) for the teardown's SIGTERM to reach it.
 nsenter --net="/run/netns/$netns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin BROKER_GRPC_BIND=127.0.0.1:6443 \
   BROKER_TLS_CERT="$work/broker.crt" BROKER_TLS_KEY="$work/broker.key" \
-  BROKER_JWT_KEYS="deploy=$work/jwt.pub" BROKER_UNIX_SOCKET="$sock" \
+  BROKER_JWT_KEYS="deploy=$work/jwt.pub" BROKER_UNIX_SOCKET="$sock" BROKER_STATE_DIR="$work/broker-state" \
   "$broker_bin" >"$work/broker.log" 2>&1 &
 broker_pid=$!
-for _ in $(seq 1 100); do [[ -S $sock ]] && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q 'listening: ' "$work/broker.log" && break; sleep 0.1; done
 [[ -S $sock ]] || fail "the broker did not bind $sock"
 ok "$(grep -o 'listening: .*' "$work/broker.log" | head -1)"
 
@@ -375,13 +378,13 @@ wait_healthy() {
   done
   fail "$1 not running and healthy (state $state, health ${health:-none})"
 }
-ip_of() {
+# address_of NAME: sets $c_ip (its address on the namespace's network) and $c_id. Not in
+# a $(...) subshell: the request counter must move in this shell, or the next request
+# would repeat a request_id and get the broker's kept answer to the earlier one.
+address_of() {
   dispatch containers.inspect "$(jq -cn --arg n "$1" '{id:$n}')"
-  jq -r --arg net "$net" '.NetworkSettings.Networks[$net].IPAddress' <<<"$data"
-}
-id_of() {
-  dispatch containers.inspect "$(jq -cn --arg n "$1" '{id:$n}')"
-  jq -r '.Id' <<<"$data"
+  c_ip=$(jq -r --arg net "$net" '.NetworkSettings.Networks[$net].IPAddress' <<<"$data")
+  c_id=$(jq -r '.Id' <<<"$data")
 }
 # register ID NAME IP: the row central writes; a container's DNS name is its own name.
 register() {
@@ -414,8 +417,8 @@ ok
 
 begin "T6 poll until running and healthy"
 live wait_healthy web-v1
-v1_ip=$(ip_of web-v1)
-v1_id=$(id_of web-v1)
+address_of web-v1
+v1_ip=$c_ip v1_id=$c_id
 ok "$v1_ip"
 
 begin "T7 register site, resolve it from another container"
@@ -431,7 +434,8 @@ begin "T8 proxy container, firewall allow proxy -> web-v1"
 dispatch containers.create "$(jq -cn --arg net "$net" \
   '{name:"proxy", image:"localhost/nginx-debian:1", namespace:"default", networks:[$net], restart_policy:"always"}')"
 dispatch containers.start '{"id":"proxy"}'
-proxy_ip=$(ip_of proxy)
+address_of proxy
+proxy_ip=$c_ip
 dispatch firewall.allow "$(jq -cn --arg s "$proxy_ip" --arg d "$v1_ip" \
   '{namespace:"default", src:$s, dst:$d, proto:"tcp", port:80}')"
 v1_rule=$(jq -r .id <<<"$data")
@@ -466,8 +470,8 @@ live build v2
 create_app web-v2 v2
 dispatch containers.start '{"id":"web-v2"}'
 live wait_healthy web-v2
-v2_ip=$(ip_of web-v2)
-v2_id=$(id_of web-v2)
+address_of web-v2
+v2_ip=$c_ip v2_id=$c_id
 register "$v2_id" web-v2 "$v2_ip"
 dispatch firewall.allow "$(jq -cn --arg s "$proxy_ip" --arg d "$v2_ip" \
   '{namespace:"default", src:$s, dst:$d, proto:"tcp", port:80}')"

@@ -237,6 +237,24 @@ CONF
   cat >"$root/etc/nginx/conf.d/site.conf" <<'CONF'
 server { listen 80; root /usr/share/nginx/html; }
 CONF
+  # The proxy runs as www-data (uid 33): exec runs as root nowhere (allow_exec_as_root),
+  # so the uid that rewrites its configuration and signals the reload is nginx's own.
+  cat >"$root/etc/nginx/proxy.conf" <<'CONF'
+worker_processes 1;
+error_log stderr;
+pid /tmp/nginx-proxy.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path /tmp/body;
+  proxy_temp_path /tmp/proxy;
+  include /etc/nginx/proxy.d/*.conf;
+}
+CONF
+  mkdir -p "$root/etc/nginx/proxy.d"
+  echo 'server { listen 8080; return 503; }' >"$root/etc/nginx/proxy.d/site.conf"
+  chown -R 33:33 "$root/etc/nginx/proxy.d"
+  chmod 1777 "$root/tmp"
   echo 'nginx from Debian' >"$root/usr/share/nginx/html/index.html"
   tar -C "$root" -cf "$work/nginx-root.tar" .
   pod import --change 'CMD ["/usr/sbin/nginx","-g","daemon off;"]' --change 'ENV PATH=/usr/sbin:/bin' \
@@ -396,14 +414,15 @@ register() {
 # container ("" for NXDOMAIN).
 resolve() {
   dispatch containers.exec "$(jq -cn --arg n "$1" --arg z "$zone" --arg g "$gateway" \
-    '{id:"probe", command:["nslookup", ($n + ".default." + $z), $g]}')"
+    '{id:"probe", namespace:"default", user:"65534", command:["nslookup", ($n + ".default." + $z), $g]}')"
   answer_dns=$({ jq -r '.stdout' <<<"$data" | sed -n '/^Name:/,$p' | grep -oE '10\.210\.[0-9]+\.[0-9]+' || true; } | sort | tr '\n' ' ')
 }
 kernel_rule() { in_ns iptables-save -t filter 2>/dev/null | grep -c -- "$1" || true; }
 proxy_to() {
-  local conf="server { listen 80; location / { proxy_pass http://$1:80; } }"
+  local conf="server { listen 8080; location / { proxy_pass http://$1:80; } }"
   dispatch containers.exec "$(jq -cn --arg c "$conf" \
-    '{id:"proxy", command:["sh","-c","printf \"%s\\n\" \"$0\" >/etc/nginx/conf.d/site.conf && nginx -s reload", $c]}')"
+    '{id:"proxy", namespace:"default", user:"33", command:["sh","-c",
+      "printf \"%s\\n\" \"$0\" >/etc/nginx/proxy.d/site.conf && nginx -c /etc/nginx/proxy.conf -s reload", $c]}')"
   [[ $(jq -r .exit_code <<<"$data") == 0 ]] || fail "proxy reload: $(jq -r .stderr <<<"$data")"
 }
 
@@ -432,7 +451,8 @@ ok "web-v1.default.$zone -> $answer_dns"
 
 begin "T8 proxy container, firewall allow proxy -> web-v1"
 dispatch containers.create "$(jq -cn --arg net "$net" \
-  '{name:"proxy", image:"localhost/nginx-debian:1", namespace:"default", networks:[$net], restart_policy:"always"}')"
+  '{name:"proxy", image:"localhost/nginx-debian:1", namespace:"default", networks:[$net], user:"33",
+    command:["/usr/sbin/nginx","-c","/etc/nginx/proxy.conf","-g","daemon off;"], restart_policy:"always"}')"
 dispatch containers.start '{"id":"proxy"}'
 address_of proxy
 proxy_ip=$c_ip
@@ -446,17 +466,17 @@ begin "T9 proxy reloaded by exec, the site fetched through it"
 proxy_to "$v1_ip"
 page=""
 for _ in $(seq 1 50); do
-  page=$(in_ns curl -s --max-time 2 "http://$proxy_ip/" || true)
+  page=$(in_ns curl -s --max-time 2 "http://$proxy_ip:8080/" || true)
   [[ $page == "site v1" ]] && break
   sleep 0.1
 done
-[[ $page == "site v1" ]] || fail "http://$proxy_ip/ answered '$page'"
-ok "http://$proxy_ip/ -> $page"
+[[ $page == "site v1" ]] || fail "http://$proxy_ip:8080/ answered '$page'"
+ok "http://$proxy_ip:8080/ -> $page"
 
 # The client: one request through the proxy every 50 ms for the whole rollout.
 client() {
   while :; do
-    if body=$(curl -s -f --max-time 2 "http://$proxy_ip/"); then echo "ok $body"; else echo "FAIL $?"; fi
+    if body=$(curl -s -f --max-time 2 "http://$proxy_ip:8080/"); then echo "ok $body"; else echo "FAIL $?"; fi
     sleep 0.05
   done
 }
@@ -509,7 +529,7 @@ printf '  %s\n' "${summary[@]}"
 echo
 cat <<NEXT
 what to try next (everything lives in network namespace $netns):
-  ip netns exec $netns curl http://$proxy_ip/            # the site, through the proxy
+  ip netns exec $netns curl http://$proxy_ip:8080/            # the site, through the proxy
   ip netns exec $netns $coolctl_bin --api http://127.0.0.1:$api_port \\
       --token-file $work/api-token firewall list
   ip netns exec $netns dig @$gateway web-v2.default.$zone +short

@@ -298,7 +298,11 @@ ok "RS256 host token for $host_id"
 begin "S5 broker (TLS, host tokens)"
 # nsenter itself, not in_ns: a function run in the background is a subshell, and $! must
 # be the broker (nsenter and env exec it) for the teardown's SIGTERM to reach it.
-nsenter --net="/run/netns/$netns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin BROKER_GRPC_BIND=127.0.0.1:6443 \
+# Under broker.service's bounding set and no_new_privs, so the unit's capabilities are
+# proved enough on every run.
+nsenter --net="/run/netns/$netns" setpriv --no-new-privs --inh-caps=-all \
+  --bounding-set=-all,+setuid,+setgid,+setpcap,+chown \
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin BROKER_GRPC_BIND=127.0.0.1:6443 \
   BROKER_TLS_CERT="$work/broker.crt" BROKER_TLS_KEY="$work/broker.key" \
   BROKER_JWT_KEYS="deploy=$work/jwt.pub" BROKER_UNIX_SOCKET="$sock" BROKER_STATE_DIR="$work/broker-state" \
   "$broker_bin" >"$work/broker.log" 2>&1 &

@@ -34,8 +34,12 @@ RestAnswer RestCall(int port, const std::string& token, const std::string& metho
 }
 
 CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args,
-                               bool own_network_namespace) {
-  env.push_back("COOLD_LIBEXEC_DIR=" + Runfile("services"));
+                               bool own_network_namespace, const std::string& network_namespace) {
+  bool has_libexec = false;
+  for (const std::string& e : env) has_libexec = has_libexec || e.rfind("COOLD_LIBEXEC_DIR=", 0) == 0;
+  if (!has_libexec) env.push_back("COOLD_LIBEXEC_DIR=" + Runfile("services"));
+  const int netns_fd = network_namespace.empty() ? -1 : open(network_namespace.c_str(), O_RDONLY | O_CLOEXEC);
+  if (!network_namespace.empty() && netns_fd < 0) return;
   // The SQLite endpoint store, unless the test names one: a directory of its own that the
   // front end's user can reach by path (SQLite resolves the path it is given), which
   // $TEST_TMPDIR under /root is not.
@@ -66,11 +70,13 @@ CooldUnderTest::CooldUnderTest(std::vector<std::string> env, std::vector<std::st
   pid_ = fork();
   if (pid_ == 0) {
     if (own_network_namespace && unshare(CLONE_NEWNET) != 0) _exit(126);
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) _exit(126);
     dup2(pipefd[1], STDERR_FILENO);
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   close(pipefd[1]);
+  if (netns_fd >= 0) close(netns_fd);
   stderr_fd_ = pipefd[0];
 }
 

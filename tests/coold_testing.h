@@ -25,11 +25,13 @@ RestAnswer RestCall(int port, const std::string& token, const std::string& metho
 
 class CooldUnderTest {
  public:
-  // Starts coold with `env` ("NAME=value" entries; COOLD_LIBEXEC_DIR is added) and `args`;
-  // with `own_network_namespace`, in a new network namespace, so its firewall writer
-  // reads and writes that one and not the test's.
+  // Starts coold with `env` ("NAME=value" entries; COOLD_LIBEXEC_DIR is added unless
+  // `env` names one) and `args`; with `own_network_namespace`, in a new network namespace,
+  // so its firewall writer reads and writes that one and not the test's; with
+  // `network_namespace` (a path such as /run/netns/NAME), in that existing one, which the
+  // test can read after coold is gone.
   CooldUnderTest(std::vector<std::string> env, std::vector<std::string> args = {},
-                 bool own_network_namespace = false);
+                 bool own_network_namespace = false, const std::string& network_namespace = "");
   // Kills coold (SIGKILL) if it still runs.
   ~CooldUnderTest();
   CooldUnderTest(const CooldUnderTest&) = delete;

@@ -1,7 +1,7 @@
 // coold-build. The build launcher: starts one sandboxed builder per build request
-// (services/build/launcher.h). It acts only on validated messages from the front end
-// (fd 3); fd 4 is the builder binary the monitor opened; argv is its configuration
-// (launcher_config.h).
+// (services/build/launcher.h). It acts only on requests from the front end (fd 3) that
+// its dispatch table admits; fd 4 is the builder binary the monitor opened; argv is its
+// configuration (launcher_config.h).
 //
 // One thread, one loop: a request from the front end is answered at once (a build is
 // started or refused, never waited for); every 100 ms the launcher reports progress and
@@ -25,6 +25,7 @@
 
 #include "privsep/channel.h"
 #include "privsep/child.h"
+#include "privsep/dispatch.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
 #include "proto/privsep.pb.h"
@@ -138,6 +139,9 @@ bool Drain(Channel& stream, std::map<std::string, Outbox>& outboxes) {
   return true;
 }
 
+// The launcher's phases: until the first health request only `health`; then every op.
+enum Phase { kHandshake = 0, kServing = 1 };
+
 void SetStatus(const absl::Status& s, BuildLauncherReply* reply) {
   reply->mutable_status()->set_code(static_cast<int>(s.code()));
   reply->mutable_status()->set_message(std::string(s.message()));
@@ -162,63 +166,56 @@ int Main(int argc, char** argv) {
   std::vector<std::string> adopted = (*launcher)->Adopt();
   if (!adopted.empty()) LogInfo("adopted %zu builds", adopted.size());
 
-  Server<BuildLauncherRequest, BuildLauncherReply> server(front);
   std::optional<Channel> stream;
   std::map<std::string, Outbox> outboxes;
+  using Table = DispatchTable<BuildLauncherRequest, BuildLauncherReply>;
+  auto answer_health = [&](const BuildLauncherRequest&, Table::Call&) {
+    BuildLauncherReply reply;
+    AnswerHealth(ROLE_BUILD, proc_status.get(), &reply);
+    return reply;
+  };
+  auto answer_start = [&](const BuildLauncherRequest& request, Table::Call&) {
+    BuildLauncherReply reply;
+    if (absl::Status s = (*launcher)->Start(request.start().spec()); !s.ok()) {
+      LogWarn("build %s refused: %s", request.start().spec().request_id(), s.ToString());
+      SetStatus(s, &reply);
+    }
+    return reply;
+  };
+  auto answer_cancel = [&](const BuildLauncherRequest& request, Table::Call&) {
+    BuildLauncherReply reply;
+    if (absl::Status s = (*launcher)->Cancel(request.cancel().request_id()); !s.ok()) SetStatus(s, &reply);
+    return reply;
+  };
+  auto answer_watch = [&](const BuildLauncherRequest&, Table::Call& call) {
+    BuildLauncherReply reply;
+    absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair = SeqpacketPair();
+    if (!pair.ok()) {
+      SetStatus(pair.status(), &reply);
+      return reply;
+    }
+    stream.emplace(std::move(pair->first));
+    call.reply_fds.push_back(std::move(pair->second));
+    return reply;
+  };
+  // Validate(BuildLauncherRequest) has checked the spec's and the cancel's request ids
+  // and sizes; the launcher checks every field against the builder's own grammar and
+  // answers a refusal as INVALID_ARGUMENT. The stream opens once: the front end asks for
+  // it at start, and a second one would take the builds' reports from the first.
+  //  op                                 phases                          once   fds validator handler
+  Table table("build", kHandshake, {
+      {BuildLauncherRequest::kHealth, Phases({kHandshake, kServing}), false, 0, nullptr, answer_health, kServing},
+      {BuildLauncherRequest::kStart,  Phases({kServing}),             false, 0, nullptr, answer_start},
+      {BuildLauncherRequest::kCancel, Phases({kServing}),             false, 0, nullptr, answer_cancel},
+      {BuildLauncherRequest::kWatch,  Phases({kServing}),             true,  0, nullptr, answer_watch},
+  });
   for (;;) {
     // The stream is watched for room only while something waits for it.
     const bool waiting = stream && !outboxes.empty();
     pollfd fds[2] = {{front.fd(), POLLIN, 0}, {waiting ? stream->fd() : -1, POLLOUT, 0}};
     if (poll(fds, 2, 100) < 0 && errno != EINTR) return 1;
     if (fds[0].revents != 0) {
-      absl::StatusOr<BuildLauncherRequest> request = server.Next(nullptr);
-      if (!request.ok()) {
-        if (front.cut_off() || absl::IsUnavailable(request.status())) {
-          LogError("channel closed: %s", request.status().ToString());
-          return 1;
-        }
-        LogWarn("rejected request: %s", request.status().ToString());
-        continue;
-      }
-      BuildLauncherReply reply;
-      std::vector<int> reply_fds;
-      UniqueFd front_end;
-      switch (request->op_case()) {
-        case BuildLauncherRequest::kHealth:
-          AnswerHealth(ROLE_BUILD, proc_status.get(), &reply);
-          break;
-        case BuildLauncherRequest::kStart:
-          if (absl::Status s = (*launcher)->Start(request->start().spec()); !s.ok()) {
-            LogWarn("build %s refused: %s", request->start().spec().request_id(), s.ToString());
-            SetStatus(s, &reply);
-          }
-          break;
-        case BuildLauncherRequest::kCancel:
-          if (absl::Status s = (*launcher)->Cancel(request->cancel().request_id()); !s.ok()) SetStatus(s, &reply);
-          break;
-        case BuildLauncherRequest::kWatch: {
-          if (stream) {
-            SetStatus(absl::FailedPreconditionError("the build stream is open already"), &reply);
-            break;
-          }
-          absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair = SeqpacketPair();
-          if (!pair.ok()) {
-            SetStatus(pair.status(), &reply);
-            break;
-          }
-          stream.emplace(std::move(pair->first));
-          front_end = std::move(pair->second);
-          reply_fds.push_back(front_end.get());
-          break;
-        }
-        case BuildLauncherRequest::OP_NOT_SET:
-          break;  // refused by Validate() before dispatch
-      }
-      reply.set_request_id(request->request_id());
-      if (absl::Status s = server.Reply(reply, reply_fds); !s.ok()) {
-        LogError("reply: %s", s.ToString());
-        return 1;
-      }
+      if (absl::Status served = table.ServeOne(front); !served.ok()) return table.Stop(served);
     }
     for (build::BuildUpdate& update : (*launcher)->Poll(absl::ZeroDuration())) {
       outboxes[update.request_id].Add(update);

@@ -276,6 +276,9 @@ void Monitor::StopChildren(bool orderly) {
       if (c.process.pid <= 0) continue;
       int status = 0;
       pid_t r = waitpid(c.process.pid, &status, flags);
+      // Named even now: a child that died on its own in the meantime (its peer's death
+      // and its own often come together) shows what ended it, not just the stop.
+      if (r == c.process.pid) LogInfo("%s %s", privsep::RoleName(c.role), DescribeExit(status));
       if (r == c.process.pid || (r < 0 && errno == ECHILD)) c.process.pid = -1;
     }
   };
@@ -297,13 +300,20 @@ std::optional<int> Monitor::OnSignal() {
   signalfd_siginfo info;
   while (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
     if (info.ssi_signo == SIGCHLD) {
+      // Every child that is gone by now, each named: when one dies, another often follows
+      // at once (its channel read end-of-file), and the log must show the first cause too.
       int status = 0;
       pid_t pid;
+      bool died = false;
       while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         Child* c = FindChild(pid);
         if (c == nullptr) continue;
         c->process.pid = -1;
-        LogError("%s %s; stopping coold", privsep::RoleName(c->role), DescribeExit(status));
+        LogError("%s %s", privsep::RoleName(c->role), DescribeExit(status));
+        died = true;
+      }
+      if (died) {
+        LogError("a child is gone; stopping coold");
         StopChildren(/*orderly=*/false);
         return 1;
       }

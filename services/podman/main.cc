@@ -1,5 +1,5 @@
 // coold-podman. The Podman-socket gatekeeper: the one coold process that can reach podman.sock.
-// It acts only on validated messages from the front end (fd 3).
+// It acts only on requests from the front end (fd 3) that its dispatch table admits.
 //
 //   coold-podman SOCKET_PATH POLICY
 //
@@ -19,6 +19,7 @@
 #include "policy/policy_file.h"
 #include "privsep/channel.h"
 #include "privsep/child.h"
+#include "privsep/dispatch.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
 #include "proto/privsep.pb.h"
@@ -28,6 +29,10 @@ namespace coolify::privsep {
 namespace {
 
 constexpr int kPolicyFd = kFirstPassedFd + 1;
+
+// The gatekeeper's phases: until the first health request only `health`; then every op;
+// `next` only while an answer has pieces still to come.
+enum Phase { kHandshake = 0, kServing = 1, kPending = 2 };
 constexpr size_t kMaxPolicyBytes = 1 << 20;
 
 // The whole of fd 4 (a file or a pipe), at most kMaxPolicyBytes.
@@ -88,34 +93,49 @@ int Main(int argc, char** argv) {
   podman::Gatekeeper gatekeeper(std::move(options));
 
   Channel front{UniqueFd(kFirstPassedFd)};
-  return ServeChannel<PodmanRequest, PodmanReply>(front, [&](const PodmanRequest& request,
-                                                              std::vector<UniqueFd>* reply_fds) {
+  using Table = DispatchTable<PodmanRequest, PodmanReply>;
+  // A call or next whose answer has more pieces leaves the gatekeeper in kPending, where
+  // next is admitted; a new call (or any other op) drops what was pending.
+  auto after = [](const PodmanReply& reply, Table::Call& call) {
+    call.next_phase = reply.has_response() && reply.response().more() ? kPending : kServing;
+  };
+  auto answer_health = [&](const PodmanRequest&, Table::Call&) {
     PodmanReply reply;
-    switch (request.op_case()) {
-      case PodmanRequest::kHealth:
-        AnswerHealth(ROLE_PODMAN, proc_status.get(), &reply);
-        break;
-      case PodmanRequest::kCall: {
-        UniqueFd stream;
-        *reply.mutable_response() = gatekeeper.Call(request.call(), &stream);
-        if (stream.valid()) reply_fds->push_back(std::move(stream));
-        break;
-      }
-      case PodmanRequest::kNext:
-        *reply.mutable_response() = gatekeeper.Next();
-        break;
-      case PodmanRequest::kWatchEvents: {
-        UniqueFd stream;
-        *reply.mutable_response() = gatekeeper.WatchEvents(&stream);
-        if (stream.valid()) reply_fds->push_back(std::move(stream));
-        break;
-      }
-      case PodmanRequest::OP_NOT_SET:
-        // Refused by Validate() before dispatch.
-        break;
-    }
+    AnswerHealth(ROLE_PODMAN, proc_status.get(), &reply);
     return reply;
+  };
+  auto answer_call = [&](const PodmanRequest& request, Table::Call& call) {
+    PodmanReply reply;
+    UniqueFd stream;
+    *reply.mutable_response() = gatekeeper.Call(request.call(), &stream);
+    if (stream.valid()) call.reply_fds.push_back(std::move(stream));
+    after(reply, call);
+    return reply;
+  };
+  auto answer_next = [&](const PodmanRequest&, Table::Call& call) {
+    PodmanReply reply;
+    *reply.mutable_response() = gatekeeper.Next();
+    after(reply, call);
+    return reply;
+  };
+  auto answer_watch_events = [&](const PodmanRequest&, Table::Call& call) {
+    PodmanReply reply;
+    UniqueFd stream;
+    *reply.mutable_response() = gatekeeper.WatchEvents(&stream);
+    if (stream.valid()) call.reply_fds.push_back(std::move(stream));
+    return reply;
+  };
+  // Validate(PodmanRequest) has checked that a call names a Podman verb; the verb's
+  // fields are the gatekeeper's policy to judge, and a refusal is an answer (403/400),
+  // not a bad frame.
+  //  op                           phases                                     once   fds validator handler
+  Table table("podman", kHandshake, {
+      {PodmanRequest::kHealth,      Phases({kHandshake, kServing, kPending}), false, 0, nullptr, answer_health,       kServing},
+      {PodmanRequest::kCall,        Phases({kServing, kPending}),             false, 0, nullptr, answer_call},
+      {PodmanRequest::kNext,        Phases({kPending}),                       false, 0, nullptr, answer_next},
+      {PodmanRequest::kWatchEvents, Phases({kServing, kPending}),             false, 0, nullptr, answer_watch_events, kServing},
   });
+  return table.Serve(front);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "boost/json/string.hpp"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/commands/verbs.h"
 #include "services/front/json_body.h"
 
 namespace coolify::commands {
@@ -19,79 +20,6 @@ namespace {
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
-
-// One dispatch verb: the names central may use for it (the first is ours), the Command
-// field it fills, the capability a host must advertise for it, and central's spellings
-// of field names that differ from the message's.
-struct Verb {
-  std::vector<const char*> names;
-  int field;
-  v1::Capability capability;
-  std::vector<std::pair<const char*, const char*>> renames;  // central's name -> ours
-};
-
-const std::vector<Verb>& Verbs() {
-  using C = v1::Command;
-  static const auto* verbs = new std::vector<Verb>{
-      {{"images.pull"}, C::kImagesPullFieldNumber, v1::CAPABILITY_PODMAN, {{"reference", "ref"}}},
-      {{"images.list"}, C::kImagesListFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"images.delete"}, C::kImagesDeleteFieldNumber, v1::CAPABILITY_PODMAN, {{"reference", "ref"}}},
-      {{"containers.create"}, C::kContainersCreateFieldNumber, v1::CAPABILITY_PODMAN,
-       {{"capabilities", "cap_add"}}},
-      {{"containers.start"}, C::kContainersStartFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.stop"}, C::kContainersStopFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.restart"}, C::kContainersRestartFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.delete"}, C::kContainersDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.inspect"}, C::kContainersInspectFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.logs"}, C::kContainersLogsFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.exec"}, C::kContainersExecFieldNumber, v1::CAPABILITY_PODMAN, {{"command", "cmd"}}},
-      {{"containers.healthcheck.run"}, C::kContainersHealthcheckRunFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"volumes.create"}, C::kVolumesCreateFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"volumes.delete"}, C::kVolumesDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"volumes.inspect"}, C::kVolumesInspectFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"networks.create"}, C::kNetworksCreateFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"networks.delete"}, C::kNetworksDeleteFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"networks.list"}, C::kNetworksListFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"firewall.allow"}, C::kFirewallAllowFieldNumber, v1::CAPABILITY_FIREWALL, {}},
-      {{"firewall.delete", "firewall.revoke"}, C::kFirewallDeleteFieldNumber, v1::CAPABILITY_FIREWALL, {}},
-      {{"firewall.list"}, C::kFirewallListFieldNumber, v1::CAPABILITY_FIREWALL, {}},
-      {{"firewall.bulk"}, C::kFirewallBulkFieldNumber, v1::CAPABILITY_FIREWALL, {}},
-      {{"firewall.reconcile"}, C::kFirewallReconcileFieldNumber, v1::CAPABILITY_FIREWALL, {}},
-      {{"services.register"}, C::kServicesRegisterFieldNumber, v1::CAPABILITY_SERVICES, {}},
-      {{"services.deregister", "services.unregister"}, C::kServicesDeregisterFieldNumber,
-       v1::CAPABILITY_SERVICES, {}},
-      {{"services.endpoints"}, C::kServicesEndpointsFieldNumber, v1::CAPABILITY_SERVICES, {}},
-      {{"dns.lookup"}, C::kDnsLookupFieldNumber, v1::CAPABILITY_DNS, {}},
-      {{"dns.stats"}, C::kDnsStatsFieldNumber, v1::CAPABILITY_DNS, {}},
-      {{"host.info"}, C::kHostInfoFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"host.containers"}, C::kHostContainersFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"containers.list"}, C::kContainersListFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"host.stats"}, C::kHostStatsFieldNumber, v1::CAPABILITY_PODMAN, {}},
-      {{"coold.logs"}, C::kCooldLogsFieldNumber, v1::CAPABILITY_LOGS, {}},
-      {{"host.jwt.set"}, C::kHostJwtSetFieldNumber, v1::CAPABILITY_TOKEN_SET, {}},
-  };
-  return *verbs;
-}
-
-// Verbs of central's catalogue that no coold serves: the answer is the 501 central
-// degrades on. ingress.* stays central's own job; corrosion.tables has no coold side yet.
-constexpr const char* kUnsupportedVerbs[] = {"ingress.apply", "ingress.stop", "corrosion.tables"};
-
-const Verb* FindVerb(std::string_view type) {
-  for (const Verb& verb : Verbs()) {
-    for (const char* name : verb.names) {
-      if (type == name) return &verb;
-    }
-  }
-  return nullptr;
-}
-
-const Verb* VerbOf(const v1::Command& command) {
-  for (const Verb& verb : Verbs()) {
-    if (verb.field == static_cast<int>(command.verb_case())) return &verb;
-  }
-  return nullptr;
-}
 
 // A received string as an error message shows it: escaped, at most 64 bytes.
 std::string Shown(std::string_view text) {
@@ -327,16 +255,15 @@ absl::Status ValidateHostId(std::string_view id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_view fields_json) {
+namespace {
+
+// The command object's fields (a Struct without "type") -> the typed command. The JSON
+// text of the fields is printed once here for protobuf's strict parser, which alone
+// knows the verb's message; nothing else reparses the command.
+absl::StatusOr<v1::Command> CommandFromStruct(std::string_view type, Struct fields) {
   const Verb* verb = FindVerb(type);
-  if (verb == nullptr) {
-    for (const char* unsupported : kUnsupportedVerbs) {
-      if (type == unsupported) return UnsupportedVerb(type);
-    }
-    return Invalid("command.type", absl::StrCat("unknown type ", Shown(type)));
-  }
-  Struct fields;
-  if (absl::Status s = front::ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
+  if (verb == nullptr) return Invalid("command.type", absl::StrCat("unknown type ", Shown(type)));
+  if (verb->field == 0) return UnsupportedVerb(type);
   for (const auto& [from, to] : verb->renames) {
     if (absl::Status s = Rename(fields, from, to); !s.ok()) return s;
   }
@@ -380,7 +307,16 @@ absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_v
   return command;
 }
 
+}  // namespace
+
+absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_view fields_json) {
+  Struct fields;
+  if (absl::Status s = front::ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
+  return CommandFromStruct(type, std::move(fields));
+}
+
 std::vector<std::string> VerbNames(const v1::Command& command) {
+  // From the registry (services/commands/verbs.h).
   const Verb* verb = VerbOf(command);
   if (verb == nullptr) return {};
   return std::vector<std::string>(verb->names.begin(), verb->names.end());
@@ -413,9 +349,7 @@ absl::StatusOr<Dispatch> ParseDispatch(std::string_view body) {
   if (!envelope.has_command()) return Invalid("command", "missing");
   absl::StatusOr<std::string> type = TakeType(*envelope.mutable_command());
   if (!type.ok()) return type.status();
-  absl::StatusOr<std::string> fields = ToJson(envelope.command());
-  if (!fields.ok()) return fields.status();
-  absl::StatusOr<v1::Command> command = CommandFromJson(*type, *fields);
+  absl::StatusOr<v1::Command> command = CommandFromStruct(*type, std::move(*envelope.mutable_command()));
   if (!command.ok()) return command.status();
   Dispatch dispatch;
   dispatch.host_id = envelope.host_id();

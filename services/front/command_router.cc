@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "privsep/log.h"
+#include "services/commands/verbs.h"
 #include "privsep/validate.h"
 #include "services/http/status.h"
 #include "services/front/result_values.h"
@@ -104,32 +105,25 @@ std::string FieldOf(const absl::Status& status) {
 }
 
 v1::CommandResult CommandRouter::Route(const v1::Command& command) {
-  switch (command.verb_case()) {
-    case v1::Command::kFirewallAllow:
-    case v1::Command::kFirewallDelete:
-    case v1::Command::kFirewallList:
-    case v1::Command::kFirewallBulk:
-    case v1::Command::kFirewallReconcile:
+  // Where a verb goes is the registry's (services/commands/verbs.h) to say.
+  const commands::Verb* verb = commands::VerbOf(command);
+  if (verb == nullptr) return ErrorResult(absl::InvalidArgumentError("command: no verb"));
+  switch (verb->server) {
+    case commands::Server::kFirewall:
       return Firewall(command);
-    case v1::Command::kServicesRegister:
-    case v1::Command::kServicesDeregister:
-    case v1::Command::kServicesEndpoints:
-    case v1::Command::kDnsLookup:
-    case v1::Command::kDnsStats:
+    case commands::Server::kDirectory:
       if (services_) return services_(command);
       return ErrorResult(absl::UnimplementedError("services and DNS are not served by this coold"));
-    case v1::Command::kContainersList:
-      return ContainersList();
-    case v1::Command::kCooldLogs:
-      return CooldLogs(command.coold_logs());
-    case v1::Command::VERB_NOT_SET:
-      return ErrorResult(absl::InvalidArgumentError("command: no verb"));
-    default:
-      if (IsPodmanVerb(command)) return Podman(command);
-      return ErrorResult(absl::UnimplementedError(
-          absl::StrCat("verb ", v1::Command::descriptor()->FindFieldByNumber(command.verb_case())->name(),
-                       " is not served by this coold")));
+    case commands::Server::kPodman:
+      return Podman(command);
+    case commands::Server::kFront:
+      if (command.has_containers_list()) return ContainersList();
+      if (command.has_coold_logs()) return CooldLogs(command.coold_logs());
+      break;
+    case commands::Server::kNone:
+      break;
   }
+  return ErrorResult(absl::UnimplementedError(absl::StrCat("primitive ", verb->names[0], " is not supported by host")));
 }
 
 v1::CommandResult CommandRouter::Podman(const v1::Command& command) {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
+#include "services/commands/verbs.h"
 
 namespace coolify::front {
 
@@ -9,9 +10,8 @@ namespace coolify::front {
 constexpr size_t kMaxAnswerBytes = 64 << 20;
 
 bool IsPodmanVerb(const v1::Command& command) {
-  const int verb = command.verb_case();
-  // Images, containers, volumes and networks are 1..49, host facts 80..89 (commands.proto).
-  return (verb >= 1 && verb < 50) || (verb >= 80 && verb < 90);
+  const commands::Verb* verb = commands::VerbOf(command);
+  return verb != nullptr && verb->server == commands::Server::kPodman;
 }
 
 absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::PodmanRequest& request,

@@ -3,6 +3,7 @@
 #include "services/front/rest_api.h"
 
 #include "gtest/gtest.h"
+#include "services/commands/verbs.h"
 
 namespace coolify::front {
 namespace {
@@ -44,6 +45,25 @@ class RestApiTest : public testing::Test {
   CommandRouter router_;
   RestApi api_;
 };
+
+// Every REST route the verb registry names reaches its verb.
+TEST_F(RestApiTest, EveryRouteOfTheRegistryReachesItsVerb) {
+  int routes = 0;
+  for (const commands::Verb& verb : commands::Verbs()) {
+    const std::string route = verb.rest;
+    if (route.empty()) continue;
+    ++routes;
+    const size_t space = route.find(' ');
+    const std::string method = route.substr(0, space);
+    std::string path = route.substr(space + 1);
+    for (size_t open; (open = path.find('{')) != std::string::npos;) path.replace(open, path.find('}', open) - open + 1, "p");
+    const bhttp::verb m = bhttp::string_to_verb(method);
+    auto command = Command(Make(m, path, m == bhttp::verb::post ? "{}" : ""));
+    ASSERT_TRUE(command.ok()) << route << ": " << command.status();
+    EXPECT_EQ(static_cast<int>(command->verb_case()), verb.field) << route;
+  }
+  EXPECT_GT(routes, 25);
+}
 
 TEST_F(RestApiTest, AllowBodyBecomesTheCommand) {
   auto command = Command(Make(bhttp::verb::post, "/api/v1/firewall/allow",

@@ -30,6 +30,7 @@
 #include "boost/beast/http.hpp"
 #include "services/commands/dispatch_codec.h"
 #include "services/identity/host_key.h"
+#include "services/commands/verbs.h"
 
 namespace coolify::testing {
 
@@ -150,11 +151,8 @@ std::string Claims(const std::string& host, const std::vector<std::string>& caps
 
 std::vector<std::string> AllCaps() {
   std::vector<std::string> caps = {"builder"};
-  const auto* descriptor = v1::Command::descriptor();
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    v1::Command command;
-    command.GetReflection()->MutableMessage(&command, descriptor->field(i));
-    for (const std::string& name : commands::VerbNames(command)) caps.push_back(name);
+  for (const commands::Verb& verb : commands::Verbs()) {
+    for (const char* name : verb.names) caps.emplace_back(name);
   }
   return caps;
 }

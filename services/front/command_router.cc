@@ -57,52 +57,13 @@ bool IsContainerName(const std::string& text) { return !text.empty() && absl::as
 
 }  // namespace
 
-unsigned HttpStatusOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kFailedPrecondition:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 413;
-    case absl::StatusCode::kUnimplemented:
-      return 501;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    case absl::StatusCode::kDeadlineExceeded:
-      return 504;
-    default:
-      return 500;
-  }
-}
-
 v1::CommandResult ErrorResult(const absl::Status& status) {
   v1::CommandResult result;
-  result.set_code(HttpStatusOf(status));
+  result.set_code(http::HttpStatusOf(status));
   result.set_message(std::string(status.message()));
   return result;
 }
 
-std::string FieldOf(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kInvalidArgument) return "";
-  std::string message(status.message());
-  size_t colon = message.find(": ");
-  if (colon == std::string::npos) return "";
-  std::string field = message.substr(0, colon);
-  // A field path has no spaces; anything else is prose, not a field name.
-  return field.find(' ') == std::string::npos ? field : "";
-}
 
 v1::CommandResult CommandRouter::Route(const v1::Command& command) {
   // Where a verb goes is the registry's (services/commands/verbs.h) to say.

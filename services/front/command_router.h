@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "proto/commands.pb.h"
+#include "services/http/status.h"
 #include "services/front/firewall_client.h"
 #include "services/front/podman_client.h"
 
@@ -45,14 +46,13 @@ class CommandRouter {
   ServiceRoute services_;
 };
 
-// The HTTP status a Status maps to (InvalidArgument 400, NotFound 404, ...).
-unsigned HttpStatusOf(const absl::Status& status);
+// The one Status -> HTTP map, and the field a 400 is about (services/http/status.h).
+using http::FieldOf;
+using http::HttpStatusOf;
 
 // {code, message} for a failed Status.
 v1::CommandResult ErrorResult(const absl::Status& status);
 
-// The field an InvalidArgument message names ("rules[3].src: ..." -> "rules[3].src"), or "".
-std::string FieldOf(const absl::Status& status);
 
 }  // namespace coolify::front
 

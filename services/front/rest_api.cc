@@ -18,10 +18,7 @@ constexpr char kFirewallBulk[] = "/api/v1/firewall/allow/bulk";
 constexpr char kFirewallReconcile[] = "/api/v1/firewall/reconcile";
 
 absl::Status MethodNotAllowed(const http::Request& request, const char* allowed) {
-  // Unimplemented is what ToCommand returns only for this; Handle answers it 405.
-  return absl::Status(absl::StatusCode::kUnimplemented,
-                      absl::StrCat("method ", request.method_text, " not allowed on ", request.path, "; use ",
-                                   allowed));
+  return http::MethodNotAllowed(request.method_text, request.path, allowed);
 }
 
 absl::Status NoQuery(const http::Request& request) {
@@ -373,9 +370,7 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
   }
   absl::StatusOr<v1::Command> command = ToCommand(request);
   if (!command.ok()) {
-    unsigned status = HttpStatusOf(command.status());
-    // A known path with the wrong method is 405, not "not implemented".
-    if (command.status().code() == absl::StatusCode::kUnimplemented) status = 405;
+    const unsigned status = HttpStatusOf(command.status());
     respond(http::ErrorResponse(status, std::string(command.status().message()), FieldOf(command.status())));
     return;
   }

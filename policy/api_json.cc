@@ -38,6 +38,7 @@ class DuplicateKeyHandler {
   static constexpr std::size_t max_string_size = std::size_t(-1);
 
   const std::string& duplicate() const { return duplicate_; }
+  bool too_many() const { return too_many_; }
 
   bool on_document_begin(error_code&) { return true; }
   bool on_document_end(error_code&) { return true; }
@@ -59,6 +60,14 @@ class DuplicateKeyHandler {
   }
   bool on_key(json::string_view s, std::size_t, error_code& ec) {
     key_.append(s.data(), s.size());
+    // Bounded before anything is kept: no message has more fields than kMaxKeysPerObject,
+    // and the largest body (a firewall set at its cap) has far fewer keys in all than
+    // kMaxKeys, so a body of a million keys stops here after a few, not after seconds.
+    if (open_.back().size() >= kMaxKeysPerObject || ++keys_ > kMaxKeys) {
+      too_many_ = true;
+      ec = json::error::syntax;
+      return false;
+    }
     if (!open_.back().insert(FoldKey(key_)).second) {
       duplicate_ = key_;
       ec = json::error::syntax;  // Any error stops the parser; duplicate_ says why.
@@ -85,6 +94,8 @@ class DuplicateKeyHandler {
   std::vector<absl::flat_hash_set<std::string>> open_;
   std::string key_;
   std::string duplicate_;
+  size_t keys_ = 0;
+  bool too_many_ = false;
 };
 
 absl::Status CheckDuplicateKeys(std::string_view text) {
@@ -93,6 +104,10 @@ absl::Status CheckDuplicateKeys(std::string_view text) {
   json::basic_parser<DuplicateKeyHandler> parser(options);
   error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (parser.handler().too_many()) {
+    return absl::InvalidArgumentError(absl::StrCat("body: more than ", kMaxKeysPerObject,
+                                                   " keys in one object or ", kMaxKeys, " in all"));
+  }
   if (!parser.handler().duplicate().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(Quoted(parser.handler().duplicate()), ": key given more than once"));

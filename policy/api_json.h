@@ -6,7 +6,9 @@
 // is refused naming it, and so is a key given twice, in the same or the other spelling
 // ("read_only_root" and "readOnlyRoot"), which a lenient parser would settle silently
 // by keeping the last one, so two readers of one body could disagree about it. Bodies
-// are at most kMaxBodyBytes and nest at most kMaxDepth deep.
+// are at most kMaxBodyBytes, nest at most kMaxDepth deep, and hold at most
+// kMaxKeysPerObject keys in one object and kMaxKeys in all (refused at the first key
+// beyond, before protobuf reads anything).
 #ifndef COOLD_POLICY_API_JSON_H_
 #define COOLD_POLICY_API_JSON_H_
 
@@ -24,6 +26,8 @@ namespace coolify::policy {
 
 inline constexpr size_t kMaxBodyBytes = 1 << 20;
 inline constexpr size_t kMaxDepth = 32;
+inline constexpr size_t kMaxKeysPerObject = 64;  // ContainerSpec, the largest, has 26 fields
+inline constexpr size_t kMaxKeys = 400000;       // a firewall set at its 50,000-rule cap: 300,000
 
 // Parses `json` into `message` (cleared first) as described above. InvalidArgument
 // naming the offending key or position.

@@ -77,6 +77,30 @@ TEST(ParseStrictJsonTest, AnyMessage) {
   EXPECT_FALSE(ParseStrictJson(R"({"name": "data", "name": "x"})", &request).ok());
 }
 
+TEST(ParseStrictJsonTest, AMillionKeysAreRefusedAtTheBound) {
+  std::string body = "{";
+  for (int i = 0; i < 1000000; ++i) {
+    if (i > 0) body += ",";
+    body += "\"k" + std::to_string(i) + "\":0";
+  }
+  body += "}";
+  v1::ContainerSpec spec;
+  const absl::Status one_object = ParseStrictJson(body, &spec, 64 << 20);
+  EXPECT_EQ(one_object.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(one_object.message().find("more than 64 keys"), absl::string_view::npos) << one_object;
+  // Spread over many objects: the bound on all keys.
+  std::string many = "{\"binds\":[";
+  for (int i = 0; i < 200001; ++i) many += std::string(i > 0 ? "," : "") + "{\"source\":\"/a\",\"destination\":\"/b\"}";
+  many += "]}";
+  const absl::Status spread = ParseStrictJson(many, &spec, 64 << 20);
+  EXPECT_NE(spread.message().find("400000 in all"), absl::string_view::npos) << spread;
+  // 64 keys in one object are still read.
+  std::string fits = "{";
+  for (int i = 0; i < 64; ++i) fits += std::string(i > 0 ? "," : "") + "\"k" + std::to_string(i) + "\":0";
+  fits += "}";
+  EXPECT_NE(ParseStrictJson(fits, &spec, 64 << 20).message().find("Cannot find field"), absl::string_view::npos);
+}
+
 TEST(VerdictToJsonTest, Shape) {
   Verdict verdict;
   EXPECT_EQ(boost::json::serialize(VerdictToJson(verdict)), R"({"allowed":true,"violations":[]})");

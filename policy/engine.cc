@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "policy/capabilities.h"
 #include "policy/image_ref.h"
@@ -186,6 +187,61 @@ const v1::NamespaceRule* CheckNamespace(std::string_view field, std::string_view
   return rule;
 }
 
+// A port published on the wildcard, or on the management IP, is a DNAT rule for every
+// packet to that port on that address: it would take coold's own listeners' traffic
+// (the REST API on the management IP, DNS on each gateway) before coold's sockets see it.
+void CheckReservedPorts(const v1::ContainerSpec& spec, const CallerContext& caller, Findings* out) {
+  for (int i = 0; i < spec.ports_size(); ++i) {
+    const v1::PortMapping& port = spec.ports(i);
+    const bool wildcard = port.host_ip().empty() || port.host_ip() == "0.0.0.0";
+    const bool management = !caller.management_ip.empty() && port.host_ip() == caller.management_ip;
+    if (management) {
+      out->Add(absl::StrCat("ports[", i, "].host_ip"), port.host_ip(), "management_ip",
+               "the management IP carries coold's own traffic; no container publishes on it");
+      continue;
+    }
+    if (!wildcard) continue;
+    const bool reserved =
+        port.host_port() == kDnsPort ||
+        std::find(caller.reserved_host_ports.begin(), caller.reserved_host_ports.end(), port.host_port()) !=
+            caller.reserved_host_ports.end();
+    if (reserved) {
+      out->Add(absl::StrCat("ports[", i, "].host_port"), absl::StrCat(port.host_port()), "reserved_host_ports",
+               absl::StrCat("host port ", port.host_port(),
+                            " on every address (0.0.0.0) covers coold's own listener on the management IP "
+                            "or a namespace gateway"));
+    }
+  }
+}
+
+// A container's resolvers are its namespace's own (the rule's `resolvers`): another
+// address, the management IP among them, would let a container send its queries, and
+// so its view of names, anywhere.
+void CheckDns(const v1::ContainerSpec& spec, const v1::NamespaceRule* rule, std::string_view name,
+              Findings* out) {
+  for (int i = 0; i < spec.dns_size(); ++i) {
+    if (rule != nullptr && Contains(rule->resolvers(), spec.dns(i))) continue;
+    out->Add(absl::StrCat("dns[", i, "]"), spec.dns(i), "namespaces.resolvers",
+             absl::StrCat("namespace ", AbslView(name), " resolves names only through its own resolver"));
+  }
+}
+
+// The working directory is where the container's first process starts: under /proc (or
+// /dev/fd and /sys, which lead there) it can be a descriptor leaked by the runtime
+// (/proc/self/fd/N, CVE-2024-21626), a handle on the host's filesystem.
+void CheckWorkdir(std::string_view field, std::string_view workdir, Findings* out) {
+  if (workdir.empty()) return;
+  const std::string canonical = CanonicalizeLexically(workdir).value_or("");
+  for (std::string_view root : {"/proc", "/sys", "/dev"}) {
+    if (canonical == root || absl::StartsWith(AbslView(canonical), absl::StrCat(AbslView(root), "/"))) {
+      out->Add(std::string(field), workdir, "workdir",
+               absl::StrCat("a working directory under ", AbslView(root),
+                            " can be a descriptor the runtime leaked, outside the container"));
+      return;
+    }
+  }
+}
+
 void CheckNetworksAndPorts(const v1::ContainerSpec& spec, const v1::NamespaceRule* rule,
                            std::string_view name, Findings* out) {
   for (int i = 0; i < spec.networks_size(); ++i) {
@@ -307,6 +363,9 @@ absl::StatusOr<Verdict> Evaluate(const v1::ContainerSpec& spec, const v1::Policy
   }
   CheckSysctls(spec, policy, &out);
   CheckNetworksAndPorts(spec, rule, name, &out);
+  CheckReservedPorts(spec, caller, &out);
+  CheckDns(spec, rule, name, &out);
+  CheckWorkdir("workdir", spec.workdir(), &out);
   CheckRegistry("image", spec.image(), policy, &out);
   CheckResources(spec.resources(), policy.resource_caps(), &out);
   if (policy.restrictions().require_non_root_user() && !IsNumericNonRootUser(spec.user())) {
@@ -357,6 +416,7 @@ absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1
     out.Add("user", request.user(), "restrictions.require_non_root_user",
             "this host requires exec as the container's user or a numeric uid other than 0");
   }
+  CheckWorkdir("workdir", request.workdir(), &out);
   // A name is resolved in the image's /etc/passwd, which its author writes, and the
   // container's own user "" is the image's default, root in most images: only a numeric
   // uid other than 0 proves the process is not root.

@@ -23,6 +23,10 @@
 //   namespace                         another than the caller's, one the host does not
 //                                     have, or one no rule governs
 //   networks, ports                   outside the namespace's rule (namespace_rules.h)
+//   ports                             on the management IP; on 0.0.0.0 ("") for port 53
+//                                     or a port of reserved_host_ports (coold's own)
+//   dns                               an address outside the namespace rule's resolvers
+//   workdir (create and exec)         under /proc, /sys or /dev (lexically)
 //   image                             a registry outside allowed_registries
 //   resources                         above resource_caps
 //   user, read_only_root              restrictions.require_non_root_user /
@@ -36,6 +40,7 @@
 #ifndef COOLD_POLICY_ENGINE_H_
 #define COOLD_POLICY_ENGINE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +55,9 @@ namespace coolify::policy {
 
 // Kubernetes' safe sysctls: namespaced per container and unable to affect the host or
 // other containers.
+// DNS: every namespace's listener is on <gateway>:53.
+inline constexpr uint32_t kDnsPort = 53;
+
 inline constexpr std::string_view kSafeSysctls[] = {
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
@@ -83,6 +91,10 @@ struct CallerContext {
   // The host's namespaces (COOLD_NAMESPACES). A request's namespace must be one of
   // them; empty skips that check (the audit tool when not told the host's list).
   std::vector<std::string> host_namespaces;
+  // The host's management IP (COOLD_HOST_MGMT_IP) and the host ports coold itself
+  // listens on (the REST API's); "" and empty when not known (the audit tool).
+  std::string management_ip;
+  std::vector<uint32_t> reserved_host_ports;
   // Resolves bind sources on the filesystem (host_path.h); nullptr checks them
   // lexically only. The gatekeeper always passes a PinningHostPathResolver.
   HostPathResolver* host_paths = nullptr;

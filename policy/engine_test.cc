@@ -502,6 +502,30 @@ TEST(EvaluateContainerAccessTest, OnlyCooldsOwnContainersInTheNamespaceAsked) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(EvaluateTest, WorkdirDnsAndReservedPorts) {
+  for (const char* dir : {"/proc/self/fd/7", "/proc", "/sys/fs", "/dev/fd/3", "/x/../proc/1/cwd"}) {
+    v1::ContainerSpec spec = Spec("");
+    spec.set_workdir(dir);
+    EXPECT_EQ(Violations(spec, Baseline()), Strings{"workdir@workdir"}) << dir;
+  }
+  EXPECT_EQ(Violations(Spec("workdir: '/app'"), Baseline()), Strings{});
+  EXPECT_EQ(Violations(Spec("dns: '10.210.0.1'"), Baseline()), Strings{});
+  EXPECT_EQ(Violations(Spec("dns: '8.8.8.8'"), Baseline()), Strings{"namespaces.resolvers@dns[0]"});
+  EXPECT_EQ(Violations(Spec("namespace: 'alpha' dns: '10.210.0.1'"), Baseline()),
+            Strings{"namespaces.resolvers@dns[0]"});
+  CallerContext host;
+  host.management_ip = "10.0.0.5";
+  host.reserved_host_ports = {8443};
+  EXPECT_EQ(Violations(Spec("ports { host_port: 8443 container_port: 80 }"), Baseline(), host),
+            Strings{"reserved_host_ports@ports[0].host_port"});
+  // Whatever the namespace's rule says, these two are refused on their own rule too.
+  EXPECT_EQ(Violations(Spec("ports { host_port: 53 container_port: 53 protocol: PORT_PROTOCOL_UDP }"), Baseline(), host),
+            (Strings{"namespaces.host_ports@ports[0].host_port", "reserved_host_ports@ports[0].host_port"}));
+  EXPECT_EQ(Violations(Spec("ports { host_ip: '10.0.0.5' host_port: 8080 container_port: 80 }"), Baseline(), host),
+            (Strings{"namespaces.host_ips@ports[0].host_ip", "management_ip@ports[0].host_ip"}));
+  EXPECT_EQ(Violations(Spec("ports { host_port: 8080 container_port: 80 }"), Baseline(), host), Strings{});
+}
+
 TEST(EvaluateTest, CooldsOwnLabelsAreReserved) {
   EXPECT_EQ(Violations(Spec("labels { key: 'coolify.coold.owner' value: 'coold' }"), Baseline()),
             Strings{"reserved_labels@labels[0].key"});

@@ -29,7 +29,7 @@ TEST(ExplainTest, BaselineTable) {
   EXPECT_TRUE(HasRow(table, "namespace default", "80, 443, 1024-65535 on 0.0.0.0")) << table;
   EXPECT_TRUE(HasRow(table, "namespace * (any other)", "publishes host ports none")) << table;
   EXPECT_TRUE(HasRow(table, "max pids", "32768")) << table;
-  EXPECT_TRUE(HasRow(table, "max memory", "no cap")) << table;
+  EXPECT_FALSE(HasRow(table, "max memory", "no cap")) << table;
   EXPECT_TRUE(HasRow(table, "volume drivers", "local (options: UID, GID)")) << table;
   EXPECT_TRUE(HasRow(table, "network drivers", "isolate=true|strict")) << table;
   // Values line up in one column.

@@ -43,7 +43,7 @@ TEST(LintTest, ShippedProfilesHaveNoDanger) {
   const std::vector<std::string> baseline = Lint(*EmbeddedPolicy(kBaselineProfile));
   EXPECT_TRUE(Has(baseline, "note host_paths[0].prefix=/data/coolify/volumes"));
   EXPECT_TRUE(Has(baseline, "note allowed_registries="));
-  EXPECT_TRUE(Has(baseline, "note resource_caps.max_memory_bytes=0"));
+  EXPECT_FALSE(Has(baseline, "note resource_caps.max_memory_bytes=0"));
 }
 
 TEST(LintTest, DangerousAllowances) {

@@ -226,6 +226,13 @@ std::optional<PolicyError> CheckNamespaces(const v1::Policy& policy) {
         e) {
       return e;
     }
+    if (std::optional<PolicyError> e = CheckList(
+            base, "resolvers", rule.resolvers(),
+            [](const std::string& ip) { return privsep::ValidateIpv4("resolvers", ip).ok(); },
+            "an IPv4 address");
+        e) {
+      return e;
+    }
   }
   return std::nullopt;
 }
@@ -335,6 +342,12 @@ v1::Policy WithDefaults(v1::Policy policy) {
   }
   if (policy.user_namespace().empty())
     policy.set_user_namespace(std::string(kDefaultUserNamespace));
+  // No container runs without a memory and a process limit: a policy that sets no cap
+  // gets these, which a request that names no limit receives (render.h) and may lower.
+  if (policy.resource_caps().max_memory_bytes() == 0) {
+    policy.mutable_resource_caps()->set_max_memory_bytes(kDefaultMaxMemoryBytes);
+  }
+  if (policy.resource_caps().max_pids() == 0) policy.mutable_resource_caps()->set_max_pids(kDefaultMaxPids);
   return policy;
 }
 

@@ -9,6 +9,7 @@
 #ifndef COOLD_POLICY_POLICY_FILE_H_
 #define COOLD_POLICY_POLICY_FILE_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -26,6 +27,9 @@ inline constexpr std::string_view kDefaultRuntimes[] = {"runc", "crun"};
 inline constexpr std::string_view kDefaultRuntime = "crun";
 inline constexpr std::string_view kDefaultSeccompProfile = "/usr/share/containers/seccomp.json";
 inline constexpr std::string_view kDefaultUserNamespace = "host";
+// Resource caps of a policy that sets none: no container runs without these limits.
+inline constexpr uint64_t kDefaultMaxMemoryBytes = uint64_t{2} << 30;
+inline constexpr uint64_t kDefaultMaxPids = 32768;
 
 // Parses `text` (named `name` in errors), applies WithDefaults, then ValidatePolicy.
 absl::StatusOr<v1::Policy> ParsePolicy(std::string_view name, std::string_view text);

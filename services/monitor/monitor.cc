@@ -191,8 +191,10 @@ absl::Status Monitor::Start() {
       args.push_back("--builder=" + builder_path);
       fds.push_back(builder->get());
     } else if (roles[i] == Role::ROLE_PODMAN) {
-      // argv: the Podman socket and where the policy comes from (fd 4, or the build's own).
-      args = {options_.config.podman_socket(), policy->valid() ? "fd" : "embedded:baseline"};
+      // argv: the Podman socket, where the policy comes from (fd 4, or the build's own),
+      // and what no container may publish on: the management IP and the API's port.
+      args = {options_.config.podman_socket(), policy->valid() ? "fd" : "embedded:baseline",
+              options_.config.host_mgmt_ip(), std::to_string(options_.config.api_bind_port())};
       if (policy->valid()) fds.push_back(policy->get());
     }
     auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]), args, fds);

@@ -124,8 +124,11 @@ GatekeeperAnswer JsonOrError(unsigned status, absl::StatusOr<std::string> text) 
 // request's namespace must be one of the host's (and the gatekeeper records it in the
 // container's labels); which of them a caller may act in is the API token's business,
 // and the token is the whole host's (docs/architecture.md, "The Podman channel").
-policy::CallerContext Caller(const v1::Policy& policy) {
+policy::CallerContext Caller(const GatekeeperOptions& options) {
+  const v1::Policy& policy = options.policy;
   policy::CallerContext caller;
+  caller.management_ip = options.management_ip;
+  if (options.api_port != 0) caller.reserved_host_ports.push_back(options.api_port);
   // The host's namespaces are those the policy names; a "*" rule governs any other, so
   // then the list is left empty (every namespace the rules govern is the host's).
   bool wildcard = false;
@@ -382,7 +385,7 @@ class Runner {
 
   GatekeeperAnswer Create(const v1::ContainerSpec& spec) {
     if (absl::Status s = policy::ValidateContainerSpec(spec); !s.ok()) return InvalidRequest(s);
-    policy::CallerContext caller = Caller(options_.policy);
+    policy::CallerContext caller = Caller(options_);
     std::unique_ptr<policy::PinningHostPathResolver> resolver;
     if (options_.pin_host_paths) {
       absl::StatusOr<std::unique_ptr<policy::PinningHostPathResolver>> created =
@@ -395,6 +398,19 @@ class Runner {
     }
     absl::StatusOr<policy::Verdict> verdict = policy::Evaluate(spec, options_.policy, caller);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
+    // Podman creates a named volume that does not exist, with its default driver and
+    // options, past the volume policy (EvaluateVolumeCreate): a volume must exist first.
+    for (int i = 0; i < spec.volumes_size(); ++i) {
+      absl::StatusOr<std::string> found = VolumesInspect(client_, spec.volumes(i).volume());
+      if (absl::IsNotFound(found.status())) {
+        verdict->violations.push_back(policy::Violation{
+            absl::StrCat("volumes[", i, "].volume"), policy::ShownValue(spec.volumes(i).volume()), "existing_volumes",
+            absl::StrCat("volume ", spec.volumes(i).volume(),
+                         " does not exist; create it first (volumes create, which the policy checks)")});
+      } else if (!found.ok()) {
+        return FromStatus(found.status());
+      }
+    }
     if (!verdict->allowed()) return Denied(*verdict);
     absl::StatusOr<std::string> body = policy::RenderSpecGenerator(spec, options_.policy, resolver.get());
     if (!body.ok()) return FromStatus(body.status());
@@ -519,7 +535,7 @@ class Runner {
   GatekeeperAnswer NetworkCreate(const v1::NetworksCreate& request) {
     if (absl::Status s = policy::ValidateNetworksCreate(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict =
-        policy::EvaluateNetworkCreate(request, options_.policy, Caller(options_.policy));
+        policy::EvaluateNetworkCreate(request, options_.policy, Caller(options_));
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
     json::object spec;

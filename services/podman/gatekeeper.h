@@ -37,6 +37,7 @@
 #define COOLD_SERVICES_PODMAN_GATEKEEPER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <string>
@@ -84,6 +85,10 @@ class BodyChunker {
 struct GatekeeperOptions {
   std::string socket_path;  // Podman's API socket, absolute
   coolify::v1::Policy policy;  // complete and valid (policy_file.h)
+  // From the monitor's configuration: COOLD_HOST_MGMT_IP and the REST API's port (0:
+  // none); no container publishes on the one or, on 0.0.0.0, the other.
+  std::string management_ip;
+  uint32_t api_port = 0;
   // Where bind sources are resolved and pinned ("/" in production).
   std::string host_root = "/";
   // False checks bind sources lexically only (no filesystem access at all).

@@ -722,6 +722,45 @@ TEST_F(GatekeeperTest, ExecAsRootIsAPolicyDecision) {
   EXPECT_TRUE(harness_->Podman({"rm", "-f", "-t", "0", "gk-root"}).ok());
 }
 
+TEST_F(GatekeeperTest, DenyFilterGapsAreClosedAgainstRealPodman) {
+  const std::string volumes_before = *harness_->Podman({"volume", "ls", "--format", "{{.Name}}"});
+  const size_t before = ContainerCount();
+  // A named volume that does not exist: Podman would create it, past the volume policy.
+  v1::Command ghost = Create("gk-ghost-volume", {"true"});
+  v1::NamedVolumeMount* volume = ghost.mutable_containers_create()->mutable_spec()->add_volumes();
+  volume->set_volume("gk-never-created");
+  volume->set_destination("/v");
+  EXPECT_EQ(RuleOf(Run(ghost)), "existing_volumes");
+  EXPECT_EQ(*harness_->Podman({"volume", "ls", "--format", "{{.Name}}"}), volumes_before);
+  // A working directory under /proc (CVE-2024-21626 class).
+  v1::Command proc = Create("gk-proc-cwd", {"true"});
+  proc.mutable_containers_create()->mutable_spec()->set_workdir("/proc/self/fd/7");
+  EXPECT_EQ(RuleOf(Run(proc)), "workdir");
+  // A resolver other than the namespace's own.
+  v1::Command dns = Create("gk-dns", {"true"});
+  dns.mutable_containers_create()->mutable_spec()->add_dns("127.0.0.1");
+  EXPECT_EQ(RuleOf(Run(dns)), "namespaces.resolvers");
+  // coold's own ports on every address, and the management IP.
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy();
+  options.management_ip = "10.0.0.5";
+  options.api_port = 8443;
+  Gatekeeper host(std::move(options));
+  v1::Command api = Create("gk-api-port", {"true"});
+  v1::PortMapping* port = api.mutable_containers_create()->mutable_spec()->add_ports();
+  port->set_host_port(8443);
+  port->set_container_port(80);
+  EXPECT_EQ(RuleOf(host.Execute(Call(api))), "reserved_host_ports");
+  EXPECT_EQ(ContainerCount(), before);
+  EXPECT_FALSE(harness_->Podman({"container", "exists", "gk-ghost-volume"}).ok());
+  // No container runs without a memory limit: one that names none gets the cap.
+  ASSERT_EQ(Run(Create("gk-capped", {"true"})).http_status, 201u);
+  EXPECT_EQ(*harness_->Podman({"inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "gk-capped"}),
+            "2147483648 32768\n");
+  EXPECT_TRUE(harness_->Podman({"rm", "-f", "gk-capped"}).ok());
+}
+
 // ---- inside the podman role's real sandbox ----
 
 // Runs `body` in a forked child confined as coold-podman is (same lists, same order);

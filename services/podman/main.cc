@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "policy/policy_file.h"
 #include "privsep/channel.h"
@@ -22,6 +23,7 @@
 #include "privsep/dispatch.h"
 #include "privsep/log.h"
 #include "privsep/spawn.h"
+#include "privsep/validate.h"
 #include "proto/privsep.pb.h"
 #include "services/podman/gatekeeper.h"
 
@@ -51,8 +53,10 @@ absl::StatusOr<std::string> ReadPolicyFd() {
 
 int Main(int argc, char** argv) {
   SetLogRole("podman");
-  const std::string socket_path = argc == 3 ? argv[1] : "";
-  const std::string policy_arg = argc == 3 ? argv[2] : "";
+  const std::string socket_path = argc == 5 ? argv[1] : "";
+  const std::string policy_arg = argc == 5 ? argv[2] : "";
+  const std::string management_ip = argc == 5 ? argv[3] : "";
+  const std::string api_port = argc == 5 ? argv[4] : "";
   const bool from_fd = policy_arg == "fd";
   // Read before the sandbox: the descriptor stays open, but nothing may be left to read
   // through it later.
@@ -65,8 +69,11 @@ int Main(int argc, char** argv) {
   UniqueFd proc_status = EnterChildSandbox(ROLE_PODMAN, /*passed_fds=*/from_fd ? 2 : 1);
   if (from_fd) close(kPolicyFd);
 
-  if (argc != 3 || socket_path.empty() || socket_path[0] != '/') {
-    LogError("usage: coold-podman SOCKET_PATH embedded:baseline|embedded:restricted|fd");
+  uint32_t port = 0;
+  if (argc != 5 || socket_path.empty() || socket_path[0] != '/' ||
+      !privsep::ValidateIpv4("management_ip", management_ip).ok() || !absl::SimpleAtoi(api_port, &port) ||
+      port > 65535) {
+    LogError("usage: coold-podman SOCKET_PATH embedded:baseline|embedded:restricted|fd MGMT_IP API_PORT");
     return 2;
   }
   absl::StatusOr<v1::Policy> policy;
@@ -90,6 +97,8 @@ int Main(int argc, char** argv) {
   podman::GatekeeperOptions options;
   options.socket_path = socket_path;
   options.policy = *std::move(policy);
+  options.management_ip = management_ip;
+  options.api_port = port;
   podman::Gatekeeper gatekeeper(std::move(options));
 
   Channel front{UniqueFd(kFirstPassedFd)};

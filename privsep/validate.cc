@@ -184,6 +184,8 @@ absl::Status Validate(const NetlinkRequest& request) {
 
 // The verb's fields are the gatekeeper's to judge (policy/spec_validation.h); here only
 // that a call names a Podman verb at all.
+size_t RequestDescriptors(const PodmanRequest& request) { return request.has_image_load() ? 1 : 0; }
+
 absl::Status Validate(const PodmanRequest& request) {
   if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
   if (request.has_call()) {
@@ -192,6 +194,10 @@ absl::Status Validate(const PodmanRequest& request) {
     if (verb == 0 || (verb >= 50 && verb < 80) || verb >= 90) {
       return FieldError("PodmanRequest", "call.command", absl::StrCat("verb ", verb, " is not a Podman verb"));
     }
+  }
+  // Its grammar is the gatekeeper's to judge against its own namespaces.
+  if (request.has_image_load() && (request.image_load().name().empty() || request.image_load().name().size() > 255)) {
+    return FieldError("PodmanRequest", "image_load.name", "1..255 bytes");
   }
   return absl::OkStatus();
 }
@@ -274,6 +280,12 @@ absl::Status Validate(const BuildStreamFrame& frame) {
       }
       if (f.outcome().size() > static_cast<size_t>(kMaxBuildOutcomeBytes)) {
         return FieldError("BuildStreamFrame", "finished.outcome", "larger than 32 KiB");
+      }
+      if (f.image_archive() && f.outcome_file() != "result.json") {
+        return FieldError("BuildStreamFrame", "finished.image_archive", "only with result.json");
+      }
+      if (f.image_archive() != !f.image_name().empty() || f.image_name().size() > 255) {
+        return FieldError("BuildStreamFrame", "finished.image_name", "1..255 bytes exactly with image_archive");
       }
       if (f.note().size() > 256) return FieldError("BuildStreamFrame", "finished.note", "longer than 256 bytes");
       for (char c : f.note()) {
@@ -358,6 +370,15 @@ absl::Status Validate(const NetlinkReply& reply) {
 }
 absl::Status Validate(const PodmanReply& reply) {
   if (absl::Status s = ValidateHelperReply(reply); !s.ok()) return s;
+  if (reply.has_image_loaded()) {
+    const std::string& id = reply.image_loaded().image_id();
+    bool hex = id.size() == 64;
+    for (char c : id) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    if (!hex) return FieldError("PodmanReply", "image_loaded.image_id", "not 64 hex digits");
+    if (reply.image_loaded().name().empty() || reply.image_loaded().name().size() > 255) {
+      return FieldError("PodmanReply", "image_loaded.name", "1..255 bytes");
+    }
+  }
   if (reply.has_response()) {
     if (reply.response().body().size() > static_cast<size_t>(kMaxBodyBytesPerFrame)) {
       return FieldError("PodmanReply", "response.body", "more than one frame's worth");

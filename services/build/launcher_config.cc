@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/builder/options.h"
 
 namespace coolify::build {
 namespace {
@@ -163,6 +164,9 @@ absl::StatusOr<LauncherConfig> ParseLauncherArgs(const std::vector<std::string>&
       c.read_write_paths.push_back(value);
     } else if (name == "containers-conf" && IsAbsolutePath(value)) {
       c.builder_env.push_back("CONTAINERS_CONF=" + value);
+    } else if (name == "namespace" && IsNamespaceName(value)) {
+      // The builder checks its image's name against these (one grammar, options.h).
+      c.builder_args.push_back(arg);
     } else if (name == "deny-cidr" && IsCidr(value)) {
       c.deny_cidrs.push_back(value);
     } else {

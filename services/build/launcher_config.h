@@ -17,6 +17,8 @@
 //   COOLD_BUILDER_CONTAINERS_CONF   unset                        --containers-conf=
 //   COOLD_BUILDER_ALLOW_FILE_URLS   0                            --allow-file-urls
 //   COOLD_BUILD_DENY_CIDRS          unset (systemd backend)      --deny-cidr= (repeated)
+//   COOLD_NAMESPACES (names)        default                      --namespace= (repeated; the
+//                                                                monitor adds one per namespace)
 #ifndef COOLD_SERVICES_BUILD_LAUNCHER_CONFIG_H_
 #define COOLD_SERVICES_BUILD_LAUNCHER_CONFIG_H_
 

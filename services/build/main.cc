@@ -14,7 +14,13 @@
 // each build's queue holds at most kMaxHeldProgressBytes of progress lines, dropping the
 // oldest and saying how many (launcher.h). Health answers, cancels and timeouts go on
 // whether or not anyone reads.
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <deque>
 #include <iterator>
@@ -31,6 +37,7 @@
 #include "proto/privsep.pb.h"
 #include "services/build/launcher.h"
 #include "services/build/launcher_config.h"
+#include "services/builder/build_files.h"
 
 namespace coolify::privsep {
 namespace {
@@ -46,6 +53,7 @@ struct Outbox {
   size_t bytes = 0;
   uint64_t dropped = 0;
   std::optional<BuildFinished> finished;
+  UniqueFd image;  // sent with `finished`
 
   void Add(build::BuildUpdate& update) {
     dropped += update.dropped_lines;
@@ -67,6 +75,15 @@ struct Outbox {
       }
       f.set_note(update.note.substr(0, 256));
     }
+  }
+
+  // A finished build's image archive and the name it was started for, to go with the
+  // finished frame.
+  void AttachImage(UniqueFd archive, std::string name) {
+    if (!finished || finished->outcome_file() != "result.json" || !archive || name.empty()) return;
+    image = std::move(archive);
+    finished->set_image_archive(true);
+    finished->set_image_name(std::move(name));
   }
 
   // The next frame: the dropped count and up to kMaxBuildLinesPerFrame lines (about
@@ -110,6 +127,49 @@ struct Outbox {
   }
 };
 
+// The name each build was started for is the launcher's own record, kept beside (not in)
+// its work directory, where nothing of the build can reach it: "<id>.image" (a request id
+// has no '.', so it never names a work directory).
+std::string ImageRecord(const std::string& id) { return id + ".image"; }
+
+void RecordImageName(int builds_dir, const BuildSpec& spec) {
+  UniqueFd fd(openat(builds_dir, ImageRecord(spec.request_id()).c_str(),
+                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  const std::string& name = spec.target_image();
+  if (!fd || write(fd.get(), name.data(), name.size()) != static_cast<ssize_t>(name.size())) {
+    LogWarn("build %s: cannot record its image name: %s", spec.request_id(), strerror(errno));
+  }
+}
+
+// The recorded name, removed: it is used once.
+std::string TakeImageName(int builds_dir, const std::string& id) {
+  const std::string record = ImageRecord(id);
+  UniqueFd fd(openat(builds_dir, record.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return "";
+  char buf[256];
+  ssize_t n = read(fd.get(), buf, sizeof(buf));
+  unlinkat(builds_dir, record.c_str(), 0);
+  return n > 0 && n < static_cast<ssize_t>(sizeof(buf)) ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// The build's image archive, opened once the build is over (Poll reports a build finished
+// only when every process of it is gone, so nothing can change the file any more):
+// without following a link, a regular file with no other name (a hard link planted by the
+// build could point at a host file), then unlinked, so it lives as long as the descriptor
+// that hands it over.
+UniqueFd TakeImageArchive(int builds_dir, const std::string& id) {
+  UniqueFd dir(openat(builds_dir, id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return UniqueFd();
+  UniqueFd archive(openat(dir.get(), build::kImageArchiveFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st;
+  if (!archive || fstat(archive.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    LogWarn("build %s: no image archive to hand over", id);
+    return UniqueFd();
+  }
+  unlinkat(dir.get(), build::kImageArchiveFile, 0);
+  return archive;
+}
+
 // Sends what waits, build by build in turn, without ever waiting for the reader: a full
 // socket leaves the rest queued (bounded) for the next tick. False when the stream is
 // gone.
@@ -124,7 +184,9 @@ bool Drain(Channel& stream, std::map<std::string, Outbox>& outboxes) {
         it = outboxes.erase(it);
         continue;
       }
-      absl::Status s = stream.TrySend(*frame);
+      std::vector<int> fds;
+      if (frame->has_finished() && it->second.image) fds.push_back(it->second.image.get());
+      absl::Status s = stream.TrySend(*frame, fds);
       if (absl::IsResourceExhausted(s)) return true;
       if (!s.ok()) {
         // The front end is the only reader; a stream it closed means it is gone, and the
@@ -166,6 +228,11 @@ int Main(int argc, char** argv) {
   std::vector<std::string> adopted = (*launcher)->Adopt();
   if (!adopted.empty()) LogInfo("adopted %zu builds", adopted.size());
 
+  UniqueFd builds_dir(open(config->builds_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!builds_dir) {
+    LogError("open %s: %s", config->builds_dir, strerror(errno));
+    return 1;
+  }
   std::optional<Channel> stream;
   std::map<std::string, Outbox> outboxes;
   using Table = DispatchTable<BuildLauncherRequest, BuildLauncherReply>;
@@ -179,6 +246,8 @@ int Main(int argc, char** argv) {
     if (absl::Status s = (*launcher)->Start(request.start().spec()); !s.ok()) {
       LogWarn("build %s refused: %s", request.start().spec().request_id(), s.ToString());
       SetStatus(s, &reply);
+    } else {
+      RecordImageName(builds_dir.get(), request.start().spec());
     }
     return reply;
   };
@@ -218,7 +287,14 @@ int Main(int argc, char** argv) {
       if (absl::Status served = table.ServeOne(front); !served.ok()) return table.Stop(served);
     }
     for (build::BuildUpdate& update : (*launcher)->Poll(absl::ZeroDuration())) {
-      outboxes[update.request_id].Add(update);
+      Outbox& outbox = outboxes[update.request_id];
+      outbox.Add(update);
+      if (update.finished) {
+        std::string name = TakeImageName(builds_dir.get(), update.request_id);
+        if (update.outcome_file == build::kResultFile) {
+          outbox.AttachImage(TakeImageArchive(builds_dir.get(), update.request_id), std::move(name));
+        }
+      }
     }
     if (stream && !Drain(*stream, outboxes)) return 1;
   }

@@ -3,6 +3,7 @@
 //   events.ndjson  one BuildEventRecord per line, appended as the build goes
 //   result.json    BuildResultFile, written once, atomically, when the build succeeded
 //   error.json     BuildErrorFile, written once, atomically, when it failed or was cancelled
+//   image.tar      the image, an OCI archive without a name, written before result.json
 //
 // The builder writes them; coold's front end parses them (a build runs untrusted code, so
 // what it wrote is untrusted and is never parsed by a privileged process). Parsing is
@@ -24,6 +25,8 @@ namespace coolify::build {
 inline constexpr char kEventsFile[] = "events.ndjson";
 inline constexpr char kResultFile[] = "result.json";
 inline constexpr char kErrorFile[] = "error.json";
+// The built image as an unnamed OCI archive, for the launcher to hand to Podman.
+inline constexpr char kImageArchiveFile[] = "image.tar";
 
 // A progress line longer than this is cut (and marked with "..."), so one event always
 // fits a channel frame.

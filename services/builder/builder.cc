@@ -474,7 +474,7 @@ int Build::Run() {
   for (const std::string& a : {std::string("bud"), std::string("--isolation=oci"), std::string("--layers=false"),
                                std::string("--cap-drop=CAP_SETPCAP"), std::string("--cap-drop=CAP_NET_RAW"),
                                std::string("--cap-drop=CAP_AUDIT_WRITE"), std::string("--network=host"),
-                               "--iidfile=" + iid_file, "--file=" + containerfile, "--tag=" + o_.image,
+                               "--iidfile=" + iid_file, "--file=" + containerfile,
                                std::string("--"), *context}) {
     bud.push_back(a);
   }
@@ -485,7 +485,9 @@ int Build::Run() {
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
     bud.insert(bud.end() - 2, absl::StrCat("--ulimit=nofile=", nofile.rlim_max, ":", nofile.rlim_max));
   }
-  Emit("build", absl::StrCat("buildah bud --tag ", o_.image));
+  // No --tag: the image stays unnamed in the build's storage; it gets its name only when
+  // the gatekeeper hands it to Podman (services/podman/image_load.h).
+  Emit("build", absl::StrCat("buildah bud for ", o_.image));
   ToolRun built = RunTool("build", bud, nullptr);
   durations_.set_build_ms(MonotonicMs() - phase_start);
   if (built.terminated || built.wait_status != 0) return ToolFailed("build", built, oom_before, "buildah bud");
@@ -509,6 +511,21 @@ int Build::Run() {
   if (!absl::StartsWith(digest, "sha256:") || digest.size() != 71) {
     return Fail("export", 500, absl::StrCat("buildah inspect gave no digest: ", digest));
   }
+  // The image as an OCI archive with no name in it (no ":name" after the path), so that
+  // loading it can give it no name: the gatekeeper names it, under the build's namespace.
+  std::vector<std::string> push = Buildah();
+  for (const char* a : {"push", "--quiet"}) push.push_back(a);
+  push.push_back(image_id);
+  push.push_back(absl::StrCat("oci-archive:", o_.work_dir, "/", kImageArchiveFile));
+  ToolRun pushed = RunTool("export", push, nullptr);
+  if (pushed.terminated || pushed.wait_status != 0) return ToolFailed("export", pushed, oom_before, "buildah push");
+  // The unnamed image is not kept in the build's storage (Podman's own, without a
+  // storage of the build's own): the archive is what is handed over. It stays where
+  // another name or a container holds it.
+  std::vector<std::string> rmi = Buildah();
+  rmi.push_back("rmi");
+  rmi.push_back(image_id);
+  (void)RunTool("export", rmi, nullptr);
   durations_.set_export_ms(MonotonicMs() - phase_start);
   durations_.set_total_ms(MonotonicMs() - started_ms_);
   BuildResultFile result;

@@ -1,11 +1,13 @@
 #include "services/builder/options.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/builder/build_files.h"
@@ -36,7 +38,7 @@ absl::Status CheckAbsoluteDir(absl::string_view flag, absl::string_view path) {
 
 const char* BuilderUsage() {
   return "usage: builder --work-dir=DIR --request-id=ID --stack=static|dockerfile --repo=URL --ref=REF\n"
-         "               --image=NAME[:TAG] [--subdirectory=DIR]\n"
+         "               --image=localhost/NAMESPACE/NAME:TAG --namespace=NAMESPACE... [--subdirectory=DIR]\n"
          "               [--base-image=IMAGE] [--output-dir=DIR]   (static; defaults nginx:alpine, dist)\n"
          "               [--dockerfile=PATH]                       (dockerfile; default Dockerfile, then Containerfile)\n"
          "               [--storage-root=DIR] [--storage-runroot=DIR] [--storage-driver=NAME]\n"
@@ -80,6 +82,50 @@ absl::Status CheckRelativePath(absl::string_view flag, absl::string_view path) {
   return absl::OkStatus();
 }
 
+bool IsNamespaceName(absl::string_view name) {
+  if (name.empty() || name.size() > 31 || !absl::ascii_islower(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '-') return false;
+  }
+  return true;
+}
+
+absl::StatusOr<TargetImage> ParseTargetImage(absl::string_view image, const std::vector<std::string>& namespaces) {
+  auto bad = [&](absl::string_view why) {
+    return Bad("image", absl::StrCat(why, ": must be localhost/<namespace>/<name>:<tag> with a namespace of this host (",
+                                     absl::StrJoin(namespaces, ", "), ")"));
+  };
+  absl::string_view rest = image;
+  if (!absl::ConsumePrefix(&rest, "localhost/")) return bad("not under localhost/");
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return bad("no namespace");
+  const absl::string_view ns = rest.substr(0, slash);
+  rest.remove_prefix(slash + 1);
+  if (!IsNamespaceName(ns) || std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
+    return bad(absl::StrCat("\"", absl::CHexEscape(ns), "\" is not a namespace of this host"));
+  }
+  const size_t colon = rest.find(':');
+  if (colon == absl::string_view::npos) return bad("no tag");
+  const absl::string_view name = rest.substr(0, colon), tag = rest.substr(colon + 1);
+  // [a-z0-9]+ parts joined by single separators: no leading, trailing or doubled one.
+  bool name_ok = !name.empty() && name.size() <= 128;
+  char last = '.';
+  for (char c : name) {
+    const bool sep = c == '.' || c == '_' || c == '-';
+    if (!sep && !absl::ascii_islower(c) && !absl::ascii_isdigit(c)) name_ok = false;
+    if (sep && (last == '.' || last == '_' || last == '-')) name_ok = false;
+    last = c;
+  }
+  if (last == '.' || last == '_' || last == '-') name_ok = false;
+  if (!name_ok) return bad("bad name");
+  bool tag_ok = !tag.empty() && tag.size() <= 128 && tag[0] != '.' && tag[0] != '-';
+  for (char c : tag) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') tag_ok = false;
+  }
+  if (!tag_ok) return bad("bad tag");
+  return TargetImage{std::string(ns), absl::StrCat("localhost/", ns, "/", name), std::string(tag)};
+}
+
 absl::StatusOr<BuilderOptions> ParseBuilderArgs(const std::vector<std::string>& args) {
   BuilderOptions o;
   bool stack_given = false;
@@ -114,6 +160,9 @@ absl::StatusOr<BuilderOptions> ParseBuilderArgs(const std::vector<std::string>& 
       o.subdirectory = value;
     } else if (name == "image") {
       o.image = value;
+    } else if (name == "namespace") {
+      if (!IsNamespaceName(value)) return Bad("namespace", "must be [a-z][a-z0-9-]{0,30}");
+      o.namespaces.push_back(value);
     } else if (name == "base-image") {
       o.base_image = value;
     } else if (name == "output-dir") {
@@ -145,7 +194,7 @@ absl::Status ValidateBuilderOptions(const BuilderOptions& o) {
   if (absl::Status s = CheckRepoUrl(o.repo_url, o.allow_file_urls); !s.ok()) return s;
   if (absl::Status s = CheckRef(o.ref); !s.ok()) return s;
   if (absl::Status s = CheckRelativePath("subdirectory", o.subdirectory); !s.ok()) return s;
-  if (!IsImageReference(o.image)) return Bad("image", "not an image name ([a-z0-9][a-zA-Z0-9._/:@-]*)");
+  if (absl::StatusOr<TargetImage> image = ParseTargetImage(o.image, o.namespaces); !image.ok()) return image.status();
   if (o.stack == Stack::kStatic) {
     if (!IsImageReference(o.base_image)) return Bad("base-image", "not an image name");
     if (o.output_dir.empty()) return Bad("output-dir", "missing");

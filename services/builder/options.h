@@ -1,14 +1,18 @@
 // The builder's command line, parsed and checked before anything runs.
 //
 //   builder --work-dir=DIR --request-id=ID --stack=static|dockerfile --repo=URL --ref=REF
-//           --image=NAME[:TAG] [--subdirectory=DIR]
+//           --image=localhost/NAMESPACE/NAME:TAG --namespace=NAMESPACE... [--subdirectory=DIR]
 //           [--base-image=IMAGE] [--output-dir=DIR]          (static)
 //           [--dockerfile=PATH]                              (dockerfile)
 //           [--storage-root=DIR] [--storage-runroot=DIR] [--storage-driver=NAME]
 //           [--allow-file-urls]
 //
 // Every value that reaches git, buildah or a path is checked against a grammar here:
-// no option can be smuggled in as a value, no path can leave the clone.
+// no option can be smuggled in as a value, no path can leave the clone. The image a build
+// makes is named only `localhost/<namespace>/<name>:<tag>`, the namespace one of the
+// host's (--namespace, from coold's COOLD_NAMESPACES): no build can name a base image or
+// another namespace's image. The gatekeeper that hands the image to Podman checks the
+// same grammar (ParseTargetImage) against its own list.
 #ifndef COOLD_SERVICES_BUILDER_OPTIONS_H_
 #define COOLD_SERVICES_BUILDER_OPTIONS_H_
 
@@ -35,6 +39,7 @@ struct BuilderOptions {
   std::string ref;
   std::string subdirectory;  // "" = the repository's root
   std::string image;
+  std::vector<std::string> namespaces;  // the host's namespaces, which --image may name
   std::string base_image = kDefaultBaseImage;
   std::string output_dir = kDefaultOutputDir;
   std::string dockerfile;  // "" = Dockerfile, then Containerfile
@@ -72,6 +77,19 @@ absl::Status CheckRepoUrl(absl::string_view url, bool allow_file_urls);
 absl::Status CheckRef(absl::string_view ref);
 // A relative path inside the repository: no "..", no leading '/', [A-Za-z0-9._/-].
 absl::Status CheckRelativePath(absl::string_view flag, absl::string_view path);
+
+// A namespace's name: [a-z][a-z0-9-]{0,30} (services/dns/namespaces.h).
+bool IsNamespaceName(absl::string_view name);
+
+// A build's image name, `localhost/<namespace>/<name>:<tag>`: the namespace one of
+// `namespaces`, the name [a-z0-9]+ in parts joined by one '.', '_' or '-' (at most 128
+// characters), the tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. InvalidArgument naming --image.
+struct TargetImage {
+  std::string namespace_;
+  std::string repository;  // localhost/<namespace>/<name>
+  std::string tag;
+};
+absl::StatusOr<TargetImage> ParseTargetImage(absl::string_view image, const std::vector<std::string>& namespaces);
 
 }  // namespace coolify::build
 

@@ -7,7 +7,8 @@ namespace {
 
 std::vector<std::string> Good() {
   return {"--work-dir=/var/lib/coolify/builds/b-1", "--request-id=b-1", "--stack=static",
-          "--repo=https://example.com/site.git", "--ref=main", "--image=localhost/site:v1"};
+          "--repo=https://example.com/site.git", "--ref=main", "--image=localhost/web/site:v1",
+          "--namespace=default", "--namespace=web"};
 }
 
 absl::Status Check(std::vector<std::string> args) {
@@ -47,6 +48,15 @@ TEST(BuilderOptions, BadValuesNameTheFlag) {
       {"--subdirectory=/etc", "--subdirectory"},
       {"--output-dir=a/../../b", "--output-dir"},
       {"--image=Bad", "--image"},
+      {"--image=localhost/busybox:latest", "--image"},        // a base image's name
+      {"--image=docker.io/library/nginx:alpine", "--image"},  // not under localhost/
+      {"--image=localhost/other/site:v1", "--image"},         // not a namespace of this host
+      {"--image=localhost/web/site", "--image"},              // no tag
+      {"--image=localhost/web/a/b:v1", "--image"},            // nested name
+      {"--image=localhost/web/Site:v1", "--image"},
+      {"--image=localhost/web/site:-v1", "--image"},
+      {"--image=localhost/web/site@sha256:00", "--image"},
+      {"--namespace=Web", "--namespace"},
       {"--base-image=x\nRUN rm", "--base-image"},
       {"--dockerfile=Dockerfile", "--dockerfile"},  // static takes none
       {"--storage-root=relative", "--storage-root"},
@@ -96,6 +106,25 @@ TEST(BuilderOptions, CheckBuilderArgsNamesTheRequestField) {
     EXPECT_EQ(std::string(s.message()).rfind(c.message, 0), 0u) << c.arg << ": " << s;
   }
   EXPECT_TRUE(CheckBuilderArgs(Good()).ok());
+}
+
+TEST(BuilderOptions, TargetImageGrammar) {
+  const std::vector<std::string> ns = {"default", "web"};
+  absl::StatusOr<TargetImage> t = ParseTargetImage("localhost/web/my-site.v2_x:1.0-rc_1", ns);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->namespace_, "web");
+  EXPECT_EQ(t->repository, "localhost/web/my-site.v2_x");
+  EXPECT_EQ(t->tag, "1.0-rc_1");
+  for (const char* bad : {"localhost/web/-a:v1", "localhost/web/a-:v1", "localhost/web/a--b:v1", "localhost/web/:v1",
+                          "localhost/web/a:", "localhost//a:v1", "localhost/web/a:v1:v2", "LOCALHOST/web/a:v1",
+                          "localhost/web/a:v 1", "localhost/webx/a:v1"}) {
+    absl::StatusOr<TargetImage> b = ParseTargetImage(bad, ns);
+    EXPECT_FALSE(b.ok()) << bad;
+    if (!b.ok()) {
+      EXPECT_EQ(std::string(b.status().message()).rfind("--image: ", 0), 0u) << b.status();
+    }
+  }
+  EXPECT_FALSE(ParseTargetImage("localhost/web/a:v1", {}).ok());  // no namespace configured: nothing is nameable
 }
 
 TEST(BuilderOptions, DockerfileStack) {

@@ -63,26 +63,34 @@ privsep::BuildSpec ToBuildSpec(const v1::BuildRequest& r) {
   return spec;
 }
 
-v1::Response BuildResponse(const privsep::BuildFinished& finished) {
+v1::Response BuildResponse(const privsep::BuildFinished& finished, int archive, const ImageLoader& load) {
   const std::string& id = finished.request_id();
   const std::string note = finished.note().empty() ? "" : absl::StrCat(" (", finished.note(), ")");
   if (finished.outcome_file() == build::kResultFile) {
     absl::StatusOr<build::BuildResultFile> result = build::ParseResultFile(finished.outcome());
     if (!result.ok()) return Failed(id, 502, absl::StrCat("unreadable result.json: ", result.status().message()), "export");
     if (result->request_id() != id) return Failed(id, 502, "result.json names another build", "export");
+    // The image reaches Podman only through the gatekeeper, which names it; the name the
+    // build claims in result.json counts for nothing.
+    if (!finished.image_archive() || archive < 0 || !load) {
+      return Failed(id, 500, absl::StrCat("the build left no image archive", note), "export");
+    }
+    absl::StatusOr<privsep::PodmanImageLoaded> loaded = load(finished.image_name(), archive);
+    if (!loaded.ok()) {
+      return Failed(id, absl::IsInvalidArgument(loaded.status()) ? 422 : 502,
+                    absl::StrCat("image hand-over: ", loaded.status().message()), "export");
+    }
     v1::Response response;
     response.set_request_id(id);
     response.mutable_result()->set_code(200);
     auto& f = *response.mutable_result()->mutable_data()->mutable_struct_value()->mutable_fields();
-    f["image_id"] = Text(result->image_id());
+    f["image_id"] = Text(loaded->image_id());
     f["digest"] = Text(result->digest());
-    for (const std::string& tag : result->tags()) {
-      *f["tags"].mutable_list_value()->add_values() = Text(tag);
-    }
+    *f["tags"].mutable_list_value()->add_values() = Text(loaded->name());
     f["durations"] = Durations(result->durations());
-    // The names the broker's build envelope reads (dispatch_codec.h): the image as stored
-    // (no registry hop on a single node) and the whole build's time.
-    f["registry_ref"] = Text(result->tags(0));
+    // The names the broker's build envelope reads (dispatch_codec.h): the name the image
+    // got in Podman (no registry hop on a single node) and the whole build's time.
+    f["registry_ref"] = Text(loaded->name());
     f["duration_ms"] = Number(result->durations().total_ms());
     return response;
   }
@@ -168,8 +176,13 @@ void BuildClient::WaitFrame() {
   readable_->async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec == boost::asio::error::operation_aborted) return;
     privsep::BuildStreamFrame frame;
-    absl::Status received = ec ? absl::UnavailableError(ec.message()) : stream_->Receive(&frame);
+    std::vector<privsep::UniqueFd> fds;
+    absl::Status received = ec ? absl::UnavailableError(ec.message()) : stream_->Receive(&frame, &fds);
     if (received.ok()) received = privsep::Validate(frame);
+    // One descriptor exactly with a finished frame that says it carries the image archive.
+    if (received.ok() && fds.size() != (frame.has_finished() && frame.finished().image_archive() ? 1u : 0u)) {
+      received = absl::InvalidArgumentError(absl::StrCat("a frame with ", fds.size(), " descriptors"));
+    }
     if (!received.ok()) {
       // The launcher is gone or misbehaves: coold stops (fail fast), builds keep running
       // and are adopted by the next one.
@@ -194,7 +207,7 @@ void BuildClient::WaitFrame() {
       }
     } else {
       v1::ClientMsg message;
-      *message.mutable_response() = BuildResponse(frame.finished());
+      *message.mutable_response() = BuildResponse(frame.finished(), fds.empty() ? -1 : fds[0].get(), load_);
       LogInfo("build %s finished: %u %s", frame.finished().request_id(), message.response().result().code(),
               message.response().result().message());
       sink_(std::move(message));

@@ -24,10 +24,18 @@ namespace coolify::front {
 // A BuildRequest from the broker as the launcher's BuildSpec.
 privsep::BuildSpec ToBuildSpec(const v1::BuildRequest& request);
 
-// The Response for a finished build: 200 with {image_id, digest, tags, durations} from
-// result.json; error.json's code and reason; 500 "builder exited without result file"
-// when there is neither; 502 when what the build wrote does not parse.
-v1::Response BuildResponse(const privsep::BuildFinished& finished);
+// Hands a built image (its archive's descriptor) to Podman under `name`: the gatekeeper's
+// PodmanImageLoad (PodmanClient::LoadImage).
+using ImageLoader = std::function<absl::StatusOr<privsep::PodmanImageLoaded>(const std::string& name, int archive)>;
+
+// The Response for a finished build: 200 with {image_id, digest, tags, durations,
+// registry_ref} from result.json once `load` handed its image over (registry_ref and tags
+// are then the name the image got; 422 when the gatekeeper refused the name or the
+// archive, 502 when the hand-over failed, 500 when the build left no image archive);
+// error.json's code and reason; 500 "builder exited without result file" when there is
+// neither; 502 when what the build wrote does not parse. `archive` is the descriptor that
+// came with the frame, or -1.
+v1::Response BuildResponse(const privsep::BuildFinished& finished, int archive = -1, const ImageLoader& load = nullptr);
 
 // A BuildEvent for one events.ndjson line, or the reason it is refused.
 absl::StatusOr<v1::BuildEvent> BuildEventOf(const std::string& request_id, const std::string& line);
@@ -40,7 +48,8 @@ class BuildClient {
  public:
   using Sink = std::function<void(v1::ClientMsg)>;
 
-  BuildClient(boost::asio::io_context& io, privsep::Channel& channel) : io_(io), channel_(channel) {}
+  BuildClient(boost::asio::io_context& io, privsep::Channel& channel, ImageLoader load)
+      : io_(io), channel_(channel), load_(std::move(load)) {}
 
   // Starts a build: OK once its builder runs; RESOURCE_EXHAUSTED at capacity (the build
   // is refused, not queued); ALREADY_EXISTS for a request id in use.
@@ -55,6 +64,7 @@ class BuildClient {
 
   boost::asio::io_context& io_;
   privsep::Channel& channel_;
+  ImageLoader load_;
   privsep::Client<privsep::BuildLauncherRequest, privsep::BuildLauncherReply> client_{channel_};
   Sink sink_;
   std::optional<privsep::Channel> stream_;

@@ -16,18 +16,47 @@ privsep::BuildFinished Finished(const std::string& file, const std::string& text
   return f;
 }
 
-TEST(BuildResponse, ResultJsonIs200WithTheImage) {
+TEST(BuildResponse, ResultJsonIs200WithTheNameTheGatekeeperGave) {
+  // The build claims another name in result.json; only the hand-over's counts.
   std::string json = std::string(R"({"request_id":"b-1","image_id":")") + kHex + R"(","digest":"sha256:)" + kHex +
-                     R"(","tags":["localhost/site:v1"],"durations":{"total_ms":"1200"}})";
-  v1::Response r = BuildResponse(Finished("result.json", json));
+                     R"(","tags":["localhost/busybox:latest"],"durations":{"total_ms":"1200"}})";
+  privsep::BuildFinished finished = Finished("result.json", json);
+  finished.set_image_archive(true);
+  finished.set_image_name("localhost/web/site:v1");
+  std::string asked;
+  int given = -1;
+  ImageLoader load = [&](const std::string& name, int archive) -> absl::StatusOr<privsep::PodmanImageLoaded> {
+    asked = name;
+    given = archive;
+    privsep::PodmanImageLoaded loaded;
+    loaded.set_image_id(std::string(64, 'e'));
+    loaded.set_name(name);
+    return loaded;
+  };
+  v1::Response r = BuildResponse(finished, 7, load);
+  EXPECT_EQ(asked, "localhost/web/site:v1");
+  EXPECT_EQ(given, 7);
   EXPECT_EQ(r.request_id(), "b-1");
   EXPECT_EQ(r.result().code(), 200u);
   const auto& f = r.result().data().struct_value().fields();
-  EXPECT_EQ(f.at("image_id").string_value(), kHex);
-  EXPECT_EQ(f.at("tags").list_value().values(0).string_value(), "localhost/site:v1");
+  EXPECT_EQ(f.at("image_id").string_value(), std::string(64, 'e'));
+  EXPECT_EQ(f.at("tags").list_value().values_size(), 1);
+  EXPECT_EQ(f.at("tags").list_value().values(0).string_value(), "localhost/web/site:v1");
   EXPECT_EQ(f.at("durations").struct_value().fields().at("total_ms").number_value(), 1200);
-  EXPECT_EQ(f.at("registry_ref").string_value(), "localhost/site:v1");
+  EXPECT_EQ(f.at("registry_ref").string_value(), "localhost/web/site:v1");
   EXPECT_EQ(f.at("duration_ms").number_value(), 1200);
+
+  // Refused by the gatekeeper: 422, in the export stage; no archive at all: 500.
+  ImageLoader refuse = [](const std::string&, int) -> absl::StatusOr<privsep::PodmanImageLoaded> {
+    return absl::InvalidArgumentError("image archive refused: index.json holds annotations");
+  };
+  r = BuildResponse(finished, 7, refuse);
+  EXPECT_EQ(r.result().code(), 422u);
+  EXPECT_EQ(r.result().message(), "image hand-over: image archive refused: index.json holds annotations");
+  EXPECT_EQ(r.result().data().struct_value().fields().at("stage").string_value(), "export");
+  r = BuildResponse(Finished("result.json", json), -1, load);
+  EXPECT_EQ(r.result().code(), 500u);
+  EXPECT_EQ(r.result().message(), "the build left no image archive");
 }
 
 TEST(BuildResponse, ErrorJsonKeepsItsCodeAndReason) {

@@ -358,7 +358,11 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
   // The broker stream: central's commands through the same router as the REST API's.
   std::unique_ptr<BrokerLink> broker;
   std::unique_ptr<BuildClient> builds;
-  if (startup.startup.config().builder_enabled()) builds = std::make_unique<BuildClient>(io, channels.build);
+  if (startup.startup.config().builder_enabled()) {
+    builds = std::make_unique<BuildClient>(io, channels.build, [&podman](const std::string& name, int archive) {
+      return podman.LoadImage(name, archive);
+    });
+  }
   if (!startup.startup.broker_address().empty()) {
     // Central's keys, for host.jwt.set; none configured, the verb is not advertised.
     auto central_keys = std::make_shared<broker::JwtVerifier>();

@@ -25,6 +25,18 @@ absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::Podman
   return reply->response();
 }
 
+absl::StatusOr<privsep::PodmanImageLoaded> PodmanClient::LoadImage(const std::string& name, int archive) {
+  privsep::PodmanRequest request;
+  request.mutable_image_load()->set_name(name);
+  absl::StatusOr<privsep::PodmanReply> reply = client_.Call(request, {archive});
+  if (!reply.ok()) return reply.status();
+  if (reply->status().code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
+  }
+  if (!reply->has_image_loaded()) return absl::InternalError("gatekeeper answered without the loaded image");
+  return reply->image_loaded();
+}
+
 absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command) {
   if (!IsPodmanVerb(command)) return absl::InvalidArgumentError("command: not a Podman verb");
   privsep::PodmanRequest request;

@@ -41,6 +41,9 @@ class PodmanClient {
   // Starts watching Podman's container events: the stream's socket (`event` frames), or
   // the gatekeeper's refusal in `answer`.
   absl::StatusOr<PodmanFollow> WatchEvents();
+  // Hands a finished build's image archive (`archive`, from the launcher) to the
+  // gatekeeper, to be loaded into Podman and named `name` (services/podman/image_load.h).
+  absl::StatusOr<privsep::PodmanImageLoaded> LoadImage(const std::string& name, int archive);
 
  private:
   absl::StatusOr<privsep::PodmanResponse> Call(const privsep::PodmanRequest& request,

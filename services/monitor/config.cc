@@ -140,6 +140,8 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
   auto build_args = build::LauncherArgsFromEnv(env, builds);
   if (!build_args.ok()) return build_args.status();
   for (std::string& arg : *build_args) config.add_build_launcher_args(std::move(arg));
+  // A build's image is named only under one of these (services/builder/options.h).
+  for (const v1::NamespaceConfig& ns : config.namespaces()) config.add_build_launcher_args("--namespace=" + ns.name());
 
   std::string builder = Get(env, "COOLD_BUILDER_ENABLED", "0");
   if (builder != "0" && builder != "1") {

@@ -195,6 +195,8 @@ absl::Status Monitor::Start() {
       // and what no container may publish on: the management IP and the API's port.
       args = {options_.config.podman_socket(), policy->valid() ? "fd" : "embedded:baseline",
               options_.config.host_mgmt_ip(), std::to_string(options_.config.api_bind_port())};
+      // Then the namespaces, under which alone a build's image may be named.
+      for (const v1::NamespaceConfig& ns : options_.config.namespaces()) args.push_back(ns.name());
       if (policy->valid()) fds.push_back(policy->get());
     }
     auto child = privsep::Spawn(executables[i].get(), privsep::ChildBinaryName(roles[i]), args, fds);

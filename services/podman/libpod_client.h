@@ -92,6 +92,16 @@ class LibpodClient {
                                   std::string_view json_body, const Sink& sink,
                                   const StreamOptions& stream_options) const;
 
+  // The next piece of an upload's body (empty: none is left), or the error that stops it.
+  using Source = std::function<absl::StatusOr<std::string_view>()>;
+
+  // POSTs a body of exactly `length` bytes of `content_type` (a fixed type such as
+  // "application/x-tar"), pulled from `next` piece by piece, and reads the whole response
+  // (capped at max_body_bytes). When `next` fails, the connection is closed before the
+  // body is complete, so Podman never receives its end, and that error is returned.
+  absl::StatusOr<HttpResult> Upload(std::string_view target, std::string_view content_type,
+                                    uint64_t length, const Source& next) const;
+
  private:
   ClientOptions options_;
 };

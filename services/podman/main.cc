@@ -1,7 +1,10 @@
 // coold-podman. The Podman-socket gatekeeper: the one coold process that can reach podman.sock.
 // It acts only on requests from the front end (fd 3) that its dispatch table admits.
 //
-//   coold-podman SOCKET_PATH POLICY
+//   coold-podman SOCKET_PATH POLICY MGMT_IP API_PORT [NAMESPACE...]
+//
+// NAMESPACEs are coold's namespaces (COOLD_NAMESPACES), under which alone a build's image
+// may be named (image_load.h).
 //
 // SOCKET_PATH is Podman's API socket (absolute). POLICY is embedded:baseline,
 // embedded:restricted, or fd: the policy textproto on fd 4, read whole before the sandbox.
@@ -9,14 +12,17 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "policy/policy_file.h"
 #include "privsep/channel.h"
 #include "privsep/child.h"
@@ -25,7 +31,10 @@
 #include "privsep/spawn.h"
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
+#include "services/builder/options.h"
 #include "services/podman/gatekeeper.h"
+#include "services/podman/image_load.h"
+#include "services/podman/libpod_client.h"
 
 namespace coolify::privsep {
 namespace {
@@ -53,10 +62,11 @@ absl::StatusOr<std::string> ReadPolicyFd() {
 
 int Main(int argc, char** argv) {
   SetLogRole("podman");
-  const std::string socket_path = argc == 5 ? argv[1] : "";
-  const std::string policy_arg = argc == 5 ? argv[2] : "";
-  const std::string management_ip = argc == 5 ? argv[3] : "";
-  const std::string api_port = argc == 5 ? argv[4] : "";
+  const std::string socket_path = argc >= 5 ? argv[1] : "";
+  const std::string policy_arg = argc >= 5 ? argv[2] : "";
+  const std::string management_ip = argc >= 5 ? argv[3] : "";
+  const std::string api_port = argc >= 5 ? argv[4] : "";
+  const std::vector<std::string> namespaces(argv + std::min(argc, 5), argv + argc);
   const bool from_fd = policy_arg == "fd";
   // Read before the sandbox: the descriptor stays open, but nothing may be left to read
   // through it later.
@@ -70,11 +80,17 @@ int Main(int argc, char** argv) {
   if (from_fd) close(kPolicyFd);
 
   uint32_t port = 0;
-  if (argc != 5 || socket_path.empty() || socket_path[0] != '/' ||
+  if (argc < 5 || socket_path.empty() || socket_path[0] != '/' ||
       !privsep::ValidateIpv4("management_ip", management_ip).ok() || !absl::SimpleAtoi(api_port, &port) ||
       port > 65535) {
-    LogError("usage: coold-podman SOCKET_PATH embedded:baseline|embedded:restricted|fd MGMT_IP API_PORT");
+    LogError("usage: coold-podman SOCKET_PATH embedded:baseline|embedded:restricted|fd MGMT_IP API_PORT [NAMESPACE...]");
     return 2;
+  }
+  for (const std::string& ns : namespaces) {
+    if (!build::IsNamespaceName(ns)) {
+      LogError("namespace \"%s\": must be [a-z][a-z0-9-]{0,30}", ns);
+      return 2;
+    }
   }
   absl::StatusOr<v1::Policy> policy;
   constexpr std::string_view kEmbedded = "embedded:";
@@ -100,6 +116,11 @@ int Main(int argc, char** argv) {
   options.management_ip = management_ip;
   options.api_port = port;
   podman::Gatekeeper gatekeeper(std::move(options));
+  // Loading a large image takes Podman a while after the last byte.
+  podman::ClientOptions load_options;
+  load_options.socket_path = socket_path;
+  load_options.io_timeout = absl::Minutes(10);
+  const podman::LibpodClient load_client(load_options);
 
   Channel front{UniqueFd(kFirstPassedFd)};
   using Table = DispatchTable<PodmanRequest, PodmanReply>;
@@ -134,6 +155,19 @@ int Main(int argc, char** argv) {
     if (stream.valid()) call.reply_fds.push_back(std::move(stream));
     return reply;
   };
+  // Its one descriptor: the build's image archive, opened by the launcher.
+  auto answer_image_load = [&](const PodmanRequest& request, Table::Call& call) {
+    PodmanReply reply;
+    absl::StatusOr<PodmanImageLoaded> loaded =
+        podman::LoadImage(load_client, namespaces, request.image_load().name(), call.fds[0].get());
+    if (loaded.ok()) {
+      *reply.mutable_image_loaded() = *std::move(loaded);
+    } else {
+      reply.mutable_status()->set_code(static_cast<int>(loaded.status().code()));
+      reply.mutable_status()->set_message(std::string(loaded.status().message()));
+    }
+    return reply;
+  };
   // Validate(PodmanRequest) has checked that a call names a Podman verb; the verb's
   // fields are the gatekeeper's policy to judge, and a refusal is an answer (403/400),
   // not a bad frame.
@@ -143,6 +177,7 @@ int Main(int argc, char** argv) {
       {PodmanRequest::kCall,        Phases({kServing, kPending}),             false, 0, nullptr, answer_call},
       {PodmanRequest::kNext,        Phases({kPending}),                       false, 0, nullptr, answer_next},
       {PodmanRequest::kWatchEvents, Phases({kServing, kPending}),             false, 0, nullptr, answer_watch_events, kServing},
+      {PodmanRequest::kImageLoad,   Phases({kServing, kPending}),             false, 1, nullptr, answer_image_load,   kServing},
   });
   return table.Serve(front);
 }

@@ -68,6 +68,8 @@ build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std:
   config.builder_path = Runfile("services/builder/builder");
   config.builder_args = StorageArgs(podman);
   config.builder_args.push_back("--allow-file-urls");
+  // Images are named localhost/test/<name>:<tag>.
+  config.builder_args.push_back("--namespace=test");
   config.builder_env = {"CONTAINERS_CONF=" + ContainersConf(podman),
                         "CONTAINERS_REGISTRIES_CONF=" + HarnessDir(podman) + "/registries.conf"};
   // A name of its own, so tests never meet the host's builds.

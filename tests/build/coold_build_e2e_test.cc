@@ -96,13 +96,13 @@ class CooldBuildTest : public ::testing::Test {
 TEST_F(CooldBuildTest, StaticBuildThroughTheBrokerIsServedByPodman) {
   std::string repo = MakeRepo(dir_ + "/site", {{"dist/index.html", "<p>via broker</p>\n"}});
   HttpAnswer accepted = DispatchBuild("e2e-static", absl::StrCat(R"("type":"static_build","repo_url":")", repo,
-                                                                 R"(","git_ref":"main","target_image":"localhost/e2e/site:v1","base_image":"localhost/busybox:latest")"));
+                                                                 R"(","git_ref":"main","target_image":"localhost/default/site:v1","base_image":"localhost/busybox:latest")"));
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   HttpAnswer result = PollBuildResult(socket_, "e2e-static", std::chrono::seconds(120));
   ASSERT_EQ(result.status, 200) << result.body << coold_->log();
   EXPECT_THAT(result.body, HasSubstr(R"("status":"ok","digest":"sha256:)"));
-  EXPECT_THAT(result.body, HasSubstr(R"("registry_ref":"localhost/e2e/site:v1")"));
-  auto out = podman_->Podman({"run", "--rm", "localhost/e2e/site:v1", "cat", "/usr/share/nginx/html/index.html"});
+  EXPECT_THAT(result.body, HasSubstr(R"("registry_ref":"localhost/default/site:v1")"));
+  auto out = podman_->Podman({"run", "--rm", "localhost/default/site:v1", "cat", "/usr/share/nginx/html/index.html"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "<p>via broker</p>\n");
   // Nothing of the sandbox killed the launcher or a build (seccomp would have).
@@ -112,7 +112,7 @@ TEST_F(CooldBuildTest, StaticBuildThroughTheBrokerIsServedByPodman) {
 TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
   std::string repo = MakeRepo(dir_ + "/plain", {{"index.html", "x"}});
   ASSERT_EQ(DispatchBuild("e2e-ref", absl::StrCat(R"("type":"static_build","repo_url":")", repo,
-                                                   R"(","git_ref":"nope","target_image":"localhost/e2e/x:v1")"))
+                                                   R"(","git_ref":"nope","target_image":"localhost/default/x:v1")"))
                 .status,
             202);
   HttpAnswer result = PollBuildResult(socket_, "e2e-ref", std::chrono::seconds(60));
@@ -120,7 +120,7 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
   EXPECT_THAT(result.body, HasSubstr(absl::StrCat(R"(ref \"nope\" not found in )", repo)));
   EXPECT_THAT(result.body, HasSubstr(R"("stage":"clone")"));
   ASSERT_EQ(DispatchBuild("e2e-df", absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
-                                                  R"(","git_ref":"main","target_image":"localhost/e2e/x:v1")"))
+                                                  R"(","git_ref":"main","target_image":"localhost/default/x:v1")"))
                 .status,
             202);
   result = PollBuildResult(socket_, "e2e-df", std::chrono::seconds(60));
@@ -132,7 +132,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
   std::string repo = MakeRepo(dir_ + "/long", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
   for (const char* id : {"e2e-killed", "e2e-cancel"}) {
     ASSERT_EQ(DispatchBuild(id, absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
-                                              R"(","git_ref":"main","target_image":"localhost/e2e/long:v1")"))
+                                              R"(","git_ref":"main","target_image":"localhost/default/long:v1")"))
                   .status,
               202);
   }
@@ -155,7 +155,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
 TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
   std::string repo = MakeRepo(dir_ + "/slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 6\n"}});
   ASSERT_EQ(DispatchBuild("e2e-adopt", absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
-                                                     R"(","git_ref":"main","target_image":"localhost/e2e/slow:v1")"))
+                                                     R"(","git_ref":"main","target_image":"localhost/default/slow:v1")"))
                 .status,
             202);
   ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt started", std::chrono::seconds(20))) << coold_->log();
@@ -180,7 +180,7 @@ TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
   EXPECT_FALSE(coold_->WaitForLog("e2e-adopt", std::chrono::seconds(3))) << coold_->log();
   auto images = podman_->Podman({"images", "--format", "{{.Repository}}:{{.Tag}}"});
   ASSERT_TRUE(images.ok());
-  EXPECT_THAT(*images, HasSubstr("localhost/e2e/slow:v1"));
+  EXPECT_THAT(*images, HasSubstr("localhost/default/slow:v1"));
 }
 
 }  // namespace

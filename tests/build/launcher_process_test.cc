@@ -79,7 +79,8 @@ class LauncherProcess {
                                      absl::StrCat("--timeout-seconds=", timeout_seconds),
                                      "--kill-grace-seconds=3",
                                      "--containers-conf=" + ContainersConf(podman),
-                                     "--allow-file-urls"};
+                                     "--allow-file-urls",
+                                     "--namespace=test"};
     for (const std::string& arg : StorageArgs(podman)) {
       if (!absl::StartsWith(arg, "--storage-driver=")) args.push_back(arg);
     }
@@ -164,6 +165,7 @@ struct Received {
   uint64_t frames_after_finished = 0;
   bool finished = false;
   privsep::BuildFinished outcome;
+  size_t descriptors = 0;  // that came with the finished frame
 };
 
 // Reads the stream until every build of `ids` has finished.
@@ -180,7 +182,8 @@ std::map<std::string, Received> ReadUntilFinished(UniqueFd stream_fd, const std:
   };
   while (!all_done()) {
     privsep::BuildStreamFrame frame;
-    absl::Status s = stream.Receive(&frame);
+    std::vector<UniqueFd> fds;
+    absl::Status s = stream.Receive(&frame, &fds);
     EXPECT_TRUE(s.ok()) << s;
     if (!s.ok()) break;
     EXPECT_TRUE(privsep::Validate(frame).ok());
@@ -193,6 +196,7 @@ std::map<std::string, Received> ReadUntilFinished(UniqueFd stream_fd, const std:
       Received& r = got[frame.finished().request_id()];
       r.finished = true;
       r.outcome = frame.finished();
+      r.descriptors = fds.size();
     }
   }
   return got;
@@ -277,6 +281,10 @@ TEST_F(LauncherProcessTest, HundredMegabytesWithNobodyReading) {
   std::map<std::string, Received> got = ReadUntilFinished(std::move(*stream), {id});
   const Received& r = got[id];
   EXPECT_EQ(r.outcome.outcome_file(), "result.json") << r.outcome.outcome() << r.outcome.note();
+  // The image archive comes with it, for the name the build was started for.
+  EXPECT_TRUE(r.outcome.image_archive());
+  EXPECT_EQ(r.descriptors, 1u);
+  EXPECT_EQ(r.outcome.image_name(), "localhost/test/" + id + ":v1");
   EXPECT_GT(r.dropped, 0u);
   EXPECT_GT(r.lines, 0u);
   // Every line the builder recorded was either sent or counted as dropped.
@@ -330,6 +338,7 @@ TEST_F(LauncherProcessTest, StreamOpenedAndNeverRead) {
   EXPECT_GT(got[timed].dropped + got[cancelled].dropped, 0u) << "the stream never filled";
   for (const std::string& id : {timed, cancelled}) {
     EXPECT_EQ(got[id].outcome.outcome_file(), "error.json") << id;
+    EXPECT_EQ(got[id].descriptors, 0u) << id;
     EXPECT_EQ(got[id].frames_after_finished, 0u) << id;
   }
 }

@@ -3,6 +3,7 @@
 // restart, and every failure ends in an outcome that says why.
 #include "services/build/launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "services/builder/build_files.h"
+#include "services/podman/image_load.h"
+#include "services/podman/libpod_client.h"
 #include "tests/build/build_testing.h"
 #include "tests/coold_testing.h"
 #include "tests/podman_harness/podman_harness.h"
@@ -66,6 +69,19 @@ class LauncherTest : public ::testing::Test {
 
   std::string Repo(const std::string& name, const std::map<std::string, std::string>& files) {
     return coolify::testing::MakeRepo(dir_ + "/repos/" + name, files);
+  }
+
+  // What coold does with a finished build's image (services/podman/image_load.h): its
+  // unnamed archive loaded into Podman and named there, under the test's namespace.
+  absl::Status HandOver(const std::string& id, const std::string& name) {
+    const std::string archive = dir_ + "/builds/" + id + "/image.tar";
+    privsep::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return absl::NotFoundError(archive);
+    podman::ClientOptions options;
+    options.socket_path = podman_->socket_path();
+    absl::StatusOr<privsep::PodmanImageLoaded> loaded =
+        podman::LoadImage(podman::LibpodClient(options), {"test"}, name, fd.get());
+    return loaded.status();
   }
 
   static BuildErrorFile ErrorOf(const coolify::testing::Finished& f) {
@@ -117,7 +133,10 @@ TEST_F(LauncherTest, StaticSiteIsBuiltAndServedByPodman) {
   EXPECT_EQ(absl::StrJoin(phases, ","), "clone,build,export,done");
   ExpectGone("static-1");
 
-  // Podman sees the image in its own storage and serves the page from it.
+  // The build named nothing in Podman; the hand-over does.
+  EXPECT_FALSE(podman_->Podman({"image", "exists", "localhost/test/static-1:v1"}).ok());
+  ASSERT_TRUE(HandOver("static-1", "localhost/test/static-1:v1").ok());
+  // Podman serves the page from the image it was handed.
   auto id = podman_->Podman({"run", "-d", "--name", "static-web", "-p", "127.0.0.1:18931:8080",
                              "localhost/test/static-1:v1", "httpd", "-f", "-p", "8080", "-h", "/usr/share/nginx/html"});
   ASSERT_TRUE(id.ok()) << id.status();
@@ -136,6 +155,7 @@ TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
   coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "docker-1");
   ASSERT_TRUE(f.finished);
   ASSERT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text << absl::StrJoin(f.events, "\n");
+  ASSERT_TRUE(HandOver("docker-1", "localhost/test/docker-1:v1").ok());
   auto out = podman_->Podman({"run", "--rm", "localhost/test/docker-1:v1"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "made-in-build\nhello\n");
@@ -302,6 +322,10 @@ TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
       {"base_image", "--pull=always", "base_image: ", privsep::BUILD_KIND_STATIC},
       {"base_image", "x\nRUN rm -rf /", "base_image: ", privsep::BUILD_KIND_STATIC},
       {"target_image", "--tag=x", "target_image: "},
+      {"target_image", "localhost/busybox:latest", "target_image: no namespace"},
+      {"target_image", "docker.io/library/nginx:alpine", "target_image: not under localhost/"},
+      {"target_image", "localhost/other/app:v1", "target_image: \"other\" is not a namespace of this host"},
+      {"target_image", "localhost/test/app", "target_image: no tag"},
       {"target_image", nul, "target_image: "},
   };
   auto launcher = NewLauncher();

@@ -129,7 +129,8 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
 }
 
 TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
-  std::string repo = MakeRepo(dir_ + "/long", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  // A duration of its own: the test looks for the RUN step among all processes.
+  std::string repo = MakeRepo(dir_ + "/long", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   for (const char* id : {"e2e-killed", "e2e-cancel"}) {
     ASSERT_EQ(DispatchBuild(id, absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
                                               R"(","git_ref":"main","target_image":"localhost/default/long:v1")"))
@@ -137,7 +138,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
               202);
   }
   // Both RUN steps are running.
-  for (int i = 0; i < 600 && Shell("test $(pgrep -x sleep -a | grep -c 'sleep 300') -ge 2").status != 0; ++i) {
+  for (int i = 0; i < 600 && Shell("test $(pgrep -x sleep -a | grep -c 'sleep 2997') -ge 2").status != 0; ++i) {
     usleep(100 * 1000);
   }
   ASSERT_EQ(Shell("kill -KILL $(pgrep -f '[-]-request-id=e2e-killed' | head -1)").status, 0);
@@ -148,7 +149,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
   HttpAnswer cancelled = PollBuildResult(socket_, "e2e-cancel", std::chrono::seconds(60));
   EXPECT_EQ(cancelled.status, 499) << cancelled.body;
   EXPECT_THAT(cancelled.body, HasSubstr(R"("message":"cancelled")"));
-  EXPECT_TRUE(EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 300'")) << "a RUN step outlived its build";
+  EXPECT_TRUE(EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "a RUN step outlived its build";
   EXPECT_TRUE(EventuallyFails("ls /sys/fs/cgroup/unified/coolify-builds | grep -q coolify-build-e2e"));
 }
 

@@ -163,14 +163,14 @@ TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
 }
 
 TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
-  std::string repo = Repo("slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN echo sleeping && sleep 300\n"}});
+  std::string repo = Repo("slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN echo sleeping && sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("cancel-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
   // Wait until the RUN step's process is running inside the build.
   bool sleeping = false;
   for (int i = 0; i < 600 && !sleeping; ++i) {
     launcher->Poll(absl::Milliseconds(100));
-    sleeping = Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status == 0;
+    sleeping = Shell("pgrep -x sleep -a | grep -q 'sleep 2997'").status == 0;
   }
   ASSERT_TRUE(sleeping);
   ASSERT_TRUE(launcher->Cancel("cancel-1").ok());
@@ -179,7 +179,7 @@ TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 499u);
   EXPECT_EQ(error.reason(), "cancelled");
-  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 300'")) << "the RUN step survived the cancel";
+  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "the RUN step survived the cancel";
   ExpectGone("cancel-1");
   EXPECT_TRUE(absl::IsNotFound(launcher->Cancel("cancel-1")));
 }
@@ -212,7 +212,7 @@ TEST_F(LauncherTest, RestartAdoptsARunningBuildAndReportsItOnce) {
 TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {
   config_.timeout = absl::Seconds(3);
   config_.kill_grace = absl::Seconds(2);
-  std::string repo = Repo("forever", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  std::string repo = Repo("forever", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("timeout-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
   coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "timeout-1", absl::Seconds(60));
@@ -220,15 +220,15 @@ TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {
   EXPECT_EQ(f.outcome.note, "timed out after 3s");
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 499u);  // the builder saw SIGTERM; the front end answers 504 with the note
-  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 300'")) << "the RUN step outlived the limit";
+  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "the RUN step outlived the limit";
   ExpectGone("timeout-1");
 }
 
 TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
-  std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("killed-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
-  for (int i = 0; i < 600 && Shell("pgrep -x sleep -a | grep -q 'sleep 300'").status != 0; ++i) {
+  for (int i = 0; i < 600 && Shell("pgrep -x sleep -a | grep -q 'sleep 2997'").status != 0; ++i) {
     launcher->Poll(absl::Milliseconds(100));
   }
   ASSERT_EQ(kill(launcher->builder_pid("killed-1"), SIGKILL), 0);
@@ -328,6 +328,13 @@ TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
       {"target_image", "localhost/test/app", "target_image: no tag"},
       {"target_image", nul, "target_image: "},
   };
+  // An image of another namespace, and the base image every test uses: their ids before.
+  ASSERT_TRUE(podman_->Podman({"tag", PodmanHarness::kBusyboxImage, "localhost/other/app:v1"}).ok());
+  cases.push_back({"target_image", "localhost/other/app:v1", "target_image: \"other\" is not a namespace of this host"});
+  auto id_of = [](const std::string& name) {
+    return podman_->Podman({"image", "inspect", "--format", "{{.Id}} {{.Digest}}", name}).value_or("missing");
+  };
+  const std::string busybox = id_of(PodmanHarness::kBusyboxImage), other = id_of("localhost/other/app:v1");
   auto launcher = NewLauncher();
   int n = 0;
   for (const Case& c : cases) {
@@ -347,6 +354,9 @@ TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
     ExpectGone(id);
   }
   EXPECT_NE(access("/tmp/pwned", F_OK), 0);
+  EXPECT_EQ(id_of(PodmanHarness::kBusyboxImage), busybox);
+  EXPECT_EQ(id_of("localhost/other/app:v1"), other);
+  (void)podman_->Podman({"untag", "localhost/other/app:v1", "localhost/other/app:v1"});
 
   // file:// only where the host allows it (COOLD_BUILDER_ALLOW_FILE_URLS).
   config_.builder_args.erase(std::remove(config_.builder_args.begin(), config_.builder_args.end(), "--allow-file-urls"),
@@ -360,7 +370,7 @@ TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
 
 TEST_F(LauncherTest, CapacityRefusesTheBuildBeyondIt) {
   config_.capacity = 1;
-  std::string repo = Repo("cap", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 300\n"}});
+  std::string repo = Repo("cap", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("cap-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
   absl::Status refused = launcher->Start(Request("cap-2", privsep::BUILD_KIND_DOCKERFILE, repo));

@@ -184,8 +184,6 @@ absl::Status Validate(const NetlinkRequest& request) {
 
 // The verb's fields are the gatekeeper's to judge (policy/spec_validation.h); here only
 // that a call names a Podman verb at all.
-size_t RequestDescriptors(const PodmanRequest& request) { return request.has_image_load() ? 1 : 0; }
-
 absl::Status Validate(const PodmanRequest& request) {
   if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
   if (request.has_call()) {

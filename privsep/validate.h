@@ -56,9 +56,6 @@ inline constexpr Role kRecipient<MonitorRequest> = ROLE_MONITOR;
 // op's payload valid.
 absl::Status Validate(const NetlinkRequest& request);
 absl::Status Validate(const PodmanRequest& request);
-// How many descriptors come with a request: one (the image archive) with image_load, else
-// none.
-size_t RequestDescriptors(const PodmanRequest& request);
 absl::Status Validate(const BuildLauncherRequest& request);
 absl::Status Validate(const MonitorRequest& request);
 

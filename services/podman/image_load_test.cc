@@ -77,6 +77,11 @@ class ImageLoadTest : public ::testing::Test {
     pid_ = child->pid;
     channel_ = std::make_unique<privsep::Channel>(std::move(pair->first));
     client_ = std::make_unique<privsep::Client<PodmanRequest, PodmanReply>>(*channel_);
+    // Its dispatch table serves image_load once the handshake (a health request) is done.
+    PodmanRequest health;
+    health.mutable_health();
+    absl::StatusOr<PodmanReply> reply = client_->Call(health);
+    ASSERT_TRUE(reply.ok() && reply->has_health()) << reply.status();
   }
   void TearDown() override {
     if (pid_ > 0) {

@@ -298,6 +298,7 @@ TEST_F(LauncherProcessTest, HundredMegabytesWithNobodyReading) {
 TEST_F(LauncherProcessTest, StreamOpenedAndNeverRead) {
   LauncherProcess launcher(*podman_, dir_ + "/builds", 25);
   ASSERT_GT(launcher.pid(), 0);
+  ASSERT_TRUE(launcher.Healthy());  // the handshake its dispatch table starts in
   absl::StatusOr<UniqueFd> stream = launcher.Watch();
   ASSERT_TRUE(stream.ok()) << stream.status();
   // Two builds printing without end: one runs into the 25 s timeout, one is cancelled.

@@ -74,10 +74,18 @@ absl::Status SqliteBackend::Exec(const char* sql) {
 absl::StatusOr<std::vector<int64_t>> SqliteBackend::Execute(const std::vector<SqlStatement>& transaction) {
   absl::MutexLock lock(&mu_);
   if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  bool committed = false;
-  absl::Cleanup rollback = [&] {
-    if (!committed) Exec("ROLLBACK").IgnoreError();
-  };
+  absl::StatusOr<std::vector<int64_t>> affected = ExecuteInTransaction(transaction);
+  if (affected.ok()) {
+    absl::Status committed = Exec("COMMIT");
+    if (committed.ok()) return affected;
+    affected = committed;
+  }
+  Exec("ROLLBACK").IgnoreError();
+  return affected;
+}
+
+absl::StatusOr<std::vector<int64_t>> SqliteBackend::ExecuteInTransaction(
+    const std::vector<SqlStatement>& transaction) {
   std::vector<int64_t> affected;
   for (const SqlStatement& st : transaction) {
     sqlite3_stmt* stmt = nullptr;
@@ -92,8 +100,6 @@ absl::StatusOr<std::vector<int64_t>> SqliteBackend::Execute(const std::vector<Sq
     if (rc != SQLITE_DONE) return Error(db_, "step");
     affected.push_back(sqlite3_changes(db_));
   }
-  if (auto s = Exec("COMMIT"); !s.ok()) return s;
-  committed = true;
   return affected;
 }
 

@@ -28,6 +28,9 @@ class SqliteBackend : public SqlBackend {
  private:
   SqliteBackend(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The statements of one transaction, between BEGIN and COMMIT or ROLLBACK.
+  absl::StatusOr<std::vector<int64_t>> ExecuteInTransaction(const std::vector<SqlStatement>& transaction)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);

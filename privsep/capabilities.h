@@ -22,6 +22,11 @@ namespace coolify::privsep {
 struct IdentityPolicy {
   std::string user;                // A system user name, or "root".
   std::vector<int> capabilities;   // CAP_* numbers, without repeats.
+  // Capabilities the role's processes hold only inside user namespaces of their own
+  // (the build launcher's builds): not in the role's own sets, which they leave
+  // unchanged. The kernel gives a new user namespace's first process every capability
+  // there whatever the creator's bounding set; this is the set it keeps.
+  std::vector<int> namespace_capabilities;
 };
 
 // The set as a bitmask in the kernel's layout (bit n = capability n), as

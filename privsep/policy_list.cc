@@ -358,9 +358,11 @@ absl::StatusOr<IdentityPolicy> ParseCapabilityList(absl::string_view path, absl:
       policy.user = std::string(name);
       continue;
     }
-    const absl::string_view name = words[0];
+    const bool in_namespace = words[0] == "namespace";
+    if (in_namespace && words.size() != 2) return Error(entry.origin, "want: namespace CAP_NAME");
+    const absl::string_view name = in_namespace ? words[1] : words[0];
     const bool name_ok =
-        words.size() == 1 && absl::StartsWith(name, "CAP_") &&
+        words.size() == (in_namespace ? 2u : 1u) && absl::StartsWith(name, "CAP_") &&
         std::all_of(name.begin(), name.end(), [](char ch) {
           return absl::ascii_isupper(static_cast<unsigned char>(ch)) ||
                  absl::ascii_isdigit(static_cast<unsigned char>(ch)) || ch == '_';
@@ -370,11 +372,11 @@ absl::StatusOr<IdentityPolicy> ParseCapabilityList(absl::string_view path, absl:
     if (cap < 0 || cap >= 64) {
       return Error(entry.origin, absl::StrCat("unknown capability \"", entry.text, "\""));
     }
-    if (std::find(policy.capabilities.begin(), policy.capabilities.end(), cap) !=
-        policy.capabilities.end()) {
+    std::vector<int>& set = in_namespace ? policy.namespace_capabilities : policy.capabilities;
+    if (std::find(set.begin(), set.end(), cap) != set.end()) {
       return Error(entry.origin, absl::StrCat(name, " appears twice"));
     }
-    policy.capabilities.push_back(cap);
+    set.push_back(cap);
   }
   if (policy.user.empty()) return Error(path, "no \"user NAME\" line");
   return policy;

@@ -31,6 +31,10 @@
 //
 //   user NAME     exactly once: the user the role runs as ("root" or a system user)
 //   CAP_NAME      a capability the role keeps (names as libcap-ng knows them)
+//   namespace CAP_NAME
+//                 a capability that processes the role starts in a user namespace of
+//                 their own keep there (their bounding set), and that the role itself
+//                 does not hold (IdentityPolicy::namespace_capabilities)
 //
 // Landlock entries (hardening/landlock/<role>.list):
 //

@@ -186,6 +186,22 @@ TEST(CapabilityListTest, ParsesUserAndCapabilities) {
             (uint64_t{1} << CAP_NET_ADMIN) | (uint64_t{1} << CAP_SYS_CHROOT));
 }
 
+TEST(CapabilityListTest, NamespaceEntriesAreASetOfTheirOwn) {
+  auto policy = ParseCapabilityList("c.list",
+                                    "[identity]\nuser root  # r\n[caps]\nCAP_SETUID  # maps\n"
+                                    "[inside]\nnamespace CAP_SYS_ADMIN  # mounts\nnamespace CAP_SETUID  # USER\n");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_THAT(policy->capabilities, ElementsAre(CAP_SETUID));
+  EXPECT_THAT(policy->namespace_capabilities, ElementsAre(CAP_SYS_ADMIN, CAP_SETUID));
+  EXPECT_EQ(ErrorOf(ParseCapabilityList("c.list", "[i]\nuser root  # r\nnamespace  # r\n")),
+            "c.list:3: want: namespace CAP_NAME");
+  EXPECT_EQ(ErrorOf(ParseCapabilityList("c.list", "[i]\nuser root  # r\nnamespace CAP_NOPE  # r\n")),
+            "c.list:3: unknown capability \"namespace CAP_NOPE\"");
+  EXPECT_EQ(ErrorOf(ParseCapabilityList(
+                "c.list", "[i]\nuser root  # r\nnamespace CAP_KILL  # r\nnamespace CAP_KILL  # r\n")),
+            "c.list:4: CAP_KILL appears twice");
+}
+
 TEST(CapabilityListTest, UnknownCapabilityIsAnError) {
   const char* const bad[] = {"CAP_NET_ADMINN", "CAP_", "NET_ADMIN", "cap_net_admin",
                              "CAP_NET_ADMIN CAP_KILL"};

@@ -146,12 +146,21 @@ TEST(SandboxPolicyTest, RoleTable) {
   EXPECT_EQ(CapabilityMask(ROLE_FRONT), 0u);
   EXPECT_EQ(CapabilityMask(ROLE_NETLINK), uint64_t{1} << CAP_NET_ADMIN);
   EXPECT_EQ(CapabilityMask(ROLE_PODMAN), 0u);
+  // The build launcher makes jails and holds nothing a build needs: no CAP_SYS_ADMIN,
+  // no CAP_DAC_OVERRIDE. What builds hold, they hold in their own user namespaces.
   uint64_t build = 0;
-  for (int cap : {CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER,
-                  CAP_MKNOD, CAP_SETFCAP, CAP_SYS_CHROOT, CAP_KILL, CAP_FSETID, CAP_NET_BIND_SERVICE}) {
-    build |= uint64_t{1} << cap;
-  }
+  for (int cap : {CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL}) build |= uint64_t{1} << cap;
   EXPECT_EQ(CapabilityMask(ROLE_BUILD), build);
+  auto policy = LoadRolePolicy(ROLE_BUILD);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  uint64_t inside = 0;
+  for (int cap : {CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER,
+                  CAP_FSETID, CAP_MKNOD, CAP_SETFCAP, CAP_SETPCAP, CAP_KILL, CAP_NET_BIND_SERVICE}) {
+    inside |= uint64_t{1} << cap;
+  }
+  EXPECT_EQ(CapabilityBits(policy->identity.namespace_capabilities), inside);
+  // Never inside a build either: they would let it rewrite its routes or write raw frames.
+  EXPECT_EQ(inside & ((uint64_t{1} << CAP_NET_ADMIN) | (uint64_t{1} << CAP_NET_RAW)), 0u);
 }
 
 // hardening/seccomp/<role>.pfc is the filter as compiled; regenerate with

@@ -21,6 +21,8 @@ packages=(
   # Real peers the tests and benchmarks start.
   iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
   bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux strace systemd
+  # Builds: each in a user namespace with user-mode networking; gVisor for RUN steps.
+  slirp4netns uidmap runsc
   php-cli php-curl php-laravel-framework php-guzzlehttp-guzzle
 )
 
@@ -46,3 +48,10 @@ for user in coold-front coold-netlink coolify-broker; do
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
   fi
 done
+
+# A build's network helper (slirp4netns, as the build's unprivileged uid) opens the TUN
+# device inside the build's network namespace. udev gives it mode 0666 on a booted
+# Debian; containers and machines without udev leave the kernel's 0600.
+if [[ -c /dev/net/tun ]] && [[ "$(stat -c %a /dev/net/tun)" != 666 ]]; then
+  chmod 0666 /dev/net/tun
+fi

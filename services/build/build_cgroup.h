@@ -53,6 +53,8 @@ class BuildCgroup {
   // The v2 directory (for tests and messages).
   const std::string& unified_dir() const { return unified_; }
   bool hybrid() const { return hybrid_; }
+  // Where memory.* lives (the v1 memory directory on a hybrid host).
+  const std::string& memory_dir() const { return memory_dir_; }
 
  private:
   std::string unified_;               // the v2 directory

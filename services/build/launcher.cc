@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,9 +24,12 @@
 #include <optional>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "privsep/log.h"
+#include "privsep/sandbox.h"
 #include "privsep/spawn.h"
 #include "services/builder/build_files.h"
 #include "services/builder/options.h"
@@ -48,6 +54,12 @@ struct Launcher::Running {
   absl::Time kill_at = absl::InfiniteFuture();
   bool exited = false;
   std::string note;
+  // Native backend: the build's uid slot (build_jail.h), its network helper (our child
+  // unless adopted), and the remover of its storage once it is over.
+  int slot = -1;
+  pid_t helper = 0;
+  pid_t cleaner = 0;
+  bool cleaned = false;
 };
 
 namespace {
@@ -59,6 +71,50 @@ constexpr char kCgroupPrefix[] = "coolify-build-";
 // cannot hold up the others; the rest comes with the next. A finished build's is read to
 // its end.
 constexpr size_t kMaxReadPerPoll = 1 << 20;
+
+// What the jail leaves in a work directory that is removed once the build is over: its
+// containers-storage, the clone, HOME and TMPDIR. The outcome, events, log and the
+// exported image stay.
+const std::vector<std::string>& Scratch() {
+  static const std::vector<std::string> names = {"storage", "src", "home", "tmp"};
+  return names;
+}
+
+// `<builds>/<id>.slot`: the build's uid slot, written by the launcher in its own
+// directory (root's; the build cannot reach it), so a restarted launcher knows which
+// ids a build it adopts runs as.
+std::string SlotFile(const std::string& id) { return id + ".slot"; }
+
+int ReadSlot(int builds_dir, const std::string& id) {
+  UniqueFd fd(openat(builds_dir, SlotFile(id).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  char text[16] = {};
+  if (!fd || read(fd.get(), text, sizeof(text) - 1) <= 0) return -1;
+  int slot = -1;
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &slot) && slot >= 0 && slot < 64 ? slot : -1;
+}
+
+// Files of a jailed build are opened with its ids as file-system ids: the launcher holds
+// no CAP_DAC_OVERRIDE, and so cannot be led by a planted name to anything the build's
+// own uid may not read.
+class AsBuild {
+ public:
+  AsBuild(const LauncherConfig& config, int slot) : active_(slot >= 0) {
+    if (!active_) return;
+    const uid_t id = SlotHostId(config.jail, static_cast<uint32_t>(slot));
+    setfsgid(id);
+    setfsuid(id);
+  }
+  ~AsBuild() {
+    if (!active_) return;
+    setfsuid(0);
+    setfsgid(0);
+  }
+  AsBuild(const AsBuild&) = delete;
+  AsBuild& operator=(const AsBuild&) = delete;
+
+ private:
+  bool active_;
+};
 
 bool FileExists(int dir, const char* name) {
   struct stat st;
@@ -106,6 +162,23 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
     if (!builder.ok()) return builder.status();
     launcher->builder_ = std::move(*builder);
   }
+  JailConfig& jail = launcher->config_.jail;
+  if (jail.capabilities == 0) {
+    absl::StatusOr<privsep::RolePolicy> policy = privsep::LoadRolePolicy(privsep::ROLE_BUILD);
+    if (!policy.ok()) return policy.status();
+    jail.capabilities = privsep::CapabilityBits(policy->identity.namespace_capabilities);
+  }
+  // Every address this host holds is out of a build's reach, whatever the lists say:
+  // through the network helper they would be the host's own services.
+  ifaddrs* addresses = nullptr;
+  if (getifaddrs(&addresses) == 0) {
+    for (ifaddrs* a = addresses; a != nullptr; a = a->ifa_next) {
+      if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+      Cidr own{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr), 32};
+      jail.deny.push_back(own);
+    }
+    freeifaddrs(addresses);
+  }
   return launcher;
 }
 
@@ -124,8 +197,10 @@ absl::Status Launcher::ValidateRequest(const LauncherConfig& config, const privs
 }
 
 std::vector<std::string> Launcher::BuilderArgs(const LauncherConfig& config, const privsep::BuildSpec& r) {
+  const bool jailed = config.backend == Backend::kNative;
   std::vector<std::string> args = {
-      absl::StrCat("--work-dir=", config.builds_dir, "/", r.request_id()),
+      jailed ? absl::StrCat("--work-dir=", kJailWorkDir)
+             : absl::StrCat("--work-dir=", config.builds_dir, "/", r.request_id()),
       absl::StrCat("--request-id=", r.request_id()),
       r.kind() == privsep::BUILD_KIND_DOCKERFILE ? "--stack=dockerfile" : "--stack=static",
       absl::StrCat("--repo=", r.repo_url()),
@@ -139,7 +214,16 @@ std::vector<std::string> Launcher::BuilderArgs(const LauncherConfig& config, con
   } else if (!r.dockerfile_path().empty()) {
     args.push_back(absl::StrCat("--dockerfile=", r.dockerfile_path()));
   }
-  for (const std::string& a : config.builder_args) args.push_back(a);
+  for (const std::string& a : config.builder_args) {
+    // A jailed build has storage of its own, inside its work directory.
+    if (jailed && absl::StartsWith(a, "--storage-")) continue;
+    args.push_back(a);
+  }
+  if (jailed) {
+    args.push_back(absl::StrCat("--storage-root=", kJailWorkDir, "/storage"));
+    args.push_back("--storage-runroot=/run/storage");
+    args.push_back("--storage-driver=" + config.storage_driver);
+  }
   return args;
 }
 
@@ -185,6 +269,11 @@ std::vector<std::string> Launcher::SystemdRunArgv(const LauncherConfig& c, const
   if (!c.deny_cidrs.empty()) {
     argv.push_back(absl::StrCat("--property=IPAddressDeny=", absl::StrJoin(c.deny_cidrs, " ")));
   }
+  if (!c.allow_cidrs.empty()) {
+    // systemd lets an allowed address through whatever the deny list says; an allowed
+    // range never overlaps one that must stay denied (launcher_config.cc).
+    argv.push_back(absl::StrCat("--property=IPAddressAllow=", absl::StrJoin(c.allow_cidrs, " ")));
+  }
   for (const std::string& e : c.builder_env) argv.push_back(absl::StrCat("--setenv=", e));
   argv.push_back("--");
   argv.push_back(c.builder_path);
@@ -207,13 +296,31 @@ absl::Status Launcher::Start(const privsep::BuildSpec& request) {
     return absl::ResourceExhaustedError(
         absl::StrCat("builder at capacity: ", builds_.size(), " of ", config_.capacity, " builds running"));
   }
-  if (mkdirat(builds_dir_.get(), id.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, "mkdir work directory");
   auto build = std::make_unique<Running>();
+  if (config_.backend == Backend::kNative) {
+    // Its uid slot, recorded before anything of the build exists.
+    build->slot = FreeSlot();
+    if (build->slot < 0) return absl::ResourceExhaustedError("no free uid slot");
+    UniqueFd slot(openat(builds_dir_.get(), SlotFile(id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    const std::string text = absl::StrCat(build->slot, "\n");
+    if (!slot || write(slot.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return absl::ErrnoToStatus(errno, "write the build's slot file");
+    }
+  }
+  if (mkdirat(builds_dir_.get(), id.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, "mkdir work directory");
   build->dir.reset(openat(builds_dir_.get(), id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!build->dir) return absl::ErrnoToStatus(errno, "open work directory");
+  if (build->slot >= 0) {
+    // The build's own: root of its user namespace writes it (and only it) on the host.
+    const uid_t owner = SlotHostId(config_.jail, static_cast<uint32_t>(build->slot));
+    if (fchown(build->dir.get(), owner, owner) != 0) return absl::ErrnoToStatus(errno, "chown work directory");
+  }
   build->deadline = absl::Now() + config_.timeout;
   if (config_.backend == Backend::kNative) {
-    if (absl::Status s = StartNative(request, *build); !s.ok()) return s;
+    if (absl::Status s = StartNative(request, *build); !s.ok()) {
+      unlinkat(builds_dir_.get(), SlotFile(id).c_str(), 0);
+      return s;
+    }
   } else {
     std::vector<std::string> argv = SystemdRunArgv(config_, request);
     UniqueFd exe(open("/usr/bin/systemd-run", O_PATH | O_CLOEXEC));
@@ -228,79 +335,69 @@ absl::Status Launcher::Start(const privsep::BuildSpec& request) {
   return absl::OkStatus();
 }
 
+int Launcher::FreeSlot() const {
+  for (uint32_t slot = 0; slot < config_.capacity; ++slot) {
+    bool used = false;
+    for (const auto& [id, build] : builds_) used = used || build->slot == static_cast<int>(slot);
+    if (!used) return static_cast<int>(slot);
+  }
+  return -1;
+}
+
 absl::Status Launcher::StartNative(const privsep::BuildSpec& request, Running& build) {
   const std::string& id = request.request_id();
   absl::StatusOr<BuildCgroup> cgroup = BuildCgroup::Create(config_.cgroup_parent, kCgroupPrefix + id, config_.limits);
   if (!cgroup.ok()) return cgroup.status();
   build.cgroup = *cgroup;
 
-  // Everything the child needs, prepared before it exists: after clone only
-  // async-signal-safe calls.
-  std::vector<std::string> args = BuilderArgs(config_, request);
-  std::vector<std::string> argv_strings = {"builder"};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv, envp;
-  for (std::string& a : argv_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = config_.builder_env;
-  env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  UniqueFd log(openat(build.dir.get(), "builder.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
-  UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!log || !null_fd) return absl::ErrnoToStatus(errno, "open builder.log or /dev/null");
-  int sync[2];
-  if (pipe2(sync, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-  UniqueFd sync_read(sync[0]), sync_write(sync[1]);
-  const int builder_fd = builder_.get();
-
-  // New mount, PID, IPC and UTS namespaces. The builder is PID 1 of its own: when it
-  // exits, the kernel kills whatever of the build is left (git, buildah, runc's
-  // containers), and nothing of it can see or signal the host's processes.
-  long pid = syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD, nullptr, nullptr,
-                     nullptr, nullptr);
-  if (pid < 0) {
+  JailLaunch launch;
+  launch.request_id = id;
+  launch.slot = static_cast<uint32_t>(build.slot);
+  launch.work_dir = build.dir.get();
+  launch.executable = builder_.get();
+  launch.argv = {"builder"};
+  for (std::string& a : BuilderArgs(config_, request)) launch.argv.push_back(std::move(a));
+  launch.envp = config_.builder_env;
+  launch.envp.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+  // Configuration files named in the environment are bound where they are named.
+  for (const std::string& e : config_.builder_env) {
+    size_t eq = e.find('=');
+    if (eq != std::string::npos && e.compare(eq + 1, 1, "/") == 0) launch.read_only_paths.push_back(e.substr(eq + 1));
+  }
+  // A local repository (hosts that allow file:// URLs): bound read-only where its URL
+  // says, the one host directory a build may then read.
+  const bool file_urls =
+      std::find(config_.builder_args.begin(), config_.builder_args.end(), "--allow-file-urls") != config_.builder_args.end();
+  if (file_urls && absl::StartsWith(request.repo_url(), "file:///") && !absl::StrContains(request.repo_url(), "/../") &&
+      !absl::StrContains(request.repo_url(), "/./")) {
+    launch.read_only_paths.push_back(request.repo_url().substr(7));
+  }
+  if (build.cgroup->hybrid()) {
+    // The builder reads its memory counters there (to tell a memory kill from a crash):
+    // its own directory readable, the parent only searchable, whatever the umask made.
+    const std::string& memory = build.cgroup->memory_dir();
+    (void)chmod(memory.substr(0, memory.rfind('/')).c_str(), 0711);
+    (void)chmod(memory.c_str(), 0755);
+    launch.cgroup_dirs.push_back(memory);
+  }
+  UniqueFd log;
+  {
+    AsBuild as_build(config_, build.slot);
+    log.reset(openat(build.dir.get(), "builder.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  }
+  if (!log) return absl::ErrnoToStatus(errno, "open builder.log");
+  launch.log = log.get();
+  const BuildCgroup& cg = *build.cgroup;
+  launch.enter_cgroup = [&cg](pid_t pid) { return cg.Add(pid); };
+  absl::StatusOr<JailedBuild> started = StartJailed(config_.jail, launch);
+  if (!started.ok()) {
+    cg.Signal(SIGKILL);
     (void)build.cgroup->Remove();
-    return absl::ErrnoToStatus(errno, "clone");
+    return started.status();
   }
-  if (pid == 0) {
-    sync_write.reset();
-    char go;
-    // The parent says go once the child is in the build's cgroup: nothing runs outside it.
-    if (read(sync_read.get(), &go, 1) != 1) _exit(127);
-    // Its own session: a signal to the launcher's process group never reaches a build.
-    setsid();
-    // Mounts made here stay here; a fresh /proc shows the build's own processes; its own
-    // /tmp (PrivateTmp).
-    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(127);
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(127);
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1g") != 0) _exit(127);
-    static const char kHost[] = "coolify-build";
-    if (sethostname(kHost, sizeof(kHost) - 1) != 0) _exit(127);
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    if (dup2(null_fd.get(), 0) < 0 || dup2(log.get(), 1) < 0 || dup2(log.get(), 2) < 0 || dup2(builder_fd, 3) < 0) {
-      _exit(127);
-    }
-    fcntl(3, F_SETFD, FD_CLOEXEC);
-    syscall(SYS_close_range, 4, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    syscall(SYS_execveat, 3, "", argv.data(), envp.data(), AT_EMPTY_PATH);
-    _exit(127);
-  }
-  sync_read.reset();
-  build.pid = static_cast<pid_t>(pid);
-  build.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, build.pid, 0)));
-  if (absl::Status s = build.cgroup->Add(build.pid); !s.ok()) {
-    // Never let it run outside its limits.
-    kill(build.pid, SIGKILL);
-    waitpid(build.pid, nullptr, 0);
-    (void)build.cgroup->Remove();
-    return s;
-  }
-  if (write(sync_write.get(), "g", 1) != 1) return absl::ErrnoToStatus(errno, "starting the builder");
+  build.pid = started->builder;
+  build.pidfd = std::move(started->pidfd);
+  build.helper = started->helper;
   return absl::OkStatus();
 }
 
@@ -321,16 +418,20 @@ absl::Status Launcher::Cancel(const std::string& request_id) {
 }
 
 std::vector<std::string> Launcher::Adopt() {
+  // Work directories are opened O_PATH: a jailed build's belongs to its uid (mode 0700),
+  // which root without CAP_DAC_OVERRIDE may not read, only look up in; what is inside
+  // is opened with the build's ids (AsBuild).
   std::vector<std::string> adopted;
   for (const std::string& name : BuildCgroup::List(config_.cgroup_parent)) {
     if (!absl::StartsWith(name, kCgroupPrefix)) continue;
     std::string id = name.substr(sizeof(kCgroupPrefix) - 1);
     if (!IsRequestId(id) || builds_.count(id) != 0) continue;
     auto build = std::make_unique<Running>();
-    build->dir.reset(openat(builds_dir_.get(), id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    build->dir.reset(openat(builds_dir_.get(), id.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     absl::StatusOr<BuildCgroup> cgroup = BuildCgroup::Open(config_.cgroup_parent, name);
     if (!build->dir || !cgroup.ok()) continue;
     build->cgroup = *cgroup;
+    build->slot = ReadSlot(builds_dir_.get(), id);
     // Its start is not known across a restart: it gets a full timeout from now.
     build->deadline = absl::Now() + config_.timeout;
     LogInfo("build %s adopted (%s)", id, build->cgroup->Populated() ? "running" : "finished");
@@ -342,11 +443,16 @@ std::vector<std::string> Launcher::Adopt() {
     while (dirent* e = readdir(d)) {
       std::string id = e->d_name;
       if (!IsRequestId(id) || builds_.count(id) != 0) continue;
-      UniqueFd dir(openat(builds_dir_.get(), id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!dir || FileExists(dir.get(), kReportedFile)) continue;
+      UniqueFd dir(openat(builds_dir_.get(), id.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!dir) continue;
+      {
+        AsBuild as_build(config_, ReadSlot(builds_dir_.get(), id));
+        if (FileExists(dir.get(), kReportedFile)) continue;
+      }
       auto build = std::make_unique<Running>();
       build->dir = std::move(dir);
       build->exited = true;
+      build->slot = ReadSlot(builds_dir_.get(), id);
       if (config_.backend == Backend::kSystemd) {
         // A build of the systemd backend runs in its unit's cgroup (unified hierarchy);
         // while that has processes, the build is still running.
@@ -369,6 +475,7 @@ std::vector<std::string> Launcher::Adopt() {
 
 void Launcher::Collect(Running& build, BuildUpdate& update, size_t max_read) {
   if (!build.events) {
+    AsBuild as_build(config_, build.slot);
     build.events.reset(openat(build.dir.get(), kEventsFile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     struct stat st;
     if (!build.events || fstat(build.events.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -414,6 +521,7 @@ void Launcher::Collect(Running& build, BuildUpdate& update, size_t max_read) {
 
 void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update) {
   update.finished = true;
+  AsBuild as_build(config_, build.slot);
   for (const char* name : {kResultFile, kErrorFile}) {
     if (std::optional<std::string> text = ReadBuildFile(build.dir.get(), name, kMaxOutcomeBytes)) {
       update.outcome_file = name;
@@ -427,7 +535,12 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
   }
   // Reported: a restart must not report it again.
   UniqueFd marker(openat(build.dir.get(), kReportedFile, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (marker) fsync(build.dir.get());
+  if (marker) {
+    UniqueFd dir(openat(build.dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) fsync(dir.get());
+  }
+  // The slot is free again once the build is reported.
+  if (build.slot >= 0) unlinkat(builds_dir_.get(), SlotFile(id).c_str(), 0);
   LogInfo("build %s finished: %s%s%s", id, update.outcome_file.empty() ? "no outcome file" : update.outcome_file,
           update.note.empty() ? "" : ", ", update.note);
 }
@@ -450,6 +563,7 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
     BuildUpdate update;
     update.request_id = id;
     Collect(build, update, kMaxReadPerPoll);
+    if (build.helper > 0 && waitpid(build.helper, nullptr, WNOHANG) == build.helper) build.helper = 0;
     if (!build.exited && build.pid > 0) {
       int status = 0;
       if (waitpid(build.pid, &status, WNOHANG) == build.pid) {
@@ -473,6 +587,28 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
         done = false;
       } else if (!build.cgroup->Remove().ok()) {
         done = false;  // runc's leftovers: retried on the next tick
+      }
+    }
+    if (done && build.slot >= 0 && !build.cleaned) {
+      // Its storage goes, removed inside a user namespace with the slot's ids (the
+      // launcher itself may not remove files of the build's many owners).
+      done = false;
+      if (build.cleaner == 0) {
+        absl::StatusOr<pid_t> cleaner = StartCleaner(config_.jail, static_cast<uint32_t>(build.slot), build.dir.get(), Scratch());
+        if (cleaner.ok()) {
+          build.cleaner = *cleaner;
+        } else {
+          LogWarn("build %s: its storage is not removed: %s", id, cleaner.status().ToString());
+          build.cleaned = true;
+          done = true;
+        }
+      } else {
+        int status = 0;
+        if (waitpid(build.cleaner, &status, WNOHANG) == build.cleaner) {
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) LogWarn("build %s: removing its storage failed", id);
+          build.cleaned = true;
+          done = true;
+        }
       }
     }
     if (done) {

@@ -25,6 +25,7 @@
 #include "privsep/unique_fd.h"
 #include "proto/privsep.pb.h"
 #include "services/build/build_cgroup.h"
+#include "services/build/build_jail.h"
 
 namespace coolify::build {
 
@@ -50,7 +51,16 @@ struct LauncherConfig {
   // the networks a build must not reach (management and container CIDRs).
   std::vector<std::string> read_write_paths;
   std::vector<std::string> deny_cidrs;
+  // Ranges opened although a default deny covers them (both backends).
+  std::vector<std::string> allow_cidrs;
   std::string cgroup_parent = "coolify-builds";
+  // Native backend: each build's jail (build_jail.h): its uid slot, network, deny list,
+  // the base images offered to it, and its capabilities (from
+  // hardening/capabilities/build.list when left 0).
+  JailConfig jail;
+  // The driver of each build's own containers-storage: overlay (the kernel's, inside the
+  // build's user namespace) or vfs.
+  std::string storage_driver = "overlay";
 };
 
 // At most this many bytes of one build's progress lines are held for the reader, in one
@@ -112,6 +122,8 @@ class Launcher {
   // (0: to its end), keeping the newest kMaxHeldProgressBytes.
   void Collect(Running& build, BuildUpdate& update, size_t max_read);
   void Finish(const std::string& id, Running& build, BuildUpdate& update);
+  // The lowest slot no build holds, or -1.
+  int FreeSlot() const;
 
   LauncherConfig config_;
   privsep::UniqueFd builds_dir_;

@@ -2,7 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <fstream>
+
+#include "services/build/build_jail.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -63,6 +66,45 @@ bool IsCidr(const std::string& text) {
          absl::SimpleAtoi(parts[1], &bits) && bits >= 0 && bits <= 32;
 }
 
+// Never reachable from a build, whatever COOLD_BUILD_ALLOW_CIDRS says: "this network",
+// loopback, link-local (cloud metadata at 169.254.169.254), multicast and reserved.
+constexpr const char* kAlwaysDenied[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4"};
+// Denied unless COOLD_BUILD_ALLOW_CIDRS opens them: the private and shared ranges, where
+// a host's neighbours, its mesh and its containers live.
+constexpr const char* kDeniedByDefault[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"};
+
+std::vector<Cidr> Parsed(const std::vector<std::string>& texts) {
+  std::vector<Cidr> cidrs;
+  for (const std::string& t : texts) cidrs.push_back(*ParseCidr(t));
+  return cidrs;
+}
+
+// The deny list a build gets: the ranges always denied, `mandatory` (management and
+// namespace gateway addresses, COOLD_BUILD_DENY_CIDRS), and the default private ranges
+// that no allowed range covers. An allowed range that overlaps an always-denied or
+// mandatory one is refused.
+absl::StatusOr<std::vector<std::string>> DenyList(const std::vector<std::string>& mandatory,
+                                                  const std::vector<std::string>& allow) {
+  std::vector<std::string> must(std::begin(kAlwaysDenied), std::end(kAlwaysDenied));
+  must.insert(must.end(), mandatory.begin(), mandatory.end());
+  const std::vector<Cidr> allowed = Parsed(allow);
+  for (const Cidr& a : allowed) {
+    for (const std::string& m : must) {
+      if (a.Overlaps(*ParseCidr(m))) {
+        return absl::InvalidArgumentError(absl::StrCat(FormatCidr(a), " overlaps ", m, ", which builds may never reach"));
+      }
+    }
+  }
+  std::vector<std::string> deny = must;
+  for (const char* d : kDeniedByDefault) {
+    const Cidr range = *ParseCidr(d);
+    bool opened = false;
+    for (const Cidr& a : allowed) opened = opened || a.Contains(range);
+    if (!opened && std::find(deny.begin(), deny.end(), d) == deny.end()) deny.push_back(d);
+  }
+  return deny;
+}
+
 // systemd is PID 1 when /proc/1/comm says so (the systemd backend needs its D-Bus API).
 bool SystemdIsInit() {
   std::ifstream comm("/proc/1/comm");
@@ -118,17 +160,53 @@ absl::StatusOr<std::vector<std::string>> LauncherArgsFromEnv(const BuildEnvLooku
   std::string file_urls = Get(env, "COOLD_BUILDER_ALLOW_FILE_URLS", "0");
   if (file_urls != "0" && file_urls != "1") return Bad("COOLD_BUILDER_ALLOW_FILE_URLS", "must be 1 or 0/unset");
   if (file_urls == "1") args.push_back("--allow-file-urls");
-  std::string cidrs = Get(env, "COOLD_BUILD_DENY_CIDRS", "");
-  for (absl::string_view cidr : absl::StrSplit(cidrs, ',', absl::SkipEmpty())) {
-    if (!IsCidr(std::string(cidr))) return Bad("COOLD_BUILD_DENY_CIDRS", "a comma-separated list of IPv4 CIDRs");
-    args.push_back(absl::StrCat("--deny-cidr=", cidr));
+  // What a build may never reach besides the fixed ranges: the management address and
+  // every namespace's gateway (the DNS listeners and the bridges the host serves),
+  // and what the operator adds.
+  std::vector<std::string> mandatory, allow;
+  if (const char* ip = env("COOLD_HOST_MGMT_IP"); ip != nullptr && IsCidr(absl::StrCat(ip, "/32"))) {
+    mandatory.push_back(absl::StrCat(ip, "/32"));
   }
+  for (absl::string_view ns : absl::StrSplit(Get(env, "COOLD_NAMESPACES", ""), ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(ns, ':');
+    if (parts.size() == 3 && parts[2] != "0.0.0.0" && IsCidr(parts[2] + "/32")) mandatory.push_back(parts[2] + "/32");
+  }
+  for (absl::string_view cidr : absl::StrSplit(Get(env, "COOLD_BUILD_DENY_CIDRS", ""), ',', absl::SkipEmpty())) {
+    if (!IsCidr(std::string(cidr))) return Bad("COOLD_BUILD_DENY_CIDRS", "a comma-separated list of IPv4 CIDRs");
+    mandatory.emplace_back(cidr);
+  }
+  for (absl::string_view cidr : absl::StrSplit(Get(env, "COOLD_BUILD_ALLOW_CIDRS", ""), ',', absl::SkipEmpty())) {
+    if (!IsCidr(std::string(cidr))) return Bad("COOLD_BUILD_ALLOW_CIDRS", "a comma-separated list of IPv4 CIDRs");
+    allow.emplace_back(cidr);
+  }
+  if (absl::StatusOr<std::vector<std::string>> deny = DenyList(mandatory, allow); !deny.ok()) {
+    return Bad("COOLD_BUILD_ALLOW_CIDRS", deny.status().message());
+  }
+  for (const std::string& cidr : mandatory) args.push_back("--deny-cidr=" + cidr);
+  for (const std::string& cidr : allow) args.push_back("--allow-cidr=" + cidr);
+  std::string network = Get(env, "COOLD_BUILD_NETWORK", "slirp4netns");
+  if (network != "slirp4netns" && network != "none") return Bad("COOLD_BUILD_NETWORK", "must be slirp4netns or none");
+  args.push_back("--network=" + network);
+  uint64_t base = 0;
+  if (!absl::SimpleAtoi(Get(env, "COOLD_BUILD_UID_BASE", "1879048192"), &base) || base < kJailIds ||
+      base + 64ULL * kJailIds > 4294967294ULL) {
+    return Bad("COOLD_BUILD_UID_BASE", "a uid of 65536..4290772990 (64 slots of 65536 ids above it)");
+  }
+  args.push_back(absl::StrCat("--uid-base=", base));
+  std::string images = Get(env, "COOLD_BUILD_IMAGES_DIR", "");
+  if (!images.empty()) {
+    if (!IsAbsolutePath(images)) return Bad("COOLD_BUILD_IMAGES_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
+    args.push_back("--images-dir=" + images);
+  }
+  std::string driver = Get(env, "COOLD_BUILD_STORAGE_DRIVER", "overlay");
+  if (driver != "overlay" && driver != "vfs") return Bad("COOLD_BUILD_STORAGE_DRIVER", "must be overlay or vfs");
+  args.push_back("--build-storage-driver=" + driver);
   return args;
 }
 
 absl::StatusOr<LauncherConfig> ParseLauncherArgs(const std::vector<std::string>& args) {
   LauncherConfig c;
-  std::string storage_root, storage_runroot;
+  std::vector<std::string> mandatory;
   for (const std::string& arg : args) {
     if (arg == "--allow-file-urls") {
       c.builder_args.push_back(arg);
@@ -168,12 +246,27 @@ absl::StatusOr<LauncherConfig> ParseLauncherArgs(const std::vector<std::string>&
       // The builder checks its image's name against these (one grammar, options.h).
       c.builder_args.push_back(arg);
     } else if (name == "deny-cidr" && IsCidr(value)) {
-      c.deny_cidrs.push_back(value);
+      mandatory.push_back(value);
+    } else if (name == "allow-cidr" && IsCidr(value)) {
+      c.allow_cidrs.push_back(value);
+    } else if (name == "network" && (value == "slirp4netns" || value == "none")) {
+      c.jail.network = value == "none" ? JailNetwork::kNone : JailNetwork::kSlirp;
+    } else if (name == "uid-base" && number && n >= kJailIds && n + 64ULL * kJailIds <= 4294967294ULL) {
+      c.jail.uid_base = static_cast<uid_t>(n);
+    } else if (name == "images-dir" && IsAbsolutePath(value)) {
+      c.jail.images_dir = value;
+    } else if (name == "build-storage-driver" && (value == "overlay" || value == "vfs")) {
+      c.storage_driver = value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("bad argument ", absl::CEscape(arg)));
     }
   }
   if (c.builder_path.empty()) return absl::InvalidArgumentError("--builder= is required");
+  absl::StatusOr<std::vector<std::string>> deny = DenyList(mandatory, c.allow_cidrs);
+  if (!deny.ok()) return deny.status();
+  c.deny_cidrs = *deny;
+  c.jail.deny = Parsed(c.deny_cidrs);
+  c.jail.allow = Parsed(c.allow_cidrs);
   // Without explicit storage flags buildah uses Podman's own default store; the systemd
   // unit must be allowed to write there.
   if (c.read_write_paths.empty()) c.read_write_paths = {"/var/lib/containers/storage", "/run/containers/storage"};

@@ -12,11 +12,17 @@
 //   COOLD_BUILD_PIDS_MAX            4096                         --pids-max=
 //   COOLD_BUILD_TIMEOUT             1h                           --timeout-seconds=
 //   COOLD_BUILD_KILL_GRACE          10s                          --kill-grace-seconds=
-//   COOLD_BUILDER_STORAGE_ROOT      buildah's (Podman's) default --storage-root=
-//   COOLD_BUILDER_STORAGE_RUNROOT   buildah's (Podman's) default --storage-runroot=
+//   COOLD_BUILDER_STORAGE_ROOT      buildah's (Podman's) default --storage-root= (systemd backend)
+//   COOLD_BUILDER_STORAGE_RUNROOT   buildah's (Podman's) default --storage-runroot= (systemd backend)
 //   COOLD_BUILDER_CONTAINERS_CONF   unset                        --containers-conf=
 //   COOLD_BUILDER_ALLOW_FILE_URLS   0                            --allow-file-urls
-//   COOLD_BUILD_DENY_CIDRS          unset (systemd backend)      --deny-cidr= (repeated)
+//   COOLD_BUILD_DENY_CIDRS          unset                        --deny-cidr= (repeated; with
+//                                   COOLD_HOST_MGMT_IP and each COOLD_NAMESPACES gateway)
+//   COOLD_BUILD_ALLOW_CIDRS         unset                        --allow-cidr= (repeated)
+//   COOLD_BUILD_NETWORK             slirp4netns                  --network=slirp4netns|none
+//   COOLD_BUILD_UID_BASE            1879048192 (0x70000000)      --uid-base=
+//   COOLD_BUILD_IMAGES_DIR          unset                        --images-dir=
+//   COOLD_BUILD_STORAGE_DRIVER      overlay                      --build-storage-driver=overlay|vfs
 //   COOLD_NAMESPACES (names)        default                      --namespace= (repeated; the
 //                                                                monitor adds one per namespace)
 #ifndef COOLD_SERVICES_BUILD_LAUNCHER_CONFIG_H_

@@ -57,7 +57,8 @@ absl::Status CheckDurations(const BuildDurations& d) {
 }  // namespace
 
 bool IsPhase(absl::string_view phase) {
-  return phase == "usage" || phase == "clone" || phase == "build" || phase == "export" || phase == "done";
+  return phase == "usage" || phase == "sandbox" || phase == "clone" || phase == "build" || phase == "export" ||
+         phase == "done";
 }
 
 bool IsRequestId(absl::string_view id) {

@@ -44,7 +44,8 @@ inline constexpr size_t kMaxOutcomeBytes = 65536;
 inline constexpr size_t kMaxTags = 16;
 
 // True for the phases a build goes through: clone, build, export, done (and usage, the
-// phase of an error found before anything ran).
+// phase of an error found before anything ran, and sandbox, that of a jail that could
+// not be made).
 bool IsPhase(absl::string_view phase);
 
 // A request id: [A-Za-z0-9_-], 1..64 characters. It names a work directory and a cgroup,

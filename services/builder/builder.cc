@@ -1,6 +1,8 @@
 #include "services/builder/builder.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -8,9 +10,11 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -37,6 +41,9 @@ namespace coolify::build {
 namespace {
 
 using privsep::UniqueFd;
+
+// Where the build launcher's jail shows the base images the host offers every build.
+constexpr char kBaseImagesDir[] = "/images";
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -145,6 +152,8 @@ class Build {
   int ToolFailed(const std::string& phase, const ToolRun& run, uint64_t oom_before, const std::string& what);
   std::vector<std::string> Environment(bool for_git) const;
   std::vector<std::string> Buildah() const;
+  // Loads every base image offered in kBaseImagesDir; 0, or the failure's exit code.
+  int LoadBaseImages();
   absl::StatusOr<privsep::LandlockRuleset> GitLandlock() const;
   // realpath of `relative` beneath `root`, which it must not leave; nullopt when missing.
   std::optional<std::string> Inside(const std::string& root, const std::string& relative, bool want_dir) const;
@@ -198,7 +207,8 @@ std::vector<std::string> Build::Environment(bool for_git) const {
   if (for_git) {
     env.push_back("GIT_TERMINAL_PROMPT=0");     // never wait for a password
     env.push_back("GIT_CONFIG_NOSYSTEM=1");     // no host configuration (hooks, helpers, aliases)
-    env.push_back("GIT_CONFIG_GLOBAL=/dev/null");
+    env.push_back(absl::StartsWith(o_.repo_url, "file://") ? absl::StrCat("GIT_CONFIG_GLOBAL=", o_.work_dir, "/home/gitconfig")
+                                                           : "GIT_CONFIG_GLOBAL=/dev/null");
     env.push_back("GIT_PROTOCOL_FROM_USER=0");  // transports only as GIT_ALLOW_PROTOCOL says
     env.push_back(o_.allow_file_urls ? "GIT_ALLOW_PROTOCOL=https:http:git:file" : "GIT_ALLOW_PROTOCOL=https:http:git");
   }
@@ -396,6 +406,25 @@ std::optional<std::string> Build::Inside(const std::string& root, const std::str
   return path;
 }
 
+int Build::LoadBaseImages() {
+  DIR* dir = opendir(kBaseImagesDir);
+  if (dir == nullptr) return 0;  // none offered
+  std::vector<std::string> archives;
+  while (dirent* e = readdir(dir)) {
+    const std::string name = e->d_name;
+    if (absl::EndsWith(name, ".tar") && name[0] != '.') archives.push_back(absl::StrCat(kBaseImagesDir, "/", name));
+  }
+  closedir(dir);
+  std::sort(archives.begin(), archives.end());
+  for (const std::string& archive : archives) {
+    std::vector<std::string> pull = Buildah();
+    for (const std::string& a : {std::string("pull"), std::string("--quiet"), "docker-archive:" + archive}) pull.push_back(a);
+    ToolRun pulled = RunTool("build", pull, nullptr);
+    if (pulled.terminated || pulled.wait_status != 0) return ToolFailed("build", pulled, 0, "loading base image " + archive);
+  }
+  return 0;
+}
+
 std::vector<std::string> Build::Buildah() const {
   std::vector<std::string> argv = {"buildah"};
   if (!o_.storage_root.empty()) argv.push_back("--root=" + o_.storage_root);
@@ -416,11 +445,26 @@ int Build::Run() {
   absl::StatusOr<privsep::LandlockRuleset> landlock = GitLandlock();
   if (!landlock.ok()) return Fail("clone", 500, absl::StrCat("landlock: ", landlock.status().message()), kExitUsage);
   const std::string src = absl::StrCat(o_.work_dir, "/src");
-  ToolRun clone = RunTool("clone",
-                          {"git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "clone",
-                           "--depth=1", "--single-branch", "--no-tags", "--progress", "--branch", o_.ref, "--",
-                           o_.repo_url, src},
-                          &*landlock);
+  std::vector<std::string> git = {"git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"};
+  if (absl::StartsWith(o_.repo_url, "file://")) {
+    // A local repository is the host's, whose owner the build's user namespace does not
+    // map: git refuses it as of dubious ownership unless its global configuration
+    // (which git reads for this setting, unlike `-c`) names it. It is read-only here,
+    // and the exception names it alone.
+    const std::string path = o_.repo_url.substr(7);
+    UniqueFd home(openat(dir_.get(), "home", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (absl::Status s = WriteFileAtomically(home.get(), "gitconfig",
+                                             absl::StrCat("[safe]\n\tdirectory = ", path, "\n\tdirectory = ", path, "/.git\n"));
+        !s.ok()) {
+      return Fail("clone", 500, std::string(s.message()), kExitUsage);
+    }
+  }
+  for (const std::string& a : {std::string("clone"), std::string("--depth=1"), std::string("--single-branch"),
+                               std::string("--no-tags"), std::string("--progress"), std::string("--branch"), o_.ref,
+                               std::string("--"), o_.repo_url, src}) {
+    git.push_back(a);
+  }
+  ToolRun clone = RunTool("clone", git, &*landlock);
   durations_.set_clone_ms(MonotonicMs() - phase_start);
   if (clone.terminated || clone.wait_status != 0) return ToolFailed("clone", clone, 0, "git clone");
   Emit("clone", "cloned", durations_.clone_ms());
@@ -459,23 +503,26 @@ int Build::Run() {
     }
   }
 
+  // The base images this host offers every build (docker-archive files, which carry
+  // their names), into the build's own storage, so FROM finds them without a registry.
+  if (int loaded = LoadBaseImages(); loaded != 0) return loaded;
+
   // The build.
   phase_start = MonotonicMs();
   ResetMemoryPeak();
   uint64_t oom_before = MemoryLimitEvents();
   const std::string iid_file = absl::StrCat(o_.work_dir, "/image.id");
   std::vector<std::string> bud = Buildah();
-  // RUN steps get buildah's default capabilities less CAP_SETPCAP, CAP_NET_RAW and
-  // CAP_AUDIT_WRITE, which the build launcher does not hold
-  // (hardening/capabilities/build.list): runc may give a container only capabilities its
-  // caller has. They use the build's network (as the
-  // clone does): a network namespace of their own needs CAP_NET_ADMIN to bring up its
-  // loopback, and that capability would be the host's.
-  for (const std::string& a : {std::string("bud"), std::string("--isolation=oci"), std::string("--layers=false"),
+  // RUN steps run chrooted (buildah --isolation=chroot) in the builder's own namespaces:
+  // the build's user namespace, where runc could not manage cgroups, and its network
+  // namespace, whose routes the launcher's jail fixed. They get buildah's default
+  // capabilities less CAP_SETPCAP, CAP_NET_RAW and CAP_AUDIT_WRITE, none of which the
+  // build's bounding set holds (hardening/capabilities/build.list), and all of them
+  // count only inside the build's user namespace.
+  for (const std::string& a : {std::string("bud"), std::string("--isolation=chroot"), std::string("--layers=false"),
                                std::string("--cap-drop=CAP_SETPCAP"), std::string("--cap-drop=CAP_NET_RAW"),
-                               std::string("--cap-drop=CAP_AUDIT_WRITE"), std::string("--network=host"),
-                               "--iidfile=" + iid_file, "--file=" + containerfile,
-                               std::string("--"), *context}) {
+                               std::string("--cap-drop=CAP_AUDIT_WRITE"), "--iidfile=" + iid_file,
+                               "--file=" + containerfile, std::string("--"), *context}) {
     bud.push_back(a);
   }
   // buildah asks runc for RLIMIT_NOFILE 1048576 in RUN steps unless told otherwise;
@@ -519,13 +566,15 @@ int Build::Run() {
   push.push_back(absl::StrCat("oci-archive:", o_.work_dir, "/", kImageArchiveFile));
   ToolRun pushed = RunTool("export", push, nullptr);
   if (pushed.terminated || pushed.wait_status != 0) return ToolFailed("export", pushed, oom_before, "buildah push");
-  // The unnamed image is not kept in the build's storage (Podman's own, without a
-  // storage of the build's own): the archive is what is handed over. It stays where
-  // another name or a container holds it.
-  std::vector<std::string> rmi = Buildah();
-  rmi.push_back("rmi");
-  rmi.push_back(image_id);
-  (void)RunTool("export", rmi, nullptr);
+  // The unnamed image is not kept in Podman's storage (the systemd backend's builds
+  // write there): the archive is what is handed over. It stays where another name or a
+  // container holds it. A jailed build's own storage goes whole once it is over.
+  if (!absl::StartsWith(o_.storage_root, o_.work_dir + "/")) {
+    std::vector<std::string> rmi = Buildah();
+    rmi.push_back("rmi");
+    rmi.push_back(image_id);
+    (void)RunTool("export", rmi, nullptr);
+  }
   durations_.set_export_ms(MonotonicMs() - phase_start);
   durations_.set_total_ms(MonotonicMs() - started_ms_);
   BuildResultFile result;
@@ -565,6 +614,9 @@ int ReportUsageError(const BuilderOptions& options, const std::string& reason) {
 }
 
 int RunBuild(const BuilderOptions& options) {
+  // Descriptors the launcher left open (the network helper's lifeline) stay with this
+  // process and are not handed to git, buildah or a RUN step.
+  syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
   absl::StatusOr<UniqueFd> dir = OpenWorkDir(options.work_dir);
   if (!dir.ok()) {
     std::fprintf(stderr, "builder: %s\n", dir.status().ToString().c_str());

@@ -62,16 +62,42 @@ std::vector<std::string> StorageArgs(const PodmanHarness& podman) {
 
 std::string ContainersConf(const PodmanHarness& podman) { return HarnessDir(podman) + "/containers.conf"; }
 
+std::string SearchableDir(const std::string& name) {
+  static const std::string base = [] {
+    std::string dir = absl::StrCat("/tmp/coold-build-test.", getpid());
+    (void)Shell("rm -rf '" + dir + "' && mkdir -p -m 0755 '" + dir + "'");
+    std::atexit([] { (void)Shell(absl::StrCat("rm -rf /tmp/coold-build-test.", getpid())); });
+    return dir;
+  }();
+  const std::string dir = base + "/" + name;
+  (void)Shell("rm -rf '" + dir + "' && mkdir -p -m 0755 '" + dir + "'");
+  return dir;
+}
+
+std::string BaseImagesDir(const PodmanHarness& podman) {
+  static const std::string dir = SearchableDir("build-images");
+  struct stat st;
+  if (stat((dir + "/busybox.tar").c_str(), &st) == 0) return dir;
+  (void)Shell("mkdir -p '" + dir + "'");
+  // docker-archive keeps the image's name, so a build's FROM finds it by that name.
+  auto saved = podman.Podman(
+      {"save", "--format=docker-archive", "-o", dir + "/busybox.tar", PodmanHarness::kBusyboxImage});
+  if (!saved.ok()) return "";
+  (void)Shell("chmod 0644 '" + dir + "/busybox.tar'");
+  return dir;
+}
+
 build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std::string& builds_dir) {
   build::LauncherConfig config;
   config.builds_dir = builds_dir;
   config.builder_path = Runfile("services/builder/builder");
-  config.builder_args = StorageArgs(podman);
-  config.builder_args.push_back("--allow-file-urls");
+  config.builder_args = {"--allow-file-urls"};
   // Images are named localhost/test/<name>:<tag>.
   config.builder_args.push_back("--namespace=test");
-  config.builder_env = {"CONTAINERS_CONF=" + ContainersConf(podman),
-                        "CONTAINERS_REGISTRIES_CONF=" + HarnessDir(podman) + "/registries.conf"};
+  config.jail.images_dir = BaseImagesDir(podman);
+  // Uid slots of this test process alone: tests of other checkouts may build at the same
+  // time, and a test looks for what its own builds left by uid.
+  config.jail.uid_base = build::kDefaultUidBase + (getpid() % 256) * 64 * build::kJailIds;
   // A name of its own, so tests never meet the host's builds.
   config.cgroup_parent = "coolify-builds-test";
   config.limits = {1ULL << 30, 2000, 4096};

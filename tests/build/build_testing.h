@@ -25,7 +25,12 @@ std::string MakeRepo(const std::string& dir, const std::map<std::string, std::st
 std::vector<std::string> StorageArgs(const PodmanHarness& podman);
 std::string ContainersConf(const PodmanHarness& podman);
 
-// A launcher building into `podman`'s storage from `builds_dir`, with file:// allowed.
+// A directory of base images offered to builds (COOLD_BUILD_IMAGES_DIR): the harness's
+// busybox as a docker-archive, written once.
+std::string BaseImagesDir(const PodmanHarness& podman);
+
+// A launcher building from `builds_dir` with file:// allowed and the harness's busybox
+// offered as a base image.
 build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std::string& builds_dir);
 
 struct Finished {
@@ -41,6 +46,11 @@ Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Du
 // `limit`: what a test sees go away (a killed process, a removed cgroup) goes in its own
 // time.
 bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+// A fresh directory every user may search, under /tmp, removed when the test ends:
+// a build's jail reaches host paths (file:// repositories, base images) only by paths
+// its unprivileged uid may walk, and $TEST_TMPDIR lies under root's home.
+std::string SearchableDir(const std::string& name);
 
 // A fresh directory under $TEST_TMPDIR.
 std::string TempDir(const std::string& name);

@@ -68,12 +68,9 @@ class CooldBuildTest : public ::testing::Test {
         "COOLD_BUILD_BACKEND=native",
         "COOLD_BUILD_MEMORY_MAX=1G",
         "COOLD_BUILDER_ALLOW_FILE_URLS=1",
-        "COOLD_BUILDER_CONTAINERS_CONF=" + ContainersConf(*podman_),
+        "COOLD_BUILD_IMAGES_DIR=" + BaseImagesDir(*podman_),
+        absl::StrCat("COOLD_BUILD_UID_BASE=", build::kDefaultUidBase + (getpid() % 256) * 64 * build::kJailIds),
     };
-    for (const std::string& arg : StorageArgs(*podman_)) {
-      if (absl::StartsWith(arg, "--storage-root=")) env.push_back("COOLD_BUILDER_STORAGE_ROOT=" + arg.substr(15));
-      if (absl::StartsWith(arg, "--storage-runroot=")) env.push_back("COOLD_BUILDER_STORAGE_RUNROOT=" + arg.substr(18));
-    }
     coold_ = std::make_unique<CooldUnderTest>(env);
     ASSERT_TRUE(coold_->WaitForLog("broker stream open", std::chrono::seconds(30))) << coold_->log();
     ASSERT_TRUE(WaitForHosts(socket_, 1)) << broker_->log() << coold_->log();
@@ -94,7 +91,7 @@ class CooldBuildTest : public ::testing::Test {
 };
 
 TEST_F(CooldBuildTest, StaticBuildThroughTheBrokerIsServedByPodman) {
-  std::string repo = MakeRepo(dir_ + "/site", {{"dist/index.html", "<p>via broker</p>\n"}});
+  std::string repo = MakeRepo(SearchableDir("e2e-site"), {{"dist/index.html", "<p>via broker</p>\n"}});
   HttpAnswer accepted = DispatchBuild("e2e-static", absl::StrCat(R"("type":"static_build","repo_url":")", repo,
                                                                  R"(","git_ref":"main","target_image":"localhost/default/site:v1","base_image":"localhost/busybox:latest")"));
   ASSERT_EQ(accepted.status, 202) << accepted.body;
@@ -110,7 +107,7 @@ TEST_F(CooldBuildTest, StaticBuildThroughTheBrokerIsServedByPodman) {
 }
 
 TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
-  std::string repo = MakeRepo(dir_ + "/plain", {{"index.html", "x"}});
+  std::string repo = MakeRepo(SearchableDir("e2e-plain"), {{"index.html", "x"}});
   ASSERT_EQ(DispatchBuild("e2e-ref", absl::StrCat(R"("type":"static_build","repo_url":")", repo,
                                                    R"(","git_ref":"nope","target_image":"localhost/default/x:v1")"))
                 .status,
@@ -130,7 +127,7 @@ TEST_F(CooldBuildTest, BadRequestsComeBackWithTheirReason) {
 
 TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
   // A duration of its own: the test looks for the RUN step among all processes.
-  std::string repo = MakeRepo(dir_ + "/long", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
+  std::string repo = MakeRepo(SearchableDir("e2e-long"), {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   for (const char* id : {"e2e-killed", "e2e-cancel"}) {
     ASSERT_EQ(DispatchBuild(id, absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
                                               R"(","git_ref":"main","target_image":"localhost/default/long:v1")"))
@@ -154,7 +151,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
 }
 
 TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
-  std::string repo = MakeRepo(dir_ + "/slow", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 6\n"}});
+  std::string repo = MakeRepo(SearchableDir("e2e-slow"), {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 6\n"}});
   ASSERT_EQ(DispatchBuild("e2e-adopt", absl::StrCat(R"("type":"dockerfile_build","repo_url":")", repo,
                                                      R"(","git_ref":"main","target_image":"localhost/default/slow:v1")"))
                 .status,

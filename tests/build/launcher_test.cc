@@ -46,7 +46,8 @@ class LauncherTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(podman_, nullptr);
-    dir_ = coolify::testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = coolify::testing::TempDir(dir_name_);
     config_ = coolify::testing::TestLauncherConfig(*podman_, dir_ + "/builds");
   }
 
@@ -68,7 +69,7 @@ class LauncherTest : public ::testing::Test {
   }
 
   std::string Repo(const std::string& name, const std::map<std::string, std::string>& files) {
-    return coolify::testing::MakeRepo(dir_ + "/repos/" + name, files);
+    return coolify::testing::MakeRepo(coolify::testing::SearchableDir(dir_name_ + "-" + name), files);
   }
 
   // What coold does with a finished build's image (services/podman/image_load.h): its
@@ -99,12 +100,19 @@ class LauncherTest : public ::testing::Test {
       struct stat st;
       EXPECT_NE(stat(path.c_str(), &st), 0) << path << " is still there";
     }
-    // "[-]" keeps pgrep from finding its own shell's command line.
-    CommandRun left = Shell("pgrep -f -a '[-]-work-dir=" + dir_ + "/builds/" + id + "' || true");
+    // No process runs as one of the builds' host uids (the builder, buildah, RUN steps
+    // and the network helper all do), and the build's storage is gone.
+    const uint64_t base = config_.jail.uid_base, end = base + 64ULL * kJailIds;
+    CommandRun left = Shell(absl::StrCat("ps -e -o uid=,pid=,args= | awk '$1 >= ", base, " && $1 < ", end, "'"));
     EXPECT_EQ(left.out, "") << "processes left behind";
+    for (const char* scratch : {"storage", "src", "tmp", "home"}) {
+      const std::string path = absl::StrCat(dir_, "/builds/", id, "/", scratch);
+      EXPECT_TRUE(coolify::testing::EventuallyFails("test -e '" + path + "'")) << path << " is still there";
+    }
   }
 
   static PodmanHarness* podman_;
+  std::string dir_name_;
   std::string dir_;
   LauncherConfig config_;
 };

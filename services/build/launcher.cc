@@ -168,14 +168,16 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
     if (!policy.ok()) return policy.status();
     jail.capabilities = privsep::CapabilityBits(policy->identity.namespace_capabilities);
   }
-  // Every address this host holds is out of a build's reach, whatever the lists say:
-  // through the network helper they would be the host's own services.
+  // Every address this host holds is out of a build's reach unless an allowed range
+  // names it: through the network helper they would be the host's own services.
   ifaddrs* addresses = nullptr;
   if (getifaddrs(&addresses) == 0) {
     for (ifaddrs* a = addresses; a != nullptr; a = a->ifa_next) {
       if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
       Cidr own{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr), 32};
-      jail.deny.push_back(own);
+      bool allowed = false;
+      for (const Cidr& range : jail.allow) allowed = allowed || range.Contains(own);
+      if (!allowed) jail.deny.push_back(own);
     }
     freeifaddrs(addresses);
   }

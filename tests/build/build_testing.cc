@@ -62,6 +62,14 @@ std::vector<std::string> StorageArgs(const PodmanHarness& podman) {
 
 std::string ContainersConf(const PodmanHarness& podman) { return HarnessDir(podman) + "/containers.conf"; }
 
+uint64_t TestUidBase() { return build::kDefaultUidBase + (getpid() % 256) * 64ULL * build::kJailIds; }
+
+std::string BuildProcessRuns(const std::string& text, int count) {
+  const uint64_t base = TestUidBase(), end = base + 64ULL * build::kJailIds;
+  return absl::StrCat("ps -e -o uid=,stat=,args= | awk -v b=", base, " -v e=", end, " -v t='", text, "' -v n=", count,
+                      " '$1 >= b && $1 < e && $2 !~ /^Z/ && index($0, t) { c++ } END { exit c < n }'");
+}
+
 std::string SearchableDir(const std::string& name) {
   static const std::string base = [] {
     std::string dir = absl::StrCat("/tmp/coold-build-test.", getpid());
@@ -95,9 +103,7 @@ build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std:
   // Images are named localhost/test/<name>:<tag>.
   config.builder_args.push_back("--namespace=test");
   config.jail.images_dir = BaseImagesDir(podman);
-  // Uid slots of this test process alone: tests of other checkouts may build at the same
-  // time, and a test looks for what its own builds left by uid.
-  config.jail.uid_base = build::kDefaultUidBase + (getpid() % 256) * 64 * build::kJailIds;
+  config.jail.uid_base = static_cast<uid_t>(TestUidBase());
   // A name of its own, so tests never meet the host's builds.
   config.cgroup_parent = "coolify-builds-test";
   config.limits = {1ULL << 30, 2000, 4096};

@@ -47,6 +47,14 @@ Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Du
 // time.
 bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
+// The first host uid of this test process's build slots: tests of other checkouts may
+// build at the same time, and a test looks for what its own builds left by uid.
+uint64_t TestUidBase();
+
+// A shell command that succeeds while at least `count` processes of this test's builds
+// (uids of its slots) have `text` in their command line.
+std::string BuildProcessRuns(const std::string& text, int count = 1);
+
 // A fresh directory every user may search, under /tmp, removed when the test ends:
 // a build's jail reaches host paths (file:// repositories, base images) only by paths
 // its unprivileged uid may walk, and $TEST_TMPDIR lies under root's home.

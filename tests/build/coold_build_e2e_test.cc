@@ -69,7 +69,7 @@ class CooldBuildTest : public ::testing::Test {
         "COOLD_BUILD_MEMORY_MAX=1G",
         "COOLD_BUILDER_ALLOW_FILE_URLS=1",
         "COOLD_BUILD_IMAGES_DIR=" + BaseImagesDir(*podman_),
-        absl::StrCat("COOLD_BUILD_UID_BASE=", build::kDefaultUidBase + (getpid() % 256) * 64 * build::kJailIds),
+        absl::StrCat("COOLD_BUILD_UID_BASE=", TestUidBase()),
     };
     coold_ = std::make_unique<CooldUnderTest>(env);
     ASSERT_TRUE(coold_->WaitForLog("broker stream open", std::chrono::seconds(30))) << coold_->log();
@@ -135,7 +135,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
               202);
   }
   // Both RUN steps are running.
-  for (int i = 0; i < 600 && Shell("test $(pgrep -x sleep -a | grep -c 'sleep 2997') -ge 2").status != 0; ++i) {
+  for (int i = 0; i < 600 && Shell(BuildProcessRuns("sleep 2997", 2)).status != 0; ++i) {
     usleep(100 * 1000);
   }
   ASSERT_EQ(Shell("kill -KILL $(pgrep -f '[-]-request-id=e2e-killed' | head -1)").status, 0);
@@ -146,7 +146,7 @@ TEST_F(CooldBuildTest, BuilderKilledWithoutResultIs500AndCancelStopsABuild) {
   HttpAnswer cancelled = PollBuildResult(socket_, "e2e-cancel", std::chrono::seconds(60));
   EXPECT_EQ(cancelled.status, 499) << cancelled.body;
   EXPECT_THAT(cancelled.body, HasSubstr(R"("message":"cancelled")"));
-  EXPECT_TRUE(EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "a RUN step outlived its build";
+  EXPECT_TRUE(EventuallyFails(coolify::testing::BuildProcessRuns("sleep 2997"))) << "a RUN step outlived its build";
   EXPECT_TRUE(EventuallyFails("ls /sys/fs/cgroup/unified/coolify-builds | grep -q coolify-build-e2e"));
 }
 

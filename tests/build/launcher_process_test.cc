@@ -78,12 +78,10 @@ class LauncherProcess {
                                      "--memory-max=1073741824",
                                      absl::StrCat("--timeout-seconds=", timeout_seconds),
                                      "--kill-grace-seconds=3",
-                                     "--containers-conf=" + ContainersConf(podman),
+                                     "--images-dir=" + BaseImagesDir(podman),
+                                     absl::StrCat("--uid-base=", TestUidBase()),
                                      "--allow-file-urls",
                                      "--namespace=test"};
-    for (const std::string& arg : StorageArgs(podman)) {
-      if (!absl::StartsWith(arg, "--storage-driver=")) args.push_back(arg);
-    }
     auto pair = privsep::SeqpacketPair();
     EXPECT_TRUE(pair.ok()) << pair.status();
     if (!pair.ok()) return;
@@ -223,7 +221,7 @@ class LauncherProcessTest : public ::testing::Test {
     privsep::BuildSpec r;
     r.set_request_id(id);
     r.set_kind(privsep::BUILD_KIND_DOCKERFILE);
-    r.set_repo_url(MakeRepo(dir_ + "/repos/" + id, {{"Dockerfile", dockerfile}}));
+    r.set_repo_url(MakeRepo(SearchableDir("process-" + id), {{"Dockerfile", dockerfile}}));
     r.set_git_ref("main");
     r.set_target_image("localhost/test/" + id + ":v1");
     return r;

@@ -101,9 +101,10 @@ class LauncherTest : public ::testing::Test {
       EXPECT_NE(stat(path.c_str(), &st), 0) << path << " is still there";
     }
     // No process runs as one of the builds' host uids (the builder, buildah, RUN steps
-    // and the network helper all do), and the build's storage is gone.
+    // and the network helper all do), and the build's storage is gone. (A launcher this
+    // test dropped to play a restart leaves its children unreaped: zombies hold nothing.)
     const uint64_t base = config_.jail.uid_base, end = base + 64ULL * kJailIds;
-    CommandRun left = Shell(absl::StrCat("ps -e -o uid=,pid=,args= | awk '$1 >= ", base, " && $1 < ", end, "'"));
+    CommandRun left = Shell(absl::StrCat("ps -e -o uid=,stat=,pid=,args= | awk '$1 >= ", base, " && $1 < ", end, " && $2 !~ /^Z/'"));
     EXPECT_EQ(left.out, "") << "processes left behind";
     for (const char* scratch : {"storage", "src", "tmp", "home"}) {
       const std::string path = absl::StrCat(dir_, "/builds/", id, "/", scratch);
@@ -178,7 +179,7 @@ TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
   bool sleeping = false;
   for (int i = 0; i < 600 && !sleeping; ++i) {
     launcher->Poll(absl::Milliseconds(100));
-    sleeping = Shell("pgrep -x sleep -a | grep -q 'sleep 2997'").status == 0;
+    sleeping = Shell(coolify::testing::BuildProcessRuns("sleep 2997")).status == 0;
   }
   ASSERT_TRUE(sleeping);
   ASSERT_TRUE(launcher->Cancel("cancel-1").ok());
@@ -187,7 +188,7 @@ TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 499u);
   EXPECT_EQ(error.reason(), "cancelled");
-  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "the RUN step survived the cancel";
+  EXPECT_TRUE(testing::EventuallyFails(coolify::testing::BuildProcessRuns("sleep 2997"))) << "the RUN step survived the cancel";
   ExpectGone("cancel-1");
   EXPECT_TRUE(absl::IsNotFound(launcher->Cancel("cancel-1")));
 }
@@ -228,7 +229,7 @@ TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {
   EXPECT_EQ(f.outcome.note, "timed out after 3s");
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 499u);  // the builder saw SIGTERM; the front end answers 504 with the note
-  EXPECT_TRUE(testing::EventuallyFails("pgrep -x sleep -a | grep -q 'sleep 2997'")) << "the RUN step outlived the limit";
+  EXPECT_TRUE(testing::EventuallyFails(coolify::testing::BuildProcessRuns("sleep 2997"))) << "the RUN step outlived the limit";
   ExpectGone("timeout-1");
 }
 
@@ -236,7 +237,7 @@ TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
   std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("killed-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
-  for (int i = 0; i < 600 && Shell("pgrep -x sleep -a | grep -q 'sleep 2997'").status != 0; ++i) {
+  for (int i = 0; i < 600 && Shell(coolify::testing::BuildProcessRuns("sleep 2997")).status != 0; ++i) {
     launcher->Poll(absl::Milliseconds(100));
   }
   ASSERT_EQ(kill(launcher->builder_pid("killed-1"), SIGKILL), 0);

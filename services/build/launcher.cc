@@ -532,6 +532,19 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
     }
   }
   update.note = build.note;
+  if (update.outcome_file == kResultFile) {
+    // Once the build is over (every process of it gone, so nothing can change the file
+    // any more): without following a link, a regular file with no other name (a hard
+    // link planted by the build could point at a host file its ids may read).
+    UniqueFd archive(openat(build.dir.get(), kImageArchiveFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (archive && fstat(archive.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+      unlinkat(build.dir.get(), kImageArchiveFile, 0);
+      update.image_archive = std::move(archive);
+    } else {
+      LogWarn("build %s: no image archive to hand over", id);
+    }
+  }
   if (update.outcome_file.empty() && build.cgroup && build.cgroup->OomKills() > 0) {
     update.note = "memory limit hit";
   }

@@ -79,6 +79,10 @@ struct BuildUpdate {
   std::string outcome_file;
   std::string outcome_text;
   std::string note;  // the launcher's own reason when there is no outcome file
+  // With finished and result.json: the build's image archive (kImageArchiveFile), opened
+  // and then unlinked by the launcher (the work directory is the build's own, which only
+  // its ids may read), so it lives as long as this descriptor that hands it over.
+  privsep::UniqueFd image_archive;
 };
 
 class Launcher {

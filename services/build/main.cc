@@ -152,24 +152,6 @@ std::string TakeImageName(int builds_dir, const std::string& id) {
   return n > 0 && n < static_cast<ssize_t>(sizeof(buf)) ? std::string(buf, static_cast<size_t>(n)) : "";
 }
 
-// The build's image archive, opened once the build is over (Poll reports a build finished
-// only when every process of it is gone, so nothing can change the file any more):
-// without following a link, a regular file with no other name (a hard link planted by the
-// build could point at a host file), then unlinked, so it lives as long as the descriptor
-// that hands it over.
-UniqueFd TakeImageArchive(int builds_dir, const std::string& id) {
-  UniqueFd dir(openat(builds_dir, id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir) return UniqueFd();
-  UniqueFd archive(openat(dir.get(), build::kImageArchiveFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  struct stat st;
-  if (!archive || fstat(archive.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-    LogWarn("build %s: no image archive to hand over", id);
-    return UniqueFd();
-  }
-  unlinkat(dir.get(), build::kImageArchiveFile, 0);
-  return archive;
-}
-
 // Sends what waits, build by build in turn, without ever waiting for the reader: a full
 // socket leaves the rest queued (bounded) for the next tick. False when the stream is
 // gone.
@@ -292,7 +274,7 @@ int Main(int argc, char** argv) {
       if (update.finished) {
         std::string name = TakeImageName(builds_dir.get(), update.request_id);
         if (update.outcome_file == build::kResultFile) {
-          outbox.AttachImage(TakeImageArchive(builds_dir.get(), update.request_id), std::move(name));
+          outbox.AttachImage(std::move(update.image_archive), std::move(name));
         }
       }
     }

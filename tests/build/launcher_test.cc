@@ -73,11 +73,11 @@ class LauncherTest : public ::testing::Test {
   }
 
   // What coold does with a finished build's image (services/podman/image_load.h): its
-  // unnamed archive loaded into Podman and named there, under the test's namespace.
-  absl::Status HandOver(const std::string& id, const std::string& name) {
-    const std::string archive = dir_ + "/builds/" + id + "/image.tar";
-    privsep::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return absl::NotFoundError(archive);
+  // unnamed archive, handed over by the launcher, loaded into Podman and named there,
+  // under the test's namespace.
+  absl::Status HandOver(const coolify::testing::Finished& f, const std::string& name) {
+    const privsep::UniqueFd& fd = f.outcome.image_archive;
+    if (!fd) return absl::NotFoundError("no image archive with " + f.outcome.request_id);
     podman::ClientOptions options;
     options.socket_path = podman_->socket_path();
     absl::StatusOr<privsep::PodmanImageLoaded> loaded =
@@ -144,7 +144,7 @@ TEST_F(LauncherTest, StaticSiteIsBuiltAndServedByPodman) {
 
   // The build named nothing in Podman; the hand-over does.
   EXPECT_FALSE(podman_->Podman({"image", "exists", "localhost/test/static-1:v1"}).ok());
-  ASSERT_TRUE(HandOver("static-1", "localhost/test/static-1:v1").ok());
+  ASSERT_TRUE(HandOver(f, "localhost/test/static-1:v1").ok());
   // Podman serves the page from the image it was handed.
   auto id = podman_->Podman({"run", "-d", "--name", "static-web", "-p", "127.0.0.1:18931:8080",
                              "localhost/test/static-1:v1", "httpd", "-f", "-p", "8080", "-h", "/usr/share/nginx/html"});
@@ -164,7 +164,7 @@ TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
   coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "docker-1");
   ASSERT_TRUE(f.finished);
   ASSERT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text << absl::StrJoin(f.events, "\n");
-  ASSERT_TRUE(HandOver("docker-1", "localhost/test/docker-1:v1").ok());
+  ASSERT_TRUE(HandOver(f, "localhost/test/docker-1:v1").ok());
   auto out = podman_->Podman({"run", "--rm", "localhost/test/docker-1:v1"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "made-in-build\nhello\n");

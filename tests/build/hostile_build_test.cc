@@ -126,7 +126,8 @@ class HostileBuildTest : public ::testing::Test {
     name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     dir_ = coolify::testing::TempDir(name_);
     config_ = coolify::testing::TestLauncherConfig(*podman_, dir_ + "/builds");
-    config_.builder_args.clear();  // no file:// repositories: git daemon serves them
+    // No file:// repositories (git daemon serves them); images named under "hostile".
+    config_.builder_args = {"--namespace=hostile"};
     // The deny list as coold computes it from its environment: this host's management
     // IP and a namespace gateway; the git daemon's address explicitly allowed.
     std::map<std::string, std::string> env = {{"COOLD_BUILD_BACKEND", "native"},
@@ -364,7 +365,7 @@ TEST_F(HostileBuildTest, WithoutANetworkOnlyLoopbackIsThere) {
   Listener allowed(kAllowed, kPort + 1);
   ASSERT_TRUE(allowed.ok());
   // The clone itself needs the network: the repository goes in as a file:// URL here.
-  config_.builder_args = {"--allow-file-urls"};
+  config_.builder_args = {"--allow-file-urls", "--namespace=hostile"};
   auto launcher = Launcher::Create(config_);
   ASSERT_TRUE(launcher.ok()) << launcher.status();
   const std::string dir = coolify::testing::SearchableDir("hostile-none");

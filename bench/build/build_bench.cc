@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     const std::string id = absl::StrCat("launch-", i);
     const std::string events = absl::StrCat(dir, "/builds/", id, "/events.ndjson");
     auto t0 = Clock::now();
-    if (absl::Status s = (*launcher)->Start(Spec(id, "http://127.0.0.1:9/closed.git", "localhost/bench/x:v1"));
+    if (absl::Status s = (*launcher)->Start(Spec(id, "http://127.0.0.1:9/closed.git", "localhost/test/x:v1"));
         !s.ok()) {
       std::fprintf(stderr, "start: %s\n", std::string(s.message()).c_str());
       return 1;
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     std::vector<double> via_launcher, by_hand;
     for (int i = 0; i < builds; ++i) {
       const std::string id = absl::StrCat(kind, "-", i);
-      coolify::privsep::BuildSpec spec = Spec(id, dockerfile ? app : site, absl::StrCat("localhost/bench/", kind, ":", i));
+      coolify::privsep::BuildSpec spec = Spec(id, dockerfile ? app : site, absl::StrCat("localhost/test/", kind, ":", i));
       if (dockerfile) {
         spec.set_kind(coolify::privsep::BUILD_KIND_DOCKERFILE);
         spec.clear_base_image();

@@ -259,6 +259,12 @@ CONF
   tar -C "$root" -cf "$work/nginx-root.tar" .
   pod import --change 'CMD ["/usr/sbin/nginx","-g","daemon off;"]' --change 'ENV PATH=/usr/sbin:/bin' \
     "$work/nginx-root.tar" localhost/nginx-debian:1 >/dev/null
+  # Builds run jailed with storage of their own: the base image is offered to them as a
+  # docker-archive (COOLD_BUILD_IMAGES_DIR), which keeps its name.
+  mkdir -p "$work/build-images"
+  pod save --format=docker-archive -o "$work/build-images/nginx-debian.tar" localhost/nginx-debian:1 >/dev/null
+  chmod 0755 "$work/build-images"
+  chmod 0644 "$work/build-images/nginx-debian.tar"
 }
 live build_base >"$work/base.log" 2>&1 || { cat "$work/base.log" >&2; fail "base image"; }
 ok "$(dpkg-deb -f "$(ls "$cache"/debs/nginx_*.deb | head -1)" Version)"
@@ -320,8 +326,7 @@ nsenter --net="/run/netns/$netns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   COOLD_BROKER_URL=grpcs://127.0.0.1:6443 COOLD_BROKER_TOKEN_FILE="$work/host-jwt" \
   COOLD_BROKER_CA_FILE="$work/ca.crt" \
   COOLD_BUILDER_ENABLED=1 COOLD_BUILDS_DIR="$work/builds" COOLD_BUILDER_ALLOW_FILE_URLS=1 \
-  COOLD_BUILDER_STORAGE_ROOT="$work/podman/root" COOLD_BUILDER_STORAGE_RUNROOT="$work/podman/runroot" \
-  COOLD_BUILDER_CONTAINERS_CONF="$work/podman/containers.conf" \
+  COOLD_BUILD_IMAGES_DIR="$work/build-images" \
   COOLD_PODMAN_SOCKET="$podman_sock" \
   COOLD_API_BIND=127.0.0.1:$api_port COOLD_API_TOKEN_FILE="$work/api-token" \
   COOLD_RULES_PATH="$work/etc/allow.rules" COOLD_BRIDGE_RULES_PATH="$work/etc/allow.nft" \

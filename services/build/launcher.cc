@@ -53,6 +53,8 @@ struct Launcher::Running {
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time kill_at = absl::InfiniteFuture();
   bool exited = false;
+  // How our child the builder ended (waitpid's status), -1 when unknown (adopted).
+  int exit_status = -1;
   std::string note;
   // Native backend: the build's uid slot (build_jail.h), its network helper (our child
   // unless adopted), and the remover of its storage once it is over.
@@ -547,6 +549,11 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
   }
   if (update.outcome_file.empty() && build.cgroup && build.cgroup->OomKills() > 0) {
     update.note = "memory limit hit";
+  } else if (update.outcome_file.empty() && update.note.empty() && build.exit_status >= 0) {
+    // Said to the operator: a builder that ends without an outcome has crashed or was killed.
+    const int status = build.exit_status;
+    update.note = WIFSIGNALED(status) ? absl::StrCat("builder killed by signal ", WTERMSIG(status))
+                                      : absl::StrCat("builder exited with status ", WEXITSTATUS(status));
   }
   // Reported: a restart must not report it again.
   UniqueFd marker(openat(build.dir.get(), kReportedFile, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -583,6 +590,7 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
       int status = 0;
       if (waitpid(build.pid, &status, WNOHANG) == build.pid) {
         build.exited = true;
+        build.exit_status = status;
         build.pidfd.reset();
       }
     } else if (!build.exited && build.cgroup) {

@@ -64,10 +64,15 @@ std::string ContainersConf(const PodmanHarness& podman) { return HarnessDir(podm
 
 uint64_t TestUidBase() { return build::kDefaultUidBase + (getpid() % 256) * 64ULL * build::kJailIds; }
 
+std::string ProcessesInUidRange(uint64_t base, uint64_t end) {
+  return absl::StrCat("ps -e -o uid=,stat=,pid=,args= | awk -v b=", base, " -v e=", end,
+                      " '{ u = $1 < 0 ? $1 + 4294967296 : $1 } u >= b && u < e && $2 !~ /^Z/ { $1 = u; print }'");
+}
+
 std::string BuildProcessRuns(const std::string& text, int count) {
   const uint64_t base = TestUidBase(), end = base + 64ULL * build::kJailIds;
-  return absl::StrCat("ps -e -o uid=,stat=,args= | awk -v b=", base, " -v e=", end, " -v t='", text, "' -v n=", count,
-                      " '$1 >= b && $1 < e && $2 !~ /^Z/ && index($0, t) { c++ } END { exit c < n }'");
+  return absl::StrCat(ProcessesInUidRange(base, end), " | awk -v t='", text, "' -v n=", count,
+                      " 'index($0, t) { c++ } END { exit c < n }'");
 }
 
 std::string SearchableDir(const std::string& name) {

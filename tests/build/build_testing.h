@@ -51,6 +51,11 @@ bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit
 // build at the same time, and a test looks for what its own builds left by uid.
 uint64_t TestUidBase();
 
+// A shell command that prints "uid stat pid args" of every live (not zombie) process whose
+// host uid lies in [base, end). ps prints uids of 2^31 and above as negative numbers, which
+// are folded back here.
+std::string ProcessesInUidRange(uint64_t base, uint64_t end);
+
 // A shell command that succeeds while at least `count` processes of this test's builds
 // (uids of its slots) have `text` in their command line.
 std::string BuildProcessRuns(const std::string& text, int count = 1);

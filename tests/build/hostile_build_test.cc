@@ -198,7 +198,7 @@ class HostileBuildTest : public ::testing::Test {
   // No process of this test's builds, no cgroup, no storage left.
   void ExpectNothingLeft(const std::string& id) {
     const uint64_t base = config_.jail.uid_base, end = base + 64ULL * kJailIds;
-    CommandRun left = Shell(absl::StrCat("ps -e -o uid=,stat=,pid=,args= | awk '$1 >= ", base, " && $1 < ", end, " && $2 !~ /^Z/'"));
+    CommandRun left = Shell(coolify::testing::ProcessesInUidRange(base, end));
     EXPECT_EQ(left.out, "") << "processes left behind";
     for (const char* hierarchy : {"unified", "memory", "cpu", "pids"}) {
       const std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, "/coolify-builds-test/coolify-build-", id);

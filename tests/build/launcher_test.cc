@@ -104,7 +104,7 @@ class LauncherTest : public ::testing::Test {
     // and the network helper all do), and the build's storage is gone. (A launcher this
     // test dropped to play a restart leaves its children unreaped: zombies hold nothing.)
     const uint64_t base = config_.jail.uid_base, end = base + 64ULL * kJailIds;
-    CommandRun left = Shell(absl::StrCat("ps -e -o uid=,stat=,pid=,args= | awk '$1 >= ", base, " && $1 < ", end, " && $2 !~ /^Z/'"));
+    CommandRun left = Shell(coolify::testing::ProcessesInUidRange(base, end));
     EXPECT_EQ(left.out, "") << "processes left behind";
     for (const char* scratch : {"storage", "src", "tmp", "home"}) {
       const std::string path = absl::StrCat(dir_, "/builds/", id, "/", scratch);
@@ -177,11 +177,15 @@ TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
   ASSERT_TRUE(launcher->Start(Request("cancel-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
   // Wait until the RUN step's process is running inside the build.
   bool sleeping = false;
+  std::vector<std::string> events;
   for (int i = 0; i < 600 && !sleeping; ++i) {
-    launcher->Poll(absl::Milliseconds(100));
+    for (BuildUpdate& update : launcher->Poll(absl::Milliseconds(100))) {
+      for (std::string& line : update.event_lines) events.push_back(std::move(line));
+      if (update.finished) events.push_back("finished: " + update.outcome_file + " " + update.outcome_text);
+    }
     sleeping = Shell(coolify::testing::BuildProcessRuns("sleep 2997")).status == 0;
   }
-  ASSERT_TRUE(sleeping);
+  ASSERT_TRUE(sleeping) << absl::StrJoin(events, "\n") << "\n" << Shell("ps -e -o uid=,stat=,args=").out;
   ASSERT_TRUE(launcher->Cancel("cancel-1").ok());
   coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "cancel-1", absl::Seconds(60));
   ASSERT_TRUE(f.finished);
@@ -237,13 +241,17 @@ TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
   std::string repo = Repo("killed", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN sleep 2997\n"}});
   auto launcher = NewLauncher();
   ASSERT_TRUE(launcher->Start(Request("killed-1", privsep::BUILD_KIND_DOCKERFILE, repo)).ok());
-  for (int i = 0; i < 600 && Shell(coolify::testing::BuildProcessRuns("sleep 2997")).status != 0; ++i) {
+  bool sleeping = false;
+  for (int i = 0; i < 600 && !sleeping; ++i) {
     launcher->Poll(absl::Milliseconds(100));
+    sleeping = Shell(coolify::testing::BuildProcessRuns("sleep 2997")).status == 0;
   }
+  ASSERT_TRUE(sleeping);
   ASSERT_EQ(kill(launcher->builder_pid("killed-1"), SIGKILL), 0);
   coolify::testing::Finished f = coolify::testing::WaitFinished(*launcher, "killed-1", absl::Seconds(60));
   ASSERT_TRUE(f.finished);
   EXPECT_EQ(f.outcome.outcome_file, "");  // the front end answers 500 builder exited without result file
+  EXPECT_EQ(f.outcome.note, "builder killed by signal 9");
   ExpectGone("killed-1");
 }
 

@@ -109,8 +109,17 @@ build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std:
   config.builder_args.push_back("--namespace=test");
   config.jail.images_dir = BaseImagesDir(podman);
   config.jail.uid_base = static_cast<uid_t>(TestUidBase());
-  // A name of its own, so tests never meet the host's builds.
-  config.cgroup_parent = "coolify-builds-test";
+  // A name of this test process's own, so tests never meet the host's builds nor those of
+  // another test running at the same time (a launcher kills what it finds in a build's
+  // cgroup); the empty parents go when the test ends.
+  config.cgroup_parent = absl::StrCat("coolify-builds-test-", getpid());
+  static const bool cleanup_registered = [] {
+    std::atexit([] {
+      (void)Shell(absl::StrCat("rmdir /sys/fs/cgroup/*/coolify-builds-test-", getpid(), " 2>/dev/null"));
+    });
+    return true;
+  }();
+  (void)cleanup_registered;
   config.limits = {1ULL << 30, 2000, 4096};
   config.kill_grace = absl::Seconds(5);
   return config;

@@ -201,7 +201,7 @@ class HostileBuildTest : public ::testing::Test {
     CommandRun left = Shell(coolify::testing::ProcessesInUidRange(base, end));
     EXPECT_EQ(left.out, "") << "processes left behind";
     for (const char* hierarchy : {"unified", "memory", "cpu", "pids"}) {
-      const std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, "/coolify-builds-test/coolify-build-", id);
+      const std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, "/", config_.cgroup_parent, "/coolify-build-", id);
       struct stat st;
       EXPECT_NE(stat(path.c_str(), &st), 0) << path << " is still there";
     }

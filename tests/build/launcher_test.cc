@@ -94,7 +94,7 @@ class LauncherTest : public ::testing::Test {
 
   // No process of the build and no cgroup of it are left.
   void ExpectGone(const std::string& id) {
-    std::string cgroup = "coolify-builds-test/coolify-build-" + id;
+    std::string cgroup = config_.cgroup_parent + "/coolify-build-" + id;
     for (const char* hierarchy : {"unified", "memory", "cpu", "pids", ""}) {
       std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, hierarchy[0] ? "/" : "", cgroup);
       struct stat st;

@@ -27,7 +27,7 @@ namespace coolify {
 namespace {
 
 constexpr char kToken[] = "e2e-token-0123456789abcdef";
-constexpr int kPort = 18443;
+const int kPort = coolify::testing::FreeLoopbackPort();
 
 std::string TmpDir() { return getenv("TEST_TMPDIR"); }
 

@@ -31,7 +31,7 @@ namespace coolify {
 namespace {
 
 constexpr char kToken[] = "podman-e2e-token-0123456789";
-constexpr int kPort = 18444;
+const int kPort = coolify::testing::FreeLoopbackPort();
 
 using Answer = testing::RestAnswer;
 

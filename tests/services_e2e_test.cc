@@ -18,7 +18,7 @@ namespace coolify {
 namespace {
 
 constexpr char kToken[] = "services-e2e-token-0123456789";
-constexpr int kPort = 18445;
+const int kPort = coolify::testing::FreeLoopbackPort();
 constexpr char kGateway[] = "10.210.7.1";
 
 using Answer = testing::RestAnswer;

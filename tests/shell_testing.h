@@ -1,5 +1,5 @@
-// The two helpers every test that drives real programs needs: where a runfile is, and
-// running a shell command as an operator would. Kept apart from coold_testing (whose
+// The helpers every test that drives real programs needs: where a runfile is, running a
+// shell command as an operator would, and a port for a server it starts. Kept apart from coold_testing (whose
 // target brings the whole coold as data) so tests of other programs can use them.
 #ifndef COOLD_TESTS_SHELL_TESTING_H_
 #define COOLD_TESTS_SHELL_TESTING_H_
@@ -18,6 +18,10 @@ struct CommandRun {
 
 // Runs a shell command in this process's network namespace, as an operator would.
 CommandRun Shell(const std::string& command);
+
+// A loopback TCP port free right now, chosen by the kernel: tests run side by side, and a
+// fixed port is one another test may hold. A restarted server can come back on it.
+int FreeLoopbackPort();
 
 }  // namespace coolify::testing
 

@@ -24,7 +24,7 @@ namespace coolify {
 namespace {
 
 constexpr char kToken[] = "sync-e2e-token-0123456789ab";
-constexpr int kPort = 18446;
+const int kPort = coolify::testing::FreeLoopbackPort();
 constexpr char kCorrosion[] = "127.0.0.1:18600";
 constexpr char kName[] = "sync-web.default.coolify.internal";
 

@@ -23,9 +23,6 @@
 
 namespace coolify::testing {
 
-// A loopback TCP port free right now, so a restarted server can come back on the same one.
-int FreeLoopbackPort();
-
 // A scratch directory with an ES256 key pair (es.key/es.pub), an RSA-2048 pair
 // (rs.key/rs.pub) and a TLS certificate for 127.0.0.1 (tls.crt/tls.key). Aborts the
 // test binary when openssl fails: a test without its keys cannot mean anything.

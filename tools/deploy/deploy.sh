@@ -41,6 +41,7 @@ if [[ -z $prefix ]]; then
     prefix=$repo_root/bazel-bin/packaging/stage
   fi
 fi
+prefix=${prefix%/}  # "/" becomes "", so the paths shown read /usr/...
 coold_bin=$prefix/usr/sbin/coold
 broker_bin=$prefix/usr/sbin/coolify-broker
 coolctl_bin=$prefix/usr/bin/coolctl

@@ -77,12 +77,27 @@ std::optional<std::pair<const char*, const char*>> HostPathProblem(const v1::Pol
                                                                    bool read_only) {
   bool under_any = false;
   bool writable = false;
+  bool writable_root = false;
   for (const v1::HostPathRule& rule : policy.host_paths()) {
     if (!IsUnderPrefix(path, rule.prefix())) continue;
     under_any = true;
-    writable |= !rule.read_only();
+    if (rule.read_only()) continue;
+    // A writable prefix's own directory is where every other container's bind source
+    // under it passes through: a container that may write there can swap another's
+    // source for a symlink before that one's next start (Podman binds by path again at
+    // every start). Only directories below the root may be bound writable.
+    if (path == rule.prefix()) {
+      writable_root = true;
+    } else {
+      writable = true;
+    }
   }
   if (!under_any) return std::make_pair("host_paths", "is outside every allowed host path");
+  if (!read_only && !writable && writable_root) {
+    return std::make_pair("host_paths.writable_root",
+                          "is an allowed host path's root, which may only be bound read-only; bind a directory "
+                          "below it");
+  }
   if (!read_only && !writable) {
     return std::make_pair("host_paths.read_only", "may only be bound read-only");
   }

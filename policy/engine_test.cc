@@ -113,7 +113,9 @@ TEST(EvaluateTest, HostPathsLexically) {
     const char* rule;  // "" = allowed
   } cases[] = {
       {"/data/coolify/volumes/app", false, ""},
-      {"/data/coolify/volumes", false, ""},
+      {"/data/coolify/volumes", false, "host_paths.writable_root"},
+      {"/data/coolify/volumes", true, ""},
+      {"/data/coolify/volumes/app/..", false, "host_paths.writable_root"},
       {"/data/coolify/volumes/app/../other/", false, ""},
       {"//data//coolify/./volumes/app", false, ""},
       {"/data/coolify/volumes/../../../etc", false, "host_paths"},
@@ -200,6 +202,8 @@ TEST_F(HostPathResolutionTest, SymlinksCannotLeadOutOfAllowedPrefixes) {
   EXPECT_EQ(Check("/data/to-ro", /*read_only=*/true), Strings{});
   EXPECT_EQ(Check("/ro/back", /*read_only=*/true), Strings{});
   EXPECT_EQ(Check("/data/missing"), Strings{"host_paths@binds[0].source"});
+  // A symlink to the writable root is the root.
+  EXPECT_EQ(Check("/data/app/../alias/.."), Strings{"host_paths.writable_root@binds[0].source"});
 }
 
 TEST_F(HostPathResolutionTest, ReasonNamesWhereTheSymlinkLeads) {

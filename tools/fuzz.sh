@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A libFuzzer campaign over the parsers of untrusted bytes:
 #
-#   tools/fuzz.sh [target|all] [seconds per target, default 600]
+#   tools/fuzz.sh [all|target[,target...]] [seconds per target, default 600]
+#   tools/fuzz.sh table      (only rewrites the table from the kept results)
 #
 # For each target: the fuzzer built under ASan+UBSan (--config=fuzz) runs for the given
 # time on its kept corpus (~/.cache/coold-fuzz/<target>) and its seeds (fuzz/corpus/);
@@ -9,9 +10,11 @@
 # ~/.cache/coold-fuzz/crashes/<target>/: add each to fuzz/corpus/<target>/ (which
 # //fuzz:<target>_regression replays in `bazel test`) once fixed. Then every merged
 # corpus runs once through a coverage build (--config=fuzzcov) and llvm-cov reports the
-# line coverage of the project's own code. The summary table (executions, exec/s,
-# libFuzzer's edge count, line coverage, crashes) is printed and written into
-# docs/security.md between the fuzz-campaign markers.
+# line coverage of the project's own code. Each target's figures (executions, exec/s,
+# libFuzzer's edge count, line coverage, crashes, with the date and the machine's load)
+# are kept in ~/.cache/coold-fuzz/results/, so campaigns over parts of the targets (two at
+# once on two cores) add up; the table of every target's latest figures is printed and
+# written into docs/security.md between the fuzz-campaign markers.
 #
 # tools/test.sh runs each target for 20 s only; this is the long run.
 set -euo pipefail
@@ -23,13 +26,19 @@ mkdir -p "$cache"
 work=$(mktemp -d /tmp/coold-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+results=$cache/results
+mkdir -p "$results"
 if [[ "$which" == all ]]; then
   mapfile -t targets < <(bazel query 'attr(tags, "fuzz_target", //fuzz/...)' 2>/dev/null)
+elif [[ "$which" == table ]]; then
+  targets=()
 else
-  targets=("//fuzz:$which")
+  IFS=',' read -r -a names <<<"$which"
+  targets=()
+  for name in "${names[@]}"; do targets+=("//fuzz:$name"); done
 fi
-((${#targets[@]})) || { echo "fuzz: no targets" >&2; exit 1; }
-
+((${#targets[@]})) || [[ "$which" == table ]] || { echo "fuzz: no targets" >&2; exit 1; }
+if ((${#targets[@]})); then
 echo "fuzz: building ${#targets[@]} target(s) with ASan+UBSan"
 bazel build --config=fuzz "${targets[@]}"
 mkdir -p "$work/fuzz" "$work/cov"
@@ -63,7 +72,6 @@ done
 
 echo "fuzz: coverage build"
 bazel build --config=fuzzcov "${targets[@]}"
-table="| target | seconds | executions | exec/s | edges | lines covered | crashes |"$'\n'"|---|---:|---:|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
   IFS='|' read -r name execs rate edges found <<<"$row"
   bin=bazel-bin/fuzz/$name
@@ -77,7 +85,13 @@ for row in "${rows[@]}"; do
       -ignore-filename-regex='(^/usr/|external/|bazel-out/|\.pb\.|^fuzz/)' 2>/dev/null |
       awk '/^TOTAL/ {print $(NF-3)}')
   fi
-  table+=$'\n'"| \`$name\` | $seconds | $execs | $rate | $edges | ${lines:-n/a} | $found |"
+  echo "| \`$name\` | $(date -u +%Y-%m-%d) | $seconds | $execs | $rate | $edges | ${lines:-n/a} | $found | $(cut -d' ' -f1 /proc/loadavg) |" >"$results/$name.row"
+done
+fi  # targets to run
+
+table="| target | date | seconds | executions | exec/s | edges | lines covered | crashes | load at end |"$'\n'"|---|---|---:|---:|---:|---:|---:|---:|---:|"
+for row in "$results"/*.row; do
+  [[ -e $row ]] && table+=$'\n'"$(cat "$row")"
 done
 echo
 echo "$table"
@@ -86,7 +100,7 @@ echo "$table"
 doc=docs/security.md
 begin='<!-- fuzz-campaign:begin -->'
 end='<!-- fuzz-campaign:end -->'
-section="$begin"$'\n'"Last campaign: $(date -u +%Y-%m-%d), \`tools/fuzz.sh ${which} ${seconds}\`, $(nproc) CPUs, machine load $(cut -d' ' -f1-3 /proc/loadavg) at its end."$'\n\n'"$table"$'\n'"$end"
+section="$begin"$'\n'"Each target's latest campaign (\`tools/fuzz.sh TARGETS SECONDS\`, $(nproc) CPUs; lines: the project's own code)."$'\n\n'"$table"$'\n'"$end"
 touch "$doc"
 if grep -qF "$begin" "$doc"; then
   awk -v begin="$begin" -v end="$end" -v section="$section" '
@@ -98,7 +112,7 @@ else
 fi
 echo "fuzz: summary written to $doc"
 # Any crash fails the campaign.
-for row in "${rows[@]}"; do
+for row in ${rows[@]+"${rows[@]}"}; do
   IFS='|' read -r name _ _ _ found <<<"$row"
   if ((found > 0)); then echo "fuzz: $name found $found crash(es) in $cache/crashes/$name" >&2; exit 1; fi
 done

@@ -84,14 +84,14 @@ absl::StatusOr<std::string> Run(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PodmanHarness>> PodmanHarness::Start() {
+absl::StatusOr<std::unique_ptr<PodmanHarness>> PodmanHarness::Start(const std::string& runtime) {
   const char* tmp = getenv("TEST_TMPDIR");
   std::string base = absl::StrCat(tmp ? tmp : "/tmp", "/podman.XXXXXX");
   if (mkdtemp(base.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("mkdtemp ", base, ": ", strerror(errno)));
   }
   std::unique_ptr<PodmanHarness> h(new PodmanHarness(base));
-  absl::StatusOr<std::string> out = h->Script({"start"});
+  absl::StatusOr<std::string> out = h->Script({"start", runtime});
   if (!out.ok()) return out.status();  // the destructor still cleans up what was made
   // The script prints the socket path as its last line.
   std::string text = *out;

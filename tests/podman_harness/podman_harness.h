@@ -23,7 +23,9 @@ class PodmanHarness {
   static constexpr char kInsecureRegistry[] = "127.0.0.1:15000";
   static constexpr int kInsecureRegistryPort = 15000;
 
-  static absl::StatusOr<std::unique_ptr<PodmanHarness>> Start();
+  // `runtime` is the service's default OCI runtime: "runc", or "runsc" for gVisor (see
+  // podman_harness.sh for how runsc is wired in).
+  static absl::StatusOr<std::unique_ptr<PodmanHarness>> Start(const std::string& runtime = "runc");
   ~PodmanHarness();
   PodmanHarness(const PodmanHarness&) = delete;
   PodmanHarness& operator=(const PodmanHarness&) = delete;

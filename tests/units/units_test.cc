@@ -5,8 +5,13 @@
 //   User with only its AmbientCapabilities (setpriv), in a private network namespace,
 //   and every system call it makes (strace, after its exec) is one its SystemCallFilter
 //   allows, expanded by systemd-analyze itself. systemd is not PID 1 on these machines,
-//   so this is how the filter is proven not to kill the boot restore.
+//   so this is how the filter is proven not to kill the boot restore;
+// - the broker works the way broker.service runs it: as root with only the unit's
+//   bounding set and no_new_privs, serving Laravel's socket and a TLS connection, and
+//   every system call it makes is one the unit's SystemCallFilter allows;
+// - coold.service and broker.service pass `systemd-analyze verify`.
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/broker/broker_testing.h"
 #include "tests/shell_testing.h"
 
 namespace coolify::testing {
@@ -111,6 +117,16 @@ std::set<std::string> SyscallsAfterExec(const std::string& trace, const std::str
   return names;
 }
 
+// setpriv's spelling of a unit's capability list: ",+setuid,+chown".
+std::string SetprivCaps(const std::string& caps) {
+  std::string out;
+  for (absl::string_view cap : absl::StrSplit(caps, ' ', absl::SkipEmpty())) {
+    absl::ConsumePrefix(&cap, "CAP_");
+    absl::StrAppend(&out, ",+", absl::AsciiStrToLower(cap));
+  }
+  return out;
+}
+
 TEST(UnitsTest, EveryUnitIsHeldAtOrBelowItsRecordedExposure) {
   std::map<std::string, double> scores;
   for (absl::string_view line : absl::StrSplit(ReadFile(UnitDir() + "/exposure-scores.txt"), '\n')) {
@@ -179,11 +195,7 @@ TEST(UnitsTest, RestoreUnitsWorkAsTheirUserWithOnlyTheirCapabilityAndFilter) {
     const std::string snapshot = absl::StrCat(dir, "/", r.snapshot);
     std::ofstream(snapshot) << r.content;
     chmod(snapshot.c_str(), 0644);
-    std::string caps;
-    for (absl::string_view cap : absl::StrSplit(ambient[0], ' ', absl::SkipEmpty())) {
-      absl::ConsumePrefix(&cap, "CAP_");
-      absl::StrAppend(&caps, ",+", absl::AsciiStrToLower(cap));
-    }
+    const std::string caps = SetprivCaps(ambient[0]);
     const std::string command = absl::StrReplaceAll(exec[0], {{"/etc/coolify/", dir + "/"}});
     const std::string program = command.substr(0, command.find(' '));
     const std::string trace = absl::StrCat(dir, "/", r.unit, ".trace");
@@ -201,6 +213,71 @@ TEST(UnitsTest, RestoreUnitsWorkAsTheirUserWithOnlyTheirCapabilityAndFilter) {
     }
     CommandRun verify = Shell(absl::StrCat("systemd-analyze verify ", UnitDir(), "/", r.unit));
     EXPECT_EQ(verify.status, 0) << verify.out;
+  }
+  Shell("rm -rf " + dir);
+}
+
+TEST(UnitsTest, BrokerServesWithOnlyItsUnitsBoundingSetAndFilter) {
+  const std::string unit = ReadFile(UnitDir() + "/broker.service");
+  const std::vector<std::string> bounding = Values(unit, "CapabilityBoundingSet");
+  ASSERT_EQ(bounding.size(), 1u);
+  ASSERT_TRUE(Values(unit, "User").empty()) << "the broker starts as root and drops itself";
+  char dir_template[] = "/tmp/coold-units-broker-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  chmod(dir.c_str(), 0755);  // coolify-broker walks it to its state directory
+  const std::string trace = dir + "/broker.trace";
+  const std::string broker = Runfile("services/broker/broker");
+  // As systemd would start it: root, the unit's bounding set, no_new_privs; traced from
+  // its exec on.
+  const std::string wrapper = dir + "/broker-as-unit";
+  std::ofstream(wrapper) << "#!/bin/sh\nexec /usr/bin/strace -f -qq -o " << trace << " /usr/bin/setpriv --bounding-set=-all"
+                         << SetprivCaps(bounding[0]) << " --no-new-privs " << broker << "\n";
+  chmod(wrapper.c_str(), 0755);
+  TestKeys keys;
+  const std::string socket = dir + "/broker.sock";
+  const int port = FreeLoopbackPort();
+  {
+    BrokerUnderTest run({"BROKER_UNIX_SOCKET=" + socket, absl::StrCat("BROKER_GRPC_BIND=127.0.0.1:", port),
+                         "BROKER_TLS_CERT=" + keys.Path("tls.crt"), "BROKER_TLS_KEY=" + keys.Path("tls.key"),
+                         "BROKER_JWT_KEYS=" + keys.KeySpec(), "BROKER_STATE_DIR=" + dir + "/state"},
+                        wrapper);
+    ASSERT_TRUE(run.listening()) << run.log();
+    EXPECT_EQ(UnixHttp(socket, "GET", "/v1/health").status, 200) << run.log();
+    // A TLS handshake on the hosts' listener: accept, TLS and HTTP/2 on gRPC's threads.
+    Shell(absl::StrCat("curl -sk --http2 --max-time 5 -o /dev/null https://127.0.0.1:", port, "/"));
+    // The broker is strace's child; ending it ends the trace.
+    Shell(absl::StrCat("pkill -TERM -P ", run.pid()));
+    run.WaitExit(std::chrono::seconds(10));
+  }
+  const std::set<std::string> allowed = AllowedSyscalls(unit);
+  ASSERT_GT(allowed.size(), 100u) << "the unit has a SystemCallFilter allow list";
+  const std::set<std::string> made = SyscallsAfterExec(ReadFile(trace), broker);
+  EXPECT_THAT(made, ::testing::Contains("landlock_restrict_self")) << "the broker sandboxed itself";
+  for (const std::string& call : made) {
+    EXPECT_TRUE(allowed.count(call)) << "the broker calls " << call << ", which broker.service's SystemCallFilter does not allow";
+  }
+  Shell("rm -rf " + dir);
+}
+
+// systemd-analyze verify checks ExecStart's program exists: on a machine without the
+// packages, each daemon unit is verified with its ExecStart pointed at the binary Bazel
+// built, all else as shipped.
+TEST(UnitsTest, DaemonUnitsVerify) {
+  char dir_template[] = "/tmp/coold-units-verify-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  for (const auto& [name, binary] : {std::pair<std::string, std::string>{"coold.service", "services/monitor/coold"},
+                                     {"broker.service", "services/broker/broker"}}) {
+    SCOPED_TRACE(name);
+    const std::string unit = ReadFile(absl::StrCat(UnitDir(), "/", name));
+    const std::vector<std::string> exec = Values(unit, "ExecStart");
+    ASSERT_EQ(exec.size(), 1u);
+    std::ofstream(absl::StrCat(dir, "/", name))
+        << absl::StrReplaceAll(unit, {{"ExecStart=" + exec[0], "ExecStart=" + Runfile(binary)}});
+    CommandRun verify = Shell(absl::StrCat("systemd-analyze verify ", dir, "/", name, " 2>&1"));
+    EXPECT_EQ(verify.status, 0) << verify.out;
+    EXPECT_EQ(verify.out, "") << "systemd-analyze warns";
   }
   Shell("rm -rf " + dir);
 }

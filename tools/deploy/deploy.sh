@@ -320,7 +320,13 @@ ok "$(grep -o 'listening: .*' "$work/broker.log" | head -1)"
 
 begin "S6 coold (SQLite endpoints, namespace default, builds)"
 mkdir -p "$work/etc" "$work/builds"
-nsenter --net="/run/netns/$netns" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+# Under coold.service's bounding set (read from the unit) and no_new_privs, so every run
+# proves the unit leaves coold, its children and its jailed builds what they need.
+coold_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$repo_root/hardening/systemd/coold.service" |
+  tr ' ' '\n' | sed -n 's/^CAP_\(.*\)/+\L\1/p' | paste -sd, -)
+[[ -n $coold_caps ]] || fail "no CapabilityBoundingSet in hardening/systemd/coold.service"
+nsenter --net="/run/netns/$netns" setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,"$coold_caps" \
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   COOLD_HOST_MGMT_IP=127.0.0.1 COOLD_HOST_ID="$host_id" \
   COOLD_NAMESPACES="default:$net:$gateway" COOLD_DNS_ZONE="$zone" COOLD_DNS_UPSTREAM=127.0.0.1:9 \
   COOLD_ENDPOINT_STORE=sqlite COOLD_ENDPOINT_DB="$work/endpoints/endpoints.db" \

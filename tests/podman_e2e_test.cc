@@ -245,6 +245,13 @@ TEST_F(PodmanE2E, DeniedCreatesLeavePodmanUntouched) {
   EXPECT_EQ(path.status, 400) << path.body;
   EXPECT_NE(path.body.find("\"field\":\"runtime\""), std::string::npos) << path.body;
   EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+
+  // Allowed by the policy, but this Podman (4.3) runs its default, runc, whatever a create
+  // names: refused once Podman shows what it made, which is removed.
+  Answer crun = Api("POST", "/api/v1/containers", R"({"name":"bad7","image":"localhost/busybox:latest","runtime":"crun"})");
+  EXPECT_EQ(crun.status, 502) << crun.body;
+  EXPECT_NE(crun.body.find("runtime runc, not crun"), std::string::npos) << crun.body;
+  EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
 }
 
 // The adversarial catalogue (tests/policy_catalogue/) through the live API: every case the

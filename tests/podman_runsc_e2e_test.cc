@@ -167,5 +167,18 @@ TEST_F(PodmanRunscE2E, RuntimeOutsideTheAllowlistIsStillRefused) {
   EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
 }
 
+// Podman 4.3 runs its default runtime whatever a create names: a runtime the policy
+// allows but Podman does not run is refused after the fact (502), and the container
+// Podman made is gone.
+TEST_F(PodmanRunscE2E, RuntimePodmanWouldNotRunIsRefusedAndRemoved) {
+  const std::string before = PodmanCli({"ps", "-a", "--format", "{{.Names}}"});
+  Answer answer = Api("POST", "/api/v1/containers",
+                      R"({"name":"e2e-asks-runc","image":"localhost/busybox:latest","runtime":"runc"})");
+  EXPECT_EQ(answer.status, 502) << answer.body;
+  EXPECT_NE(answer.body.find("runtime runsc, not runc"), std::string::npos) << answer.body;
+  EXPECT_EQ(PodmanCli({"ps", "-a", "--format", "{{.Names}}"}), before);
+  EXPECT_TRUE(coold_->WaitForLog("with runtime runsc, not runc; deleted")) << coold_->log();
+}
+
 }  // namespace
 }  // namespace coolify

@@ -425,6 +425,18 @@ class Runner {
         return ErrorAnswer(409, std::string(same.message()));
       }
     }
+    // Podman 4.3 drops the runtime a create names and runs its own default: a container
+    // the policy put under runsc would otherwise run under runc without a word.
+    const std::string& runtime = spec.runtime().empty() ? options_.policy.default_runtime() : spec.runtime();
+    absl::StatusOr<ContainerFacts> created = InspectContainer(client_, *id);
+    if (!created.ok() || created->oci_runtime != runtime) {
+      absl::Status removed = ContainersDelete(client_, *id, /*force=*/true);
+      const std::string got = created.ok() ? created->oci_runtime : created.status().ToString();
+      coolify::LogWarn("containers_create: Podman created container %s with runtime %s, not %s; %s", *id, got,
+                       runtime, removed.ok() ? "deleted" : absl::StrCat("NOT deleted: ", removed.ToString()));
+      return ErrorAnswer(502, absl::StrCat("Podman created the container with runtime ", got, ", not ", runtime,
+                                           "; it runs its own default runtime whatever a create names"));
+    }
     return IdAnswer(201, "id", *id);
   }
 

@@ -295,7 +295,8 @@ absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std:
                                         {"Config", "Labels", policy::kOwnerLabel},
                                         {"Config", "Labels", policy::kNamespaceLabel},
                                         {"Config", "User"},
-                                        {"Config", "Tty"}};
+                                        {"Config", "Tty"},
+                                        {"OCIRuntime"}};
   absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = ExtractFields(*text, paths);
   if (!found.ok()) return absl::InternalError(found.status().message());
   const auto& f = *found;
@@ -324,6 +325,9 @@ absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std:
   if (!user.ok()) return user.status();
   facts.user = user->value_or("");
   facts.tty = !f[4].empty() && f[4][0].kind == JsonScalar::Kind::kBool && f[4][0].boolean;
+  absl::StatusOr<std::optional<std::string>> runtime = optional_string(f[5]);
+  if (!runtime.ok()) return runtime.status();
+  facts.oci_runtime = runtime->value_or("");
   facts.inspect = *std::move(text);
   return facts;
 }

@@ -92,6 +92,7 @@ struct ContainerFacts {
   std::optional<std::string> namespace_name;  // Config.Labels[policy::kNamespaceLabel]
   std::string user;                           // Config.User ("" = the image's)
   bool tty = false;                           // Config.Tty
+  std::string oci_runtime;                    // OCIRuntime: what Podman runs it with
   std::string inspect;
 };
 absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std::string_view name);

@@ -9,6 +9,8 @@
 // - the broker works the way broker.service runs it: as root with only the unit's
 //   bounding set and no_new_privs, serving Laravel's socket and a TLS connection, and
 //   every system call it makes is one the unit's SystemCallFilter allows;
+// - no daemon unit's SystemCallFilter refuses a call that a role it runs lists in its own
+//   seccomp list (hardening/seccomp/), so the unit's filter cannot break a sandboxed child;
 // - coold.service and broker.service pass `systemd-analyze verify`.
 #include <sched.h>
 #include <signal.h>
@@ -258,6 +260,54 @@ TEST(UnitsTest, BrokerServesWithOnlyItsUnitsBoundingSetAndFilter) {
     EXPECT_TRUE(allowed.count(call)) << "the broker calls " << call << ", which broker.service's SystemCallFilter does not allow";
   }
   Shell("rm -rf " + dir);
+}
+
+// The calls a role's seccomp list admits (hardening/seccomp/<role>.list; grammar
+// privsep/policy_list.h): the first word of each entry, less those it answers with an
+// error instead of running.
+std::set<std::string> RoleSyscalls(const std::string& role) {
+  std::set<std::string> names;
+  for (absl::string_view line : absl::StrSplit(ReadFile(Runfile("hardening/seccomp/" + role + ".list")), '\n')) {
+    line = absl::StripAsciiWhitespace(line.substr(0, line.find('#')));
+    if (line.empty() || line[0] == '[') continue;
+    if (absl::StrContains(line, " return ")) continue;
+    names.emplace(line.substr(0, line.find(' ')));
+  }
+  return names;
+}
+
+TEST(UnitsTest, NoUnitFilterRefusesACallOfARoleItRuns) {
+  const std::pair<std::string, std::vector<std::string>> kUnits[] = {
+      {"coold.service", {"front", "netlink", "podman", "build"}},
+      {"broker.service", {"broker"}},
+  };
+  for (const auto& [name, roles] : kUnits) {
+    SCOPED_TRACE(name);
+    const std::string unit = ReadFile(absl::StrCat(UnitDir(), "/", name));
+    const std::vector<std::string> lines = Values(unit, "SystemCallFilter");
+    ASSERT_FALSE(lines.empty()) << "the unit has a SystemCallFilter";
+    const bool allow_list = lines[0][0] != '~';
+    const std::set<std::string> allowed = AllowedSyscalls(unit);
+    std::set<std::string> denied;
+    for (const std::string& line : lines) {
+      if (line[0] != '~') continue;
+      for (absl::string_view item : absl::StrSplit(absl::string_view(line).substr(1), ' ', absl::SkipEmpty())) {
+        std::set<std::string> names =
+            item[0] == '@' ? Expand(std::string(item)) : std::set<std::string>{std::string(item)};
+        denied.insert(names.begin(), names.end());
+      }
+    }
+    ASSERT_FALSE(denied.empty());
+    for (const std::string& role : roles) {
+      const std::set<std::string> calls = RoleSyscalls(role);
+      ASSERT_GT(calls.size(), 20u) << role << ".list read";
+      for (const std::string& call : calls) {
+        const bool refused = allow_list ? !allowed.count(call) : denied.count(call) > 0;
+        EXPECT_FALSE(refused) << name << "'s SystemCallFilter refuses " << call << ", which hardening/seccomp/" << role
+                              << ".list admits";
+      }
+    }
+  }
 }
 
 // systemd-analyze verify checks ExecStart's program exists: on a machine without the

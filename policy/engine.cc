@@ -447,6 +447,38 @@ absl::StatusOr<Verdict> EvaluateExec(const v1::ContainersExec& request, const v1
   return out.Take();
 }
 
+absl::StatusOr<Verdict> EvaluateBindsAtStart(const std::vector<v1::BindMount>& binds, const v1::Policy& policy,
+                                             const CallerContext& caller) {
+  Findings out;
+  for (size_t i = 0; i < binds.size(); ++i) {
+    const v1::BindMount& bind = binds[i];
+    const std::string field = absl::StrCat("binds[", i, "].source");
+    absl::StatusOr<std::string> canonical = CanonicalizeLexically(bind.source());
+    if (!canonical.ok() || *canonical != bind.source()) {
+      out.Add(field, bind.source(), "host_paths.changed",
+              absl::StrCat("bind source ", Quoted(bind.source()), " is not a canonical path"));
+      continue;
+    }
+    if (auto problem = HostPathProblem(policy, *canonical, bind.read_only())) {
+      out.Add(field, bind.source(), problem->first,
+              absl::StrCat("host path ", Quoted(*canonical), " ", problem->second));
+      continue;
+    }
+    if (caller.host_paths == nullptr) continue;
+    absl::StatusOr<std::string> resolved = caller.host_paths->Resolve(*canonical);
+    if (!resolved.ok()) {
+      out.Add(field, bind.source(), "host_paths.changed",
+              absl::StrCat("bind source ", Quoted(*canonical), " cannot be resolved any more: ",
+                           resolved.status().message()));
+    } else if (*resolved != *canonical) {
+      out.Add(field, bind.source(), "host_paths.changed",
+              absl::StrCat("bind source ", Quoted(*canonical), " now resolves to ", Quoted(*resolved),
+                           ": something on its way was replaced by a symlink since the container was created"));
+    }
+  }
+  return out.Take();
+}
+
 absl::StatusOr<Verdict> EvaluateContainerAccess(const ContainerRecord& container,
                                                 std::string_view requested_namespace,
                                                 const v1::Policy& policy) {

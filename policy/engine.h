@@ -134,6 +134,15 @@ struct ContainerRecord {
   std::optional<std::string> namespace_name;
 };
 
+// A container's bind mounts again, at its start: Podman binds by path at every start, so
+// a source that was a plain directory at create may since have had a component swapped
+// for a symlink by anything that can write on its way. Each source (as Podman holds it:
+// the canonical path the gatekeeper rendered) must still pass the host-path rules and,
+// resolved through caller.host_paths, still be exactly itself (rule "host_paths.changed"
+// when it now leads elsewhere). `binds` holds source, destination and read_only only.
+absl::StatusOr<Verdict> EvaluateBindsAtStart(const std::vector<v1::BindMount>& binds, const v1::Policy& policy,
+                                             const CallerContext& caller);
+
 // Any verb on an existing container, acting in `requested_namespace` ("" = default):
 // the container must carry kOwnerValue and that namespace (rules "ownership",
 // "namespace"). One with neither label is refused (rule "adopt_unlabelled") unless

@@ -23,10 +23,19 @@
 //
 // What no check at create time can do: Podman mounts by path, at create and again at
 // every start. A container that can write into a directory another container's bind
-// source passes through can swap a component later, between starts. The policy must
-// therefore keep every directory on the way to a bind source out of reach of any
-// container's writable bind (bind leaves, never their parents); `coolify-policy lint`
-// reminds of this for every writable prefix.
+// source passes through can swap a component later, between starts. So:
+//
+//   4. At every start the gatekeeper reads the container's bind sources back from Podman
+//      and checks each again (EvaluateBindsAtStart): still allowed, and resolving to
+//      exactly itself (a component swapped for a symlink is refused, rule
+//      "host_paths.changed").
+//   5. A writable bind never names a writable prefix's own root, through which every
+//      other source under it passes (rule "host_paths.writable_root").
+//
+// What is left is the moment between step 4 and Podman's mount, for a directory a
+// container can write on the way to another's source: the policy should keep such
+// directories out of reach of writable binds (bind leaves, never their parents);
+// `coolify-policy lint` reminds of this for every writable prefix.
 //
 // Lexical checks alone (no resolver) are what the audit tool does when it is not told
 // the host's root; they are exact for everything a request spells, but blind to

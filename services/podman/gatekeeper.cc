@@ -241,6 +241,7 @@ class Runner {
         const v1::ContainersStart& r = c.containers_start();
         Access a = Check(r.id(), r.namespace_());
         if (!a.ok) return std::move(a.refused);
+        if (std::optional<GatekeeperAnswer> refused = BindsStillHold(a.container)) return *std::move(refused);
         return Done(ContainersStart(client_, a.container.id), r.id());
       }
       case Command::kContainersStop: {
@@ -438,6 +439,35 @@ class Runner {
                                            "; it runs its own default runtime whatever a create names"));
     }
     return IdAnswer(201, "id", *id);
+  }
+
+  // Podman binds by path again at every start: each bind source must still pass the
+  // policy and still be exactly the path it was (policy::EvaluateBindsAtStart). What is
+  // left is the moment between this check and Podman's mount; the policy keeps writable
+  // binds off the directories other sources pass through (policy/README.md).
+  std::optional<GatekeeperAnswer> BindsStillHold(const ContainerFacts& container) {
+    if (container.binds.empty()) return std::nullopt;
+    policy::CallerContext caller = Caller(options_);
+    std::unique_ptr<policy::PinningHostPathResolver> resolver;
+    if (options_.pin_host_paths) {
+      absl::StatusOr<std::unique_ptr<policy::PinningHostPathResolver>> created =
+          policy::PinningHostPathResolver::Create(options_.host_root);
+      if (!created.ok()) return ErrorAnswer(500, absl::StrCat("host root: ", created.status().message()));
+      resolver = *std::move(created);
+      caller.host_paths = resolver.get();
+    }
+    std::vector<v1::BindMount> binds;
+    for (const BindFacts& facts : container.binds) {
+      v1::BindMount& bind = binds.emplace_back();
+      bind.set_source(facts.source);
+      bind.set_destination(facts.destination);
+      bind.set_read_only(facts.read_only);
+    }
+    absl::StatusOr<policy::Verdict> verdict = policy::EvaluateBindsAtStart(binds, options_.policy, caller);
+    if (!verdict.ok()) return InvalidRequest(verdict.status());
+    if (verdict->allowed()) return std::nullopt;
+    coolify::LogWarn("containers_start refused: container %s, rule %s", container.id, verdict->violations.front().rule);
+    return Denied(*verdict);
   }
 
   // Step 3 of host_path.h: every bind source opened again names the pinned object.

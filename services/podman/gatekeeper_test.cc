@@ -329,6 +329,60 @@ TEST_F(GatekeeperTest, BindSourceSwappedDuringCreateIsCaught) {
   rmdir(dir);
 }
 
+// Podman binds by path again at every start: a source swapped for a symlink to /etc
+// between create and start (by anything that can write where it lies) must not give the
+// container the host's /etc.
+TEST_F(GatekeeperTest, BindSourceSwappedBeforeAStartIsRefused) {
+  char dir[] = "/tmp/gk-restart-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string source = std::string(dir) + "/data";
+  ASSERT_EQ(mkdir(source.c_str(), 0755), 0);
+  FILE* file = fopen((source + "/file").c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  fputs("mine\n", file);
+  fclose(file);
+  GatekeeperOptions options;
+  options.socket_path = harness_->socket_path();
+  options.policy = TestPolicy(dir);
+  Gatekeeper gatekeeper(std::move(options));
+  const std::string other = std::string(dir) + "/other";
+  ASSERT_EQ(mkdir(other.c_str(), 0755), 0);
+  v1::Command c = Create("gk-restart", {"cat", "/data/file", "/data/shadow"});
+  v1::BindMount* bind = c.mutable_containers_create()->mutable_spec()->add_binds();
+  bind->set_source(source);
+  bind->set_destination("/data");
+  v1::BindMount* untouched = c.mutable_containers_create()->mutable_spec()->add_binds();
+  untouched->set_source(other);
+  untouched->set_destination("/other");
+  untouched->set_read_only(true);
+  GatekeeperAnswer created = gatekeeper.Execute(Call(c));
+  ASSERT_EQ(created.http_status, 201u) << created.body;
+  v1::Command start;
+  start.mutable_containers_start()->set_id("gk-restart");
+  // Untouched, it starts (and reads its own file).
+  GatekeeperAnswer first = gatekeeper.Execute(Call(start));
+  ASSERT_EQ(first.http_status, 200u) << first.body;
+  ASSERT_TRUE(harness_->Podman({"wait", "gk-restart"}).ok());
+  ASSERT_EQ(rename(source.c_str(), (source + ".checked").c_str()), 0);
+  ASSERT_EQ(symlink("/etc", source.c_str()), 0);
+  GatekeeperAnswer second = gatekeeper.Execute(Call(start));
+  EXPECT_EQ(second.http_status, 403u) << second.body;
+  EXPECT_TRUE(absl::StrContains(second.body, "host_paths.changed")) << second.body;
+  EXPECT_TRUE(absl::StrContains(second.body, "now resolves to \\\"/etc\\\"")) << second.body;
+  // It did not run again: its log holds the first run's output once, never /etc/shadow.
+  absl::StatusOr<std::string> logs = harness_->Podman({"logs", "gk-restart"});
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  EXPECT_FALSE(absl::StrContains(*logs, "root:")) << *logs;
+  const std::vector<std::string> runs = absl::StrSplit(*logs, "mine");
+  EXPECT_EQ(runs.size(), 2u) << *logs;  // one run only
+  (void)harness_->Podman({"rm", "-f", "gk-restart"});
+  unlink(source.c_str());
+  unlink((source + ".checked/file").c_str());
+  rmdir((source + ".checked").c_str());
+  rmdir(other.c_str());
+  rmdir(dir);
+}
+
 TEST_F(GatekeeperTest, SymlinkOutOfAnAllowedPrefixIsDenied) {
   char dir[] = "/tmp/gk-binds-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);

@@ -296,12 +296,17 @@ absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std:
                                         {"Config", "Labels", policy::kNamespaceLabel},
                                         {"Config", "User"},
                                         {"Config", "Tty"},
-                                        {"OCIRuntime"}};
+                                        {"OCIRuntime"},
+                                        {"Mounts", kAnyElement, "Type"},
+                                        {"Mounts", kAnyElement, "Source"},
+                                        {"Mounts", kAnyElement, "Destination"},
+                                        {"Mounts", kAnyElement, "RW"}};
   absl::StatusOr<std::vector<std::vector<JsonScalar>>> found = ExtractFields(*text, paths);
   if (!found.ok()) return absl::InternalError(found.status().message());
   const auto& f = *found;
-  for (const auto& values : f) {
-    if (values.size() > 1) return absl::InternalError("container inspect names a field twice");
+  constexpr size_t kSingleFields = 6;  // the ones before Mounts[]
+  for (size_t i = 0; i < kSingleFields; ++i) {
+    if (f[i].size() > 1) return absl::InternalError("container inspect names a field twice");
   }
   ContainerFacts facts;
   absl::StatusOr<std::string> id = OneString(f[0], "container inspect Id");
@@ -328,6 +333,23 @@ absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std:
   absl::StatusOr<std::optional<std::string>> runtime = optional_string(f[5]);
   if (!runtime.ok()) return runtime.status();
   facts.oci_runtime = runtime->value_or("");
+  // Podman writes all four keys for every mount: the n-th of each belong together, and
+  // anything else is refused rather than paired wrongly.
+  const auto& types = f[6];
+  const auto& sources = f[7];
+  const auto& destinations = f[8];
+  const auto& writable = f[9];
+  if (sources.size() != types.size() || destinations.size() != types.size() || writable.size() != types.size()) {
+    return absl::InternalError("container inspect: Mounts entries lack Type, Source, Destination or RW");
+  }
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i].kind != JsonScalar::Kind::kString || sources[i].kind != JsonScalar::Kind::kString ||
+        destinations[i].kind != JsonScalar::Kind::kString || writable[i].kind != JsonScalar::Kind::kBool) {
+      return absl::InternalError("container inspect: a Mounts entry has a field of the wrong type");
+    }
+    if (types[i].text != "bind") continue;
+    facts.binds.push_back(BindFacts{sources[i].text, destinations[i].text, !writable[i].boolean});
+  }
   facts.inspect = *std::move(text);
   return facts;
 }

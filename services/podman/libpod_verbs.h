@@ -86,6 +86,13 @@ absl::StatusOr<std::string> ContainersInspect(const LibpodClient& client, std::s
 // What the gatekeeper decides on about an existing container, read from its inspect with
 // the bounded reader of libpod_fields.h (each field at most once, or the answer is
 // refused as Internal), and the inspect text itself for relaying unread.
+// A bind mount of an existing container, as Podman holds it (Mounts[] with Type "bind").
+struct BindFacts {
+  std::string source;  // the host path Podman binds again at every start
+  std::string destination;
+  bool read_only = false;  // !RW
+};
+
 struct ContainerFacts {
   std::string id;                             // Id: 64 hex digits
   std::optional<std::string> owner;           // Config.Labels[policy::kOwnerLabel]
@@ -93,6 +100,7 @@ struct ContainerFacts {
   std::string user;                           // Config.User ("" = the image's)
   bool tty = false;                           // Config.Tty
   std::string oci_runtime;                    // OCIRuntime: what Podman runs it with
+  std::vector<BindFacts> binds;               // Mounts[] of Type "bind"
   std::string inspect;
 };
 absl::StatusOr<ContainerFacts> InspectContainer(const LibpodClient& client, std::string_view name);

@@ -13,6 +13,7 @@
 #include "services/build/launcher_config.h"
 #include "services/dns/namespaces.h"
 #include "services/endpoints/store_config.h"
+#include "services/netlink/firewall_policy.h"
 
 namespace coolify::monitor {
 namespace {
@@ -113,6 +114,19 @@ absl::StatusOr<v1::CooldConfig> LoadConfig(const EnvLookup& env) {
     ns->set_name(spec.name);
     ns->set_network(spec.network);
     ns->set_gateway(spec.gateway);
+  }
+
+  // Checked here with the writer's own parser, so a mistyped list stops coold at start
+  // rather than the writer; the writer parses its argv again all the same.
+  config.set_firewall_destinations(Get(env, "COOLD_FIREWALL_DESTINATIONS", netlink::kDefaultFirewallNetworks));
+  config.set_firewall_sources(Get(env, "COOLD_FIREWALL_SOURCES", netlink::kDefaultFirewallNetworks));
+  config.set_firewall_ports(Get(env, "COOLD_FIREWALL_PORTS", netlink::kDefaultFirewallPorts));
+  config.set_firewall_public_ports(Get(env, "COOLD_FIREWALL_PUBLIC_PORTS", netlink::kDefaultFirewallPublicPorts));
+  if (absl::StatusOr<netlink::FirewallPolicy> firewall =
+          netlink::ParseFirewallPolicy(config.host_mgmt_ip(), config.firewall_destinations(), config.firewall_sources(),
+                                       config.firewall_ports(), config.firewall_public_ports());
+      !firewall.ok()) {
+    return firewall.status();
   }
 
 

@@ -41,6 +41,26 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(config->podman_socket(), "/run/podman/podman.sock");
   EXPECT_EQ(config->policy_file(), "");
   EXPECT_EQ(config->health_interval_ms(), 30000u);
+  EXPECT_EQ(config->firewall_destinations(), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10");
+  EXPECT_EQ(config->firewall_sources(), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10");
+  EXPECT_EQ(config->firewall_ports(), "1-65535");
+  EXPECT_EQ(config->firewall_public_ports(), "80,443");
+}
+
+TEST(Config, FirewallPolicyVariables) {
+  auto config = Load({{"COOLD_HOST_MGMT_IP", "100.64.0.5"},
+                      {"COOLD_FIREWALL_DESTINATIONS", "10.210.0.0/16"},
+                      {"COOLD_FIREWALL_SOURCES", "10.0.0.0/8"},
+                      {"COOLD_FIREWALL_PORTS", "80,443,5432"},
+                      {"COOLD_FIREWALL_PUBLIC_PORTS", "none"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->firewall_destinations(), "10.210.0.0/16");
+  EXPECT_EQ(config->firewall_public_ports(), "none");
+  // A list that would say nothing, or does not parse, stops coold at start.
+  ExpectError({{"COOLD_FIREWALL_DESTINATIONS", "0.0.0.0/0"}}, "COOLD_FIREWALL_DESTINATIONS: 0.0.0.0/0 is every address");
+  ExpectError({{"COOLD_FIREWALL_SOURCES", "10.0.0.1/8"}}, "host bits");
+  ExpectError({{"COOLD_FIREWALL_PORTS", "0-80"}}, "COOLD_FIREWALL_PORTS");
+  ExpectError({{"COOLD_FIREWALL_PUBLIC_PORTS", "http"}}, "COOLD_FIREWALL_PUBLIC_PORTS");
 }
 
 TEST(Config, ParsesEveryVariable) {

@@ -184,6 +184,11 @@ absl::Status Monitor::Start() {
       fds.push_back(snapshots->rules_dir.get());
       fds.push_back(snapshots->bridge_dir.get());
       args = {snapshots->rules_name, snapshots->bridge_name};
+      // Then what an allow may name (services/netlink/firewall_policy.h): the writer
+      // decides from this, never from what the front end sends.
+      args.insert(args.end(), {options_.config.host_mgmt_ip(), options_.config.firewall_destinations(),
+                               options_.config.firewall_sources(), options_.config.firewall_ports(),
+                               options_.config.firewall_public_ports()});
     } else if (roles[i] == Role::ROLE_BUILD) {
       // fd 4: the builder binary, opened here like every child binary; argv: the
       // launcher's configuration (services/build/launcher_config.h).

@@ -54,6 +54,9 @@ absl::Status FirewallService::WriteSnapshots() {
 absl::Status FirewallService::Allow(const v1::FirewallAllow& request, privsep::FirewallAllowed* allowed) {
   absl::StatusOr<Rule> rule = ValidateRule(request.rule());
   if (!rule.ok()) return rule.status();
+  if (absl::Status allowed_by_policy = CheckAllowed(policy_, *rule); !allowed_by_policy.ok()) {
+    return allowed_by_policy;
+  }
   if (!request.id().empty()) {
     if (absl::Status valid = privsep::ValidateCallerRuleId("id", request.id()); !valid.ok()) return valid;
     rule->caller_id = request.id();
@@ -94,11 +97,15 @@ absl::Status FirewallService::Stage(const privsep::FirewallStage& stage) {
   }
   for (int i = 0; i < stage.rules_size(); ++i) {
     absl::StatusOr<Rule> rule = ValidateRule(stage.rules(i));
+    if (rule.ok()) {
+      if (absl::Status allowed = CheckAllowed(policy_, *rule); !allowed.ok()) rule = allowed;
+    }
     if (!rule.ok()) {
-      // Name the rule by its place in the whole set, as the caller sent it.
+      // Name the rule by its place in the whole set, as the caller sent it; the set is
+      // dropped, so its commit writes nothing.
       const size_t index = staged_.size();
       staged_.clear();
-      return absl::InvalidArgumentError(absl::StrCat("rules[", index, "].", rule.status().message()));
+      return absl::Status(rule.status().code(), absl::StrCat("rules[", index, "].", rule.status().message()));
     }
     staged_.push_back(*std::move(rule));
   }

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "proto/privsep.pb.h"
 #include "services/netlink/firewall_nft.h"
+#include "services/netlink/firewall_policy.h"
 #include "services/netlink/firewall_snapshot.h"
 
 namespace coolify::netlink {
@@ -18,8 +19,13 @@ inline constexpr size_t kMaxStagedRules = 100000;
 
 class FirewallService {
  public:
-  FirewallService(FirewallWriter writer, SnapshotTarget iptables, SnapshotTarget bridge)
-      : writer_(std::move(writer)), iptables_(std::move(iptables)), bridge_(std::move(bridge)) {}
+  // `policy` decides which allows are written (firewall_policy.h); it comes from the
+  // writer's own configuration, never from a request.
+  FirewallService(FirewallWriter writer, SnapshotTarget iptables, SnapshotTarget bridge, FirewallPolicy policy)
+      : writer_(std::move(writer)),
+        iptables_(std::move(iptables)),
+        bridge_(std::move(bridge)),
+        policy_(std::move(policy)) {}
 
   // Reads the kernel (the source of truth), naming each rule's namespace from the last
   // snapshot, and rewrites the snapshots from it: after a crash between a kernel write
@@ -28,7 +34,8 @@ class FirewallService {
 
   // One handler per firewall op of NetlinkRequest, for the writer's dispatch table
   // (main.cc), which has admitted the request already. A refusal (a rule the grammar
-  // does not take, an unknown id, a kernel error) is the reply's status.
+  // does not take, one the policy refuses, an unknown id, a kernel error) is the reply's
+  // status; a refused allow or staged set writes nothing.
   privsep::NetlinkReply AnswerAllow(const privsep::NetlinkRequest& request);
   privsep::NetlinkReply AnswerDelete(const privsep::NetlinkRequest& request);
   privsep::NetlinkReply AnswerList(const privsep::NetlinkRequest& request);
@@ -50,6 +57,7 @@ class FirewallService {
   FirewallWriter writer_;
   SnapshotTarget iptables_;
   SnapshotTarget bridge_;
+  FirewallPolicy policy_;
   std::vector<Rule> staged_;
 };
 

@@ -2,6 +2,8 @@
 // on requests from the front end (fd 3) that its dispatch table admits, and writes its
 // snapshots beneath the two directories the monitor opened for it (fd 4:
 // COOLD_RULES_PATH's, fd 5: COOLD_BRIDGE_RULES_PATH's; argv[1] and argv[2] name the files).
+// argv[3..7] are what an allow may name (firewall_policy.h), from the monitor's
+// configuration: MGMT_IP DESTINATIONS SOURCES PORTS PUBLIC_PORTS.
 #include "privsep/channel.h"
 #include "privsep/child.h"
 #include "privsep/dispatch.h"
@@ -28,8 +30,14 @@ enum Phase { kHandshake = 0, kServing = 1, kStaging = 2 };
 
 int Main(int argc, char** argv) {
   SetLogRole("netlink");
-  if (argc != 3) {
-    LogError("usage: coold-netlink RULES_NAME BRIDGE_RULES_NAME (started by coold)");
+  if (argc != 8) {
+    LogError("usage: coold-netlink RULES_NAME BRIDGE_RULES_NAME MGMT_IP DESTINATIONS SOURCES PORTS PUBLIC_PORTS "
+             "(started by coold)");
+    return 2;
+  }
+  absl::StatusOr<FirewallPolicy> policy = ParseFirewallPolicy(argv[3], argv[4], argv[5], argv[6], argv[7]);
+  if (!policy.ok()) {
+    LogError("firewall policy: %s", policy.status().ToString());
     return 2;
   }
   privsep::UniqueFd proc_status =
@@ -42,7 +50,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   FirewallService firewall(*std::move(writer), SnapshotTarget{kRulesDirFd, argv[1]},
-                           SnapshotTarget{kBridgeDirFd, argv[2]});
+                           SnapshotTarget{kBridgeDirFd, argv[2]}, *policy);
+  LogInfo("firewall policy: %s", DescribeFirewallPolicy(*policy));
   if (absl::Status started = firewall.Start(); !started.ok()) {
     LogError("firewall: %s", started.ToString());
     return 1;

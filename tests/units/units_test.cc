@@ -11,6 +11,10 @@
 //   every system call it makes is one the unit's SystemCallFilter allows;
 // - no daemon unit's SystemCallFilter refuses a call that a role it runs lists in its own
 //   seccomp list (hardening/seccomp/), so the unit's filter cannot break a sandboxed child;
+// - coold.service's mount settings, reproduced in a private mount namespace, leave a
+//   build what its jail makes: an unprivileged user, network, PID and mount namespace
+//   that mounts its own /proc and sysfs and opens /dev/net/tun; and each setting the unit
+//   leaves out for that reason would stop it;
 // - coold.service and broker.service pass `systemd-analyze verify`.
 #include <sched.h>
 #include <signal.h>
@@ -308,6 +312,78 @@ TEST(UnitsTest, NoUnitFilterRefusesACallOfARoleItRuns) {
       }
     }
   }
+}
+
+// coold.service's mount namespace as systemd makes it from the settings
+// CooldUnitsMountsLeaveABuildItsProcSysfsAndTun pins (ProtectSystem=strict: everything
+// but /proc, /sys, /dev read-only; PrivateTmp; PrivateDevices with the tun device bound
+// in; ProtectHome and ProtectKernelModules: their directories inaccessible), then `$1`,
+// then what a build's jail does as the build's unprivileged uid (build_jail.cc).
+constexpr char kUnitMountNamespace[] = R"(set -eu
+mount --make-rprivate /
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /var/tmp
+mkdir /tmp/hostdev
+mount --rbind /dev /tmp/hostdev
+mount -t tmpfs -o mode=0755,nosuid,noexec tmpfs /dev
+for d in null zero full random urandom tty; do touch /dev/$d; mount --bind /tmp/hostdev/$d /dev/$d; done
+mkdir -p /dev/net /dev/pts /dev/shm
+touch /dev/net/tun
+mount --bind /tmp/hostdev/net/tun /dev/net/tun
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+umount -l /tmp/hostdev
+for d in /home /root /run/user /usr/lib/modules; do if [ -d $d ]; then mount -t tmpfs -o ro,mode=000 tmpfs $d; fi; done
+findmnt -rn -o TARGET | grep -v '^/proc\|^/sys\|^/dev' | sort -u | while read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null || true; done
+if touch /etc/.coold-units-rw 2>/dev/null; then echo "the root stayed writable"; exit 3; fi
+eval "$1"
+setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urmpnf --mount-proc \
+  sh -ec 'mount -t sysfs sysfs /sys; exec 3<>/dev/net/tun; echo build-namespaces-ok'
+)";
+
+TEST(UnitsTest, CooldUnitsMountsLeaveABuildItsProcSysfsAndTun) {
+  const std::string unit = ReadFile(UnitDir() + "/coold.service");
+  // The settings that shape coold's mount namespace, exactly: one added or changed here
+  // must be reproduced above (ReadWritePaths only makes two directories writable again).
+  const std::map<std::string, std::string> expected = {
+      {"ProtectSystem", "strict"}, {"PrivateTmp", "yes"},          {"PrivateDevices", "yes"},
+      {"BindPaths", "-/dev/net/tun"}, {"ProtectHome", "yes"},     {"ProtectKernelModules", "yes"},
+      {"PrivateMounts", "yes"},   {"ReadWritePaths", "/etc/coolify /var/lib/coolify"},
+  };
+  for (const char* key : {"ProtectSystem", "PrivateTmp", "PrivateDevices", "BindPaths", "BindReadOnlyPaths", "ProtectHome",
+                          "ProtectKernelModules", "ProtectKernelTunables", "ProtectKernelLogs", "ProtectControlGroups",
+                          "ProtectProc", "ProcSubset", "ProtectHostname", "PrivateMounts", "ReadWritePaths",
+                          "ReadOnlyPaths", "InaccessiblePaths", "TemporaryFileSystem", "RootDirectory", "RootImage",
+                          "MountAPIVFS", "PrivateUsers", "PrivateNetwork"}) {
+    SCOPED_TRACE(key);
+    const std::vector<std::string> values = Values(unit, key);
+    if (expected.count(key)) {
+      EXPECT_EQ(values, std::vector<std::string>{expected.at(key)});
+    } else {
+      EXPECT_TRUE(values.empty()) << "coold.service sets " << key << ", which this test does not reproduce";
+    }
+  }
+  char dir_template[] = "/tmp/coold-units-mounts-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string script = dir + "/unit-mount-namespace.sh";
+  std::ofstream(script) << kUnitMountNamespace;
+  auto run = [&](const std::string& extra) {
+    return Shell(absl::StrCat("unshare -m bash ", script, " '", extra, "' 2>&1"));
+  };
+  CommandRun ok = run("true");
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_THAT(ok.out, HasSubstr("build-namespaces-ok"));
+  // What the settings coold.service leaves out would do (ProtectKernelLogs covers
+  // /proc/kmsg; ProtectKernelTunables makes /proc/sys read-only): a build could not
+  // mount its /proc.
+  for (const std::string& cover :
+       {std::string("mount --bind /dev/null /proc/kmsg"), std::string("mount --bind -o ro /proc/sys /proc/sys")}) {
+    SCOPED_TRACE(cover);
+    CommandRun refused = run(cover);
+    EXPECT_NE(refused.status, 0) << refused.out;
+    EXPECT_THAT(refused.out, HasSubstr("mount /proc failed"));
+  }
+  Shell("rm -rf " + dir);
 }
 
 // systemd-analyze verify checks ExecStart's program exists: on a machine without the

@@ -94,6 +94,8 @@ class FirewallE2E : public ::testing::Test {
         "COOLD_TLS_KEY=" + dir_ + "/key.pem",
         "COOLD_RULES_PATH=" + dir_ + "/etc/allow.rules",
         "COOLD_BRIDGE_RULES_PATH=" + dir_ + "/etc/allow.nft",
+        // No Podman behind it: the Podman routes answer 503, which coolctl must pass on.
+        "COOLD_PODMAN_SOCKET=/tmp/coolctl-e2e-no-podman-" + std::to_string(getpid()) + ".sock",
     });
     ASSERT_TRUE(coold_->WaitForLog("REST API on")) << coold_->log();
   }
@@ -168,6 +170,31 @@ TEST_F(FirewallE2E, AllowWritesBothPlanesAndTheSnapshotsWithTheGoCliId) {
   run = Coolctl("firewall delete " + id);
   EXPECT_EQ(run.status, 1) << run.out;
   EXPECT_NE(run.out.find("not found"), std::string::npos) << run.out;
+}
+
+TEST_F(FirewallE2E, CoolctlUsageErrorsExit2AndRefusalsExit1WithTheServersMessage) {
+  CommandRun run = Coolctl("containers frob");
+  EXPECT_EQ(run.status, 2) << run.out;
+  EXPECT_NE(run.out.find("unknown command containers frob"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("usage: coolctl"), std::string::npos) << run.out;
+  run = Coolctl("containers inspect");
+  EXPECT_EQ(run.status, 2) << run.out;
+  run = Coolctl("images list --frob x");
+  EXPECT_EQ(run.status, 2) << run.out;
+  EXPECT_NE(run.out.find("unknown flag --frob"), std::string::npos) << run.out;
+
+  run = Coolctl("containers --help");
+  EXPECT_EQ(run.status, 0) << run.out;
+  EXPECT_NE(run.out.find("containers inspect ID"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("firewall allow"), std::string::npos) << run.out;
+
+  // coold answers 503 without Podman: exit 1 and its own words, in a table run and a --json run.
+  run = Coolctl("containers list");
+  EXPECT_EQ(run.status, 1) << run.out;
+  EXPECT_NE(run.out.find("HTTP 503: podman unavailable"), std::string::npos) << run.out;
+  run = Coolctl("images list --json");
+  EXPECT_EQ(run.status, 1) << run.out;
+  EXPECT_NE(run.out.find("{\"error\":\"podman unavailable"), std::string::npos) << run.out;
 }
 
 struct BadRequest {

@@ -22,10 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "boost/json/parse.hpp"
+#include "boost/json/value.hpp"
 #include "gtest/gtest.h"
 #include "policy/catalogue.h"
 #include "tests/coold_testing.h"
 #include "tests/podman_harness/podman_harness.h"
+#include "tests/shell_testing.h"
 
 namespace coolify {
 namespace {
@@ -140,6 +143,77 @@ TEST_F(PodmanE2E, ContainerLifecycleWithTheCanonicalSpec) {
 
   ASSERT_EQ(Api("DELETE", "/api/v1/containers/e2e-web").status, 200);
   EXPECT_EQ(Api("GET", "/api/v1/containers/e2e-web").status, 404);
+}
+
+// coolctl's read-only commands show what the API created, as a table and as parseable JSON.
+TEST_F(PodmanE2E, CoolctlListsAndInspectsWhatTheApiCreated) {
+  ASSERT_EQ(Api("POST", "/api/v1/images/pull", R"({"ref":"localhost/busybox:latest"})").status, 200);
+  Answer create = Api("POST", "/api/v1/containers",
+                      R"({"name":"e2e-ctl","image":"localhost/busybox:latest","command":["sleep","600"]})");
+  ASSERT_EQ(create.status, 201) << create.body;
+  Answer volume = Api("POST", "/api/v1/volumes", R"({"name":"e2e-ctl-vol"})");
+  ASSERT_LT(volume.status, 300) << volume.body;
+  auto coolctl = [](const std::string& args) {
+    return testing::Shell("timeout 60 " + testing::Runfile("tools/coolctl/coolctl") + " --api http://127.0.0.1:" +
+                          std::to_string(kPort) + " --token-file " + dir_ + "/token " + args);
+  };
+
+  testing::CommandRun table = coolctl("containers list");
+  ASSERT_EQ(table.status, 0) << table.out;
+  EXPECT_EQ(table.out.rfind("ID", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("NAMESPACE"), std::string::npos) << table.out;
+  size_t row = table.out.find("e2e-ctl");
+  ASSERT_NE(row, std::string::npos) << table.out;
+  std::string line = table.out.substr(row, table.out.find('\n', row) - row);
+  EXPECT_NE(line.find("localhost/busybox:latest"), std::string::npos) << line;
+  EXPECT_NE(line.find("default"), std::string::npos) << line;
+  EXPECT_EQ(coolctl("containers list --namespace other").out.find("e2e-ctl"), std::string::npos);
+
+  testing::CommandRun raw = coolctl("containers list --json");
+  ASSERT_EQ(raw.status, 0) << raw.out;
+  boost::system::error_code ec;
+  boost::json::value listed = boost::json::parse(raw.out, ec);
+  ASSERT_FALSE(ec) << raw.out;
+  ASSERT_TRUE(listed.is_array()) << raw.out;
+  bool found = false;
+  for (const auto& item : listed.get_array()) {
+    const auto* names = item.is_object() ? item.get_object().if_contains("Names") : nullptr;
+    if (names != nullptr && names->is_array()) {
+      for (const auto& name : names->get_array()) found = found || (name.is_string() && name.get_string() == "e2e-ctl");
+    }
+  }
+  EXPECT_TRUE(found) << raw.out;
+
+  testing::CommandRun inspect = coolctl("containers inspect e2e-ctl");
+  ASSERT_EQ(inspect.status, 0) << inspect.out;
+  EXPECT_NE(inspect.out.find("e2e-ctl"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find("RUNTIME"), std::string::npos) << inspect.out;
+  testing::CommandRun vol = coolctl("volumes inspect e2e-ctl-vol");
+  ASSERT_EQ(vol.status, 0) << vol.out;
+  EXPECT_NE(vol.out.find("e2e-ctl-vol"), std::string::npos) << vol.out;
+  testing::CommandRun images = coolctl("images list");
+  ASSERT_EQ(images.status, 0) << images.out;
+  EXPECT_NE(images.out.find("localhost/busybox:latest"), std::string::npos) << images.out;
+  testing::CommandRun networks = coolctl("networks list");
+  ASSERT_EQ(networks.status, 0) << networks.out;
+  EXPECT_NE(networks.out.find("coolify-default-mesh"), std::string::npos) << networks.out;
+
+  // Refused: exit 1 with the server's own error, not a paraphrase.
+  Answer missing = Api("GET", "/api/v1/containers/no-such-ctl");
+  ASSERT_EQ(missing.status, 404) << missing.body;
+  boost::json::value error = boost::json::parse(missing.body, ec);
+  ASSERT_FALSE(ec) << missing.body;
+  testing::CommandRun refused = coolctl("containers inspect no-such-ctl");
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_NE(refused.out.find("HTTP 404: " + std::string(error.at("error").as_string())), std::string::npos)
+      << refused.out;
+  // Another namespace's container is the gatekeeper's 403, passed on.
+  testing::CommandRun other = coolctl("containers inspect e2e-ctl --namespace other");
+  EXPECT_EQ(other.status, 1) << other.out;
+  EXPECT_NE(other.out.find("HTTP 403"), std::string::npos) << other.out;
+
+  EXPECT_EQ(Api("DELETE", "/api/v1/containers/e2e-ctl?force=true").status, 200);
+  EXPECT_LT(Api("DELETE", "/api/v1/volumes/e2e-ctl-vol").status, 300);
 }
 
 // Tenancy is what the gatekeeper recorded at create, never what a caller says: another

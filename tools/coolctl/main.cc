@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -213,6 +214,16 @@ std::string ShortId(std::string id) {
   return id.substr(0, 12);
 }
 
+// A Unix time as "2026-12-05 18:41 UTC", else the cell as it is.
+std::string Time(const boost::json::value* value) {
+  if (value == nullptr || !value->is_int64()) return Cell(value);
+  time_t seconds = static_cast<time_t>(value->get_int64());
+  struct tm utc;
+  char text[32];
+  if (gmtime_r(&seconds, &utc) == nullptr || strftime(text, sizeof(text), "%Y-%m-%d %H:%M UTC", &utc) == 0) return Cell(value);
+  return text;
+}
+
 void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
@@ -320,7 +331,7 @@ int RunRead(const Args& args, const Endpoint& endpoint, const ClientOptions& opt
     PrintTable({"ID", "NAME", "IMAGE", "STATE", "NAMESPACE"}, rows);
   } else if (what == "images list" && list) {
     for (const auto& i : answer.get_array()) {
-      rows.push_back({ShortId(Cell(At(i, {"Id"}))), Cell(At(i, {"RepoTags"})), Cell(At(i, {"Size"})), Cell(At(i, {"Created"}))});
+      rows.push_back({ShortId(Cell(At(i, {"Id"}))), Cell(At(i, {"RepoTags"})), Cell(At(i, {"Size"})), Time(At(i, {"Created"}))});
     }
     PrintTable({"ID", "TAGS", "SIZE", "CREATED"}, rows);
   } else if (what == "networks list" && list) {

@@ -110,6 +110,36 @@ TEST_F(BrokerTest, DispatchRoundTrip) {
   EXPECT_EQ(host->received()[0].command().images_pull().ref(), "busybox");
 }
 
+// The operator's dispatch: coolctl reads the request from a file or stdin, prints the
+// answer's data, and passes a refusal on with the broker's own message.
+TEST_F(BrokerTest, CoolctlDispatchesFromAFileOrStdin) {
+  Start();
+  auto host = Host("host-c", FakeHost::Echo());
+  ASSERT_TRUE(WaitForHosts(socket_, 1)) << broker_->log();
+  const std::string coolctl = Runfile("tools/coolctl/coolctl") + " --broker-socket " + socket_ + " dispatch ";
+  const std::string file = keys_.Path("dispatch.json");
+  std::ofstream(file) << R"({"host_id":"host-c","request_id":"ctl-1","command":{"type":"images.pull","reference":"busybox"}})";
+  CommandRun shown = Shell(coolctl + file);
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr("verb: images_pull"));
+  ASSERT_EQ(host->received().size(), 1u);
+  EXPECT_EQ(host->received()[0].command().images_pull().ref(), "busybox");
+
+  CommandRun raw = Shell("echo '{\"host_id\":\"host-c\",\"request_id\":\"ctl-2\",\"command\":{\"type\":\"host.info\"}}' | " +
+                         coolctl + "- --json");
+  ASSERT_EQ(raw.status, 0) << raw.out;
+  EXPECT_THAT(raw.out, HasSubstr(R"({"request_id":"ctl-2","status":"ok","data":{)"));
+
+  CommandRun refused = Shell("echo '{\"host_id\":\"nobody\",\"request_id\":\"ctl-3\",\"command\":{\"type\":\"host.info\"}}' | " +
+                             coolctl + "-");
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("HTTP 404: host nobody is not connected"));
+  CommandRun usage = Shell("echo 'not json' | " + coolctl + "-");
+  EXPECT_EQ(usage.status, 2) << usage.out;
+  EXPECT_THAT(usage.out, HasSubstr("usage: coolctl"));
+  EXPECT_EQ(host->received().size(), 2u);
+}
+
 TEST_F(BrokerTest, AStreamWithoutHelloIsEndedAfterTenSeconds) {
   Start();
   FakeHost::Options o;

@@ -14,6 +14,8 @@
 //   coolctl [--broker-socket PATH] host list
 //   coolctl [--broker-socket PATH] host revoke HOST
 //   coolctl [--broker-socket PATH] host delete HOST
+//   coolctl [--broker-socket PATH] dispatch FILE|- [--json]
+//     (JSON {"host_id","request_id","command":{...}}: one command to a connected host)
 //
 // --broker-socket defaults to $COOLCTL_BROKER_SOCKET, else /run/coolify/broker.sock.
 //
@@ -72,7 +74,9 @@ constexpr char kUsage[] =
     "  host reenroll HOST --caps VERB,... [--ttl SECONDS]  the same for a known host, its state kept\n"
     "  host list\n"
     "  host revoke HOST                                   cut off now, refused from now on\n"
-    "  host delete HOST                                   revoked, its key and grant forgotten\n";
+    "  host delete HOST                                   revoked, its key and grant forgotten\n"
+    "usage: coolctl [--broker-socket PATH] dispatch FILE|- [--json]\n"
+    "  dispatch FILE|- [--json]   JSON {\"host_id\",\"request_id\",\"command\":{...}}: one command to a host\n";
 
 int Usage(const std::string& why) {
   std::cerr << "coolctl: " << why << "\n" << kUsage;
@@ -306,6 +310,7 @@ int RunRead(const Args& args, const Endpoint& endpoint, const ClientOptions& opt
   if (result->status >= 400) {
     if (json) std::cout << result->body << "\n";
     const boost::json::value* error = ec ? nullptr : At(answer, {"error"});
+    if (error == nullptr && !ec) error = At(answer, {"message"});  // the broker's envelope
     std::cerr << "coolctl: HTTP " << result->status << ": "
               << (error != nullptr && error->is_string() ? std::string(error->get_string()) : result->body) << "\n";
     return 1;
@@ -357,6 +362,51 @@ int RunRead(const Args& args, const Endpoint& endpoint, const ClientOptions& opt
   return 0;
 }
 
+// POST /v1/coold/dispatch on the broker's socket: the answer's data as "key: value" lines,
+// or with --json the envelope as it came.
+int RunDispatch(const Args& args) {
+  for (const auto& [flag, value] : args.flags) {
+    if (flag != "--broker-socket" && flag != "--json") return Usage(absl::StrCat("unknown flag ", flag));
+  }
+  if (args.words.size() != 2) return Usage("dispatch takes FILE or -");
+  std::stringstream text;
+  if (args.words[1] == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(args.words[1]);
+    if (!in) return Usage(absl::StrCat("cannot read ", args.words[1]));
+    text << in.rdbuf();
+  }
+  boost::system::error_code ec;
+  boost::json::value request = boost::json::parse(text.str(), ec);
+  if (ec || !request.is_object()) return Usage("dispatch: the request is not a JSON object");
+  Endpoint broker;
+  broker.unix_path = Flag(args, "--broker-socket", "COOLCTL_BROKER_SOCKET", "/run/coolify/broker.sock");
+  auto result = SendRequest(broker, {}, "POST", "/v1/coold/dispatch", text.str());
+  if (!result.ok()) {
+    std::cerr << "coolctl: " << result.status().message() << "\n";
+    return 2;
+  }
+  const bool json = args.flags.count("--json") > 0;
+  boost::json::value answer = boost::json::parse(result->body, ec);
+  if (json) std::cout << result->body << "\n";
+  if (result->status >= 400) {
+    const boost::json::value* message = ec ? nullptr : At(answer, {"message"});
+    if (message == nullptr && !ec) message = At(answer, {"error"});
+    std::cerr << "coolctl: HTTP " << result->status << ": "
+              << (message != nullptr && message->is_string() ? std::string(message->get_string()) : result->body) << "\n";
+    return 1;
+  }
+  if (json) return 0;
+  if (ec) {
+    std::cerr << "coolctl: the answer is not JSON: " << ec.message() << "\n";
+    return 1;
+  }
+  const boost::json::value* data = At(answer, {"data"});
+  PrintGeneric(data != nullptr ? *data : answer);
+  return 0;
+}
+
 // The REST API's address and credentials from the global flags.
 absl::Status ApiClient(const Args& args, Endpoint* endpoint, ClientOptions* options) {
   auto parsed = ParseApiUrl(Flag(args, "--api", "COOLCTL_API", "https://127.0.0.1:8443"));
@@ -378,11 +428,12 @@ int Run(int argc, char** argv) {
   if (!Parse(argc, argv, &args, &error)) return Usage(error);
   if (args.flags.count("--help") > 0) return Help(args.words.empty() ? "" : args.words[0]);
   if (args.words.size() >= 2 && args.words[0] == "host") return RunHost(args);
+  if (!args.words.empty() && args.words[0] == "dispatch") return RunDispatch(args);
   static const char* kReadGroups[] = {"containers", "images", "networks", "volumes", "services", "dns"};
   bool read = false;
   for (const char* group : kReadGroups) read = read || (!args.words.empty() && args.words[0] == group);
   if (args.words.size() < 2 || (!read && args.words[0] != "firewall")) {
-    return Usage("expected a firewall, containers, images, networks, volumes, services, dns or host command");
+    return Usage("expected a firewall, containers, images, networks, volumes, services, dns, host or dispatch command");
   }
   for (const auto& [flag, value] : args.flags) {
     static const char* kKnown[] = {"--api", "--token-file", "--cacert", "--insecure", "--namespace"};

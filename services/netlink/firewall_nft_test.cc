@@ -33,6 +33,7 @@ using testing::kNft;
 using testing::NetworkNamespace;
 using testing::RandomRules;
 using testing::RunOk;
+using testing::StderrCapture;
 using testing::StripIptablesSave;
 
 #define ASSERT_OK(expr)                              \
@@ -99,28 +100,6 @@ std::string SavedLine(const Rule& rule) {
   return line + " -p " + proto + " -m " + proto + " --dport " + std::to_string(rule.port) +
          " -m comment --comment " + RuleId(rule) + " -j ACCEPT";
 }
-
-// Captures what this process writes to stderr (where LogWarn goes) while alive.
-class StderrCapture {
- public:
-  StderrCapture() : file_(memfd_create("stderr", MFD_CLOEXEC)), saved_(dup(STDERR_FILENO)) {
-    dup2(file_, STDERR_FILENO);
-  }
-  ~StderrCapture() {
-    dup2(saved_, STDERR_FILENO);
-    close(saved_);
-    close(file_);
-  }
-  std::string Text() const {
-    std::string text(static_cast<size_t>(lseek(file_, 0, SEEK_END)), '\0');
-    if (pread(file_, text.data(), text.size(), 0) < 0) return "";
-    return text;
-  }
-
- private:
-  int file_;
-  int saved_;
-};
 
 class FirewallNftTest : public ::testing::Test {
  protected:

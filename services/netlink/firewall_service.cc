@@ -44,6 +44,15 @@ absl::Status FirewallService::Start() {
   }
   LogInfo("firewall: %u rules from the kernel; bridge plane %s", report->rules,
           report->bridge_plane_active ? "active" : "missing (permissive)");
+  // Kept, not removed: the kernel is the source of truth, and a rule written under an
+  // earlier policy may carry traffic; the operator sees it here, and a reconcile or a
+  // delete removes it.
+  for (const FirewallEntry& entry : writer_.index()) {
+    if (absl::Status allowed = CheckAllowed(policy_, entry.rule); !allowed.ok()) {
+      LogWarn("rule %s in the kernel is outside the firewall policy (%s); kept until deleted or reconciled away",
+              entry.id, allowed.message());
+    }
+  }
   return WriteSnapshots();
 }
 

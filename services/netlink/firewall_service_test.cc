@@ -29,6 +29,7 @@ using testing::kIptablesSave;
 using testing::kNft;
 using testing::NetworkNamespace;
 using testing::RunOk;
+using testing::StderrCapture;
 using testing::StripIptablesSave;
 
 template <typename T>
@@ -188,6 +189,43 @@ TEST_F(FirewallServiceTest, PermittedAllowsAreWritten) {
                         "\"v5-caddy-ingress:80\" -j ACCEPT"));
   EXPECT_THAT(state.bridge, HasSubstr("ip saddr 10.210.5.2 ip daddr 10.210.6.3 tcp dport 5432"));
   EXPECT_THAT(state.snapshots, HasSubstr("v5-caddy-ingress:80"));
+}
+
+TEST_F(FirewallServiceTest, RulesOutsideThePolicyFoundInTheKernelAreKeptAndReported) {
+  // A rule written under a wider policy (a public destination), as an earlier
+  // configuration of this host may have allowed.
+  FirewallPolicy wider = DefaultFirewallPolicy((10u << 24) | (99u << 16) | 1);
+  wider.destinations.push_back(Must(ParseIpv4Prefix("test", "8.0.0.0/8")));
+  FirewallService earlier(Must(FirewallWriter::Open()), SnapshotTarget{dir_fd_.get(), "allow.rules"},
+                          SnapshotTarget{dir_fd_.get(), "allow.nft"}, wider);
+  ASSERT_TRUE(earlier.Start().ok());
+  privsep::NetlinkReply written = earlier.AnswerAllow(AllowRequest(Proto("10.210.0.5", "8.8.8.8", 53)));
+  ASSERT_FALSE(written.has_status()) << written.status().message();
+  const KernelState before = State();
+
+  FirewallService now(Must(FirewallWriter::Open()), SnapshotTarget{dir_fd_.get(), "allow.rules"},
+                      SnapshotTarget{dir_fd_.get(), "allow.nft"}, DefaultFirewallPolicy((10u << 24) | (99u << 16) | 1));
+  std::string log;
+  {
+    StderrCapture capture;
+    ASSERT_TRUE(now.Start().ok());
+    log = capture.Text();
+  }
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("rule ", written.allowed().id(),
+                                          " in the kernel is outside the firewall policy (dst: 8.8.8.8/32 is not within")));
+  const KernelState after = State();
+  EXPECT_EQ(after.iptables_rules, before.iptables_rules);
+  EXPECT_EQ(after.bridge, before.bridge);
+  EXPECT_THAT(after.iptables_rules, HasSubstr("-d 8.8.8.8/32"));
+  // Allowing it again is refused like any new rule; deleting it is not.
+  privsep::NetlinkReply again = now.AnswerAllow(AllowRequest(Proto("10.210.0.5", "8.8.8.8", 53)));
+  EXPECT_EQ(again.status().code(), static_cast<int>(absl::StatusCode::kPermissionDenied));
+  privsep::NetlinkRequest remove;
+  remove.set_role(privsep::ROLE_NETLINK);
+  remove.mutable_delete_()->set_id(written.allowed().id());
+  privsep::NetlinkReply removed = now.AnswerDelete(remove);
+  EXPECT_FALSE(removed.has_status()) << removed.status().message();
+  EXPECT_THAT(State().iptables_rules, Not(HasSubstr("8.8.8.8")));
 }
 
 }  // namespace

@@ -177,4 +177,20 @@ absl::Status CreateBridgeScaffold() {
       .status();
 }
 
+StderrCapture::StderrCapture() : file_(memfd_create("stderr", MFD_CLOEXEC)), saved_(dup(STDERR_FILENO)) {
+  dup2(file_, STDERR_FILENO);
+}
+
+StderrCapture::~StderrCapture() {
+  dup2(saved_, STDERR_FILENO);
+  close(saved_);
+  close(file_);
+}
+
+std::string StderrCapture::Text() const {
+  std::string text(static_cast<size_t>(lseek(file_, 0, SEEK_END)), '\0');
+  if (pread(file_, text.data(), text.size(), 0) < 0) return "";
+  return text;
+}
+
 }  // namespace coolify::netlink::testing

@@ -71,6 +71,20 @@ std::vector<std::string> IptablesAppend(const Rule& rule);
 // strings: "add rule bridge coolify_bridge coolify_allow ip saddr ... comment \"ID\"".
 std::string NftAddRule(const Rule& rule);
 
+// Captures what this process writes to stderr (where LogWarn goes) while alive.
+class StderrCapture {
+ public:
+  StderrCapture();
+  ~StderrCapture();
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  std::string Text() const;
+
+ private:
+  int file_;
+  int saved_;
+};
+
 // Creates the bridge scaffold the writer expects: table bridge coolify_bridge with a
 // regular chain coolify_allow.
 absl::Status CreateBridgeScaffold();

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "boost/json/parse.hpp"
+#include "boost/json/value.hpp"
 #include "gtest/gtest.h"
 #include "tests/coold_testing.h"
 
@@ -115,6 +117,33 @@ TEST_F(ServicesE2E, RegisteredEndpointsAnswerDnsAndSurviveARestart) {
   Answer stats = Api("GET", "/api/v1/dns/stats");
   ASSERT_EQ(stats.status, 200) << stats.body;
   EXPECT_NE(stats.body.find("\"answers\""), std::string::npos) << stats.body;
+
+  // The operator's view of the same through coolctl: tables by default, the answer with --json.
+  auto coolctl = [](const std::string& args) {
+    return testing::Shell("timeout 60 " + testing::Runfile("tools/coolctl/coolctl") + " --api http://127.0.0.1:" +
+                          std::to_string(kPort) + " --token-file " + dir_ + "/token " + args);
+  };
+  testing::CommandRun shown = coolctl("services endpoints shop");
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_NE(shown.out.find("10.210.7.20"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("{"), std::string::npos) << shown.out;
+  testing::CommandRun raw = coolctl("services endpoints shop --json");
+  ASSERT_EQ(raw.status, 0) << raw.out;
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(raw.out, ec);
+  ASSERT_FALSE(ec) << raw.out;
+  EXPECT_EQ(parsed.at("endpoints").at(0).at("ip"), "10.210.7.20") << raw.out;
+  testing::CommandRun looked = coolctl("dns lookup web.default.coolify.internal");
+  ASSERT_EQ(looked.status, 0) << looked.out;
+  EXPECT_NE(looked.out.find("10.210.7.20"), std::string::npos) << looked.out;
+  testing::CommandRun counted = coolctl("dns stats");
+  ASSERT_EQ(counted.status, 0) << counted.out;
+  EXPECT_NE(counted.out.find("serving"), std::string::npos) << counted.out;
+  EXPECT_NE(counted.out.find("true"), std::string::npos) << counted.out;
+  // Refused: exit 1 with the server's own error.
+  testing::CommandRun refused = coolctl("dns lookup web.nowhere.example");
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_NE(refused.out.find("HTTP 404: \"web.nowhere.example\" is outside the zone"), std::string::npos) << refused.out;
 
   // Bad input: a clear 400 naming the field, and nothing written.
   Answer bad = Api("POST", "/api/v1/services/register",

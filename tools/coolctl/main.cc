@@ -249,11 +249,22 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
 // Any other answer: an object as "key: value" lines, a list of objects as a table of the
 // first one's keys, anything else as JSON.
 void PrintGeneric(const boost::json::value& answer) {
+  auto rows_of_objects = [](const boost::json::value& value) {
+    return value.is_array() && !value.get_array().empty() && value.get_array()[0].is_object();
+  };
   if (answer.is_object()) {
-    for (const auto& [key, value] : answer.get_object()) std::cout << std::string(key) << ": " << Cell(&value) << "\n";
+    // Scalars first as "key: value"; a list of objects after them as its own table.
+    for (const auto& [key, value] : answer.get_object()) {
+      if (!rows_of_objects(value)) std::cout << std::string(key) << ": " << Cell(&value) << "\n";
+    }
+    for (const auto& [key, value] : answer.get_object()) {
+      if (!rows_of_objects(value)) continue;
+      std::cout << "\n" << std::string(key) << ":\n";
+      PrintGeneric(value);
+    }
     return;
   }
-  if (answer.is_array() && !answer.get_array().empty() && answer.get_array()[0].is_object()) {
+  if (rows_of_objects(answer)) {
     std::vector<std::string> header;
     for (const auto& field : answer.get_array()[0].get_object()) header.push_back(std::string(field.key()));
     std::vector<std::vector<std::string>> rows;

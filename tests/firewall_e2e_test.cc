@@ -187,6 +187,11 @@ TEST_F(FirewallE2E, CoolctlUsageErrorsExit2AndRefusalsExit1WithTheServersMessage
   EXPECT_EQ(run.status, 0) << run.out;
   EXPECT_NE(run.out.find("containers inspect ID"), std::string::npos) << run.out;
   EXPECT_EQ(run.out.find("firewall allow"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("--broker-socket"), std::string::npos) << run.out;
+  run = Coolctl("dispatch --help");
+  EXPECT_EQ(run.status, 0) << run.out;
+  EXPECT_EQ(run.out.rfind("usage: coolctl [--broker-socket PATH] dispatch FILE|-", 0), 0u) << run.out;
+  EXPECT_EQ(Coolctl("frob --help").status, 2);
 
   // coold answers 503 without Podman: exit 1 and its own words, in a table run and a --json run.
   run = Coolctl("containers list");

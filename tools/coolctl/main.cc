@@ -179,10 +179,20 @@ int RunHost(const Args& args) {
 // `coolctl GROUP --help`: the usage lines of that group.
 int Help(const std::string& group) {
   std::istringstream lines(kUsage);
-  std::string shown;
+  std::string shown, header;
   for (std::string line; std::getline(lines, line);) {
-    if (group.empty() || line.rfind("usage:", 0) == 0 || line.rfind("  " + group + " ", 0) == 0) shown += line + "\n";
+    if (line.rfind("usage:", 0) == 0) {
+      header = line + "\n";
+      if (group.empty()) shown += line + "\n";
+    } else if (group.empty()) {
+      shown += line + "\n";
+    } else if (line.rfind("  " + group + " ", 0) == 0) {
+      // The group's usage line once, before its first command.
+      shown += header + line + "\n";
+      header.clear();
+    }
   }
+  if (shown.empty()) return Usage(absl::StrCat("no command group ", group));
   std::cout << shown;
   return 0;
 }

@@ -3,6 +3,8 @@
 #ifndef COOLD_PRIVSEP_CHILD_H_
 #define COOLD_PRIVSEP_CHILD_H_
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,7 +20,18 @@ namespace coolify::privsep {
 // because Landlock forbids opening it afterwards. Never returns on failure.
 // `passed_dirs` are directory descriptors among them that the role's Landlock list grants
 // access beneath ("@passed-directories").
-UniqueFd EnterChildSandbox(Role role, int passed_fds, std::vector<int> passed_dirs = {});
+// `tcp_connect_ports` are the TCP ports it may connect to ("@tcp-connect-passed-ports").
+UniqueFd EnterChildSandbox(Role role, int passed_fds, std::vector<int> passed_dirs = {},
+                           std::vector<uint16_t> tcp_connect_ports = {});
+
+// The front end's argv as the monitor writes it: "--tcp-connect=PORT" for each port it
+// may connect to, then the SQLite store's file name when it has one. Exits 126 on
+// anything else: a front end started otherwise must not run.
+struct FrontArgs {
+  std::vector<uint16_t> tcp_connect_ports;
+  std::string endpoint_db_name;  // "" without the SQLite store
+};
+FrontArgs ParseFrontArgs(int argc, char** argv);
 
 // This process's confinement as the kernel reports it (through the descriptor above).
 absl::StatusOr<HealthReport> SelfHealth(Role role, int proc_status_fd);

@@ -22,6 +22,9 @@ namespace {
 // know are zero, so one layout serves every ABI.
 constexpr uint32_t kCreateRulesetVersion = 1U << 0;
 constexpr int kRulePathBeneath = 1;
+constexpr int kRuleNetPort = 2;                            // ABI 4
+constexpr uint64_t kAccessNetBindTcp = 1ULL << 0;          // ABI 4
+constexpr uint64_t kAccessNetConnectTcp = 1ULL << 1;       // ABI 4
 constexpr uint64_t kScopeAbstractUnixSocket = 1ULL << 0;  // ABI 6
 constexpr uint64_t kScopeSignal = 1ULL << 1;              // ABI 6
 
@@ -34,6 +37,11 @@ struct RulesetAttr {
 struct __attribute__((packed)) PathBeneathAttr {
   uint64_t allowed_access;
   int32_t parent_fd;
+};
+
+struct NetPortAttr {
+  uint64_t allowed_access;
+  uint64_t port;
 };
 
 int QueryAbi() {
@@ -62,7 +70,15 @@ int LandlockAbi() {
 
 absl::StatusOr<LandlockRuleset> LandlockRuleset::Build(const std::vector<LandlockRule>& rules,
                                                        const std::vector<int>& passed_dirs,
+                                                       const std::vector<uint16_t>& tcp_connect_ports,
                                                        std::vector<std::string>* notes) {
+  const bool governs_tcp = std::any_of(rules.begin(), rules.end(), [](const LandlockRule& rule) {
+    return rule.path == kTcpConnectPassedPorts;
+  });
+  if (!tcp_connect_ports.empty() && !governs_tcp) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("TCP ports were passed, but the role's list has no ", kTcpConnectPassedPorts, " entry"));
+  }
   const bool passed_allowed = std::any_of(rules.begin(), rules.end(), [](const LandlockRule& rule) {
     return rule.path == kPassedDirectories;
   });
@@ -76,9 +92,16 @@ absl::StatusOr<LandlockRuleset> LandlockRuleset::Build(const std::vector<Landloc
   const uint64_t handled = HandledAccess(abi);
   RulesetAttr attr = {};
   attr.handled_access_fs = handled;
-  // Network rights (ABI 4) are left unhandled: the front end binds and connects to
-  // ports only known at run time, and the other roles' seccomp lists already deny
-  // them AF_INET sockets.
+  // Network rights (ABI 4) are handled for a role whose list says kTcpConnectPassedPorts
+  // (the front end: it binds nothing, its listeners come from the monitor, and connects
+  // only to the broker, Corrosion and the DNS upstream). The other roles' seccomp lists
+  // deny them AF_INET sockets altogether.
+  if (governs_tcp && abi >= 4) {
+    attr.handled_access_net = kAccessNetBindTcp | kAccessNetConnectTcp;
+  } else if (governs_tcp) {
+    notes->push_back(absl::StrCat("Landlock ABI ", abi, " predates TCP rules; ", kTcpConnectPassedPorts,
+                                  " is not enforced"));
+  }
   // Scoping (ABI 6) closes what paths cannot: connecting to abstract UNIX sockets
   // (which have no file and so no DAC either) and signalling processes outside the
   // domain, such as the monitor or, for uid-0 roles, any other root process.
@@ -86,7 +109,16 @@ absl::StatusOr<LandlockRuleset> LandlockRuleset::Build(const std::vector<Landloc
   UniqueFd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0)));
   if (!ruleset.valid()) return absl::ErrnoToStatus(errno, "landlock_create_ruleset");
 
+  if (attr.handled_access_net != 0) {
+    for (uint16_t port : tcp_connect_ports) {
+      NetPortAttr net = {kAccessNetConnectTcp, port};
+      if (syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &net, 0) != 0) {
+        return absl::ErrnoToStatus(errno, absl::StrCat("landlock_add_rule: TCP connect to port ", port));
+      }
+    }
+  }
   for (const LandlockRule& rule : rules) {
+    if (rule.path == kTcpConnectPassedPorts) continue;
     const uint64_t allowed = rule.access & handled;
     if (allowed == 0) continue;  // Only rights this kernel does not enforce anyway.
     if (rule.path == kPassedDirectories) {

@@ -55,6 +55,12 @@ inline constexpr char kPassedDirectories[] = "@passed-directories";
 // role whose children must mount (the build launcher's builds) cannot have one.
 inline constexpr char kNoRuleset[] = "@no-ruleset";
 
+// The entry of a list whose role's TCP is governed too (Landlock ABI 4): it may bind no
+// TCP port and connect only to the ports the monitor passes it from its own
+// configuration (SandboxSpec::tcp_connect_ports). A role without it leaves TCP to its
+// seccomp list (which denies the other roles AF_INET sockets altogether).
+inline constexpr char kTcpConnectPassedPorts[] = "@tcp-connect-passed-ports";
+
 struct LandlockRule {
   std::string path;  // Absolute, or kPassedDirectories.
   uint64_t access = 0;
@@ -80,9 +86,12 @@ class LandlockRuleset {
   // and any other failure, are errors. On a kernel without Landlock the result is an
   // empty ruleset (abi() == 0) whose Enforce() does nothing.
   // `passed_dirs` are directory descriptors the rule for kPassedDirectories applies to;
-  // passing any when no rule names kPassedDirectories is an error (fail closed).
+  // passing any when no rule names kPassedDirectories is an error (fail closed). So are
+  // `tcp_connect_ports` without a kTcpConnectPassedPorts entry. On a kernel before ABI 4
+  // the TCP rules are not enforced (a line in `*notes` says so).
   static absl::StatusOr<LandlockRuleset> Build(const std::vector<LandlockRule>& rules,
                                                const std::vector<int>& passed_dirs,
+                                               const std::vector<uint16_t>& tcp_connect_ports,
                                                std::vector<std::string>* notes);
 
   // Restricts the calling thread (and its future children) to the ruleset.

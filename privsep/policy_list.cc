@@ -394,6 +394,15 @@ absl::StatusOr<std::vector<LandlockRule>> ParseLandlockList(absl::string_view pa
       rules.push_back({kNoRuleset, 0, entry.origin});
       continue;
     }
+    if (words.size() == 1 && words[0] == kTcpConnectPassedPorts) {
+      for (const LandlockRule& other : rules) {
+        if (other.path == kTcpConnectPassedPorts) {
+          return Error(entry.origin, absl::StrCat(kTcpConnectPassedPorts, " already at ", other.origin));
+        }
+      }
+      rules.push_back({kTcpConnectPassedPorts, 0, entry.origin});
+      continue;
+    }
     if (words.size() != 2) return Error(entry.origin, "want: /PATH ACCESS[,ACCESS]...");
     LandlockRule rule;
     rule.origin = entry.origin;

@@ -43,6 +43,10 @@
 //             remove_file | remove_dir | make_reg | make_dir | make_sym | make_sock |
 //             make_fifo | make_char | make_block | refer
 //
+//   @tcp-connect-passed-ports
+//                 the role binds no TCP port and connects only to the ports the monitor
+//                 passes (landlock.h kTcpConnectPassedPorts)
+//
 //   A list without entries grants no filesystem access at all.
 //   `@no-ruleset`, as a list's only entry, means the role enforces no Landlock ruleset
 //   (landlock.h kNoRuleset says why a role may need that).

@@ -277,7 +277,8 @@ void EnterSandbox(const SandboxSpec& spec) {
   std::vector<std::string> notes;
   const bool no_ruleset = policy->landlock.size() == 1 && policy->landlock[0].path == kNoRuleset;
   absl::StatusOr<LandlockRuleset> ruleset =
-      LandlockRuleset::Build(no_ruleset ? std::vector<LandlockRule>() : policy->landlock, spec.passed_dirs, &notes);
+      LandlockRuleset::Build(no_ruleset ? std::vector<LandlockRule>() : policy->landlock, spec.passed_dirs,
+                             spec.tcp_connect_ports, &notes);
   if (!ruleset.ok()) Fail(role, "landlock", ruleset.status());
   for (const std::string& note : notes) {
     std::fprintf(stderr, "sandbox(%s): landlock: %s\n", std::string(role).c_str(), note.c_str());

@@ -35,6 +35,9 @@ struct SandboxSpec {
   // Directory descriptors (also kept open) the role's "@passed-directories" Landlock rule
   // applies to; refused when the role's list has no such rule.
   std::vector<int> passed_dirs;
+  // TCP ports the role may connect to, from the monitor's configuration; refused when the
+  // role's list has no "@tcp-connect-passed-ports" entry.
+  std::vector<uint16_t> tcp_connect_ports;
 };
 
 // Confines the calling process to spec.role's policy. The process must be root with a

@@ -19,7 +19,7 @@ packages=(
   # The main job (tools/deploy/deploy.sh): JSON on the broker's socket, nsenter.
   jq
   # Real peers the tests and benchmarks start.
-  iproute2 nftables iptables podman buildah runc netavark aardvark-dns busybox-static
+  iproute2 nftables iptables podman buildah runc crun netavark aardvark-dns busybox-static
   bind9-dnsutils dnsperf knot libknot-dev curl openssl procps psmisc util-linux strace systemd
   # Builds: each in a user namespace with user-mode networking; gVisor for RUN steps.
   slirp4netns uidmap runsc

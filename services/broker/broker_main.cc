@@ -187,7 +187,7 @@ int Run() {
   // on it runs as coolify-broker with no capability, no filesystem (Landlock) and only
   // the system calls of hardening/seccomp/broker.list. gRPC starts its threads after
   // this, as EnterSandbox requires a single-threaded process.
-  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {state_dir.get()}});
+  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {state_dir.get()}, {}});
   // Single-threaded still: SQLite's first open is here, inside the sandbox.
   absl::StatusOr<std::unique_ptr<IdentityStore>> store =
       IdentityStore::Open(absl::StrCat(config->state_dir, "/", kStateFile),

@@ -242,7 +242,7 @@ absl::StatusOr<privsep::LandlockRuleset> Build::GitLandlock() const {
     rules.push_back({o_.repo_url.substr(7), kRead, "git: the local repository cloned"});
   }
   std::vector<std::string> notes;
-  return LandlockRuleset::Build(rules, {}, &notes);
+  return LandlockRuleset::Build(rules, {}, {}, &notes);
 }
 
 ToolRun Build::RunTool(const std::string& phase, const std::vector<std::string>& argv,

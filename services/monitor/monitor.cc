@@ -211,10 +211,16 @@ absl::Status Monitor::Start() {
     // pair->second closes here: only the child holds that end, so its death reads as EOF.
   }
   // The front end gets fd 3 = monitor, 4 = netlink, 5 = podman, 6 = build, and with the
-  // SQLite store fd 7 = the database's directory, its file name as argv[1].
+  // SQLite store fd 7 = the database's directory, its file name as the last argument.
+  // Before it, the only TCP ports it may connect to (its Landlock ruleset): the broker's,
+  // Corrosion's and the DNS upstream's, as this configuration names them.
   std::vector<int> front_fds = {monitor_front->second.get(), front_ends[0].get(), front_ends[1].get(),
                                 front_ends[2].get()};
   std::vector<std::string> front_args;
+  for (uint32_t port : {options_.config.broker_port(), options_.config.endpoint_store_corrosion() ? options_.config.corrosion_port() : 0u,
+                        options_.config.dns_upstream_port()}) {
+    if (port != 0) front_args.push_back(absl::StrCat("--tcp-connect=", port));
+  }
   if (endpoint_dir.dir.valid()) {
     front_fds.push_back(endpoint_dir.dir.get());
     front_args.push_back(endpoint_dir.db_name);

@@ -831,7 +831,7 @@ ChildResult RunSandboxed(const std::function<std::string()>& body) {
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    privsep::EnterSandbox(privsep::SandboxSpec{privsep::ROLE_PODMAN, {fds[1]}, {}});
+    privsep::EnterSandbox(privsep::SandboxSpec{privsep::ROLE_PODMAN, {fds[1]}, {}, {}});
     const std::string out = body();
     size_t done = 0;
     while (done < out.size()) {

@@ -2,7 +2,7 @@
 # Starts and stops an isolated Podman API service for tests.
 #
 #   podman_harness.sh start DIR [RUNTIME]   prepare DIR (must be empty or absent), start
-#                                 the service with RUNTIME (runc unless named; runsc is
+#                                 the service with RUNTIME (runc unless named; crun, or runsc:
 #                                 gVisor) as its default OCI runtime, import
 #                                 localhost/busybox:latest, wait for _ping; prints the
 #                                 socket path on stdout as its last line
@@ -84,7 +84,7 @@ case "$cmd" in
   start)
     command -v podman >/dev/null || die "podman is not installed"
     runtime=${1:-runc}
-    [[ "$runtime" == runc || "$runtime" == runsc ]] || die "runtime $runtime: runc or runsc"
+    [[ "$runtime" == runc || "$runtime" == crun || "$runtime" == runsc ]] || die "runtime $runtime: runc, crun or runsc"
     command -v "$runtime" >/dev/null || die "$runtime is not installed"
     [[ -x /bin/busybox ]] || die "/bin/busybox (busybox-static) is not installed"
     [[ ! -e "$dir" || -z "$(ls -A "$dir")" ]] || die "$dir is not empty"

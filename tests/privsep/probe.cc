@@ -334,10 +334,14 @@ int Main(int argc, char** argv) {
   UniqueFd proc_status;
   // The descriptors each role gets from the monitor (services/monitor/monitor.cc).
   switch (role) {
-    case ROLE_FRONT:
-      proc_status = EnterChildSandbox(ROLE_FRONT, argc == 2 ? 5 : 4,
-                                      argc == 2 ? std::vector<int>{kFirstPassedFd + 4} : std::vector<int>{});
+    case ROLE_FRONT: {
+      FrontArgs args = ParseFrontArgs(argc, argv);
+      const bool endpoint_dir = !args.endpoint_db_name.empty();
+      proc_status = EnterChildSandbox(ROLE_FRONT, endpoint_dir ? 5 : 4,
+                                      endpoint_dir ? std::vector<int>{kFirstPassedFd + 4} : std::vector<int>{},
+                                      args.tcp_connect_ports);
       break;
+    }
     case ROLE_NETLINK:
       proc_status = EnterChildSandbox(ROLE_NETLINK, 1, {kFirstPassedFd + 1, kFirstPassedFd + 2});
       break;

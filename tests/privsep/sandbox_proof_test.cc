@@ -191,6 +191,9 @@ INSTANTIATE_TEST_SUITE_P(
         Forbidden{"front", "netlink", "", "SIGSYS"},
         Forbidden{"front", "exec", "", "SIGSYS"},
         Forbidden{"front", "write_file", "@dir", "EACCES"},
+        // Nor a TCP connection to a port its configuration does not name (sshd's here;
+        // without Landlock's refusal the private namespace would answer ECONNREFUSED).
+        Forbidden{"front", "connect_loopback", "22", "EACCES"},
         // The gatekeeper (uid 0): no netlink, no exec, no path, not even root's.
         Forbidden{"podman", "netlink", "", "SIGSYS"},
         Forbidden{"podman", "exec", "", "SIGSYS"},

@@ -188,7 +188,9 @@ in_ns sysctl -qw net.ipv4.ip_forward=1
 ok
 
 begin "S2 isolated Podman"
-live in_ns "$harness" start "$work/podman" >"$work/podman-start.log" 2>&1 || { cat "$work/podman-start.log" >&2; fail "podman"; }
+# crun: Debian's Podman default, and the runtime coold's baseline policy names (coold
+# refuses a container Podman would run under another).
+live in_ns "$harness" start "$work/podman" crun >"$work/podman-start.log" 2>&1 || { cat "$work/podman-start.log" >&2; fail "podman"; }
 podman_sock=$(tail -n 1 "$work/podman-start.log")
 pod network create --subnet 10.210.0.0/24 --gateway "$gateway" --disable-dns "$net" >/dev/null
 # Podman 4.3 has no --interface-name: its network file names the bridge, made above with

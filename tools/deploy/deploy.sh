@@ -188,9 +188,18 @@ in_ns sysctl -qw net.ipv4.ip_forward=1
 ok
 
 begin "S2 isolated Podman"
-# crun: Debian's Podman default, and the runtime coold's baseline policy names (coold
-# refuses a container Podman would run under another).
-live in_ns "$harness" start "$work/podman" crun >"$work/podman-start.log" 2>&1 || { cat "$work/podman-start.log" >&2; fail "podman"; }
+# Podman runs one runtime whatever a create names, and coold refuses a container Podman
+# would run under another than its policy's default_runtime: the two must agree. crun
+# (Debian's Podman default, the baseline's) cannot run containers on a kernel with hybrid
+# cgroups (v1 controllers beside a v2 tree), so there both are runc, as an operator of
+# such a host sets them (README, "Podman verbs").
+runtime=crun
+[[ -d /sys/fs/cgroup/unified ]] && runtime=runc
+policy_file=$work/policy.textproto
+sed "s/^default_runtime: \"crun\"/default_runtime: \"$runtime\"/" "$repo_root/policy/baseline.textproto" >"$policy_file"
+grep -q "^default_runtime: \"$runtime\"" "$policy_file" || fail "policy/baseline.textproto names no default_runtime"
+chmod 0644 "$policy_file"
+live in_ns "$harness" start "$work/podman" "$runtime" >"$work/podman-start.log" 2>&1 || { cat "$work/podman-start.log" >&2; fail "podman"; }
 podman_sock=$(tail -n 1 "$work/podman-start.log")
 pod network create --subnet 10.210.0.0/24 --gateway "$gateway" --disable-dns "$net" >/dev/null
 # Podman 4.3 has no --interface-name: its network file names the bridge, made above with
@@ -336,7 +345,7 @@ nsenter --net="/run/netns/$netns" setpriv --no-new-privs --inh-caps=-all --bound
   COOLD_BROKER_CA_FILE="$work/ca.crt" \
   COOLD_BUILDER_ENABLED=1 COOLD_BUILDS_DIR="$work/builds" COOLD_BUILDER_ALLOW_FILE_URLS=1 \
   COOLD_BUILD_IMAGES_DIR="$work/build-images" \
-  COOLD_PODMAN_SOCKET="$podman_sock" \
+  COOLD_PODMAN_SOCKET="$podman_sock" COOLD_POLICY_FILE="$policy_file" \
   COOLD_API_BIND=127.0.0.1:$api_port COOLD_API_TOKEN_FILE="$work/api-token" \
   COOLD_RULES_PATH="$work/etc/allow.rules" COOLD_BRIDGE_RULES_PATH="$work/etc/allow.nft" \
   "$coold_bin" >"$work/coold.log" 2>&1 &

@@ -90,6 +90,20 @@ TEST_F(RestApiTest, DeleteTakesTheIdFromThePath) {
   EXPECT_EQ(command->firewall_delete().id(), "0123456789ab");
 }
 
+// A path segment that is not UTF-8 (escaped or not) could not cross the channel to a
+// child, where a frame that does not parse is fatal: it is refused at the edge.
+TEST_F(RestApiTest, PathSegmentsThatAreNotUtf8AreRefused) {
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/containers/web%ff/stop"), absl::StatusCode::kInvalidArgument,
+                "path: malformed segment");
+  ExpectRefused(Make(bhttp::verb::post, "/api/v1/containers/w\xff" "b/stop"), absl::StatusCode::kInvalidArgument,
+                "path: malformed segment");
+  ExpectRefused(Make(bhttp::verb::get, "/api/v1/containers/%c0%80"), absl::StatusCode::kInvalidArgument,
+                "path: malformed segment");
+  auto command = Command(Make(bhttp::verb::post, "/api/v1/containers/caf%c3%a9/stop"));
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_EQ(command->containers_stop().id(), "caf\xc3\xa9");
+}
+
 TEST_F(RestApiTest, UnknownFieldsAreRefusedByName) {
   ExpectRefused(Make(bhttp::verb::post, "/api/v1/firewall/allow",
                      R"({"namespace":"default","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":80,"comment":"x"})"),

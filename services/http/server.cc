@@ -17,6 +17,7 @@
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
 #include "services/http/request_framing.h"
+#include "services/http/utf8.h"
 
 namespace coolify::http {
 namespace {
@@ -471,6 +472,9 @@ absl::StatusOr<std::string> PercentDecode(std::string_view text) {
     out.push_back(decoded);
     i += 2;
   }
+  // What is decoded lands in protobuf string fields, which hold UTF-8 only: a command
+  // that could not cross the channel to a child must not get that far.
+  if (!IsWellFormedUtf8(out)) return absl::InvalidArgumentError("decodes to text that is not UTF-8");
   return out;
 }
 

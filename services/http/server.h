@@ -97,7 +97,8 @@ class Server {
 // {"error": message} or {"error": message, "field": field}, JSON-escaped.
 Response ErrorResponse(unsigned status, std::string_view message, std::string_view field = {});
 
-// Decodes %XX escapes; fails on a malformed escape or a decoded NUL.
+// Decodes %XX escapes; fails on a malformed escape, a decoded NUL or a result that is not
+// well-formed UTF-8.
 absl::StatusOr<std::string> PercentDecode(std::string_view text);
 
 // Builds a TLS 1.2+ server context from PEM text.

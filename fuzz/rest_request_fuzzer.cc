@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "fuzz/protobuf_logs.h"
 #include "privsep/channel.h"
@@ -17,6 +16,7 @@
 #include "services/front/firewall_client.h"
 #include "services/front/podman_client.h"
 #include "services/front/rest_api.h"
+#include "services/http/server.h"
 #include "services/http/status.h"
 
 namespace {
@@ -52,17 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (space == std::string_view::npos) return 0;
   request.method_text = std::string(line.substr(0, space));
   request.method = boost::beast::http::string_to_verb(request.method_text);
-  std::string_view target = line.substr(space + 1);
-  const size_t question = target.find('?');
-  request.path = std::string(target.substr(0, question));
-  if (question != std::string_view::npos) {
-    const absl::string_view query(target.data() + question + 1, target.size() - question - 1);
-    for (absl::string_view pair : absl::StrSplit(query, '&')) {
-      const size_t equals = pair.find('=');
-      request.query.emplace_back(std::string(pair.substr(0, equals)),
-                                 equals == std::string_view::npos ? "" : std::string(pair.substr(equals + 1)));
-    }
-  }
+  // The server splits and decodes every target this way before a handler sees it.
+  coolify::http::SplitTarget(line.substr(space + 1), request);
   request.authorization = "Bearer 0123456789abcdef";
   request.content_type = "application/json";
   if (newline != std::string_view::npos) request.body = std::string(in.substr(newline + 1));

@@ -21,6 +21,19 @@ absl::Status MethodNotAllowed(const http::Request& request, const char* allowed)
   return http::MethodNotAllowed(request.method_text, request.path, allowed);
 }
 
+// Decoded path segments after the prefix ("/api/v1/containers/ab%2Fc/start" -> {"ab/c", "start"}).
+absl::StatusOr<std::vector<std::string>> Segments(const std::string& path, size_t prefix) {
+  std::vector<std::string> segments;
+  if (path.size() <= prefix) return segments;
+  if (path[prefix] != '/') return absl::NotFoundError(absl::StrCat("no route ", path));
+  for (absl::string_view raw : absl::StrSplit(absl::string_view(path).substr(prefix + 1), '/')) {
+    auto decoded = http::PercentDecode(std::string_view(raw.data(), raw.size()));
+    if (!decoded.ok() || decoded->empty()) return absl::InvalidArgumentError("path: malformed segment");
+    segments.push_back(*std::move(decoded));
+  }
+  return segments;
+}
+
 absl::Status NoQuery(const http::Request& request) {
   if (!request.query.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(request.query[0].first, ": unknown query parameter"));
@@ -78,7 +91,11 @@ absl::StatusOr<v1::Command> RestApi::ToCommand(const http::Request& request) con
   if (absl::StartsWith(path, kFirewallAllowPrefix)) {
     if (request.method != bhttp::verb::delete_) return MethodNotAllowed(request, "DELETE");
     if (auto s = NoQuery(request); !s.ok()) return s;
-    command.mutable_firewall_delete()->set_id(path.substr(sizeof(kFirewallAllowPrefix) - 1));
+    // The id is one decoded segment, as every other path parameter is.
+    auto parts = Segments(path, sizeof(kFirewallAllowPrefix) - 2);
+    if (!parts.ok()) return parts.status();
+    if (parts->size() != 1) return absl::NotFoundError(absl::StrCat("no route ", path));
+    command.mutable_firewall_delete()->set_id((*parts)[0]);
     return command;
   }
   if (path == kFirewallReconcile) {
@@ -137,19 +154,6 @@ absl::StatusOr<bool> QueryBool(const http::Request& request, const char* key) {
   if (value.empty() || value == "false" || value == "0") return false;
   if (value == "true" || value == "1") return true;
   return absl::InvalidArgumentError(absl::StrCat(key, ": \"", value, "\" is not true or false"));
-}
-
-// Decoded path segments after the prefix ("/api/v1/containers/ab%2Fc/start" -> {"ab/c", "start"}).
-absl::StatusOr<std::vector<std::string>> Segments(const std::string& path, size_t prefix) {
-  std::vector<std::string> segments;
-  if (path.size() <= prefix) return segments;
-  if (path[prefix] != '/') return absl::NotFoundError(absl::StrCat("no route ", path));
-  for (absl::string_view raw : absl::StrSplit(absl::string_view(path).substr(prefix + 1), '/')) {
-    auto decoded = http::PercentDecode(std::string_view(raw.data(), raw.size()));
-    if (!decoded.ok() || decoded->empty()) return absl::InvalidArgumentError("path: malformed segment");
-    segments.push_back(*std::move(decoded));
-  }
-  return segments;
 }
 
 }  // namespace

@@ -88,6 +88,15 @@ TEST_F(RestApiTest, DeleteTakesTheIdFromThePath) {
   auto command = Command(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/0123456789ab"));
   ASSERT_TRUE(command.ok()) << command.status();
   EXPECT_EQ(command->firewall_delete().id(), "0123456789ab");
+  // A caller's id is one path segment, decoded like any other.
+  command = Command(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/v5-caddy-ingress%3A80"));
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_EQ(command->firewall_delete().id(), "v5-caddy-ingress:80");
+  ExpectRefused(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/v5-cat\x98\x98"),
+                absl::StatusCode::kInvalidArgument, "path: malformed segment");
+  ExpectRefused(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/"), absl::StatusCode::kInvalidArgument,
+                "path: malformed segment");
+  ExpectRefused(Make(bhttp::verb::delete_, "/api/v1/firewall/allow/a/b"), absl::StatusCode::kNotFound, "no route");
 }
 
 // A path segment that is not UTF-8 (escaped or not) could not cross the channel to a

@@ -39,22 +39,7 @@ Request ToRequest(bhttp::request<bhttp::string_body>&& in) {
   Request out;
   out.method = in.method();
   out.method_text = std::string(in.method_string());
-  absl::string_view target(in.target().data(), in.target().size());
-  size_t q = target.find('?');
-  out.path = std::string(target.substr(0, q));
-  if (q == absl::string_view::npos) q = target.size();
-  if (q < target.size()) {
-    for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
-      size_t eq = pair.find('=');
-      auto key = PercentDecode(std::string_view(pair.data(), std::min(eq, pair.size())));
-      auto value = PercentDecode(eq == absl::string_view::npos
-                                     ? std::string_view()
-                                     : std::string_view(pair.data() + eq + 1, pair.size() - eq - 1));
-      // A malformed escape keeps the raw text under a key no handler knows, so the
-      // handler's own "unknown parameter" check refuses it.
-      out.query.emplace_back(key.ok() ? *key : std::string("\x01malformed"), value.ok() ? *value : "");
-    }
-  }
+  SplitTarget(std::string_view(in.target().data(), in.target().size()), out);
   out.authorization = std::string(in[bhttp::field::authorization]);
   out.content_type = std::string(in[bhttp::field::content_type]);
   out.body = std::move(in.body());
@@ -441,6 +426,26 @@ Response ErrorResponse(unsigned status, std::string_view message, std::string_vi
   body["error"] = boost::json::string_view(message.data(), message.size());
   if (!field.empty()) body["field"] = boost::json::string_view(field.data(), field.size());
   return Response{status, boost::json::serialize(body), "application/json", nullptr};
+}
+
+void SplitTarget(std::string_view target_text, Request& out) {
+  const absl::string_view target(target_text.data(), target_text.size());
+  size_t q = target.find('?');
+  out.path = std::string(target.substr(0, q));
+  out.query.clear();
+  if (q == absl::string_view::npos) return;
+  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    auto key = PercentDecode(std::string_view(pair.data(), std::min(eq, pair.size())));
+    auto value = PercentDecode(eq == absl::string_view::npos
+                                   ? std::string_view()
+                                   : std::string_view(pair.data() + eq + 1, pair.size() - eq - 1));
+    if (key.ok() && value.ok()) {
+      out.query.emplace_back(std::move(*key), std::move(*value));
+    } else {
+      out.query.emplace_back(kUndecodableQueryParameter, "");
+    }
+  }
 }
 
 absl::StatusOr<std::string> PercentDecode(std::string_view text) {

@@ -97,6 +97,15 @@ class Server {
 // {"error": message} or {"error": message, "field": field}, JSON-escaped.
 Response ErrorResponse(unsigned status, std::string_view message, std::string_view field = {});
 
+// A query parameter whose name or value does not decode (a malformed escape, a NUL, text
+// that is not UTF-8) is kept under this name, which no handler knows, so the handler's
+// own "unknown query parameter" check refuses the request.
+inline constexpr char kUndecodableQueryParameter[] = "(undecodable)";
+
+// Splits a request target into `out.path` (still percent-encoded) and `out.query`
+// (decoded), as the server does for every request.
+void SplitTarget(std::string_view target, Request& out);
+
 // Decodes %XX escapes; fails on a malformed escape, a decoded NUL or a result that is not
 // well-formed UTF-8.
 absl::StatusOr<std::string> PercentDecode(std::string_view text);

@@ -140,5 +140,27 @@ TEST_F(ServerTest, HttpOneZeroWithoutHostIsServed) {
   EXPECT_EQ(dispatched_, 1);
 }
 
+TEST(SplitTargetTest, DecodesTheQueryAndKeepsThePathEncoded) {
+  Request request;
+  SplitTarget("/api/v1/containers/a%2Fb?force=true&namespace=t%C3%A9nant&&flag", request);
+  EXPECT_EQ(request.path, "/api/v1/containers/a%2Fb");
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_THAT(request.query, ::testing::ElementsAre(Pair("force", "true"), Pair("namespace", "t\xc3\xa9nant"),
+                                                    Pair("flag", "")));
+}
+
+// A parameter that does not decode is never handed on as something else (an empty value,
+// the raw bytes): it becomes a name no handler knows, so the request is refused.
+TEST(SplitTargetTest, AParameterThatDoesNotDecodeIsKeptUnderANameNoHandlerKnows) {
+  for (const char* target : {"/x?namespace=defa\xff\xff\xff\xfdult", "/x?namespace=%ff", "/x?namespace=a%00b",
+                             "/x?namespace=%zz", "/x?na%ffme=default"}) {
+    Request request;
+    SplitTarget(target, request);
+    ASSERT_EQ(request.query.size(), 1u) << target;
+    EXPECT_EQ(request.query[0].first, kUndecodableQueryParameter) << target;
+    EXPECT_EQ(request.query[0].second, "") << target;
+  }
+}
+
 }  // namespace
 }  // namespace coolify::http

@@ -12,10 +12,12 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_tables_compat.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -350,7 +352,84 @@ void BuildChainPayload(nlmsghdr* nlh, Plane plane) {
   nftnl_chain_free(chain);
 }
 
+namespace {
+
+// Whether every attribute of `attr`'s nest is well-formed for mnl and each string one,
+// among `strings`, ends in NUL within its length.
+bool NestIsWellFormed(const nlattr* nest, std::initializer_list<uint16_t> strings) {
+  struct Check {
+    std::initializer_list<uint16_t> strings;
+    bool ok = true;
+  } check{strings};
+  const int parsed = mnl_attr_parse_nested(
+      nest,
+      [](const nlattr* attr, void* data) -> int {
+        auto* c = static_cast<Check*>(data);
+        const uint16_t type = mnl_attr_get_type(attr);
+        if (std::find(c->strings.begin(), c->strings.end(), type) != c->strings.end() &&
+            mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0) {
+          c->ok = false;
+          return MNL_CB_ERROR;
+        }
+        return MNL_CB_OK;
+      },
+      &check);
+  return parsed >= 0 && check.ok;
+}
+
+// What libnftnl takes on trust when it parses a rule: the table, chain and expression
+// names are NUL-terminated strings, and every expression has a name (it looks the
+// expression type up by name, and dereferences a missing one). The kernel always sends
+// rules this way; anything else is refused here instead of crashing the writer.
+absl::Status CheckRuleMessageShape(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg)) return absl::InternalError("rule message too short");
+  const nlattr* expressions = nullptr;
+  const nlattr* attr;
+  bool ok = true;
+  int remaining = static_cast<int>(nlh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+  for (attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg)));
+       mnl_attr_ok(attr, remaining); attr = mnl_attr_next(attr)) {
+    remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
+    const uint16_t type = mnl_attr_get_type(attr);
+    if ((type == NFTA_RULE_TABLE || type == NFTA_RULE_CHAIN) && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0) {
+      ok = false;
+    }
+    if (type == NFTA_RULE_EXPRESSIONS) expressions = attr;
+  }
+  if (!ok) return absl::InternalError("nf_tables sent a rule whose table or chain is not a string");
+  if (expressions == nullptr) return absl::OkStatus();
+  if (mnl_attr_validate(expressions, MNL_TYPE_NESTED) < 0) {
+    return absl::InternalError("nf_tables sent a rule whose expressions are not a list");
+  }
+  if (!NestIsWellFormed(expressions, {})) {
+    return absl::InternalError("nf_tables sent a rule whose expressions are not a list");
+  }
+  for (const nlattr* element = static_cast<const nlattr*>(mnl_attr_get_payload(expressions));
+       mnl_attr_ok(element, static_cast<int>(static_cast<const char*>(mnl_attr_get_payload(expressions)) +
+                                             mnl_attr_get_payload_len(expressions) -
+                                             reinterpret_cast<const char*>(element)));
+       element = mnl_attr_next(element)) {
+    if (mnl_attr_get_type(element) != NFTA_LIST_ELEM) continue;
+    if (mnl_attr_validate(element, MNL_TYPE_NESTED) < 0 || !NestIsWellFormed(element, {NFTA_EXPR_NAME})) {
+      return absl::InternalError("nf_tables sent a rule with a malformed expression");
+    }
+    bool named = false;
+    mnl_attr_parse_nested(
+        element,
+        [](const nlattr* field, void* data) -> int {
+          if (mnl_attr_get_type(field) == NFTA_EXPR_NAME) *static_cast<bool*>(data) = true;
+          return MNL_CB_OK;
+        },
+        &named);
+    if (!named) return absl::InternalError("nf_tables sent a rule with an unnamed expression");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<NftnlRule> ParseRuleMessage(const nlmsghdr* nlh) {
+  if (absl::Status shape = CheckRuleMessageShape(nlh); !shape.ok()) return shape;
   NftnlRule rule(nftnl_rule_alloc());
   if (nftnl_rule_nlmsg_parse(nlh, rule.get()) < 0) {
     return absl::InternalError("nf_tables sent a rule libnftnl cannot parse");

@@ -18,6 +18,10 @@
 #include "absl/strings/str_format.h"
 
 namespace coolify::netlink {
+
+bool MessageFits(const nlmsghdr* nlh, int remaining) {
+  return remaining >= 0 && mnl_nlmsg_ok(nlh, remaining) && nlh->nlmsg_len <= static_cast<uint32_t>(remaining);
+}
 namespace {
 
 // Room for the largest datagram the kernel sends us: dump parts are at most 32 KiB
@@ -303,7 +307,7 @@ absl::StatusOr<BatchResult> NftSocket::Commit(NftBatch& batch, MessageDescriber 
     }
     int remaining = static_cast<int>(n);
     for (const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(receive_.data());
-         mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+         MessageFits(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
       // Position relative to the batch header; unsigned arithmetic survives wrap-around.
       const uint32_t position = nlh->nlmsg_seq - begin_seq;
       if (position > count) continue;  // an answer to an earlier request
@@ -374,7 +378,7 @@ absl::Status NftSocket::ReadReplies(
     }
     int remaining = static_cast<int>(n);
     for (const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(receive_.data());
-         mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+         MessageFits(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
       if (nlh->nlmsg_seq != seq) continue;  // a late answer to an earlier request
       if (nlh->nlmsg_type == NLMSG_ERROR) {
         const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));

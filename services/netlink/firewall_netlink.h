@@ -34,6 +34,10 @@ struct mnl_socket;
 
 namespace coolify::netlink {
 
+// mnl_nlmsg_ok, and a message length no longer than what is left: libmnl compares the
+// length as a signed int, so one of 2 GiB or more would pass its check alone.
+bool MessageFits(const nlmsghdr* nlh, int remaining);
+
 // Writes a message's payload (attributes) after its nfgenmsg header.
 using PayloadBuilder = absl::FunctionRef<void(nlmsghdr*)>;
 

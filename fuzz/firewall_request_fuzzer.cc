@@ -11,7 +11,7 @@
 #include "fuzz/protobuf_logs.h"
 #include "proto/commands.pb.h"
 #include "privsep/validate.h"
-#include "services/front/json_body.h"
+#include "services/commands/json_body.h"
 #include "services/netlink/firewall_policy.h"
 #include "services/netlink/firewall_rule.h"
 
@@ -65,10 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] % 2 == 0) {
     coolify::v1::FirewallRule rule;
-    if (coolify::front::ParseJsonBody(body, &rule).ok()) CheckRule(rule);
+    if (coolify::commands::ParseJsonBody(body, &rule).ok()) CheckRule(rule);
   } else {
     coolify::v1::FirewallBulk bulk;
-    if (coolify::front::ParseJsonBody(body, &bulk).ok()) {
+    if (coolify::commands::ParseJsonBody(body, &bulk).ok()) {
       for (const auto& rule : bulk.rules()) CheckRule(rule);
     }
   }

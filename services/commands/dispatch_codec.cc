@@ -12,8 +12,8 @@
 #include "boost/json/string.hpp"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/commands/json_body.h"
 #include "services/commands/verbs.h"
-#include "services/front/json_body.h"
 #include "services/http/utf8.h"
 
 namespace coolify::commands {
@@ -277,7 +277,7 @@ absl::StatusOr<v1::Command> CommandFromStruct(std::string_view type, Struct fiel
   }
   absl::StatusOr<std::string> json = ToJson(fields);
   if (!json.ok()) return json.status();
-  if (absl::Status s = front::ParseJsonBody(*json, target); !s.ok()) return Under("command.", s);
+  if (absl::Status s = ParseJsonBody(*json, target); !s.ok()) return Under("command.", s);
   return command;
 }
 
@@ -285,7 +285,7 @@ absl::StatusOr<v1::Command> CommandFromStruct(std::string_view type, Struct fiel
 
 absl::StatusOr<v1::Command> CommandFromJson(std::string_view type, std::string_view fields_json) {
   Struct fields;
-  if (absl::Status s = front::ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
+  if (absl::Status s = ParseJsonBody(std::string(fields_json), &fields); !s.ok()) return Under("command.", s);
   return CommandFromStruct(type, std::move(fields));
 }
 
@@ -317,7 +317,7 @@ absl::StatusOr<Dispatch> ParseDispatch(std::string_view body) {
     return absl::ResourceExhaustedError(absl::StrCat("body: ", body.size(), " bytes; at most ", kMaxDispatchBytes));
   }
   v1::DispatchEnvelope envelope;
-  if (absl::Status s = front::ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
+  if (absl::Status s = ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
   if (absl::Status s = ValidateRequestId(envelope.request_id()); !s.ok()) return s;
   if (absl::Status s = ValidateHostId(envelope.host_id()); !s.ok()) return s;
   if (!envelope.has_command()) return Invalid("command", "missing");
@@ -338,7 +338,7 @@ absl::StatusOr<BuildDispatch> ParseBuildDispatch(std::string_view body) {
     return absl::ResourceExhaustedError(absl::StrCat("body: ", body.size(), " bytes; at most ", kMaxDispatchBytes));
   }
   v1::BuildDispatchEnvelope envelope;
-  if (absl::Status s = front::ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
+  if (absl::Status s = ParseJsonBody(std::string(body), &envelope); !s.ok()) return s;
   if (absl::Status s = ValidateRequestId(envelope.request_id()); !s.ok()) return s;
   if (!envelope.host_id().empty()) {
     if (absl::Status s = ValidateHostId(envelope.host_id()); !s.ok()) return s;
@@ -364,7 +364,7 @@ absl::StatusOr<BuildDispatch> ParseBuildDispatch(std::string_view body) {
   absl::StatusOr<std::string> fields = ToJson(envelope.command());
   if (!fields.ok()) return fields.status();
   BuildDispatch dispatch;
-  if (absl::Status s = front::ParseJsonBody(*fields, &dispatch.build); !s.ok()) return Under("command.", s);
+  if (absl::Status s = ParseJsonBody(*fields, &dispatch.build); !s.ok()) return Under("command.", s);
   const v1::BuildRequest& b = dispatch.build;
   if (b.repo_url().empty()) return Invalid("command.repo_url", "missing");
   if (b.git_ref().empty()) return Invalid("command.git_ref", "missing");

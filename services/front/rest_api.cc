@@ -5,12 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
-#include "services/front/json_body.h"
+#include "services/commands/json_body.h"
 
 namespace coolify::front {
 namespace {
 
 namespace bhttp = boost::beast::http;
+using commands::ParseJsonBody;
 
 constexpr char kFirewallAllow[] = "/api/v1/firewall/allow";
 constexpr char kFirewallAllowPrefix[] = "/api/v1/firewall/allow/";

@@ -2,8 +2,9 @@
 // answers to (ours first, then central's spellings), the v1::Command field that carries
 // it, the Hello capability a host must advertise for it, which part of coold serves it,
 // its route on coold's REST API and central's field spellings. The broker's codec, its
-// capability check, the front end's router and the tests' catalogue all read it; adding
-// a verb is one entry here plus its handler.
+// capability check, the front end's REST routes and router, the gatekeeper's dispatch
+// and the tests' catalogue all read it; adding a verb is one entry here plus its handler
+// (a test fails for a verb the gatekeeper or the REST routes do not serve).
 //
 // Entries without a field are verbs of central's catalogue that no coold serves: they
 // parse, and are answered 501 "primitive <verb> is not supported by host", the answer
@@ -35,9 +36,13 @@ struct Verb {
   int field = 0;                   // the v1::Command field; 0 for Server::kNone
   v1::Capability capability = v1::CAPABILITY_UNSPECIFIED;
   Server server = Server::kNone;
-  // "METHOD /api/v1/path/{param}" on coold's REST API, "" when only the broker lane has it.
+  // "METHOD /api/v1/path/{param}?query&names" on coold's REST API, "" when only the
+  // broker lane has it. Each {param} and query name is a field of the verb's message.
   const char* rest = "";
   std::vector<std::pair<const char*, const char*>> renames;  // central's field name -> ours
+  // The field of the verb's message that a JSON body (REST) or command object (broker)
+  // fills, "" for the message itself: a create's body is its ContainerSpec.
+  const char* body = "";
 };
 
 // Every verb, in the order of commands.proto.

@@ -1,5 +1,5 @@
-// coold's local REST API: bearer-token authentication, then each route turns its request
-// into a v1::Command for the CommandRouter. Bodies are the commands' protobuf messages in
+// coold's local REST API: bearer-token authentication, then the registry's routes
+// (rest_routes.h) turn the request into a v1::Command for the CommandRouter. Bodies are the commands' protobuf messages in
 // protobuf's JSON mapping, with unknown fields refused.
 #ifndef COOLD_SERVICES_FRONT_REST_API_H_
 #define COOLD_SERVICES_FRONT_REST_API_H_
@@ -10,12 +10,10 @@
 #include "absl/status/statusor.h"
 #include "proto/commands.pb.h"
 #include "services/front/command_router.h"
+#include "services/front/rest_routes.h"
 #include "services/http/server.h"
 
 namespace coolify::front {
-
-// Rules in one bulk or reconcile body; more is answered 413.
-inline constexpr int kMaxRulesPerRequest = 50000;
 
 // Answers GET /api/v1/containers/{id}/logs?follow=true: a streamed body, or the refusal.
 using LogFollower = std::function<http::Response(const v1::Command& command)>;
@@ -34,8 +32,6 @@ class RestApi {
 
  private:
   bool Authorized(const http::Request& request) const;
-  absl::StatusOr<v1::Command> PodmanCommand(const http::Request& request) const;
-  absl::StatusOr<v1::Command> ServicesCommand(const http::Request& request) const;
 
   CommandRouter& router_;
   std::string token_;

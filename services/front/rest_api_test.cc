@@ -2,6 +2,7 @@
 // what is wrong, before anything reaches a privileged process.
 #include "services/front/rest_api.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/commands/verbs.h"
 
@@ -46,21 +47,49 @@ class RestApiTest : public testing::Test {
   RestApi api_;
 };
 
-// Every REST route the verb registry names reaches its verb.
+// The registry's routes are well-formed: methods known, every {param} and query name a
+// field of the verb's message, no method and path twice.
+TEST_F(RestApiTest, TheRegistrysRoutesAreWellFormed) { EXPECT_TRUE(CheckRestRoutes().ok()) << CheckRestRoutes(); }
+
+// Every REST route the verb registry names reaches its verb, with each {param} in the
+// field it names and each query name admitted; the path with another method is a 405.
 TEST_F(RestApiTest, EveryRouteOfTheRegistryReachesItsVerb) {
   int routes = 0;
   for (const commands::Verb& verb : commands::Verbs()) {
-    const std::string route = verb.rest;
-    if (route.empty()) continue;
+    if (*verb.rest == '\0') continue;
     ++routes;
-    const size_t space = route.find(' ');
-    const std::string method = route.substr(0, space);
-    std::string path = route.substr(space + 1);
-    for (size_t open; (open = path.find('{')) != std::string::npos;) path.replace(open, path.find('}', open) - open + 1, "p");
-    const bhttp::verb m = bhttp::string_to_verb(method);
-    auto command = Command(Make(m, path, m == bhttp::verb::post ? "{}" : ""));
-    ASSERT_TRUE(command.ok()) << route << ": " << command.status();
-    EXPECT_EQ(static_cast<int>(command->verb_case()), verb.field) << route;
+    const RestRoute* route = nullptr;
+    for (const RestRoute& candidate : RestRoutes()) {
+      if (candidate.verb == &verb) route = &candidate;
+    }
+    ASSERT_NE(route, nullptr) << verb.rest;
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> params;
+    for (const std::string& segment : route->segments) {
+      std::string text = segment;
+      if (segment.front() == '{') {
+        text = absl::StrCat("p", params.size());
+        params.emplace_back(segment.substr(1, segment.size() - 2), text);
+      }
+      absl::StrAppend(&path, "/", text);
+    }
+    const bhttp::verb method = bhttp::string_to_verb(route->method);
+    http::Request request = Make(method, path, method == bhttp::verb::post ? "{}" : "");
+    for (const std::string& key : route->query) request.query.emplace_back(key, "");
+    auto command = Command(request);
+    ASSERT_TRUE(command.ok()) << verb.rest << ": " << command.status();
+    ASSERT_EQ(static_cast<int>(command->verb_case()), verb.field) << verb.rest;
+    const auto* field = v1::Command::descriptor()->FindFieldByNumber(verb.field);
+    const google::protobuf::Message& message = command->GetReflection()->GetMessage(*command, field);
+    for (const auto& [name, value] : params) {
+      const auto* param = message.GetDescriptor()->FindFieldByName(name);
+      ASSERT_NE(param, nullptr) << verb.rest;
+      EXPECT_EQ(message.GetReflection()->GetString(message, param), value) << verb.rest;
+    }
+    request.method = bhttp::verb::patch;
+    request.method_text = "PATCH";
+    auto patched = Command(request);
+    EXPECT_EQ(http::HttpStatusOf(patched.status()), 405u) << verb.rest << ": " << patched.status();
   }
   EXPECT_GT(routes, 25);
 }

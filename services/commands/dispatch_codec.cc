@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "services/commands/json_body.h"
 #include "services/commands/verbs.h"
+#include "services/http/status.h"
 #include "services/http/utf8.h"
 
 namespace coolify::commands {
@@ -35,13 +36,12 @@ absl::Status UnsupportedVerb(std::string_view type) {
   return absl::UnimplementedError(absl::StrCat("primitive ", absl::string_view(type.data(), type.size()), " is not supported by host"));
 }
 
-absl::Status Invalid(const std::string& field, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", absl::string_view(what.data(), what.size())));
-}
+absl::Status Invalid(const std::string& field, std::string_view what) { return http::InvalidField(field, what); }
 
 // Prefixes the field a parse error names with where it sits in the envelope.
 absl::Status Under(const char* prefix, const absl::Status& status) {
-  return absl::InvalidArgumentError(absl::StrCat(prefix, status.message()));
+  return http::WithField(absl::InvalidArgumentError(absl::StrCat(prefix, status.message())),
+                         absl::StrCat(prefix, http::FieldOf(status)));
 }
 
 absl::Status Rename(Struct& fields, const char* from, const char* to) {
@@ -244,11 +244,13 @@ absl::StatusOr<v1::Command> CommandFromStruct(std::string_view type, Struct fiel
   v1::Command command;
   const auto* field = v1::Command::descriptor()->FindFieldByNumber(verb->field);
   google::protobuf::Message* target = command.GetReflection()->MutableMessage(&command, field);
+  // The command object fills what the REST API's body fills: a create's spec itself.
+  if (*verb->body != '\0') {
+    target = target->GetReflection()->MutableMessage(target, target->GetDescriptor()->FindFieldByName(verb->body));
+  }
   switch (verb->field) {
     case v1::Command::kContainersCreateFieldNumber:
-      // The command object is the container's spec itself, as the REST API's body is.
       if (absl::Status s = ContainerShapes(fields); !s.ok()) return s;
-      target = command.mutable_containers_create()->mutable_spec();
       break;
     case v1::Command::kFirewallAllowFieldNumber: {
       // The rule's fields, flat, beside the caller's id for it.
@@ -258,7 +260,6 @@ absl::StatusOr<v1::Command> CommandFromStruct(std::string_view type, Struct fiel
         command.mutable_firewall_allow()->set_id(id->second.string_value());
         fields.mutable_fields()->erase(id);
       }
-      target = command.mutable_firewall_allow()->mutable_rule();
       break;
     }
     case v1::Command::kContainersLogsFieldNumber:

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/commands/verbs.h"
 
 namespace coolify::privsep {
 namespace {
@@ -183,14 +184,14 @@ absl::Status Validate(const NetlinkRequest& request) {
 }
 
 // The verb's fields are the gatekeeper's to judge (policy/spec_validation.h); here only
-// that a call names a Podman verb at all.
+// that a call names a verb the registry gives the gatekeeper (services/commands/verbs.h).
 absl::Status Validate(const PodmanRequest& request) {
   if (absl::Status s = ValidateRequestEnvelope(request); !s.ok()) return s;
   if (request.has_call()) {
-    const int verb = request.call().command().verb_case();
-    // Podman verbs occupy field numbers 1..49 and 80..89 of Command (commands.proto).
-    if (verb == 0 || (verb >= 50 && verb < 80) || verb >= 90) {
-      return FieldError("PodmanRequest", "call.command", absl::StrCat("verb ", verb, " is not a Podman verb"));
+    const commands::Verb* verb = commands::VerbOf(request.call().command());
+    if (verb == nullptr || verb->server != commands::Server::kPodman) {
+      return FieldError("PodmanRequest", "call.command",
+                        absl::StrCat("verb ", request.call().command().verb_case(), " is not a Podman verb"));
     }
   }
   // Its grammar is the gatekeeper's to judge against its own namespaces.

@@ -17,7 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "proto/agent.pb.h"
 #include "proto/commands.pb.h"
 
 namespace coolify::commands {

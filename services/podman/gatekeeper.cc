@@ -33,6 +33,7 @@
 #include "privsep/log.h"
 #include "privsep/unique_fd.h"
 #include "privsep/validate.h"
+#include "services/commands/verbs.h"
 #include "services/podman/libpod_client.h"
 #include "services/podman/libpod_fields.h"
 #include "services/podman/libpod_path.h"
@@ -226,92 +227,83 @@ class Runner {
   Runner(const GatekeeperOptions& options, const PodmanCall& call)
       : options_(options), call_(call), client_(ClientFor(options)) {}
 
-  GatekeeperAnswer Run() {
-    const Command& c = call_.command();
-    switch (c.verb_case()) {
-      case Command::kImagesPull:
-        return ImagesPull_(c.images_pull());
-      case Command::kImagesList:
-        return JsonOrError(200, ImagesList(client_));
-      case Command::kImagesDelete:
-        return JsonOrError(200, ImagesDelete(client_, c.images_delete().ref(), c.images_delete().force()));
-      case Command::kContainersCreate:
-        return Create(c.containers_create().spec());
-      case Command::kContainersStart: {
-        const v1::ContainersStart& r = c.containers_start();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        if (std::optional<GatekeeperAnswer> refused = BindsStillHold(a.container)) return *std::move(refused);
-        return Done(ContainersStart(client_, a.container.id), r.id());
-      }
-      case Command::kContainersStop: {
-        const v1::ContainersStop& r = c.containers_stop();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        return Done(ContainersStop(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
-                    r.id());
-      }
-      case Command::kContainersRestart: {
-        const v1::ContainersRestart& r = c.containers_restart();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        return Done(
-            ContainersRestart(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
-            r.id());
-      }
-      case Command::kContainersDelete: {
-        const v1::ContainersDelete& r = c.containers_delete();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        return Done(ContainersDelete(client_, a.container.id, r.force()), r.id());
-      }
-      case Command::kContainersInspect: {
-        const v1::ContainersInspect& r = c.containers_inspect();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        // Relayed as Podman sent it: the front end parses it.
-        return GatekeeperAnswer{200, std::move(a.container.inspect), {}};
-      }
-      case Command::kContainersLogs:
-        return Logs(c.containers_logs());
-      case Command::kContainersExec:
-        return Exec(c.containers_exec());
-      case Command::kContainersHealthcheckRun: {
-        const v1::ContainersHealthcheckRun& r = c.containers_healthcheck_run();
-        Access a = Check(r.id(), r.namespace_());
-        if (!a.ok) return std::move(a.refused);
-        absl::StatusOr<HealthResult> health = ContainersHealthcheck(client_, a.container.id);
-        if (!health.ok()) return FromStatus(health.status());
-        return IdAnswer(200, "status", health->status);
-      }
-      case Command::kVolumesCreate:
-        return VolumeCreate(c.volumes_create());
-      case Command::kVolumesDelete:
-        return Done(VolumesDelete(client_, c.volumes_delete().name(), c.volumes_delete().force()),
-                    c.volumes_delete().name(), "name");
-      case Command::kVolumesInspect:
-        return JsonOrError(200, VolumesInspect(client_, c.volumes_inspect().name()));
-      case Command::kNetworksCreate:
-        return NetworkCreate(c.networks_create());
-      case Command::kNetworksDelete:
-        return Done(NetworksDelete(client_, c.networks_delete().name(), c.networks_delete().force()),
-                    c.networks_delete().name(), "name");
-      case Command::kNetworksList:
-        return JsonOrError(200, NetworksList(client_));
-      case Command::kHostInfo:
-        return JsonOrError(200, HostInfo(client_));
-      case Command::kHostContainers:
-        // Podman filters by coold's label itself, so the list is relayed unread.
-        return JsonOrError(200, HostContainers(client_, options_.policy.adopt_unlabelled()
-                                                            ? std::string()
-                                                            : std::string(policy::kOwnerLabel) + "=" +
-                                                                  std::string(policy::kOwnerValue)));
-      case Command::kHostStats:
-        return JsonOrError(200, HostStats(client_));
-      default:
-        return ErrorAnswer(400, absl::StrCat("not a Podman verb: ", std::string(VerbName(c))));
-    }
+  // Runs the call through the gatekeeper's table (kPodmanVerbs below).
+  GatekeeperAnswer Run();
+
+  // The handlers, one per verb of kPodmanVerbs; each runs after the verb's validator.
+  GatekeeperAnswer PullImage(const Command& c) { return ImagesPull_(c.images_pull()); }
+  GatekeeperAnswer ListImages(const Command&) { return JsonOrError(200, ImagesList(client_)); }
+  GatekeeperAnswer DeleteImage(const Command& c) {
+    return JsonOrError(200, ImagesDelete(client_, c.images_delete().ref(), c.images_delete().force()));
   }
+  GatekeeperAnswer CreateContainer(const Command& c) { return Create(c.containers_create().spec()); }
+  GatekeeperAnswer StartContainer(const Command& c) {
+    const v1::ContainersStart& r = c.containers_start();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    if (std::optional<GatekeeperAnswer> refused = BindsStillHold(a.container)) return *std::move(refused);
+    return Done(ContainersStart(client_, a.container.id), r.id());
+  }
+  GatekeeperAnswer StopContainer(const Command& c) {
+    const v1::ContainersStop& r = c.containers_stop();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    return Done(ContainersStop(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+                r.id());
+  }
+  GatekeeperAnswer RestartContainer(const Command& c) {
+    const v1::ContainersRestart& r = c.containers_restart();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    return Done(ContainersRestart(client_, a.container.id, Timeout(r.has_timeout_seconds(), r.timeout_seconds())),
+                r.id());
+  }
+  GatekeeperAnswer DeleteContainer(const Command& c) {
+    const v1::ContainersDelete& r = c.containers_delete();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    return Done(ContainersDelete(client_, a.container.id, r.force()), r.id());
+  }
+  GatekeeperAnswer InspectOneContainer(const Command& c) {
+    const v1::ContainersInspect& r = c.containers_inspect();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    // Relayed as Podman sent it: the front end parses it.
+    return GatekeeperAnswer{200, std::move(a.container.inspect), {}};
+  }
+  GatekeeperAnswer ContainerLogs(const Command& c) { return Logs(c.containers_logs()); }
+  GatekeeperAnswer ExecInContainer(const Command& c) { return Exec(c.containers_exec()); }
+  GatekeeperAnswer RunHealthcheck(const Command& c) {
+    const v1::ContainersHealthcheckRun& r = c.containers_healthcheck_run();
+    Access a = Check(r.id(), r.namespace_());
+    if (!a.ok) return std::move(a.refused);
+    absl::StatusOr<HealthResult> health = ContainersHealthcheck(client_, a.container.id);
+    if (!health.ok()) return FromStatus(health.status());
+    return IdAnswer(200, "status", health->status);
+  }
+  GatekeeperAnswer CreateVolume(const Command& c) { return VolumeCreate(c.volumes_create()); }
+  GatekeeperAnswer DeleteVolume(const Command& c) {
+    return Done(VolumesDelete(client_, c.volumes_delete().name(), c.volumes_delete().force()),
+                c.volumes_delete().name(), "name");
+  }
+  GatekeeperAnswer InspectVolume(const Command& c) {
+    return JsonOrError(200, VolumesInspect(client_, c.volumes_inspect().name()));
+  }
+  GatekeeperAnswer CreateNetwork(const Command& c) { return NetworkCreate(c.networks_create()); }
+  GatekeeperAnswer DeleteNetwork(const Command& c) {
+    return Done(NetworksDelete(client_, c.networks_delete().name(), c.networks_delete().force()),
+                c.networks_delete().name(), "name");
+  }
+  GatekeeperAnswer ListNetworks(const Command&) { return JsonOrError(200, NetworksList(client_)); }
+  GatekeeperAnswer Info(const Command&) { return JsonOrError(200, HostInfo(client_)); }
+  GatekeeperAnswer ListContainers(const Command&) {
+    // Podman filters by coold's label itself, so the list is relayed unread.
+    return JsonOrError(200, HostContainers(client_, options_.policy.adopt_unlabelled()
+                                                        ? std::string()
+                                                        : std::string(policy::kOwnerLabel) + "=" +
+                                                              std::string(policy::kOwnerValue)));
+  }
+  GatekeeperAnswer Stats(const Command&) { return JsonOrError(200, HostStats(client_)); }
 
  private:
   static LibpodClient ClientFor(const GatekeeperOptions& options) {
@@ -369,7 +361,6 @@ class Runner {
   }
 
   GatekeeperAnswer ImagesPull_(const v1::ImagesPull& request) {
-    if (absl::Status s = policy::ValidateImagesPull(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateImagePull(request, options_.policy);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
@@ -385,7 +376,6 @@ class Runner {
   }
 
   GatekeeperAnswer Create(const v1::ContainerSpec& spec) {
-    if (absl::Status s = policy::ValidateContainerSpec(spec); !s.ok()) return InvalidRequest(s);
     policy::CallerContext caller = Caller(options_);
     std::unique_ptr<policy::PinningHostPathResolver> resolver;
     if (options_.pin_host_paths) {
@@ -538,7 +528,6 @@ class Runner {
   }
 
   GatekeeperAnswer Exec(const v1::ContainersExec& request) {
-    if (absl::Status s = policy::ValidateContainersExec(request); !s.ok()) return InvalidRequest(s);
     Access a = Check(request.id(), request.namespace_());
     if (!a.ok) return std::move(a.refused);
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateExec(request, options_.policy, a.container.user);
@@ -562,7 +551,6 @@ class Runner {
   }
 
   GatekeeperAnswer VolumeCreate(const v1::VolumesCreate& request) {
-    if (absl::Status s = policy::ValidateVolumesCreate(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict = policy::EvaluateVolumeCreate(request, options_.policy);
     if (!verdict.ok()) return InvalidRequest(verdict.status());
     if (!verdict->allowed()) return Denied(*verdict);
@@ -575,7 +563,6 @@ class Runner {
   }
 
   GatekeeperAnswer NetworkCreate(const v1::NetworksCreate& request) {
-    if (absl::Status s = policy::ValidateNetworksCreate(request); !s.ok()) return InvalidRequest(s);
     absl::StatusOr<policy::Verdict> verdict =
         policy::EvaluateNetworkCreate(request, options_.policy, Caller(options_));
     if (!verdict.ok()) return InvalidRequest(verdict.status());
@@ -600,6 +587,67 @@ class Runner {
   LibpodClient client_;
 };
 
+// The gatekeeper's verbs: per Command field, the validator that judges the request's
+// fields before anything acts (none where the handler's own lookup judges them: a
+// container is looked up by its id and checked before any verb acts on it) and the
+// handler. It serves exactly the verbs the registry gives it (services/commands/verbs.h,
+// Server::kPodman); gatekeeper_verbs_test holds the two to each other.
+struct PodmanVerb {
+  int field;
+  absl::Status (*validate)(const Command& command);
+  GatekeeperAnswer (Runner::*serve)(const Command& command);
+};
+
+const PodmanVerb kPodmanVerbs[] = {
+    {Command::kImagesPullFieldNumber, [](const Command& c) { return policy::ValidateImagesPull(c.images_pull()); },
+     &Runner::PullImage},
+    {Command::kImagesListFieldNumber, nullptr, &Runner::ListImages},
+    {Command::kImagesDeleteFieldNumber, nullptr, &Runner::DeleteImage},
+    {Command::kContainersCreateFieldNumber,
+     [](const Command& c) { return policy::ValidateContainerSpec(c.containers_create().spec()); },
+     &Runner::CreateContainer},
+    {Command::kContainersStartFieldNumber, nullptr, &Runner::StartContainer},
+    {Command::kContainersStopFieldNumber, nullptr, &Runner::StopContainer},
+    {Command::kContainersRestartFieldNumber, nullptr, &Runner::RestartContainer},
+    {Command::kContainersDeleteFieldNumber, nullptr, &Runner::DeleteContainer},
+    {Command::kContainersInspectFieldNumber, nullptr, &Runner::InspectOneContainer},
+    {Command::kContainersLogsFieldNumber, nullptr, &Runner::ContainerLogs},
+    {Command::kContainersExecFieldNumber,
+     [](const Command& c) { return policy::ValidateContainersExec(c.containers_exec()); }, &Runner::ExecInContainer},
+    {Command::kContainersHealthcheckRunFieldNumber, nullptr, &Runner::RunHealthcheck},
+    {Command::kVolumesCreateFieldNumber,
+     [](const Command& c) { return policy::ValidateVolumesCreate(c.volumes_create()); }, &Runner::CreateVolume},
+    {Command::kVolumesDeleteFieldNumber, nullptr, &Runner::DeleteVolume},
+    {Command::kVolumesInspectFieldNumber, nullptr, &Runner::InspectVolume},
+    {Command::kNetworksCreateFieldNumber,
+     [](const Command& c) { return policy::ValidateNetworksCreate(c.networks_create()); }, &Runner::CreateNetwork},
+    {Command::kNetworksDeleteFieldNumber, nullptr, &Runner::DeleteNetwork},
+    {Command::kNetworksListFieldNumber, nullptr, &Runner::ListNetworks},
+    {Command::kHostInfoFieldNumber, nullptr, &Runner::Info},
+    {Command::kHostContainersFieldNumber, nullptr, &Runner::ListContainers},
+    {Command::kHostStatsFieldNumber, nullptr, &Runner::Stats},
+};
+
+const PodmanVerb* FindPodmanVerb(int field) {
+  for (const PodmanVerb& verb : kPodmanVerbs) {
+    if (verb.field == field) return &verb;
+  }
+  return nullptr;
+}
+
+GatekeeperAnswer Runner::Run() {
+  const Command& c = call_.command();
+  const commands::Verb* registered = commands::VerbOf(c);
+  const PodmanVerb* verb = FindPodmanVerb(static_cast<int>(c.verb_case()));
+  if (registered == nullptr || registered->server != commands::Server::kPodman || verb == nullptr) {
+    return ErrorAnswer(400, absl::StrCat("not a Podman verb: ", std::string(VerbName(c))));
+  }
+  if (verb->validate != nullptr) {
+    if (absl::Status s = verb->validate(c); !s.ok()) return InvalidRequest(s);
+  }
+  return (this->*verb->serve)(c);
+}
+
 PodmanResponse Piece(unsigned status, std::string body, bool more) {
   PodmanResponse r;
   r.set_http_status(status);
@@ -609,6 +657,12 @@ PodmanResponse Piece(unsigned status, std::string body, bool more) {
 }
 
 }  // namespace
+
+std::vector<int> HandledVerbs() {
+  std::vector<int> fields;
+  for (const PodmanVerb& verb : kPodmanVerbs) fields.push_back(verb.field);
+  return fields;
+}
 
 std::string_view VerbName(const Command& command) {
   const google::protobuf::OneofDescriptor* verb = Command::descriptor()->FindOneofByName("verb");

@@ -28,7 +28,8 @@
 //   volumes_*, networks_*  create validated and evaluated (201 Podman's JSON); delete
 //                          200 {"name"}; inspect and list 200 Podman's JSON
 //   host_*                 200 Podman's JSON
-// Any other verb is 400. Errors: InvalidArgument 400, PermissionDenied 403, NotFound 404,
+// A verb runs only when the registry gives it to the gatekeeper and the gatekeeper has
+// its handler (kPodmanVerbs, with the verb's validator); any other verb is 400. Errors: InvalidArgument 400, PermissionDenied 403, NotFound 404,
 // AlreadyExists/FailedPrecondition 409, Unavailable 503 {"error": "podman unavailable:
 // ..."}, anything else from Podman 502 {"error": "podman: ..."}.
 //
@@ -42,6 +43,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "proto/policy.pb.h"
@@ -121,6 +123,10 @@ class Gatekeeper {
   GatekeeperOptions options_;
   BodyChunker chunker_;
 };
+
+// The Command fields (commands.proto) the gatekeeper has a handler for: the verbs the
+// registry gives it (services/commands/verbs.h), no more and no fewer.
+std::vector<int> HandledVerbs();
 
 // The verb's name as the Command oneof spells it ("containers_create"), for logs.
 std::string_view VerbName(const coolify::v1::Command& command);

@@ -13,6 +13,7 @@
 #include "policy/image_ref.h"
 #include "policy/shown_value.h"
 #include "privsep/validate.h"
+#include "services/http/status.h"
 
 namespace coolify::policy {
 namespace {
@@ -52,8 +53,10 @@ struct Field {
   }
 };
 
+// Carries the field as its payload (services/http/status.h): the gatekeeper's 400 names
+// it from there.
 absl::Status FieldError(const Field& field, absl::string_view detail) {
-  return absl::InvalidArgumentError(absl::StrCat(field.Path(), ": ", detail));
+  return http::InvalidField(field.Path(), std::string_view(detail.data(), detail.size()));
 }
 
 absl::Status GrammarError(const Field& field, std::string_view value, std::string_view what) {

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/commands/verbs.h"
+#include "services/http/status.h"
 
 namespace coolify::privsep {
 namespace {
@@ -29,16 +30,18 @@ std::string Quote(std::string_view value) {
                       value.size() > kMaxShownBytes ? "..." : "");
 }
 
+// Each refusal carries the field it names as its payload (services/http/status.h), so
+// whoever answers for it never reads the field back out of the text.
 absl::Status FieldError(absl::string_view path, absl::string_view field,
                         absl::string_view detail) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ".", field, ": ", detail));
+  const std::string name = absl::StrCat(path, ".", field);
+  return http::InvalidField(name, std::string_view(detail.data(), detail.size()));
 }
 
 // A grammar violation: `field: "value" is not <what>`.
 absl::Status GrammarError(std::string_view field, std::string_view value,
                           absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(AbslView(field), ": ", Quote(value), " is not ", what));
+  return http::InvalidField(field, absl::StrCat(Quote(value), " is not ", what));
 }
 
 bool IsLowerOrDigit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -481,8 +484,7 @@ absl::Status ValidateIpv4Cidr(std::string_view field, std::string_view value) {
 
 absl::Status ValidatePort(std::string_view field, int64_t value) {
   if (value < 1 || value > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(AbslView(field), ": ", value, " is not a port (1..65535)"));
+    return http::InvalidField(field, absl::StrCat(value, " is not a port (1..65535)"));
   }
   return absl::OkStatus();
 }

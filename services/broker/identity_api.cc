@@ -8,6 +8,7 @@
 #include "privsep/log.h"
 #include "proto/agent.pb.h"
 #include "services/broker/jwt.h"
+#include "services/http/status.h"
 
 namespace coolify::broker {
 namespace {
@@ -26,20 +27,9 @@ http::Response Json(unsigned status, const boost::json::object& body) {
   return response;
 }
 
-unsigned StatusOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kResourceExhausted:
-      return 507;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    default:
-      return 500;
-  }
+http::Response Error(const absl::Status& status) {
+  return http::ErrorResponse(http::HttpStatusOf(status), std::string(status.message()));
 }
-
-http::Response Error(const absl::Status& status) { return http::ErrorResponse(StatusOf(status), std::string(status.message())); }
 
 bool ValidCap(const std::string& cap) {
   if (cap.empty() || cap.size() > 64) return false;

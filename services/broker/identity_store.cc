@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/broker/embedded_schema.h"
+#include "services/http/status.h"
 
 namespace coolify::broker {
 namespace {
@@ -100,7 +101,8 @@ absl::StatusOr<absl::Time> IdentityStore::RevokeToken(const std::string& jti, st
   auto found = revoked_.find(jti);
   if (found != revoked_.end() && found->second >= keep_until) return found->second;
   if (found == revoked_.end() && revoked_.size() >= kMaxRevocations) {
-    return absl::ResourceExhaustedError(absl::StrCat("revocation list full (", kMaxRevocations, " token ids)"));
+    return http::WithHttpStatus(
+        absl::ResourceExhaustedError(absl::StrCat("revocation list full (", kMaxRevocations, " token ids)")), 507);
   }
   auto written = db_->Execute({{"INSERT INTO revoked_tokens (jti, revoked_at, keep_until) VALUES (?, ?, ?) "
                                 "ON CONFLICT (jti) DO UPDATE SET keep_until = excluded.keep_until",
@@ -160,7 +162,7 @@ absl::StatusOr<Enrollment> IdentityStore::CreateEnrollment(const std::string& ho
   absl::MutexLock lock(&mu_);
   const bool new_host = !hosts_.contains(host_id);
   if ((new_host && hosts_.size() >= kMaxHosts) || enrollments_.size() >= kMaxHosts) {
-    return absl::ResourceExhaustedError("too many hosts or pending enrollments");
+    return http::WithHttpStatus(absl::ResourceExhaustedError("too many hosts or pending enrollments"), 507);
   }
   std::vector<SqlStatement> transaction;
   if (new_host) {

@@ -25,13 +25,6 @@ absl::Status NoQuery(const http::Request& request) {
   return absl::OkStatus();
 }
 
-// The HTTP status of a refusal from the routing and parsing above: a refusal of the
-// request itself is a 400 whatever else, save the statuses the map gives their own.
-unsigned StatusOf(const absl::Status& status) {
-  const unsigned code = http::HttpStatusOf(status);
-  return code == 404 || code == 405 || code == 413 || code == 501 ? code : 400;
-}
-
 http::Response ToHttp(commands::Envelope envelope) {
   http::Response response;
   response.status = envelope.http_status;
@@ -105,7 +98,7 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
   }
   absl::StatusOr<Route> route = RouteOf(request);
   if (!route.ok()) {
-    respond(http::ErrorResponse(StatusOf(route.status()), std::string(route.status().message())));
+    respond(http::ErrorResponse(http::HttpStatusOf(route.status()), std::string(route.status().message())));
     return;
   }
   auto reply = [respond](commands::Envelope envelope) { respond(ToHttp(std::move(envelope))); };
@@ -120,7 +113,7 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kDispatch: {
       absl::StatusOr<commands::Dispatch> dispatch = commands::ParseDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), StatusOf(dispatch.status()),
+        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), http::HttpStatusOf(dispatch.status()),
                                       std::string(dispatch.status().message())));
         return;
       }
@@ -130,7 +123,7 @@ void UdsApi::Handle(http::Request request, http::Responder respond) {
     case Route::kBuildDispatch: {
       absl::StatusOr<commands::BuildDispatch> dispatch = commands::ParseBuildDispatch(request.body);
       if (!dispatch.ok()) {
-        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), StatusOf(dispatch.status()),
+        reply(commands::ErrorEnvelope(commands::RequestIdOf(request.body), http::HttpStatusOf(dispatch.status()),
                                       std::string(dispatch.status().message())));
         return;
       }

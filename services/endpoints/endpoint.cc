@@ -4,13 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
+#include "services/http/status.h"
 
 namespace coolify::endpoints {
 namespace {
 
 absl::Status Bad(std::string_view field, std::string_view value, std::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(std::string(field), ": expected ", std::string(what), ", got \"", std::string(value), "\""));
+  return http::InvalidField(field, absl::StrCat("expected ", std::string(what), ", got \"", std::string(value), "\""));
 }
 
 bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }

@@ -61,6 +61,7 @@ v1::CommandResult ErrorResult(const absl::Status& status) {
   v1::CommandResult result;
   result.set_code(http::HttpStatusOf(status));
   result.set_message(std::string(status.message()));
+  result.set_field(http::FieldOf(status));
   return result;
 }
 
@@ -68,7 +69,7 @@ v1::CommandResult ErrorResult(const absl::Status& status) {
 v1::CommandResult CommandRouter::Route(const v1::Command& command) {
   // Where a verb goes is the registry's (services/commands/verbs.h) to say.
   const commands::Verb* verb = commands::VerbOf(command);
-  if (verb == nullptr) return ErrorResult(absl::InvalidArgumentError("command: no verb"));
+  if (verb == nullptr) return ErrorResult(http::InvalidField("command", "no verb"));
   switch (verb->server) {
     case commands::Server::kFirewall:
       return Firewall(command);
@@ -90,8 +91,8 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command) {
 v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
   // A followed log is a stream; a command answers once (REST API: LogFollower).
   if (command.has_containers_logs() && command.containers_logs().follow()) {
-    return ErrorResult(absl::InvalidArgumentError(
-        "follow: a followed log streams only from the REST API (GET /api/v1/containers/{id}/logs?follow=true)"));
+    return ErrorResult(http::InvalidField(
+        "follow", "a followed log streams only from the REST API (GET /api/v1/containers/{id}/logs?follow=true)"));
   }
   absl::StatusOr<PodmanAnswer> answer = podman_.Run(command);
   if (!answer.ok()) return ErrorResult(answer.status());
@@ -204,7 +205,7 @@ v1::CommandResult CommandRouter::ContainersList() {
 
 v1::CommandResult CommandRouter::CooldLogs(const v1::CooldLogs& request) {
   if (request.tail() > kMaxCooldLogLines) {
-    return ErrorResult(absl::InvalidArgumentError(absl::StrCat("tail: ", request.tail(), " is over ", kMaxCooldLogLines)));
+    return ErrorResult(http::InvalidField("tail", absl::StrCat(request.tail(), " is over ", kMaxCooldLogLines)));
   }
   std::vector<std::string> lines = RecentLogLines(request.tail() == 0 ? kDefaultCooldLogLines : request.tail());
   Value data;
@@ -224,7 +225,7 @@ v1::CommandResult CommandRouter::CooldLogs(const v1::CooldLogs& request) {
 v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {
   switch (command.verb_case()) {
     case v1::Command::kFirewallAllow: {
-      if (!command.firewall_allow().has_rule()) return ErrorResult(absl::InvalidArgumentError("rule: missing"));
+      if (!command.firewall_allow().has_rule()) return ErrorResult(http::InvalidField("rule", "missing"));
       v1::FirewallRule rule = command.firewall_allow().rule();
       for (auto [field, value] : {std::pair{"src", rule.mutable_src()}, std::pair{"dst", rule.mutable_dst()}}) {
         if (!IsContainerName(*value)) continue;

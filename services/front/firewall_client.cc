@@ -4,18 +4,27 @@
 
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
+#include "services/http/status.h"
 
 namespace coolify::front {
 
 using privsep::NetlinkReply;
 using privsep::NetlinkRequest;
 
+namespace {
+
+// The writer's refusal, with the field it names (sent beside the text).
+absl::Status Refusal(const privsep::Status& status) {
+  absl::Status refusal(static_cast<absl::StatusCode>(status.code()), status.message());
+  return status.field().empty() ? refusal : http::WithField(refusal, status.field());
+}
+
+}  // namespace
+
 absl::StatusOr<NetlinkReply> FirewallClient::Call(const NetlinkRequest& request) {
   absl::StatusOr<NetlinkReply> reply = client_.Call(request);
   if (!reply.ok()) return reply.status();
-  if (reply->status().code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
-  }
+  if (reply->status().code() != 0) return Refusal(reply->status());
   return reply;
 }
 
@@ -73,7 +82,7 @@ absl::StatusOr<privsep::FirewallChanges> FirewallClient::StageAndCommit(const st
     absl::StatusOr<NetlinkReply> sent = client_.Call(request);
     absl::Status staged = sent.status();
     if (sent.ok() && sent->status().code() != 0) {
-      staged = absl::Status(static_cast<absl::StatusCode>(sent->status().code()), sent->status().message());
+      staged = Refusal(sent->status());
     }
     if (!staged.ok()) {
       // The writer admits an abort only while a set is staged (main.cc's table): after a
@@ -97,7 +106,7 @@ absl::StatusOr<privsep::FirewallChanges> FirewallClient::StageAndCommit(const st
 }
 
 absl::StatusOr<privsep::FirewallChanges> FirewallClient::Bulk(const std::vector<v1::FirewallRule>& rules) {
-  if (rules.empty()) return absl::InvalidArgumentError("rules: empty");
+  if (rules.empty()) return http::InvalidField("rules", "empty");
   return StageAndCommit(rules, privsep::FIREWALL_COMMIT_MODE_BULK);
 }
 

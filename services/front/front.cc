@@ -33,6 +33,7 @@
 #include "services/front/rest_api.h"
 #include "services/front/service_directory.h"
 #include "services/http/server.h"
+#include "services/http/status.h"
 
 namespace coolify::front {
 namespace {
@@ -251,11 +252,8 @@ std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildCl
   absl::Status started = builds->Start(message.build());
   if (started.ok()) return std::nullopt;
   // At capacity a build is refused, never queued: the broker places builds by load and
-  // may send it to another host at once.
-  result.set_code(absl::IsResourceExhausted(started) ? 503
-                  : absl::IsAlreadyExists(started)   ? 409
-                  : absl::IsInvalidArgument(started) ? 400
-                                                     : 500);
+  // may send it to another host at once (503, not a request too large).
+  result.set_code(http::HttpStatusOf(absl::IsResourceExhausted(started) ? http::WithHttpStatus(started, 503) : started));
   result.set_message(std::string(started.message()));
   return result;
 }

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
 #include "services/commands/verbs.h"
+#include "services/http/status.h"
 
 namespace coolify::front {
 
@@ -38,7 +39,7 @@ absl::StatusOr<privsep::PodmanImageLoaded> PodmanClient::LoadImage(const std::st
 }
 
 absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command) {
-  if (!IsPodmanVerb(command)) return absl::InvalidArgumentError("command: not a Podman verb");
+  if (!IsPodmanVerb(command)) return http::InvalidField("command", "not a Podman verb");
   privsep::PodmanRequest request;
   *request.mutable_call()->mutable_command() = command;
   absl::StatusOr<privsep::PodmanResponse> first = Call(request);
@@ -65,7 +66,7 @@ absl::StatusOr<PodmanAnswer> PodmanClient::Collect(privsep::PodmanResponse first
 
 absl::StatusOr<PodmanFollow> PodmanClient::Follow(const v1::Command& command) {
   if (!command.has_containers_logs() || !command.containers_logs().follow()) {
-    return absl::InvalidArgumentError("command: not a followed log");
+    return http::InvalidField("command", "not a followed log");
   }
   privsep::PodmanRequest request;
   *request.mutable_call()->mutable_command() = command;

@@ -52,8 +52,7 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
 http::Response ToHttpResponse(const v1::CommandResult& result) {
   // An error with a body of its own (the gatekeeper's, with its violations) goes out whole.
   if (result.code() >= 400 && !result.has_data()) {
-    absl::Status as_status(absl::StatusCode::kInvalidArgument, result.message());
-    return http::ErrorResponse(result.code(), result.message(), result.code() == 400 ? FieldOf(as_status) : "");
+    return http::ErrorResponse(result.code(), result.message(), result.code() == 400 ? result.field() : "");
   }
   http::Response response;
   response.status = result.code();

@@ -286,9 +286,14 @@ TEST_F(RestApiTest, ResultsBecomeJsonBodies) {
   v1::CommandResult error;
   error.set_code(400);
   error.set_message("src: \"10.0.0.256\" is not an IPv4 address");
+  error.set_field("src");
   response = ToHttpResponse(error);
   EXPECT_EQ(response.status, 400u);
   EXPECT_NE(response.body.find(R"("field":"src")"), std::string::npos) << response.body;
+  // The field is the one the result carries, never read out of its message.
+  error.clear_field();
+  response = ToHttpResponse(error);
+  EXPECT_EQ(response.body.find(R"("field")"), std::string::npos) << response.body;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "services/endpoints/store_config.h"
 #include "services/front/command_router.h"
 #include "services/front/result_values.h"
+#include "services/http/status.h"
 
 namespace coolify::front {
 namespace {
@@ -173,19 +174,6 @@ void ServiceDirectory::ScheduleRefresh() {
   });
 }
 
-bool ServiceDirectory::IsServiceVerb(const v1::Command& command) {
-  switch (command.verb_case()) {
-    case v1::Command::kServicesRegister:
-    case v1::Command::kServicesDeregister:
-    case v1::Command::kServicesEndpoints:
-    case v1::Command::kDnsLookup:
-    case v1::Command::kDnsStats:
-      return true;
-    default:
-      return false;
-  }
-}
-
 v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
   const bool needs_store = command.has_services_register() || command.has_services_deregister() ||
                            command.has_services_endpoints();
@@ -247,7 +235,7 @@ v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
       return OkResult(200, std::move(data));
     }
     default:
-      return ErrorResult(absl::InvalidArgumentError("command: not a services or dns verb"));
+      return ErrorResult(http::InvalidField("command", "not a services or dns verb"));
   }
 }
 

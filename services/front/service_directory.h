@@ -55,9 +55,9 @@ class ServiceDirectory {
   // Loads the table, starts the DNS servers and the refresh timer.
   void Start();
 
-  // services_register/deregister/endpoints, dns_lookup/stats.
+  // The verbs the registry gives the directory (Server::kDirectory): services_register/
+  // deregister/endpoints, dns_lookup/stats.
   v1::CommandResult Route(const v1::Command& command);
-  static bool IsServiceVerb(const v1::Command& command);
 
   const dns::NameTable& table() const { return table_; }
   // The store, opened now if it could not be at start (Corrosion not answering yet).

@@ -67,13 +67,22 @@ absl::Status InvalidField(std::string_view field, std::string_view what) {
 
 std::string FieldOf(const absl::Status& status) {
   if (auto field = status.GetPayload(kFieldUrl)) return std::string(*field);
-  if (status.code() != absl::StatusCode::kInvalidArgument) return "";
-  // Statuses that crossed a process boundary arrive as code and text only.
-  std::string_view message(status.message().data(), status.message().size());
-  size_t colon = message.find(": ");
-  if (colon == std::string_view::npos) return "";
-  std::string_view field = message.substr(0, colon);
-  return field.find(' ') == std::string_view::npos ? std::string(field) : "";
+  return "";
+}
+
+absl::Status UpstreamFailure(std::string_view upstream, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return status;
+    case absl::StatusCode::kUnavailable:
+      return absl::UnavailableError(absl::StrCat(View(upstream), " unavailable: ", status.message()));
+    default:
+      return WithHttpStatus(absl::Status(status.code(), absl::StrCat(View(upstream), ": ", status.message())), 502);
+  }
 }
 
 absl::Status MethodNotAllowed(std::string_view method, std::string_view path, std::string_view allowed) {

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "privsep/validate.h"
+#include "services/http/status.h"
 
 namespace coolify::netlink {
 namespace {
@@ -66,8 +67,8 @@ absl::StatusOr<Rule> ValidateRule(const coolify::v1::FirewallRule& proto) {
   } else if (protocol == "udp") {
     rule.protocol = Protocol::kUdp;
   } else {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "proto: \"%s\" is not a protocol (tcp or udp)",
+    return http::InvalidField("proto", absl::StrFormat(
+        "\"%s\" is not a protocol (tcp or udp)",
         absl::CHexEscape(absl::string_view(proto.proto().data(), std::min<size_t>(proto.proto().size(), 64)))));
   }
   if (absl::Status valid = privsep::ValidatePort("port", proto.port());
@@ -85,16 +86,15 @@ absl::Status CheckRule(const Rule& rule) {
   }
   for (const auto& [field, prefix] : {std::pair{"Rule.src", rule.src}, std::pair{"Rule.dst", rule.dst}}) {
     if (prefix.length > 32 || (prefix.address & ~prefix.Mask()) != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: %s/%u is not a network address", field, FormatIpv4Address(prefix.address),
-          prefix.length));
+      return http::InvalidField(field, absl::StrFormat("%s/%u is not a network address",
+                                                       FormatIpv4Address(prefix.address), prefix.length));
     }
   }
   if (rule.protocol != Protocol::kTcp && rule.protocol != Protocol::kUdp) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Rule.protocol: %d is not tcp or udp", static_cast<int>(rule.protocol)));
+    return http::InvalidField("Rule.protocol",
+                              absl::StrFormat("%d is not tcp or udp", static_cast<int>(rule.protocol)));
   }
-  if (rule.port == 0) return absl::InvalidArgumentError("Rule.port: 0 is not a port (1..65535)");
+  if (rule.port == 0) return http::InvalidField("Rule.port", "0 is not a port (1..65535)");
   return absl::OkStatus();
 }
 

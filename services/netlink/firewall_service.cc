@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "privsep/log.h"
 #include "privsep/validate.h"
+#include "services/http/status.h"
 #include "services/netlink/firewall_rule.h"
 
 namespace coolify::netlink {
@@ -21,9 +22,11 @@ v1::FirewallRule ToProto(const Rule& rule) {
   return proto;
 }
 
+// The field a refusal names crosses beside its text, never inside it only.
 void SetStatus(const absl::Status& status, privsep::NetlinkReply* reply) {
   reply->mutable_status()->set_code(static_cast<int>(status.code()));
   reply->mutable_status()->set_message(std::string(status.message()));
+  reply->mutable_status()->set_field(http::FieldOf(status));
 }
 
 }  // namespace
@@ -114,7 +117,9 @@ absl::Status FirewallService::Stage(const privsep::FirewallStage& stage) {
       // dropped, so its commit writes nothing.
       const size_t index = staged_.size();
       staged_.clear();
-      return absl::Status(rule.status().code(), absl::StrCat("rules[", index, "].", rule.status().message()));
+      absl::Status placed(rule.status().code(), absl::StrCat("rules[", index, "].", rule.status().message()));
+      const std::string field = http::FieldOf(rule.status());
+      return field.empty() ? placed : http::WithField(placed, absl::StrCat("rules[", index, "].", field));
     }
     staged_.push_back(*std::move(rule));
   }

@@ -34,6 +34,7 @@
 #include "privsep/unique_fd.h"
 #include "privsep/validate.h"
 #include "services/commands/verbs.h"
+#include "services/http/status.h"
 #include "services/podman/libpod_client.h"
 #include "services/podman/libpod_fields.h"
 #include "services/podman/libpod_path.h"
@@ -59,36 +60,18 @@ GatekeeperAnswer ErrorAnswer(unsigned status, std::string_view message) {
   return Answer(status, o);
 }
 
-// The HTTP answer for a failed step.
+// The HTTP answer for a failed step: Podman's failures as coold answers an upstream's
+// (services/http/status.h), through the one Status -> HTTP map.
 GatekeeperAnswer FromStatus(const absl::Status& status) {
-  const std::string message(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-      return ErrorAnswer(400, message);
-    case absl::StatusCode::kPermissionDenied:
-      return ErrorAnswer(403, message);
-    case absl::StatusCode::kNotFound:
-      return ErrorAnswer(404, message);
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kFailedPrecondition:
-      return ErrorAnswer(409, message);
-    case absl::StatusCode::kUnavailable:
-      return ErrorAnswer(503, absl::StrCat("podman unavailable: ", message));
-    default:
-      return ErrorAnswer(502, absl::StrCat("podman: ", message));
-  }
+  const absl::Status answered = http::UpstreamFailure("podman", status);
+  return ErrorAnswer(http::HttpStatusOf(answered), std::string(answered.message()));
 }
 
-// A field validation failure: 400 {"error", "field"}; the field is the message's path
-// prefix ("binds[2].source: ...").
+// A field validation failure: 400 {"error", "field"}, the field the status carries.
 GatekeeperAnswer InvalidRequest(const absl::Status& status) {
-  const std::string message(status.message());
   json::object o;
-  o["error"] = JsonView(message);
-  const size_t colon = message.find(": ");
-  if (colon != std::string::npos && colon > 0 && message.find(' ') >= colon) {
-    o["field"] = JsonView(std::string_view(message).substr(0, colon));
-  }
+  o["error"] = JsonView(std::string(status.message()));
+  if (const std::string field = http::FieldOf(status); !field.empty()) o["field"] = JsonView(field);
   return Answer(400, o);
 }
 

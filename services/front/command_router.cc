@@ -66,26 +66,70 @@ v1::CommandResult ErrorResult(const absl::Status& status) {
 }
 
 
+namespace {
+
+// The answer central degrades on.
+v1::CommandResult NotSupported(const commands::Verb& verb) {
+  return ErrorResult(absl::UnimplementedError(absl::StrCat("primitive ", verb.names[0], " is not supported by host")));
+}
+
+}  // namespace
+
+// The router's own verbs: per Command field, its handler. The registry says which verbs
+// are the router's (Server::kFirewall, Server::kFront); rest_api_test holds the two to
+// each other.
+struct CommandRouter::Handler {
+  int field;
+  v1::CommandResult (CommandRouter::*serve)(const v1::Command& command);
+};
+
+const std::vector<CommandRouter::Handler>& CommandRouter::Handlers() {
+  using C = v1::Command;
+  static const auto* handlers = new std::vector<Handler>{
+      {C::kFirewallAllowFieldNumber, &CommandRouter::Allow},
+      {C::kFirewallDeleteFieldNumber, &CommandRouter::DeleteRule},
+      {C::kFirewallListFieldNumber, &CommandRouter::ListRules},
+      {C::kFirewallBulkFieldNumber, &CommandRouter::Bulk},
+      {C::kFirewallReconcileFieldNumber, &CommandRouter::Reconcile},
+      {C::kContainersListFieldNumber, &CommandRouter::ContainersList},
+      {C::kCooldLogsFieldNumber, &CommandRouter::CooldLogs},
+      {C::kHostJwtSetFieldNumber, &CommandRouter::JwtSetWithoutKeys},
+  };
+  return *handlers;
+}
+
+std::vector<int> CommandRouter::HandledVerbs() {
+  std::vector<int> fields;
+  for (const Handler& handler : Handlers()) fields.push_back(handler.field);
+  return fields;
+}
+
 v1::CommandResult CommandRouter::Route(const v1::Command& command) {
   // Where a verb goes is the registry's (services/commands/verbs.h) to say.
   const commands::Verb* verb = commands::VerbOf(command);
   if (verb == nullptr) return ErrorResult(http::InvalidField("command", "no verb"));
   switch (verb->server) {
-    case commands::Server::kFirewall:
-      return Firewall(command);
     case commands::Server::kDirectory:
       if (services_) return services_(command);
       return ErrorResult(absl::UnimplementedError("services and DNS are not served by this coold"));
     case commands::Server::kPodman:
       return Podman(command);
+    case commands::Server::kFirewall:
     case commands::Server::kFront:
-      if (command.has_containers_list()) return ContainersList();
-      if (command.has_coold_logs()) return CooldLogs(command.coold_logs());
+      for (const Handler& handler : Handlers()) {
+        if (handler.field == verb->field) return (this->*handler.serve)(command);
+      }
       break;
     case commands::Server::kNone:
       break;
   }
-  return ErrorResult(absl::UnimplementedError(absl::StrCat("primitive ", verb->names[0], " is not supported by host")));
+  return NotSupported(*verb);
+}
+
+// The front end answers host.jwt.set before the router when it holds central's keys; a
+// coold without them cannot check a pushed token, and says so as central expects.
+v1::CommandResult CommandRouter::JwtSetWithoutKeys(const v1::Command& command) {
+  return NotSupported(*commands::VerbOf(command));
 }
 
 v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
@@ -164,7 +208,7 @@ absl::StatusOr<std::string> CommandRouter::ContainerAddress(const char* field, c
   return http::InvalidField(field, absl::StrCat("container ", name, " has no address on a network of namespace ", ns));
 }
 
-v1::CommandResult CommandRouter::ContainersList() {
+v1::CommandResult CommandRouter::ContainersList(const v1::Command&) {
   v1::Command list;
   list.mutable_host_containers();
   v1::CommandResult raw = Podman(list);
@@ -203,7 +247,8 @@ v1::CommandResult CommandRouter::ContainersList() {
   return Ok(200, std::move(data));
 }
 
-v1::CommandResult CommandRouter::CooldLogs(const v1::CooldLogs& request) {
+v1::CommandResult CommandRouter::CooldLogs(const v1::Command& command) {
+  const v1::CooldLogs& request = command.coold_logs();
   if (request.tail() > kMaxCooldLogLines) {
     return ErrorResult(http::InvalidField("tail", absl::StrCat(request.tail(), " is over ", kMaxCooldLogLines)));
   }
@@ -222,63 +267,61 @@ v1::CommandResult CommandRouter::CooldLogs(const v1::CooldLogs& request) {
   return Ok(200, std::move(data));
 }
 
-v1::CommandResult CommandRouter::Firewall(const v1::Command& command) {
-  switch (command.verb_case()) {
-    case v1::Command::kFirewallAllow: {
-      if (!command.firewall_allow().has_rule()) return ErrorResult(http::InvalidField("rule", "missing"));
-      v1::FirewallRule rule = command.firewall_allow().rule();
-      for (auto [field, value] : {std::pair{"src", rule.mutable_src()}, std::pair{"dst", rule.mutable_dst()}}) {
-        if (!IsContainerName(*value)) continue;
-        absl::StatusOr<std::string> address = ContainerAddress(field, *value, rule.namespace_());
-        if (!address.ok()) return ErrorResult(address.status());
-        *value = *address;
-      }
-      auto allowed = firewall_.Allow(rule, command.firewall_allow().id());
-      if (!allowed.ok()) return ErrorResult(allowed.status());
-      Value data;
-      auto& fields = *data.mutable_struct_value()->mutable_fields();
-      fields["id"] = String(allowed->id());
-      fields["created"] = Bool(allowed->created());
-      return Ok(allowed->created() ? 201 : 200, std::move(data));
-    }
-    case v1::Command::kFirewallDelete: {
-      absl::Status deleted = firewall_.Delete(command.firewall_delete().id());
-      if (!deleted.ok()) return ErrorResult(deleted);
-      Value data;
-      (*data.mutable_struct_value()->mutable_fields())["id"] = String(command.firewall_delete().id());
-      return Ok(200, std::move(data));
-    }
-    case v1::Command::kFirewallList: {
-      auto entries = firewall_.List(command.firewall_list().namespace_());
-      if (!entries.ok()) return ErrorResult(entries.status());
-      Value data;
-      Value rules;
-      auto* list = rules.mutable_list_value();
-      for (const auto& entry : *entries) *list->add_values() = EntryValue(entry);
-      (*data.mutable_struct_value()->mutable_fields())["rules"] = std::move(rules);
-      return Ok(200, std::move(data));
-    }
-    case v1::Command::kFirewallBulk: {
-      auto changes = firewall_.Bulk(Rules(command.firewall_bulk().rules()));
-      if (!changes.ok()) return ErrorResult(changes.status());
-      Value data;
-      auto& fields = *data.mutable_struct_value()->mutable_fields();
-      fields["ids"] = StringList(changes->ids());
-      fields["added"] = StringList(changes->added());
-      return Ok(200, std::move(data));
-    }
-    case v1::Command::kFirewallReconcile: {
-      auto changes = firewall_.Reconcile(Rules(command.firewall_reconcile().rules()));
-      if (!changes.ok()) return ErrorResult(changes.status());
-      Value data;
-      auto& fields = *data.mutable_struct_value()->mutable_fields();
-      fields["added"] = StringList(changes->added());
-      fields["removed"] = StringList(changes->removed());
-      return Ok(200, std::move(data));
-    }
-    default:
-      return ErrorResult(absl::InternalError("not a firewall verb"));
+v1::CommandResult CommandRouter::Allow(const v1::Command& command) {
+  if (!command.firewall_allow().has_rule()) return ErrorResult(http::InvalidField("rule", "missing"));
+  v1::FirewallRule rule = command.firewall_allow().rule();
+  for (auto [field, value] : {std::pair{"src", rule.mutable_src()}, std::pair{"dst", rule.mutable_dst()}}) {
+    if (!IsContainerName(*value)) continue;
+    absl::StatusOr<std::string> address = ContainerAddress(field, *value, rule.namespace_());
+    if (!address.ok()) return ErrorResult(address.status());
+    *value = *address;
   }
+  auto allowed = firewall_.Allow(rule, command.firewall_allow().id());
+  if (!allowed.ok()) return ErrorResult(allowed.status());
+  Value data;
+  auto& fields = *data.mutable_struct_value()->mutable_fields();
+  fields["id"] = String(allowed->id());
+  fields["created"] = Bool(allowed->created());
+  return Ok(allowed->created() ? 201 : 200, std::move(data));
+}
+
+v1::CommandResult CommandRouter::DeleteRule(const v1::Command& command) {
+  absl::Status deleted = firewall_.Delete(command.firewall_delete().id());
+  if (!deleted.ok()) return ErrorResult(deleted);
+  Value data;
+  (*data.mutable_struct_value()->mutable_fields())["id"] = String(command.firewall_delete().id());
+  return Ok(200, std::move(data));
+}
+
+v1::CommandResult CommandRouter::ListRules(const v1::Command& command) {
+  auto entries = firewall_.List(command.firewall_list().namespace_());
+  if (!entries.ok()) return ErrorResult(entries.status());
+  Value data;
+  Value rules;
+  auto* list = rules.mutable_list_value();
+  for (const auto& entry : *entries) *list->add_values() = EntryValue(entry);
+  (*data.mutable_struct_value()->mutable_fields())["rules"] = std::move(rules);
+  return Ok(200, std::move(data));
+}
+
+v1::CommandResult CommandRouter::Bulk(const v1::Command& command) {
+  auto changes = firewall_.Bulk(Rules(command.firewall_bulk().rules()));
+  if (!changes.ok()) return ErrorResult(changes.status());
+  Value data;
+  auto& fields = *data.mutable_struct_value()->mutable_fields();
+  fields["ids"] = StringList(changes->ids());
+  fields["added"] = StringList(changes->added());
+  return Ok(200, std::move(data));
+}
+
+v1::CommandResult CommandRouter::Reconcile(const v1::Command& command) {
+  auto changes = firewall_.Reconcile(Rules(command.firewall_reconcile().rules()));
+  if (!changes.ok()) return ErrorResult(changes.status());
+  Value data;
+  auto& fields = *data.mutable_struct_value()->mutable_fields();
+  fields["added"] = StringList(changes->added());
+  fields["removed"] = StringList(changes->removed());
+  return Ok(200, std::move(data));
 }
 
 }  // namespace coolify::front

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,15 +32,29 @@ class CommandRouter {
 
   v1::CommandResult Route(const v1::Command& command);
 
+  // The Command fields (commands.proto) the router has a handler of its own for: the
+  // verbs the registry gives the firewall writer and the front end, no more and no fewer.
+  static std::vector<int> HandledVerbs();
+
  private:
-  v1::CommandResult Firewall(const v1::Command& command);
+  struct Handler;
+  static const std::vector<Handler>& Handlers();
+
+  // The handlers of Handlers(), one per verb.
+  v1::CommandResult Allow(const v1::Command& command);
+  v1::CommandResult DeleteRule(const v1::Command& command);
+  v1::CommandResult ListRules(const v1::Command& command);
+  v1::CommandResult Bulk(const v1::Command& command);
+  v1::CommandResult Reconcile(const v1::Command& command);
+  v1::CommandResult ContainersList(const v1::Command& command);
+  v1::CommandResult CooldLogs(const v1::Command& command);
+  v1::CommandResult JwtSetWithoutKeys(const v1::Command& command);
+
   v1::CommandResult Podman(const v1::Command& command);
-  v1::CommandResult ContainersList();
   // The address a firewall rule's `field` names by container `name`: the container's
   // address on a network of `rule_namespace` ("" = default).
   absl::StatusOr<std::string> ContainerAddress(const char* field, const std::string& name,
                                                const std::string& rule_namespace);
-  v1::CommandResult CooldLogs(const v1::CooldLogs& request);
 
   FirewallClient& firewall_;
   PodmanClient& podman_;

@@ -48,7 +48,7 @@ absl::Status CheckLine(absl::string_view field, absl::string_view text, size_t m
 
 absl::Status CheckDurations(const BuildDurations& d) {
   constexpr uint64_t kWeek = 7ULL * 24 * 3600 * 1000;
-  for (uint64_t ms : {d.clone_ms(), d.build_ms(), d.export_ms(), d.total_ms()}) {
+  for (uint64_t ms : {d.clone_ms(), d.base_ms(), d.build_ms(), d.export_ms(), d.total_ms()}) {
     if (ms > kWeek) return absl::InvalidArgumentError("durations: out of range");
   }
   return absl::OkStatus();

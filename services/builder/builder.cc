@@ -505,7 +505,10 @@ int Build::Run() {
 
   // The base images this host offers every build (docker-archive files, which carry
   // their names), into the build's own storage, so FROM finds them without a registry.
+  phase_start = MonotonicMs();
   if (int loaded = LoadBaseImages(); loaded != 0) return loaded;
+  durations_.set_base_ms(MonotonicMs() - phase_start);
+  Emit("build", "base images loaded", durations_.base_ms());
 
   // The build.
   phase_start = MonotonicMs();

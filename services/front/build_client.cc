@@ -29,6 +29,7 @@ google::protobuf::Value Durations(const build::BuildDurations& d) {
   google::protobuf::Value v;
   auto& f = *v.mutable_struct_value()->mutable_fields();
   f["clone_ms"] = Number(d.clone_ms());
+  f["base_ms"] = Number(d.base_ms());
   f["build_ms"] = Number(d.build_ms());
   f["export_ms"] = Number(d.export_ms());
   f["total_ms"] = Number(d.total_ms());

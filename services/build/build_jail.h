@@ -42,6 +42,9 @@
 namespace coolify::build {
 
 inline constexpr uint32_t kJailIds = 65536;  // uids (and gids) per slot
+// Slots above the uid base (COOLD_BUILD_UID_BASE keeps room for all of them): at most
+// the capacity run at once, and a build whose storage is still being removed holds one.
+inline constexpr uint32_t kJailSlots = 64;
 inline constexpr uid_t kDefaultUidBase = 0x70000000;  // 1879048192
 // Where the build's work directory appears inside its jail.
 inline constexpr char kJailWorkDir[] = "/build";

@@ -62,6 +62,11 @@ struct Launcher::Running {
   pid_t helper = 0;
   pid_t cleaner = 0;
   bool cleaned = false;
+  // Its outcome went out; only its storage may still be being removed.
+  bool reported = false;
+  // Their pidfds: Poll() wakes when either ends, so a finished build is reported without
+  // waiting out a tick per step of its teardown.
+  UniqueFd helper_pidfd, cleaner_pidfd;
 };
 
 namespace {
@@ -92,7 +97,8 @@ int ReadSlot(int builds_dir, const std::string& id) {
   char text[16] = {};
   if (!fd || read(fd.get(), text, sizeof(text) - 1) <= 0) return -1;
   int slot = -1;
-  return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &slot) && slot >= 0 && slot < 64 ? slot : -1;
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &slot) && slot >= 0 && slot < static_cast<int>(kJailSlots) ? slot
+                                                                                                                : -1;
 }
 
 // Files of a jailed build are opened with its ids as file-system ids: the launcher holds
@@ -296,9 +302,9 @@ absl::Status Launcher::Start(const privsep::BuildSpec& request) {
   if (builds_.count(id) != 0 || FileExists(builds_dir_.get(), id.c_str())) {
     return absl::AlreadyExistsError(absl::StrCat("build ", id, " exists already"));
   }
-  if (builds_.size() >= config_.capacity) {
+  if (running() >= config_.capacity) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("builder at capacity: ", builds_.size(), " of ", config_.capacity, " builds running"));
+        absl::StrCat("builder at capacity: ", running(), " of ", config_.capacity, " builds running"));
   }
   auto build = std::make_unique<Running>();
   if (config_.backend == Backend::kNative) {
@@ -339,8 +345,15 @@ absl::Status Launcher::Start(const privsep::BuildSpec& request) {
   return absl::OkStatus();
 }
 
+size_t Launcher::running() const {
+  return static_cast<size_t>(
+      std::count_if(builds_.begin(), builds_.end(), [](const auto& entry) { return !entry.second->reported; }));
+}
+
 int Launcher::FreeSlot() const {
-  for (uint32_t slot = 0; slot < config_.capacity; ++slot) {
+  // Among all of them, not only `capacity`: a build whose storage is still being removed
+  // holds its slot, and the next build takes another.
+  for (uint32_t slot = 0; slot < kJailSlots; ++slot) {
     bool used = false;
     for (const auto& [id, build] : builds_) used = used || build->slot == static_cast<int>(slot);
     if (!used) return static_cast<int>(slot);
@@ -402,12 +415,13 @@ absl::Status Launcher::StartNative(const privsep::BuildSpec& request, Running& b
   build.pid = started->builder;
   build.pidfd = std::move(started->pidfd);
   build.helper = started->helper;
+  if (build.helper > 0) build.helper_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, build.helper, 0)));
   return absl::OkStatus();
 }
 
 absl::Status Launcher::Cancel(const std::string& request_id) {
   auto it = builds_.find(request_id);
-  if (it == builds_.end()) return absl::NotFoundError(absl::StrCat("no running build ", request_id));
+  if (it == builds_.end() || it->second->reported) return absl::NotFoundError(absl::StrCat("no running build ", request_id));
   Running& build = *it->second;
   if (build.kill_at != absl::InfiniteFuture()) return absl::OkStatus();  // already stopping
   if (build.cgroup) {
@@ -449,14 +463,20 @@ std::vector<std::string> Launcher::Adopt() {
       if (!IsRequestId(id) || builds_.count(id) != 0) continue;
       UniqueFd dir(openat(builds_dir_.get(), id.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!dir) continue;
+      const int slot = ReadSlot(builds_dir_.get(), id);
+      bool reported;
       {
-        AsBuild as_build(config_, ReadSlot(builds_dir_.get(), id));
-        if (FileExists(dir.get(), kReportedFile)) continue;
+        AsBuild as_build(config_, slot);
+        reported = FileExists(dir.get(), kReportedFile);
       }
+      // Reported, and its slot still held: the launcher stopped before its storage was
+      // removed. It is removed now, and nothing is reported again.
+      if (reported && slot < 0) continue;
       auto build = std::make_unique<Running>();
       build->dir = std::move(dir);
       build->exited = true;
-      build->slot = ReadSlot(builds_dir_.get(), id);
+      build->reported = reported;
+      build->slot = slot;
       if (config_.backend == Backend::kSystemd) {
         // A build of the systemd backend runs in its unit's cgroup (unified hierarchy);
         // while that has processes, the build is still running.
@@ -561,8 +581,6 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
     UniqueFd dir(openat(build.dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir) fsync(dir.get());
   }
-  // The slot is free again once the build is reported.
-  if (build.slot >= 0) unlinkat(builds_dir_.get(), SlotFile(id).c_str(), 0);
   LogInfo("build %s finished: %s%s%s", id, update.outcome_file.empty() ? "no outcome file" : update.outcome_file,
           update.note.empty() ? "" : ", ", update.note);
 }
@@ -570,7 +588,9 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
 std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
   std::vector<pollfd> fds;
   for (auto& [id, build] : builds_) {
-    if (build->pidfd) fds.push_back({build->pidfd.get(), POLLIN, 0});
+    for (const UniqueFd* fd : {&build->pidfd, &build->helper_pidfd, &build->cleaner_pidfd}) {
+      if (*fd) fds.push_back({fd->get(), POLLIN, 0});
+    }
   }
   // Event files are read on a short tick: progress reaches the caller within 100 ms.
   int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(std::min(timeout, absl::Milliseconds(100))));
@@ -584,8 +604,11 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
     Running& build = *it->second;
     BuildUpdate update;
     update.request_id = id;
-    Collect(build, update, kMaxReadPerPoll);
-    if (build.helper > 0 && waitpid(build.helper, nullptr, WNOHANG) == build.helper) build.helper = 0;
+    if (!build.reported) Collect(build, update, kMaxReadPerPoll);
+    if (build.helper > 0 && waitpid(build.helper, nullptr, WNOHANG) == build.helper) {
+      build.helper = 0;
+      build.helper_pidfd.reset();
+    }
     if (!build.exited && build.pid > 0) {
       int status = 0;
       if (waitpid(build.pid, &status, WNOHANG) == build.pid) {
@@ -601,45 +624,51 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
       build.note = absl::StrCat("timed out after ", absl::FormatDuration(config_.timeout));
     }
     if (now >= build.kill_at && build.cgroup) build.cgroup->Signal(SIGKILL);
-    bool done = build.exited;
-    if (done && build.cgroup && build.owns_cgroup) {
+    bool over = build.exited && !build.reported;
+    if (over && build.cgroup && build.owns_cgroup) {
       // The builder is gone, and with its PID namespace everything it started; the cgroup
       // empties a moment later. Only then is the build over and its cgroup removed.
       if (build.cgroup->Populated()) {
         build.cgroup->Signal(SIGKILL);
-        done = false;
+        over = false;
       } else if (!build.cgroup->Remove().ok()) {
-        done = false;  // runc's leftovers: retried on the next tick
+        over = false;  // runc's leftovers: retried on the next tick
       }
     }
-    if (done && build.slot >= 0 && !build.cleaned) {
+    if (over) {
+      // Reported as soon as nothing of the build runs any more: its outcome and image
+      // cannot change from here on. Its storage is removed afterwards (below).
+      Collect(build, update, /*max_read=*/0);
+      Finish(id, build, update);
+      build.reported = true;
+    }
+    if (build.reported && build.slot >= 0 && !build.cleaned) {
       // Its storage goes, removed inside a user namespace with the slot's ids (the
-      // launcher itself may not remove files of the build's many owners).
-      done = false;
+      // launcher itself may not remove files of the build's many owners). The slot stays
+      // held until then: a slot's ids are never in the hands of two builds at once.
       if (build.cleaner == 0) {
         absl::StatusOr<pid_t> cleaner = StartCleaner(config_.jail, static_cast<uint32_t>(build.slot), build.dir.get(), Scratch());
         if (cleaner.ok()) {
           build.cleaner = *cleaner;
+          build.cleaner_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, build.cleaner, 0)));
         } else {
           LogWarn("build %s: its storage is not removed: %s", id, cleaner.status().ToString());
           build.cleaned = true;
-          done = true;
         }
       } else {
         int status = 0;
         if (waitpid(build.cleaner, &status, WNOHANG) == build.cleaner) {
           if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) LogWarn("build %s: removing its storage failed", id);
           build.cleaned = true;
-          done = true;
+          build.cleaner_pidfd.reset();
         }
       }
     }
-    if (done) {
-      Collect(build, update, /*max_read=*/0);
-      Finish(id, build, update);
-    }
+    const bool gone = build.reported && (build.slot < 0 || build.cleaned);
+    // The slot is free again once the build is reported and its storage removed.
+    if (gone && build.slot >= 0) unlinkat(builds_dir_.get(), SlotFile(id).c_str(), 0);
     if (!update.event_lines.empty() || update.dropped_lines > 0 || update.finished) updates.push_back(std::move(update));
-    if (done) {
+    if (gone) {
       it = builds_.erase(it);
     } else {
       ++it;

@@ -105,7 +105,11 @@ class Launcher {
   // Waits up to `timeout` for something to happen, then reports every change.
   std::vector<BuildUpdate> Poll(absl::Duration timeout);
 
-  size_t running() const { return builds_.size(); }
+  // Builds not yet reported: what `capacity` bounds.
+  size_t running() const;
+  // Builds held: running, or reported with their storage still being removed (which
+  // holds their uid slot until it is gone).
+  size_t held() const { return builds_.size(); }
   // The pid of the running build's builder (0 when adopted), for tests and benchmarks.
   pid_t builder_pid(const std::string& request_id) const;
 

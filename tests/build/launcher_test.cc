@@ -92,8 +92,12 @@ class LauncherTest : public ::testing::Test {
     return error.ok() ? *error : BuildErrorFile();
   }
 
-  // No process of the build and no cgroup of it are left.
-  void ExpectGone(const std::string& id) {
+  // No process of the build and no cgroup of it are left, once `launcher` has removed
+  // the storage of every build it reported (it holds none any more).
+  void ExpectGone(Launcher& launcher, const std::string& id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (launcher.held() > 0 && absl::Now() < deadline) (void)launcher.Poll(absl::Milliseconds(100));
+    EXPECT_EQ(launcher.held(), 0u) << "a build's storage is still being removed";
     std::string cgroup = config_.cgroup_parent + "/coolify-build-" + id;
     for (const char* hierarchy : {"unified", "memory", "cpu", "pids", ""}) {
       std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, hierarchy[0] ? "/" : "", cgroup);
@@ -140,7 +144,7 @@ TEST_F(LauncherTest, StaticSiteIsBuiltAndServedByPodman) {
     if (phases.empty() || phases.back() != event->phase()) phases.push_back(event->phase());
   }
   EXPECT_EQ(absl::StrJoin(phases, ","), "clone,build,export,done");
-  ExpectGone("static-1");
+  ExpectGone(*launcher, "static-1");
 
   // The build named nothing in Podman; the hand-over does.
   EXPECT_FALSE(podman_->Podman({"image", "exists", "localhost/test/static-1:v1"}).ok());
@@ -168,7 +172,7 @@ TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
   auto out = podman_->Podman({"run", "--rm", "localhost/test/docker-1:v1"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "made-in-build\nhello\n");
-  ExpectGone("docker-1");
+  ExpectGone(*launcher, "docker-1");
 }
 
 TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
@@ -193,7 +197,7 @@ TEST_F(LauncherTest, CancelStopsTheWholeBuildAndLeavesNothing) {
   EXPECT_EQ(error.code(), 499u);
   EXPECT_EQ(error.reason(), "cancelled");
   EXPECT_TRUE(testing::EventuallyFails(coolify::testing::BuildProcessRuns("sleep 2997"))) << "the RUN step survived the cancel";
-  ExpectGone("cancel-1");
+  ExpectGone(*launcher, "cancel-1");
   EXPECT_TRUE(absl::IsNotFound(launcher->Cancel("cancel-1")));
 }
 
@@ -214,7 +218,7 @@ TEST_F(LauncherTest, RestartAdoptsARunningBuildAndReportsItOnce) {
   coolify::testing::Finished f = coolify::testing::WaitFinished(*second, "adopt-1");
   ASSERT_TRUE(f.finished);
   EXPECT_EQ(f.outcome.outcome_file, "result.json") << f.outcome.outcome_text;
-  ExpectGone("adopt-1");
+  ExpectGone(*second, "adopt-1");
   // The builder was this test's child: reap it.
   waitpid(builder, nullptr, 0);
   // Reported once: a third launcher finds nothing to report.
@@ -234,7 +238,7 @@ TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 499u);  // the builder saw SIGTERM; the front end answers 504 with the note
   EXPECT_TRUE(testing::EventuallyFails(coolify::testing::BuildProcessRuns("sleep 2997"))) << "the RUN step outlived the limit";
-  ExpectGone("timeout-1");
+  ExpectGone(*launcher, "timeout-1");
 }
 
 TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
@@ -252,7 +256,7 @@ TEST_F(LauncherTest, BuilderKilledWithoutResultIsReportedWithoutOutcome) {
   ASSERT_TRUE(f.finished);
   EXPECT_EQ(f.outcome.outcome_file, "");  // the front end answers 500 builder exited without result file
   EXPECT_EQ(f.outcome.note, "builder killed by signal 9");
-  ExpectGone("killed-1");
+  ExpectGone(*launcher, "killed-1");
 }
 
 TEST_F(LauncherTest, MemoryLimitHitIsReported) {
@@ -265,7 +269,7 @@ TEST_F(LauncherTest, MemoryLimitHitIsReported) {
   BuildErrorFile error = ErrorOf(f);
   EXPECT_EQ(error.code(), 507u);
   EXPECT_TRUE(absl::StartsWith(error.reason(), "memory limit hit")) << error.reason();
-  ExpectGone("memory-1");
+  ExpectGone(*launcher, "memory-1");
 }
 
 TEST_F(LauncherTest, BadRequestsEndInErrorJsonWithTheReason) {
@@ -295,7 +299,7 @@ TEST_F(LauncherTest, BadRequestsEndInErrorJsonWithTheReason) {
     EXPECT_EQ(error.code(), c.code) << c.id;
     EXPECT_EQ(error.phase(), c.phase) << c.id;
     EXPECT_TRUE(absl::StartsWith(error.reason(), c.reason)) << c.id << ": " << error.reason();
-    ExpectGone(c.id);
+    ExpectGone(*launcher, c.id);
   }
   EXPECT_NE(access("/tmp/pwned", F_OK), 0);
 }
@@ -368,7 +372,7 @@ TEST_F(LauncherTest, RequestsOutsideTheGrammarAreRefusedBeforeAnythingStarts) {
     struct stat st;
     EXPECT_NE(stat((dir_ + "/builds/" + id).c_str(), &st), 0) << "a work directory was made for " << c.field;
     EXPECT_EQ(launcher->running(), 0u);
-    ExpectGone(id);
+    ExpectGone(*launcher, id);
   }
   EXPECT_NE(access("/tmp/pwned", F_OK), 0);
   EXPECT_EQ(id_of(PodmanHarness::kBusyboxImage), busybox);
@@ -398,7 +402,7 @@ TEST_F(LauncherTest, CapacityRefusesTheBuildBeyondIt) {
   EXPECT_TRUE(absl::IsInvalidArgument(launcher->Start(bad)));
   ASSERT_TRUE(launcher->Cancel("cap-1").ok());
   ASSERT_TRUE(coolify::testing::WaitFinished(*launcher, "cap-1", absl::Seconds(60)).finished);
-  ExpectGone("cap-1");
+  ExpectGone(*launcher, "cap-1");
 }
 
 TEST(SystemdBackend, RunsTheBuilderInATransientUnitWithItsLimits) {

@@ -21,16 +21,20 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "privsep/landlock.h"
 #include "privsep/unique_fd.h"
 #include "services/builder/build_files.h"
@@ -126,6 +130,77 @@ bool KilledHard(int wait_status, const std::deque<std::string>& tail) {
     if (absl::StrContains(line, "exit status 137") || absl::StrContains(line, "signal: killed")) return true;
   }
   return false;
+}
+
+// What the image archive buildah wrote says of the image: its manifest's digest (what
+// `podman images --digests` shows once it is loaded) and its config's (the image id).
+struct ArchivedImage {
+  std::string manifest_digest;
+  std::string config_digest;
+};
+
+bool IsSha256Digest(absl::string_view digest) {
+  if (!absl::ConsumePrefix(&digest, "sha256:") || digest.size() != 64) return false;
+  return std::all_of(digest.begin(), digest.end(), [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); });
+}
+
+// The "digest" of a JSON object member `key` (index.json's only manifest, a manifest's
+// config).
+std::optional<std::string> DigestIn(const std::string& json, const std::string& key) {
+  google::protobuf::Struct doc;
+  if (!google::protobuf::util::JsonStringToMessage(json, &doc).ok()) return std::nullopt;
+  auto member = doc.fields().find(key);
+  if (member == doc.fields().end()) return std::nullopt;
+  const google::protobuf::Value* object = &member->second;
+  if (object->has_list_value()) {
+    if (object->list_value().values_size() != 1) return std::nullopt;
+    object = &object->list_value().values(0);
+  }
+  if (!object->has_struct_value()) return std::nullopt;
+  auto digest = object->struct_value().fields().find("digest");
+  if (digest == object->struct_value().fields().end() || !IsSha256Digest(digest->second.string_value())) {
+    return std::nullopt;
+  }
+  return digest->second.string_value();
+}
+
+// Reads index.json and the manifest it names out of the OCI archive at `path` (ustar, as
+// buildah writes it). Only the small members are read; layers are skipped.
+absl::StatusOr<ArchivedImage> ReadArchivedImage(const std::string& path) {
+  constexpr uint64_t kMaxMetadataBytes = 64 * 1024;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return absl::ErrnoToStatus(errno, "open");
+  std::map<std::string, std::string> small;  // member name -> contents
+  for (int members = 0; members < 4096; ++members) {
+    char header[512];
+    if (read(fd.get(), header, sizeof(header)) != static_cast<ssize_t>(sizeof(header))) break;
+    if (std::all_of(header, header + sizeof(header), [](char c) { return c == '\0'; })) break;
+    const std::string name(header, strnlen(header, 100));
+    uint64_t size = 0;
+    for (int i = 124; i < 136 && header[i] >= '0' && header[i] <= '7'; ++i) size = size * 8 + static_cast<uint64_t>(header[i] - '0');
+    const uint64_t padded = (size + 511) / 512 * 512;
+    const bool regular = header[156] == '0' || header[156] == '\0';
+    if (regular && size <= kMaxMetadataBytes && (name == "index.json" || absl::StartsWith(name, "blobs/sha256/"))) {
+      std::string data(padded, '\0');
+      if (read(fd.get(), data.data(), padded) != static_cast<ssize_t>(padded)) break;
+      data.resize(size);
+      small[name] = std::move(data);
+    } else if (lseek(fd.get(), static_cast<off_t>(padded), SEEK_CUR) < 0) {
+      break;
+    }
+  }
+  auto index = small.find("index.json");
+  if (index == small.end()) return absl::NotFoundError("no index.json");
+  ArchivedImage image;
+  std::optional<std::string> manifest = DigestIn(index->second, "manifests");
+  if (!manifest) return absl::InvalidArgumentError("index.json names no one manifest");
+  image.manifest_digest = *manifest;
+  auto blob = small.find("blobs/sha256/" + manifest->substr(7));
+  if (blob == small.end()) return absl::NotFoundError("no manifest " + *manifest);
+  std::optional<std::string> config = DigestIn(blob->second, "config");
+  if (!config) return absl::InvalidArgumentError("the manifest names no config");
+  image.config_digest = *config;
+  return image;
 }
 
 struct ToolRun {
@@ -514,7 +589,7 @@ int Build::Run() {
   phase_start = MonotonicMs();
   ResetMemoryPeak();
   uint64_t oom_before = MemoryLimitEvents();
-  const std::string iid_file = absl::StrCat(o_.work_dir, "/image.id");
+  const std::string archive = absl::StrCat(o_.work_dir, "/", kImageArchiveFile);
   std::vector<std::string> bud = Buildah();
   // RUN steps run chrooted (buildah --isolation=chroot) in the builder's own namespaces:
   // the build's user namespace, where runc could not manage cgroups, and its network
@@ -522,9 +597,12 @@ int Build::Run() {
   // capabilities less CAP_SETPCAP, CAP_NET_RAW and CAP_AUDIT_WRITE, none of which the
   // build's bounding set holds (hardening/capabilities/build.list), and all of them
   // count only inside the build's user namespace.
+  // The image is committed straight into an OCI archive with no name in it (no ":name"
+  // after the path), not into the storage: loading it can give it no name (the
+  // gatekeeper names it, under the build's namespace), and nothing is copied twice.
   for (const std::string& a : {std::string("bud"), std::string("--isolation=chroot"), std::string("--layers=false"),
                                std::string("--cap-drop=CAP_SETPCAP"), std::string("--cap-drop=CAP_NET_RAW"),
-                               std::string("--cap-drop=CAP_AUDIT_WRITE"), "--iidfile=" + iid_file,
+                               std::string("--cap-drop=CAP_AUDIT_WRITE"), "--tag=oci-archive:" + archive,
                                "--file=" + containerfile, std::string("--"), *context}) {
     bud.push_back(a);
   }
@@ -535,49 +613,18 @@ int Build::Run() {
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
     bud.insert(bud.end() - 2, absl::StrCat("--ulimit=nofile=", nofile.rlim_max, ":", nofile.rlim_max));
   }
-  // No --tag: the image stays unnamed in the build's storage; it gets its name only when
-  // the gatekeeper hands it to Podman (services/podman/image_load.h).
   Emit("build", absl::StrCat("buildah bud for ", o_.image));
   ToolRun built = RunTool("build", bud, nullptr);
   durations_.set_build_ms(MonotonicMs() - phase_start);
   if (built.terminated || built.wait_status != 0) return ToolFailed("build", built, oom_before, "buildah bud");
   Emit("build", "built", durations_.build_ms());
 
-  // The image's identity, as containers-storage now holds it.
+  // The image's identity, as the archive holds it.
   phase_start = MonotonicMs();
-  std::optional<std::string> iid = ReadSmallFile(iid_file, 256);
-  absl::string_view trimmed = iid ? absl::StripAsciiWhitespace(*iid) : absl::string_view();
-  absl::ConsumePrefix(&trimmed, "sha256:");
-  const std::string image_id(trimmed);
-  if (image_id.size() != 64) return Fail("export", 500, "buildah wrote no image id");
-  std::vector<std::string> inspect = Buildah();
-  for (const char* a : {"inspect", "--type=image", "--format={{.FromImageDigest}}"}) inspect.push_back(a);
-  inspect.push_back(image_id);
-  ToolRun inspected = RunTool("export", inspect, nullptr);
-  if (inspected.terminated || inspected.wait_status != 0 || inspected.tail.empty()) {
-    return ToolFailed("export", inspected, oom_before, "buildah inspect");
-  }
-  const std::string digest = inspected.tail.back();
-  if (!absl::StartsWith(digest, "sha256:") || digest.size() != 71) {
-    return Fail("export", 500, absl::StrCat("buildah inspect gave no digest: ", digest));
-  }
-  // The image as an OCI archive with no name in it (no ":name" after the path), so that
-  // loading it can give it no name: the gatekeeper names it, under the build's namespace.
-  std::vector<std::string> push = Buildah();
-  for (const char* a : {"push", "--quiet"}) push.push_back(a);
-  push.push_back(image_id);
-  push.push_back(absl::StrCat("oci-archive:", o_.work_dir, "/", kImageArchiveFile));
-  ToolRun pushed = RunTool("export", push, nullptr);
-  if (pushed.terminated || pushed.wait_status != 0) return ToolFailed("export", pushed, oom_before, "buildah push");
-  // The unnamed image is not kept in Podman's storage (the systemd backend's builds
-  // write there): the archive is what is handed over. It stays where another name or a
-  // container holds it. A jailed build's own storage goes whole once it is over.
-  if (!absl::StartsWith(o_.storage_root, o_.work_dir + "/")) {
-    std::vector<std::string> rmi = Buildah();
-    rmi.push_back("rmi");
-    rmi.push_back(image_id);
-    (void)RunTool("export", rmi, nullptr);
-  }
+  absl::StatusOr<ArchivedImage> archived = ReadArchivedImage(archive);
+  if (!archived.ok()) return Fail("export", 500, absl::StrCat("the image archive: ", archived.status().message()));
+  const std::string image_id = archived->config_digest.substr(7);
+  const std::string digest = archived->manifest_digest;
   durations_.set_export_ms(MonotonicMs() - phase_start);
   durations_.set_total_ms(MonotonicMs() - started_ms_);
   BuildResultFile result;

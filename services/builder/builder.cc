@@ -626,6 +626,7 @@ int Build::Run() {
   const std::string image_id = archived->config_digest.substr(7);
   const std::string digest = archived->manifest_digest;
   durations_.set_export_ms(MonotonicMs() - phase_start);
+  Emit("export", absl::StrCat("image ", digest, " in ", kImageArchiveFile), durations_.export_ms());
   durations_.set_total_ms(MonotonicMs() - started_ms_);
   BuildResultFile result;
   result.set_request_id(o_.request_id);

@@ -1,7 +1,7 @@
 // A check of an image archive as it streams to Podman, before Podman sees it whole.
 //
-// A build hands its image over as an unnamed OCI archive (`buildah push <id>
-// oci-archive:<path>`). Podman's load takes a name from the archive when it carries one
+// A build hands its image over as an unnamed OCI archive (`buildah bud
+// --tag=oci-archive:<path>`). Podman's load takes a name from the archive when it carries one
 // (index.json's org.opencontainers.image.ref.name annotation; a docker-archive's
 // manifest.json or repositories, which Podman falls back to when the OCI load fails), and
 // a name taken from a build could replace any image. So only the layout an unnamed OCI

@@ -141,4 +141,10 @@ Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Du
   return finished;
 }
 
+bool WaitIdle(build::Launcher& launcher, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (launcher.held() > 0 && absl::Now() < deadline) (void)launcher.Poll(absl::Milliseconds(100));
+  return launcher.held() == 0;
+}
+
 }  // namespace coolify::testing

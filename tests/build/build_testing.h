@@ -42,6 +42,10 @@ struct Finished {
 // Polls until `id` finishes (or `timeout`), collecting its events.
 Finished WaitFinished(build::Launcher& launcher, const std::string& id, absl::Duration timeout = absl::Minutes(3));
 
+// Polls until `launcher` holds no build any more: every build it reported has had its
+// storage removed (Launcher::held). False at `timeout`.
+bool WaitIdle(build::Launcher& launcher, absl::Duration timeout = absl::Minutes(1));
+
 // True once `command` fails (a non-zero exit status), polled every 100 ms for at most
 // `limit`: what a test sees go away (a killed process, a removed cgroup) goes in its own
 // time.

@@ -176,6 +176,7 @@ class HostileBuildTest : public ::testing::Test {
     EXPECT_TRUE(started.ok()) << started;
     coolify::testing::Finished f = coolify::testing::WaitFinished(**launcher, id);
     EXPECT_TRUE(f.finished) << id;
+    EXPECT_TRUE(coolify::testing::WaitIdle(**launcher)) << "the storage of " << id << " is still being removed";
     ExpectNothingLeft(id);
     ExpectHostUntouched(f);
     return f;
@@ -386,6 +387,7 @@ TEST_F(HostileBuildTest, WithoutANetworkOnlyLoopbackIsThere) {
   EXPECT_TRUE(absl::StrContains(Output(f), "REFUSED tcp")) << Output(f);
   EXPECT_FALSE(absl::StrContains(Output(f), "tap0")) << Output(f);
   EXPECT_EQ(allowed.Accepted(), 0);
+  EXPECT_TRUE(coolify::testing::WaitIdle(**launcher));
   ExpectNothingLeft("net-none");
   ExpectHostUntouched(f);
 }

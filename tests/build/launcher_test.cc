@@ -95,9 +95,7 @@ class LauncherTest : public ::testing::Test {
   // No process of the build and no cgroup of it are left, once `launcher` has removed
   // the storage of every build it reported (it holds none any more).
   void ExpectGone(Launcher& launcher, const std::string& id) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (launcher.held() > 0 && absl::Now() < deadline) (void)launcher.Poll(absl::Milliseconds(100));
-    EXPECT_EQ(launcher.held(), 0u) << "a build's storage is still being removed";
+    EXPECT_TRUE(coolify::testing::WaitIdle(launcher)) << "a build's storage is still being removed";
     std::string cgroup = config_.cgroup_parent + "/coolify-build-" + id;
     for (const char* hierarchy : {"unified", "memory", "cpu", "pids", ""}) {
       std::string path = absl::StrCat("/sys/fs/cgroup/", hierarchy, hierarchy[0] ? "/" : "", cgroup);

@@ -253,6 +253,46 @@ struct Setup {
     Mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
   }
 
+  // Moves this process into a second user namespace, nested in the build's first, with
+  // the same ids (0..65535 mapped to themselves) and a copy of its mount namespace. The
+  // kernel locks every mount of that copy: a mount the jail made read-only (the base
+  // image store, /usr, the root) stays read-only whatever its root does, whereas in the
+  // namespace that made them their root could remount them read-write. The network, PID,
+  // IPC and UTS namespaces stay the first one's: nothing the build runs holds a
+  // capability over them (its routes, its hostname), only over what it creates itself.
+  void NestUserNamespace() const {
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) != 0) Fail("pipe2");
+    // The maps of a user namespace are written from its parent by a process holding
+    // CAP_SETUID and CAP_SETGID there: a child left in the first one.
+    pid_t writer = fork();
+    if (writer < 0) Fail("fork");
+    if (writer == 0) {
+      close(go[1]);
+      char ready = 0;
+      const std::string map = absl::StrCat("0 0 ", kJailIds, "\n");
+      const pid_t parent = getppid();
+      _exit(read(go[0], &ready, 1) == 1 && WriteProcFile(parent, "uid_map", map) && WriteProcFile(parent, "gid_map", map)
+                ? 0
+                : 1);
+    }
+    close(go[0]);
+    const bool nested = unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0;
+    const int unshare_errno = errno;
+    (void)!write(go[1], "n", 1);
+    close(go[1]);
+    int status = 0;
+    while (waitpid(writer, &status, 0) < 0 && errno == EINTR) {
+    }
+    errno = unshare_errno;
+    if (!nested) Fail("unshare a nested user namespace");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      errno = EPERM;
+      Fail("the nested user namespace's maps");
+    }
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) Fail("setresuid in the nested user namespace");
+  }
+
   void LoopbackUp() const {
     UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     ifreq ifr = {};
@@ -292,6 +332,13 @@ struct Setup {
 
   void MakeNetwork(int ready) const {
     LoopbackUp();
+    // What the build runs holds no capability over this network namespace (see
+    // NestUserNamespace), CAP_NET_BIND_SERVICE included; nothing else listens in it, so
+    // every port is as good as unprivileged (a RUN step's test server on port 80).
+    {
+      UniqueFd f(open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC));
+      if (!f || !WriteAll(f.get(), "0\n")) Fail("ip_unprivileged_port_start");
+    }
     if (config.network == JailNetwork::kNone) return;
     // The helper writes "1" once the tap is up with its address and default route.
     pollfd p = {ready, POLLIN, 0};
@@ -329,6 +376,7 @@ struct Setup {
     setrlimit(RLIMIT_CORE, &no_core);
     MakeRoot();
     MakeNetwork(pipes.ready[0]);
+    NestUserNamespace();
     // The build's capabilities, and no more, for everything it starts. CAP_NET_ADMIN
     // and CAP_NET_RAW are not among them: the routes above stay as they are.
     for (int cap = 0; cap <= 63; ++cap) {

@@ -216,6 +216,10 @@ struct Setup {
     // Host paths the build reads (on top of the scratch space, where they may lie).
     if (!config.images_dir.empty()) BindReadOnly(h + config.images_dir, kJailImagesDir);
     for (const std::string& path : launch.read_only_paths) BindReadOnly(h + path, path);
+    // The slot's base image store: its files are the slot's own ids, so only the lock
+    // the nested user namespace puts on this read-only mount keeps the build from
+    // changing them (NestUserNamespace).
+    if (!launch.base_store.empty()) BindReadOnly(h + launch.base_store, kJailBaseStoreDir);
     // A minimal /dev: the host's harmless character devices, a pty instance of its own.
     Mkdir("/dev", 0755);
     Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
@@ -544,44 +548,84 @@ absl::StatusOr<JailedBuild> StartJailed(const JailConfig& config, const JailLaun
   return started;
 }
 
-absl::StatusOr<pid_t> StartCleaner(const JailConfig& config, uint32_t slot, int work_dir,
-                                   const std::vector<std::string>& names) {
+namespace {
+
+// Runs `program` (opened O_PATH) with `args` and `env` in directory `dir`, as root of a
+// fresh user namespace with the slot's mapping and the namespaces `flags` adds; its
+// output goes to /dev/null. Returns its pid, the launcher's child.
+absl::StatusOr<pid_t> StartAsSlot(const JailConfig& config, uint32_t slot, int dir, unsigned long flags, int program,
+                                  std::vector<std::string> args, std::vector<std::string> env) {
   const uid_t host = SlotHostId(config, slot);
   Pipes pipes;
   for (int* p : {pipes.child, pipes.mapped}) {
     if (pipe2(p, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
   }
-  UniqueFd rm(open("/usr/bin/rm", O_PATH | O_CLOEXEC));
-  if (!rm) return absl::ErrnoToStatus(errno, "open /usr/bin/rm");
-  std::vector<std::string> args = {"rm", "-rf", "--one-file-system", "--"};
-  for (const std::string& name : names) args.push_back(name);
-  std::vector<char*> argv;
+  UniqueFd null_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) return absl::ErrnoToStatus(errno, "open /dev/null");
+  std::vector<char*> argv, envp;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const char* envp[] = {"LC_ALL=C", nullptr};
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   pid_t intermediate = fork();
   if (intermediate < 0) return absl::ErrnoToStatus(errno, "fork");
   if (intermediate == 0) {
-    // A user namespace of its own with the slot's mapping: root there may remove every
-    // file of the build (all owned by the slot's ids), and nothing else on the host.
-    pid_t cleaner = CloneAsSlot(host, CLONE_NEWUSER, pipes.mapped[1], work_dir);
-    if (cleaner == 0) {
+    pid_t child = CloneAsSlot(host, CLONE_NEWUSER | flags, pipes.mapped[1], dir);
+    if (child == 0) {
       char mapped = 0;
       if (read(pipes.mapped[0], &mapped, 1) != 1 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
         _exit(125);
       }
-      syscall(SYS_execveat, rm.get(), "", argv.data(), envp, AT_EMPTY_PATH);
+      if (dup2(null_fd.get(), 0) < 0 || dup2(null_fd.get(), 1) < 0 || dup2(null_fd.get(), 2) < 0) _exit(125);
+      syscall(SYS_execveat, program, "", argv.data(), envp.data(), AT_EMPTY_PATH);
       _exit(127);
     }
-    if (cleaner < 0 || write(pipes.child[1], &cleaner, sizeof(cleaner)) != sizeof(cleaner)) _exit(126);
+    if (child < 0 || write(pipes.child[1], &child, sizeof(child)) != sizeof(child)) _exit(126);
     _exit(0);
   }
   close(pipes.child[1]);
   pipes.child[1] = -1;
-  absl::StatusOr<pid_t> cleaner = ReadChildPid(pipes.child[0], intermediate);
-  if (cleaner.ok()) waitpid(intermediate, nullptr, 0);
-  return cleaner;
+  absl::StatusOr<pid_t> child = ReadChildPid(pipes.child[0], intermediate);
+  if (child.ok()) waitpid(intermediate, nullptr, 0);
+  return child;
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> StartCleaner(const JailConfig& config, uint32_t slot, int work_dir,
+                                   const std::vector<std::string>& names) {
+  UniqueFd rm(open("/usr/bin/rm", O_PATH | O_CLOEXEC));
+  if (!rm) return absl::ErrnoToStatus(errno, "open /usr/bin/rm");
+  std::vector<std::string> args = {"rm", "-rf", "--one-file-system", "--"};
+  for (const std::string& name : names) args.push_back(name);
+  // Root there may remove every file of the build (all owned by the slot's ids), and
+  // nothing else on the host.
+  return StartAsSlot(config, slot, work_dir, 0, rm.get(), std::move(args), {"LC_ALL=C"});
+}
+
+absl::StatusOr<pid_t> StartBaseStoreLoader(const JailConfig& config, uint32_t slot, int store_dir,
+                                           const std::string& store_path, const std::string& storage_driver,
+                                           const std::vector<std::string>& archives,
+                                           const std::vector<std::string>& env) {
+  UniqueFd sh(open("/bin/sh", O_PATH | O_CLOEXEC));
+  if (!sh) return absl::ErrnoToStatus(errno, "open /bin/sh");
+  // The archives are the operator's (COOLD_BUILD_IMAGES_DIR), never a build's; their
+  // paths reach buildah as arguments, not as shell text.
+  std::vector<std::string> args = {
+      "sh", "-ec",
+      "root=$1 driver=$2; shift 2; rm -rf --one-file-system storage run tmp; mkdir -m 0700 tmp\n"
+      "for archive; do /usr/bin/buildah --root=\"$root/storage\" --runroot=\"$root/run\" "
+      "--storage-driver=\"$driver\" pull --quiet \"docker-archive:$archive\"; done",
+      "sh", store_path, storage_driver};
+  for (const std::string& archive : archives) args.push_back(archive);
+  std::vector<std::string> environment = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + store_path + "/tmp",
+                                          "TMPDIR=" + store_path + "/tmp"};
+  for (const std::string& e : env) environment.push_back(e);
+  // Its own mount namespace for the storage's overlay mounts, and no network: loading a
+  // docker-archive needs none.
+  return StartAsSlot(config, slot, store_dir, CLONE_NEWNS | CLONE_NEWNET, sh.get(), std::move(args),
+                     std::move(environment));
 }
 
 }  // namespace coolify::build

@@ -50,6 +50,9 @@ inline constexpr uid_t kDefaultUidBase = 0x70000000;  // 1879048192
 inline constexpr char kJailWorkDir[] = "/build";
 // Where the base images offered to every build appear (read-only).
 inline constexpr char kJailImagesDir[] = "/images";
+// Where the slot's store of those images, loaded by the launcher, appears: bound
+// read-only, and locked so (build_jail.cc NestUserNamespace).
+inline constexpr char kJailBaseStoreDir[] = "/base";
 
 // An IPv4 range, host byte order.
 struct Cidr {
@@ -97,6 +100,9 @@ struct JailLaunch {
   std::vector<std::string> envp;
   // Host directories bound read-only at the same path inside (a file:// repository).
   std::vector<std::string> read_only_paths;
+  // The slot's base image store (a containers-storage directory), bound read-only at
+  // kJailBaseStoreDir, or "".
+  std::string base_store;
   // The build's own cgroup directories under /sys/fs/cgroup, bound read-only at the same
   // path: the builder reads its memory counters there to tell a memory kill.
   std::vector<std::string> cgroup_dirs;
@@ -114,6 +120,17 @@ absl::StatusOr<JailedBuild> StartJailed(const JailConfig& config, const JailLaun
 // remover's pid, the launcher's child; it exits 0 once done.
 absl::StatusOr<pid_t> StartCleaner(const JailConfig& config, uint32_t slot, int work_dir,
                                    const std::vector<std::string>& names);
+
+// Fills the slot's base image store: in `store_dir` (opened; `store_path` is its path),
+// owned by the slot's host uid, empties it and loads every docker-archive in
+// `archives` with buildah into `<store_path>/storage`, as root of a fresh user namespace
+// with the slot's mapping (so the files have the ids the slot's builds see as theirs)
+// and fresh mount and network namespaces. `env` is buildah's environment. Returns the
+// loader's pid, the launcher's child; it exits 0 once every archive is loaded.
+absl::StatusOr<pid_t> StartBaseStoreLoader(const JailConfig& config, uint32_t slot, int store_dir,
+                                           const std::string& store_path, const std::string& storage_driver,
+                                           const std::vector<std::string>& archives,
+                                           const std::vector<std::string>& env);
 
 }  // namespace coolify::build
 

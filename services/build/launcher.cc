@@ -26,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "privsep/log.h"
@@ -64,9 +65,12 @@ struct Launcher::Running {
   bool cleaned = false;
   // Its outcome went out; only its storage may still be being removed.
   bool reported = false;
-  // Their pidfds: Poll() wakes when either ends, so a finished build is reported without
+  // Loading the slot's base image store after the build, when it is not ready.
+  pid_t loader = 0;
+  bool base_store_done = false;
+  // Their pidfds: Poll() wakes when one ends, so a finished build is reported without
   // waiting out a tick per step of its teardown.
-  UniqueFd helper_pidfd, cleaner_pidfd;
+  UniqueFd helper_pidfd, cleaner_pidfd, loader_pidfd;
 };
 
 namespace {
@@ -169,6 +173,27 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
     absl::StatusOr<UniqueFd> builder = privsep::OpenExecutable(c.builder_path);
     if (!builder.ok()) return builder.status();
     launcher->builder_ = std::move(*builder);
+  }
+  if (c.backend == Backend::kNative && !c.jail.images_dir.empty() && !c.base_store_dir.empty()) {
+    // Searchable by every slot's uid (a build binds its own slot's store by path), listed
+    // and written by root only.
+    for (size_t slash = c.base_store_dir.find('/', 1); slash != std::string::npos;
+         slash = c.base_store_dir.find('/', slash + 1)) {
+      const std::string parent = c.base_store_dir.substr(0, slash);
+      if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", parent));
+    }
+    if (mkdir(c.base_store_dir.c_str(), 0711) != 0 && errno != EEXIST) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", c.base_store_dir));
+    }
+    launcher->base_store_.reset(open(c.base_store_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!launcher->base_store_ || fstat(launcher->base_store_.get(), &st) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("open ", c.base_store_dir));
+    }
+    if (st.st_uid != 0 || (st.st_mode & 0022) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(c.base_store_dir, ": must be root's and writable by root only (its records say which store is ready)"));
+    }
   }
   JailConfig& jail = launcher->config_.jail;
   if (jail.capabilities == 0) {
@@ -350,6 +375,87 @@ size_t Launcher::running() const {
       std::count_if(builds_.begin(), builds_.end(), [](const auto& entry) { return !entry.second->reported; }));
 }
 
+std::string Launcher::BaseStoreKey() const {
+  std::vector<std::string> lines;
+  if (DIR* d = opendir(config_.jail.images_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      struct stat st;
+      // The archives the builder would load (services/builder/builder.cc).
+      if (!absl::EndsWith(name, ".tar") || name[0] == '.' ||
+          stat(absl::StrCat(config_.jail.images_dir, "/", name).c_str(), &st) != 0) {
+        continue;
+      }
+      lines.push_back(absl::StrCat(name, " ", st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "\n"));
+    }
+    closedir(d);
+  }
+  std::sort(lines.begin(), lines.end());
+  return absl::StrCat("driver ", config_.storage_driver, "\n", absl::StrJoin(lines, ""));
+}
+
+bool Launcher::BaseStoreReady(int slot) const {
+  if (!base_store_ || slot < 0) return false;
+  std::optional<std::string> key = ReadBuildFile(base_store_.get(), absl::StrCat(slot, ".ready").c_str(), 1 << 20);
+  return key && *key == BaseStoreKey();
+}
+
+bool Launcher::LoadBaseStore(const std::string& id, Running& build) {
+  if (!base_store_ || build.base_store_done) return true;
+  const std::string slot = absl::StrCat(build.slot), ready = slot + ".ready";
+  if (build.loader == 0) {
+    if (BaseStoreReady(build.slot)) {
+      build.base_store_done = true;
+      return true;
+    }
+    // The record goes first: a store being loaded is never taken for a ready one.
+    unlinkat(base_store_.get(), ready.c_str(), 0);
+    std::vector<std::string> archives;
+    for (absl::string_view line : absl::StrSplit(BaseStoreKey(), '\n', absl::SkipEmpty())) {
+      if (absl::StartsWith(line, "driver ")) continue;
+      archives.push_back(absl::StrCat(config_.jail.images_dir, "/", line.substr(0, line.find(' '))));
+    }
+    const uid_t owner = SlotHostId(config_.jail, static_cast<uint32_t>(build.slot));
+    if (mkdirat(base_store_.get(), slot.c_str(), 0700) != 0 && errno != EEXIST) {
+      LogWarn("build %s: no base image store for slot %s: mkdir: %s", id, slot, strerror(errno));
+      build.base_store_done = true;
+      return true;
+    }
+    UniqueFd dir(openat(base_store_.get(), slot.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    absl::StatusOr<pid_t> loader = absl::InternalError("no directory");
+    if (dir && fchown(dir.get(), owner, owner) == 0) {
+      loader = StartBaseStoreLoader(config_.jail, static_cast<uint32_t>(build.slot), dir.get(),
+                                    absl::StrCat(config_.base_store_dir, "/", slot), config_.storage_driver, archives,
+                                    config_.builder_env);
+    }
+    if (!loader.ok()) {
+      LogWarn("build %s: the base image store of slot %s is not loaded: %s", id, slot, loader.status().ToString());
+      build.base_store_done = true;
+      return true;
+    }
+    build.loader = *loader;
+    build.loader_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, build.loader, 0)));
+    return false;
+  }
+  int status = 0;
+  if (waitpid(build.loader, &status, WNOHANG) != build.loader) return false;
+  build.loader_pidfd.reset();
+  build.base_store_done = true;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    LogWarn("build %s: loading the base image store of slot %s failed", id, slot);
+    return true;
+  }
+  // Root's record in root's directory: what the store was loaded from. A build never
+  // writes here, and a store whose images changed since is loaded again.
+  const std::string temporary = ready + ".new", key = BaseStoreKey();
+  UniqueFd record(openat(base_store_.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!record || write(record.get(), key.data(), key.size()) != static_cast<ssize_t>(key.size()) ||
+      renameat(base_store_.get(), temporary.c_str(), base_store_.get(), ready.c_str()) != 0) {
+    LogWarn("build %s: the base image store of slot %s is not recorded: %s", id, slot, strerror(errno));
+  }
+  return true;
+}
+
 int Launcher::FreeSlot() const {
   // Among all of them, not only `capacity`: a build whose storage is still being removed
   // holds its slot, and the next build takes another.
@@ -389,6 +495,7 @@ absl::Status Launcher::StartNative(const privsep::BuildSpec& request, Running& b
       !absl::StrContains(request.repo_url(), "/./")) {
     launch.read_only_paths.push_back(request.repo_url().substr(7));
   }
+  if (BaseStoreReady(build.slot)) launch.base_store = absl::StrCat(config_.base_store_dir, "/", build.slot, "/storage");
   if (build.cgroup->hybrid()) {
     // The builder reads its memory counters there (to tell a memory kill from a crash):
     // its own directory readable, the parent only searchable, whatever the umask made.
@@ -588,7 +695,7 @@ void Launcher::Finish(const std::string& id, Running& build, BuildUpdate& update
 std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
   std::vector<pollfd> fds;
   for (auto& [id, build] : builds_) {
-    for (const UniqueFd* fd : {&build->pidfd, &build->helper_pidfd, &build->cleaner_pidfd}) {
+    for (const UniqueFd* fd : {&build->pidfd, &build->helper_pidfd, &build->cleaner_pidfd, &build->loader_pidfd}) {
       if (*fd) fds.push_back({fd->get(), POLLIN, 0});
     }
   }
@@ -664,7 +771,7 @@ std::vector<BuildUpdate> Launcher::Poll(absl::Duration timeout) {
         }
       }
     }
-    const bool gone = build.reported && (build.slot < 0 || build.cleaned);
+    const bool gone = build.reported && (build.slot < 0 || (build.cleaned && LoadBaseStore(id, build)));
     // The slot is free again once the build is reported and its storage removed.
     if (gone && build.slot >= 0) unlinkat(builds_dir_.get(), SlotFile(id).c_str(), 0);
     if (!update.event_lines.empty() || update.dropped_lines > 0 || update.finished) updates.push_back(std::move(update));

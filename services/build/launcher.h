@@ -61,6 +61,11 @@ struct LauncherConfig {
   // The driver of each build's own containers-storage: overlay (the kernel's, inside the
   // build's user namespace) or vfs.
   std::string storage_driver = "overlay";
+  // Native backend with jail.images_dir: where the launcher keeps each slot's store of
+  // those images (`<dir>/<slot>/storage`), which that slot's builds read as an
+  // additional image store instead of loading the archives themselves; "" for none.
+  // Root's, mode 0711.
+  std::string base_store_dir;
 };
 
 // At most this many bytes of one build's progress lines are held for the reader, in one
@@ -132,10 +137,19 @@ class Launcher {
   void Finish(const std::string& id, Running& build, BuildUpdate& update);
   // The lowest slot no build holds, or -1.
   int FreeSlot() const;
+  // What the slot's base image store must have been loaded from to be used: the image
+  // archives offered (names, sizes, modification times) and the storage driver.
+  std::string BaseStoreKey() const;
+  // The slot's base image store holds the images offered now.
+  bool BaseStoreReady(int slot) const;
+  // After a build in `build.slot`: loads the slot's store if it is not ready. True once
+  // nothing (more) is to be done.
+  bool LoadBaseStore(const std::string& id, Running& build);
 
   LauncherConfig config_;
   privsep::UniqueFd builds_dir_;
   privsep::UniqueFd builder_;
+  privsep::UniqueFd base_store_;  // config_.base_store_dir, or none
   std::map<std::string, std::unique_ptr<Running>> builds_;
   std::vector<BuildUpdate> adopted_done_;  // finished before the restart; reported next Poll
 };

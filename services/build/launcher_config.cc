@@ -197,6 +197,12 @@ absl::StatusOr<std::vector<std::string>> LauncherArgsFromEnv(const BuildEnvLooku
   if (!images.empty()) {
     if (!IsAbsolutePath(images)) return Bad("COOLD_BUILD_IMAGES_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
     args.push_back("--images-dir=" + images);
+    // Set empty: no store, each build loads the archives into its own storage.
+    std::string store = Get(env, "COOLD_BUILD_BASE_STORE_DIR", "/var/lib/coolify/build-base");
+    if (!store.empty() && !IsAbsolutePath(store)) {
+      return Bad("COOLD_BUILD_BASE_STORE_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
+    }
+    if (!store.empty()) args.push_back("--base-store-dir=" + store);
   }
   std::string driver = Get(env, "COOLD_BUILD_STORAGE_DRIVER", "overlay");
   if (driver != "overlay" && driver != "vfs") return Bad("COOLD_BUILD_STORAGE_DRIVER", "must be overlay or vfs");
@@ -255,6 +261,8 @@ absl::StatusOr<LauncherConfig> ParseLauncherArgs(const std::vector<std::string>&
       c.jail.uid_base = static_cast<uid_t>(n);
     } else if (name == "images-dir" && IsAbsolutePath(value)) {
       c.jail.images_dir = value;
+    } else if (name == "base-store-dir" && IsAbsolutePath(value)) {
+      c.base_store_dir = value;
     } else if (name == "build-storage-driver" && (value == "overlay" || value == "vfs")) {
       c.storage_driver = value;
     } else {

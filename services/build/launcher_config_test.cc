@@ -71,6 +71,7 @@ TEST(LauncherConfig, JailDefaults) {
   EXPECT_EQ(c->jail.uid_base, 1879048192u);
   EXPECT_EQ(c->jail.network, JailNetwork::kSlirp);
   EXPECT_EQ(c->jail.images_dir, "");
+  EXPECT_EQ(c->base_store_dir, "");
   EXPECT_EQ(c->storage_driver, "overlay");
   // Always: the fixed ranges, the management address, each namespace's gateway; by
   // default: the private and shared ranges.
@@ -99,6 +100,7 @@ TEST(LauncherConfig, AllowedRangesOpenDefaultsButNeverWhatIsAlwaysDenied) {
   EXPECT_EQ(c->jail.network, JailNetwork::kNone);
   EXPECT_EQ(c->jail.uid_base, 3000000000u);
   EXPECT_EQ(c->jail.images_dir, "/srv/base-images");
+  EXPECT_EQ(c->base_store_dir, "/var/lib/coolify/build-base");
   EXPECT_EQ(c->storage_driver, "vfs");
   // Each overlaps something always denied (10.0.0.0/8 and 10.9.0.0/24 the management
   // address).

@@ -48,6 +48,14 @@ using privsep::UniqueFd;
 
 // Where the build launcher's jail shows the base images the host offers every build.
 constexpr char kBaseImagesDir[] = "/images";
+// Where it shows them already loaded, when the build's slot has a store of them: a
+// containers-storage, read-only (services/build/build_jail.h kJailBaseStoreDir).
+constexpr char kBaseStore[] = "/base";
+
+bool HasBaseStore() {
+  struct stat st;
+  return stat(kBaseStore, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -482,6 +490,11 @@ std::optional<std::string> Build::Inside(const std::string& root, const std::str
 }
 
 int Build::LoadBaseImages() {
+  // Loaded already, into the slot's store, by the launcher.
+  if (!o_.storage_driver.empty() && HasBaseStore()) {
+    Emit("build", absl::StrCat("base images from the read-only store ", kBaseStore));
+    return 0;
+  }
   DIR* dir = opendir(kBaseImagesDir);
   if (dir == nullptr) return 0;  // none offered
   std::vector<std::string> archives;
@@ -505,6 +518,11 @@ std::vector<std::string> Build::Buildah() const {
   if (!o_.storage_root.empty()) argv.push_back("--root=" + o_.storage_root);
   if (!o_.storage_runroot.empty()) argv.push_back("--runroot=" + o_.storage_runroot);
   if (!o_.storage_driver.empty()) argv.push_back("--storage-driver=" + o_.storage_driver);
+  // The base images as an additional image store: read-only to containers-storage, and
+  // to the kernel (the jail's mount of it is locked read-only).
+  if (!o_.storage_driver.empty() && HasBaseStore()) {
+    argv.push_back(absl::StrCat("--storage-opt=", o_.storage_driver, ".imagestore=", kBaseStore));
+  }
   return argv;
 }
 

@@ -108,6 +108,9 @@ build::LauncherConfig TestLauncherConfig(const PodmanHarness& podman, const std:
   // Images are named localhost/test/<name>:<tag>.
   config.builder_args.push_back("--namespace=test");
   config.jail.images_dir = BaseImagesDir(podman);
+  // One for the test process: every slot's store, loaded after the slot's first build.
+  static const std::string base_store = SearchableDir("build-base");
+  config.base_store_dir = base_store;
   config.jail.uid_base = static_cast<uid_t>(TestUidBase());
   // A name of this test process's own, so tests never meet the host's builds nor those of
   // another test running at the same time (a launcher kills what it finds in a build's

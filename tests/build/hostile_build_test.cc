@@ -269,6 +269,52 @@ TEST_F(HostileBuildTest, BindOfTheContextRootOrAnImageRootIsNotTheHost) {
   EXPECT_EQ(f.outcome.outcome_file, "result.json") << Output(f);
 }
 
+// A slot's base image store holds files of the slot's own ids and is bound into each of
+// its builds read-only (build_jail.cc NestUserNamespace): a build that reaches it, through
+// the jail's root as above, can neither write, chmod, remove nor remount it, and the
+// slot's next build reads it as it was.
+TEST_F(HostileBuildTest, TheBaseImageStoreCannotBeChangedByABuild) {
+  // After this build its slot (0: builds here run one at a time) has its store.
+  coolify::testing::Finished warm = Build("store-warm", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN true\n"}});
+  ASSERT_EQ(warm.outcome.outcome_file, "result.json") << Output(warm);
+  const std::string store = config_.base_store_dir + "/0/storage";
+  const std::string listing = absl::StrCat("cd '", store, "' && find . -printf '%p %U %G %m %s %T@ %y\\n' | sort && ",
+                                           "find . -type f -exec md5sum {} + | sort");
+  CommandRun before = Shell(listing);
+  ASSERT_EQ(before.status, 0) << before.out;
+  ASSERT_TRUE(absl::StrContains(before.out, "./overlay-images")) << before.out;
+
+  const std::string attack =
+      "ls /jail/base; "
+      "echo x > /jail/base/planted && echo STORE-''WRITTEN; "
+      "for f in $(find /jail/base -type f | head -20); do echo x >> $f && echo STORE-''WRITTEN; "
+      "chmod 4777 $f && echo STORE-''CHMOD; rm -f $f && echo STORE-''REMOVED; done; "
+      "mount -o remount,rw /jail/base && echo STORE-''REMOUNTED; "
+      "mount -o remount,bind,rw /jail/base && echo STORE-''REMOUNTED; "
+      "rm -rf /jail/base/overlay-images && echo STORE-''REMOVED; true";
+  coolify::testing::Finished f = Build(
+      "store-attack",
+      {{"Dockerfile", absl::StrCat("FROM localhost/busybox:latest AS link\nRUN ln -s / /rootlink\n"
+                                   "FROM localhost/busybox:latest\n"
+                                   "RUN --mount=type=bind,from=link,source=/rootlink,target=/jail,rw ",
+                                   attack, "\n")}});
+  EXPECT_EQ(f.outcome.outcome_file, "result.json") << Output(f);
+  // The build read the store (it loaded nothing itself) and saw it at the jail's /base.
+  EXPECT_TRUE(absl::StrContains(Output(f), "base images from the read-only store")) << Output(f);
+  EXPECT_TRUE(absl::StrContains(Output(f), "overlay-images")) << Output(f);
+  for (const char* act : {"STORE-WRITTEN", "STORE-CHMOD", "STORE-REMOVED", "STORE-REMOUNTED"}) {
+    EXPECT_FALSE(absl::StrContains(Output(f), act)) << act << ":\n" << Output(f);
+  }
+  CommandRun after = Shell(listing);
+  EXPECT_EQ(after.out, before.out) << "the base image store changed";
+
+  // The slot's next build reads the store as it was.
+  coolify::testing::Finished next = Build(
+      "store-next", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN test ! -e /planted && busybox true\n"}});
+  EXPECT_EQ(next.outcome.outcome_file, "result.json") << Output(next);
+  EXPECT_TRUE(absl::StrContains(Output(next), "base images from the read-only store")) << Output(next);
+}
+
 TEST_F(HostileBuildTest, CopyOfPathsOutOfTheContextFails) {
   const std::string secret = *secrets_ + "/secret";
   struct Case {

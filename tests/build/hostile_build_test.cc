@@ -23,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "services/build/launcher.h"
 #include "services/build/launcher_config.h"
@@ -45,6 +46,13 @@ constexpr char kGateway[] = "10.88.0.1";      // a namespace's bridge gateway
 constexpr char kMetadata[] = "169.254.169.254";
 constexpr int kPort = 18080;
 constexpr int kGitPort = 9418;
+
+// A shell command printing every file of the store at `store` with its owner, mode,
+// size and time, and every regular file's checksum.
+std::string StoreListing(const std::string& store) {
+  return absl::StrCat("cd '", store, "' && find . -printf '%p %U %G %m %s %T@ %y\\n' | sort && ",
+                      "find . -type f -exec md5sum {} + | sort");
+}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -277,9 +285,7 @@ TEST_F(HostileBuildTest, TheBaseImageStoreCannotBeChangedByABuild) {
   // After this build its slot (0: builds here run one at a time) has its store.
   coolify::testing::Finished warm = Build("store-warm", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN true\n"}});
   ASSERT_EQ(warm.outcome.outcome_file, "result.json") << Output(warm);
-  const std::string store = config_.base_store_dir + "/0/storage";
-  const std::string listing = absl::StrCat("cd '", store, "' && find . -printf '%p %U %G %m %s %T@ %y\\n' | sort && ",
-                                           "find . -type f -exec md5sum {} + | sort");
+  const std::string listing = StoreListing(config_.base_store_dir + "/0/storage");
   CommandRun before = Shell(listing);
   ASSERT_EQ(before.status, 0) << before.out;
   ASSERT_TRUE(absl::StrContains(before.out, "./overlay-images")) << before.out;
@@ -313,6 +319,43 @@ TEST_F(HostileBuildTest, TheBaseImageStoreCannotBeChangedByABuild) {
       "store-next", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN test ! -e /planted && busybox true\n"}});
   EXPECT_EQ(next.outcome.outcome_file, "result.json") << Output(next);
   EXPECT_TRUE(absl::StrContains(Output(next), "base images from the read-only store")) << Output(next);
+}
+
+// The same store against what a build's root itself holds (buildah's privilege,
+// CAP_SYS_ADMIN in the build's user namespace): a probe the launcher runs in place of
+// the builder. The jail's read-only mounts are locked in the nested user namespace it
+// runs in, so neither the store nor the jail's root nor /usr can be made writable.
+TEST_F(HostileBuildTest, TheBuildsRootCannotRemountTheBaseImageStore) {
+  coolify::testing::Finished warm = Build("probe-warm", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN true\n"}});
+  ASSERT_EQ(warm.outcome.outcome_file, "result.json") << Output(warm);
+  const std::string listing = StoreListing(config_.base_store_dir + "/0/storage");
+  CommandRun before = Shell(listing);
+  ASSERT_EQ(before.status, 0) << before.out;
+
+  config_.builder_path = coolify::testing::Runfile("tests/build/jail_probe");
+  auto launcher = Launcher::Create(config_);
+  ASSERT_TRUE(launcher.ok()) << launcher.status();
+  privsep::BuildSpec request;
+  request.set_request_id("probe");
+  request.set_kind(privsep::BUILD_KIND_DOCKERFILE);
+  request.set_repo_url(Repo("probe", {{"Dockerfile", "FROM localhost/busybox:latest\n"}}));
+  request.set_git_ref("main");
+  request.set_target_image("localhost/hostile/probe:v1");
+  ASSERT_TRUE((*launcher)->Start(request).ok());
+  coolify::testing::Finished f = coolify::testing::WaitFinished(**launcher, "probe");
+  ASSERT_TRUE(f.finished);
+  EXPECT_TRUE(coolify::testing::WaitIdle(**launcher));
+  const std::string log = ReadAll(dir_ + "/builds/probe/builder.log");
+  EXPECT_TRUE(absl::StrContains(log, "base store present")) << log;
+  int refused = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    EXPECT_FALSE(absl::EndsWith(line, ": DONE")) << line << "\n" << log;
+    if (absl::StrContains(line, ": refused (")) ++refused;
+  }
+  EXPECT_TRUE(absl::StrContains(log, "bind /base again: made")) << log;
+  EXPECT_EQ(refused, 10) << log;
+  EXPECT_EQ(Shell(listing).out, before.out) << "the base image store changed";
+  ExpectNothingLeft("probe");
 }
 
 TEST_F(HostileBuildTest, CopyOfPathsOutOfTheContextFails) {

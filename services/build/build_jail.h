@@ -26,6 +26,11 @@
 //      from its bounding set everything the build's list does not name (CAP_NET_ADMIN
 //      and CAP_NET_RAW among them, so nothing it starts can change those routes) and
 //      executes the builder.
+//   5. Before that drop it moves into a second user namespace nested in the first, with
+//      the same ids and a copy of its mount namespace: there the kernel locks every
+//      mount of the jail, so a read-only one (the slot's base image store, /usr) cannot
+//      be made writable by anything the build runs, and the build holds no capability
+//      over its network namespace at all.
 #ifndef COOLD_SERVICES_BUILD_BUILD_JAIL_H_
 #define COOLD_SERVICES_BUILD_BUILD_JAIL_H_
 

@@ -194,6 +194,22 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Create(LauncherConfig config
       return absl::FailedPreconditionError(
           absl::StrCat(c.base_store_dir, ": must be root's and writable by root only (its records say which store is ready)"));
     }
+    // A build binds its slot's store by path, as its slot's uid: every directory on the
+    // way must be searchable by others, else a build with a store could not start.
+    std::string unsearchable;
+    for (size_t slash = c.base_store_dir.find('/', 1); unsearchable.empty(); slash = c.base_store_dir.find('/', slash + 1)) {
+      const std::string path = c.base_store_dir.substr(0, slash);
+      struct stat dir;
+      if (stat(path.c_str(), &dir) != 0 || (dir.st_mode & S_IXOTH) == 0) unsearchable = path;
+      if (slash == std::string::npos) break;
+    }
+    if (!unsearchable.empty()) {
+      LogWarn("no base image store: %s is not searchable by every user; each build loads the base images itself",
+              unsearchable);
+      launcher->base_store_.reset();
+    } else {
+      (void)fchmod(launcher->base_store_.get(), 0711);
+    }
   }
   JailConfig& jail = launcher->config_.jail;
   if (jail.capabilities == 0) {
@@ -571,6 +587,10 @@ std::vector<std::string> Launcher::Adopt() {
       UniqueFd dir(openat(builds_dir_.get(), id.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!dir) continue;
       const int slot = ReadSlot(builds_dir_.get(), id);
+      // A jailed build's slot record goes last, once it is reported and its storage
+      // removed: without one there is nothing left to do (and its directory is its uid's,
+      // which the launcher may not search without knowing it).
+      if (config_.backend == Backend::kNative && slot < 0) continue;
       bool reported;
       {
         AsBuild as_build(config_, slot);
@@ -595,7 +615,8 @@ std::vector<std::string> Launcher::Adopt() {
           build->deadline = absl::Now() + config_.timeout;
         }
       }
-      LogInfo("build %s adopted (%s)", id, build->exited ? "finished" : "running");
+      LogInfo("build %s adopted (%s)", id,
+              build->reported ? "reported, its storage to be removed" : build->exited ? "finished" : "running");
       adopted.push_back(id);
       builds_[id] = std::move(build);
     }

@@ -198,7 +198,8 @@ absl::StatusOr<std::vector<std::string>> LauncherArgsFromEnv(const BuildEnvLooku
     if (!IsAbsolutePath(images)) return Bad("COOLD_BUILD_IMAGES_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
     args.push_back("--images-dir=" + images);
     // Set empty: no store, each build loads the archives into its own storage.
-    std::string store = Get(env, "COOLD_BUILD_BASE_STORE_DIR", "/var/lib/coolify/build-base");
+    // By default beside the builds directory: /var/lib/coolify/build-base.
+    std::string store = Get(env, "COOLD_BUILD_BASE_STORE_DIR", (dir.substr(0, dir.rfind('/')) + "/build-base").c_str());
     if (!store.empty() && !IsAbsolutePath(store)) {
       return Bad("COOLD_BUILD_BASE_STORE_DIR", "must be an absolute path of [A-Za-z0-9._/-]");
     }

@@ -22,8 +22,9 @@
 //   COOLD_BUILD_NETWORK             slirp4netns                  --network=slirp4netns|none
 //   COOLD_BUILD_UID_BASE            1879048192 (0x70000000)      --uid-base=
 //   COOLD_BUILD_IMAGES_DIR          unset                        --images-dir=
-//   COOLD_BUILD_BASE_STORE_DIR      /var/lib/coolify/build-base  --base-store-dir= (with
-//                                   COOLD_BUILD_IMAGES_DIR; empty: none)
+//   COOLD_BUILD_BASE_STORE_DIR      build-base beside            --base-store-dir= (with
+//                                   COOLD_BUILDS_DIR             COOLD_BUILD_IMAGES_DIR;
+//                                                                empty: none)
 //   COOLD_BUILD_STORAGE_DRIVER      overlay                      --build-storage-driver=overlay|vfs
 //   COOLD_NAMESPACES (names)        default                      --namespace= (repeated; the
 //                                                                monitor adds one per namespace)

@@ -157,8 +157,9 @@ int main(int argc, char** argv) {
               launches, Percentile(launch_ms, 0.5), Percentile(launch_ms, 0.99));
 
   // A small site (STATIC) and a Dockerfile with a RUN step (DOCKERFILE), each built end
-  // to end through the launcher (jail, own storage, base image loaded from
-  // COOLD_BUILD_IMAGES_DIR, image exported, storage removed) and by hand (git clone +
+  // to end through the launcher (jail, own storage, the base image from the slot's store
+  // of COOLD_BUILD_IMAGES_DIR, or loaded from it on the slot's first build, the image
+  // committed into its archive, the storage removed after the report) and by hand (git clone +
   // buildah bud into the harness's warm storage, where the base image already is).
   std::string site = coolify::testing::MakeRepo(dir + "/site", {{"dist/index.html", "<h1>bench</h1>\n"},
                                                                 {"dist/style.css", "body{margin:0}\n"}});

@@ -23,10 +23,10 @@
 #include <iterator>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "privsep/log.h"
@@ -67,6 +67,7 @@ struct Launcher::Running {
   bool reported = false;
   // Loading the slot's base image store after the build, when it is not ready.
   pid_t loader = 0;
+  std::string base_store_key;  // what it loads (Launcher::BaseStoreKey)
   bool base_store_done = false;
   // Their pidfds: Poll() wakes when one ends, so a finished build is reported without
   // waiting out a tick per step of its teardown.
@@ -391,8 +392,8 @@ size_t Launcher::running() const {
       std::count_if(builds_.begin(), builds_.end(), [](const auto& entry) { return !entry.second->reported; }));
 }
 
-std::string Launcher::BaseStoreKey() const {
-  std::vector<std::string> lines;
+std::string Launcher::BaseStoreKey(std::vector<std::string>* archives) const {
+  std::vector<std::pair<std::string, std::string>> found;  // name, what identifies its contents
   if (DIR* d = opendir(config_.jail.images_dir.c_str())) {
     while (dirent* e = readdir(d)) {
       const std::string name = e->d_name;
@@ -402,12 +403,17 @@ std::string Launcher::BaseStoreKey() const {
           stat(absl::StrCat(config_.jail.images_dir, "/", name).c_str(), &st) != 0) {
         continue;
       }
-      lines.push_back(absl::StrCat(name, " ", st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "\n"));
+      found.emplace_back(name, absl::StrCat(st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec));
     }
     closedir(d);
   }
-  std::sort(lines.begin(), lines.end());
-  return absl::StrCat("driver ", config_.storage_driver, "\n", absl::StrJoin(lines, ""));
+  std::sort(found.begin(), found.end());
+  std::string key = absl::StrCat("driver ", config_.storage_driver, "\n");
+  for (const auto& [name, identity] : found) {
+    absl::StrAppend(&key, absl::CEscape(name), " ", identity, "\n");
+    if (archives != nullptr) archives->push_back(absl::StrCat(config_.jail.images_dir, "/", name));
+  }
+  return key;
 }
 
 bool Launcher::BaseStoreReady(int slot) const {
@@ -426,20 +432,20 @@ bool Launcher::LoadBaseStore(const std::string& id, Running& build) {
     }
     // The record goes first: a store being loaded is never taken for a ready one.
     unlinkat(base_store_.get(), ready.c_str(), 0);
+    // What is loaded is what the record will say, whatever changes meanwhile.
     std::vector<std::string> archives;
-    for (absl::string_view line : absl::StrSplit(BaseStoreKey(), '\n', absl::SkipEmpty())) {
-      if (absl::StartsWith(line, "driver ")) continue;
-      archives.push_back(absl::StrCat(config_.jail.images_dir, "/", line.substr(0, line.find(' '))));
-    }
+    build.base_store_key = BaseStoreKey(&archives);
     const uid_t owner = SlotHostId(config_.jail, static_cast<uint32_t>(build.slot));
     if (mkdirat(base_store_.get(), slot.c_str(), 0700) != 0 && errno != EEXIST) {
       LogWarn("build %s: no base image store for slot %s: mkdir: %s", id, slot, strerror(errno));
       build.base_store_done = true;
       return true;
     }
-    UniqueFd dir(openat(base_store_.get(), slot.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    // O_PATH: once the slot's uid owns it (mode 0700), root without CAP_DAC_OVERRIDE may
+    // not read it; the loader enters it as that uid.
+    UniqueFd dir(openat(base_store_.get(), slot.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     absl::StatusOr<pid_t> loader = absl::InternalError("no directory");
-    if (dir && fchown(dir.get(), owner, owner) == 0) {
+    if (dir && fchownat(base_store_.get(), slot.c_str(), owner, owner, AT_SYMLINK_NOFOLLOW) == 0) {
       loader = StartBaseStoreLoader(config_.jail, static_cast<uint32_t>(build.slot), dir.get(),
                                     absl::StrCat(config_.base_store_dir, "/", slot), config_.storage_driver, archives,
                                     config_.builder_env);
@@ -463,7 +469,7 @@ bool Launcher::LoadBaseStore(const std::string& id, Running& build) {
   }
   // Root's record in root's directory: what the store was loaded from. A build never
   // writes here, and a store whose images changed since is loaded again.
-  const std::string temporary = ready + ".new", key = BaseStoreKey();
+  const std::string temporary = ready + ".new", key = build.base_store_key;
   UniqueFd record(openat(base_store_.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!record || write(record.get(), key.data(), key.size()) != static_cast<ssize_t>(key.size()) ||
       renameat(base_store_.get(), temporary.c_str(), base_store_.get(), ready.c_str()) != 0) {

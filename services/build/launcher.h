@@ -138,8 +138,9 @@ class Launcher {
   // The lowest slot no build holds, or -1.
   int FreeSlot() const;
   // What the slot's base image store must have been loaded from to be used: the image
-  // archives offered (names, sizes, modification times) and the storage driver.
-  std::string BaseStoreKey() const;
+  // archives offered (names, sizes, modification times) and the storage driver. With
+  // `archives`, their paths.
+  std::string BaseStoreKey(std::vector<std::string>* archives = nullptr) const;
   // The slot's base image store holds the images offered now.
   bool BaseStoreReady(int slot) const;
   // After a build in `build.slot`: loads the slot's store if it is not ready. True once

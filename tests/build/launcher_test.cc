@@ -157,6 +157,38 @@ TEST_F(LauncherTest, StaticSiteIsBuiltAndServedByPodman) {
   (void)podman_->Podman({"rm", "-f", "static-web"});
 }
 
+// A slot's store of the base images: loaded after the slot's first build, read by the
+// next instead of loading the archives, loaded again once an archive changes; an image
+// built on it runs as one built without it.
+TEST_F(LauncherTest, TheSlotsBaseImageStoreIsLoadedOnceAndAgainWhenTheImagesChange) {
+  std::string repo = Repo("store", {{"dist/index.html", "<h1>from the store</h1>\n"}});
+  const std::string archive = config_.jail.images_dir + "/busybox.tar";
+  auto launcher = NewLauncher();
+  int n = 0;
+  // Builds in slot 0 (no other build is held) and says whether it read the store.
+  auto build = [&](coolify::testing::Finished* f) {
+    const std::string id = absl::StrCat("store-", ++n);
+    EXPECT_TRUE(launcher->Start(Request(id, privsep::BUILD_KIND_STATIC, repo)).ok());
+    *f = coolify::testing::WaitFinished(*launcher, id);
+    EXPECT_EQ(f->outcome.outcome_file, "result.json") << f->outcome.outcome_text << absl::StrJoin(f->events, "\n");
+    EXPECT_TRUE(coolify::testing::WaitIdle(*launcher));
+    return absl::StrContains(absl::StrJoin(f->events, "\n"), "base images from the read-only store");
+  };
+  coolify::testing::Finished f;
+  // Whatever store earlier tests left is stale once the archive changed.
+  ASSERT_EQ(Shell("touch '" + archive + "'").status, 0);
+  EXPECT_FALSE(build(&f)) << "a store loaded before the archive changed was used";
+  EXPECT_TRUE(build(&f)) << "the store loaded after the first build was not used";
+  ASSERT_TRUE(HandOver(f, "localhost/test/store:v1").ok());
+  auto page = podman_->Podman({"run", "--rm", "localhost/test/store:v1", "cat", "/usr/share/nginx/html/index.html"});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, "<h1>from the store</h1>\n");
+  ASSERT_EQ(Shell("touch '" + archive + "'").status, 0);
+  EXPECT_FALSE(build(&f)) << "a stale store was used";
+  EXPECT_TRUE(build(&f)) << "the store was not loaded again";
+  ExpectGone(*launcher, "store-4");
+}
+
 TEST_F(LauncherTest, DockerfileIsBuiltAndRuns) {
   std::string repo = Repo("app", {{"Dockerfile", "FROM localhost/busybox:latest\nRUN echo made-in-build > /made\n"
                                                  "COPY greeting /greeting\nCMD [\"cat\", \"/made\", \"/greeting\"]\n"},

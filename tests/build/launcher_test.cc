@@ -254,6 +254,28 @@ TEST_F(LauncherTest, RestartAdoptsARunningBuildAndReportsItOnce) {
   // Reported once: a third launcher finds nothing to report.
   auto third = NewLauncher();
   EXPECT_TRUE(third->Adopt().empty());
+
+  // A launcher that stopped after the report but before the storage was gone left the
+  // slot record and storage of the build's ids: the next removes them, reports nothing.
+  const std::string work = dir_ + "/builds/adopt-1";
+  const uid_t owner = config_.jail.uid_base;
+  ASSERT_EQ(Shell(absl::StrCat("echo 0 > ", dir_, "/builds/adopt-1.slot && mkdir -p ", work, "/storage/overlay && ",
+                               "chown -R ", owner, ":", owner, " ", work, "/storage"))
+                .status,
+            0);
+  auto fourth = NewLauncher();
+  EXPECT_EQ(fourth->Adopt(), std::vector<std::string>{"adopt-1"});
+  EXPECT_EQ(fourth->running(), 0u);
+  std::vector<BuildUpdate> updates;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (fourth->held() > 0 && absl::Now() < deadline) {
+    for (BuildUpdate& update : fourth->Poll(absl::Milliseconds(100))) updates.push_back(std::move(update));
+  }
+  EXPECT_TRUE(updates.empty()) << "a reported build was reported again";
+  ExpectGone(*fourth, "adopt-1");
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/builds/adopt-1.slot").c_str(), &st), 0) << "its slot record is left";
+  EXPECT_EQ(stat((work + "/result.json").c_str(), &st), 0) << "its outcome went with its storage";
 }
 
 TEST_F(LauncherTest, WallClockLimitStopsTheBuild) {

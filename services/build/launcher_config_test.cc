@@ -144,6 +144,29 @@ TEST(LauncherConfig, BadValuesNameTheVariable) {
   }
 }
 
+TEST(LauncherConfig, BaseImageStoreBesideTheBuildsOnlyWithImages) {
+  absl::StatusOr<LauncherConfig> c = FromEnv({{"COOLD_BUILD_BACKEND", "native"},
+                                              {"COOLD_BUILDS_DIR", "/srv/coolify/builds"},
+                                              {"COOLD_BUILD_IMAGES_DIR", "/srv/base-images"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->base_store_dir, "/srv/coolify/build-base");
+  c = FromEnv({{"COOLD_BUILD_BACKEND", "native"},
+               {"COOLD_BUILD_IMAGES_DIR", "/srv/base-images"},
+               {"COOLD_BUILD_BASE_STORE_DIR", "/srv/store"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->base_store_dir, "/srv/store");
+  c = FromEnv({{"COOLD_BUILD_BACKEND", "native"},
+               {"COOLD_BUILD_IMAGES_DIR", "/srv/base-images"},
+               {"COOLD_BUILD_BASE_STORE_DIR", ""}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->base_store_dir, "");
+  c = FromEnv({{"COOLD_BUILD_BACKEND", "native"},
+               {"COOLD_BUILD_IMAGES_DIR", "/srv/base-images"},
+               {"COOLD_BUILD_BASE_STORE_DIR", "store"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), ::testing::StartsWith("COOLD_BUILD_BASE_STORE_DIR: "));
+}
+
 TEST(LauncherConfig, LauncherArgvIsStrict) {
   EXPECT_FALSE(ParseLauncherArgs({"--builder=/b", "--capacity=0"}).ok());
   EXPECT_FALSE(ParseLauncherArgs({"--builder=/b", "--unknown=1"}).ok());

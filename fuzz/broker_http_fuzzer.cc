@@ -17,6 +17,7 @@
 
 #include "boost/asio/io_context.hpp"
 #include "fuzz/protobuf_logs.h"
+#include "services/broker/broker_metrics.h"
 #include "services/broker/hub.h"
 #include "services/broker/identity_store.h"
 #include "services/broker/uds_api.h"
@@ -39,7 +40,8 @@ struct World {
     Check(opened.ok());
     return *std::move(opened);
   }();
-  coolify::broker::UdsApi api{hub, *store};
+  coolify::broker::BrokerMetrics metrics{hub, nullptr};
+  coolify::broker::UdsApi api{hub, *store, {}, &metrics};
   std::shared_ptr<coolify::http::Server> server;
   sockaddr_un addr = {};
   socklen_t addr_len = 0;
@@ -55,8 +57,10 @@ World& TheWorld() {
     w->addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     Check(fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&w->addr), w->addr_len) == 0 && listen(fd, 16) == 0);
+    coolify::http::Limits limits = coolify::broker::UdsLimits();
+    limits.request_log.clear();  // a line per input would only slow the run
     auto server = coolify::http::Server::Create(
-        w->io, fd, nullptr, coolify::broker::UdsLimits(),
+        w->io, fd, nullptr, limits,
         [w](coolify::http::Request request, coolify::http::Responder respond) {
           w->api.Handle(std::move(request), std::move(respond));
         });

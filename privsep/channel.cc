@@ -197,16 +197,16 @@ absl::Status Channel::SendFrame(const Message& message, absl::Span<const int> fd
   // type, say, which protobuf's JSON parser lets through): refusing it here is bad input;
   // sending it would get this process cut off as a misbehaving peer.
   if (absl::Status strict = CheckStrict(message, ""); !strict.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("refusing to send: ", strict.message()));
+    return RefuseToSend(absl::InvalidArgumentError(absl::StrCat("refusing to send: ", strict.message())));
   }
   if (cut_off()) return cut_off_status_;
   if (fds.size() > kMaxFdsPerFrame) {
-    return absl::InvalidArgumentError(absl::StrCat("frame: ", fds.size(),
-                                                   " descriptors, over the limit of ",
-                                                   kMaxFdsPerFrame));
+    return RefuseToSend(absl::InvalidArgumentError(absl::StrCat("frame: ", fds.size(),
+                                                                " descriptors, over the limit of ",
+                                                                kMaxFdsPerFrame)));
   }
   absl::StatusOr<std::vector<uint8_t>> frame = EncodeFrame(message);
-  if (!frame.ok()) return frame.status();
+  if (!frame.ok()) return RefuseToSend(frame.status());
 
   iovec iov{frame->data(), frame->size()};
   msghdr msg{};

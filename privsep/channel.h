@@ -88,9 +88,18 @@ class Channel {
   // (Client, Server and DispatchTable use it): cuts the channel off and returns `why`.
   absl::Status Reject(absl::Status why);
 
+  // Records that a message was not sent because the receiver would have cut this end off
+  // for it (Client's validator, the strict check, the frame size), and returns `why`.
+  absl::Status RefuseToSend(absl::Status why) {
+    ++refused_sends_;
+    return why;
+  }
+
   // The socket, for poll(); -1 once cut off.
   int fd() const { return fd_.get(); }
   int rejected() const { return rejected_; }
+  // Messages refused before sending (RefuseToSend), since the channel was made.
+  uint64_t refused_sends() const { return refused_sends_; }
   bool cut_off() const { return !cut_off_status_.ok(); }
 
  private:
@@ -99,6 +108,7 @@ class Channel {
 
   UniqueFd fd_;
   int rejected_ = 0;  // 0 or 1: the first rejection is the last.
+  uint64_t refused_sends_ = 0;
   absl::Status cut_off_status_;           // OK until cut off.
   std::unique_ptr<uint8_t[]> buffer_;     // kMaxFrameBytes + 1, to detect oversize.
 };
@@ -127,7 +137,7 @@ class Client {
     // compromised sender, as far as it can tell); a request that would fail is refused
     // here, to the caller, as bad input. What only the receiver's dispatch table knows
     // (phase, once-only ops, descriptor counts) the caller's own protocol keeps to.
-    if (absl::Status s = Validate(request); !s.ok()) return s;
+    if (absl::Status s = Validate(request); !s.ok()) return channel_.RefuseToSend(std::move(s));
     if (absl::Status s = channel_.Send(request, fds); !s.ok()) return s;
     ReplyT reply;
     if (absl::Status s = channel_.Receive(&reply, reply_fds); !s.ok()) return s;

@@ -359,6 +359,7 @@ TEST(ChannelTest, SendRefusesOversize) {
   reply.mutable_status()->set_message(std::string(kMaxFrameBytes - kFrameHeaderBytes, 'x'));
   EXPECT_THAT(a.Send(reply), StatusIs(absl::StatusCode::kInvalidArgument, "over the payload"));
   EXPECT_FALSE(Readable(b.fd()));
+  EXPECT_EQ(a.refused_sends(), 1u);
 
   // The largest payload that fits does go through.
   const size_t excess = reply.ByteSizeLong() - (kMaxFrameBytes - kFrameHeaderBytes);
@@ -432,6 +433,7 @@ TEST(ChannelTest, RejectsUnknownFieldsAndEnumValues) {
   report.GetReflection()->MutableUnknownFields(&report)->AddFixed32(7777, 1);
   // The sender refuses what the receiver would reject; only a raw datagram gets through.
   EXPECT_THAT(a.Send(report), StatusIs(absl::StatusCode::kInvalidArgument, "refusing to send"));
+  EXPECT_EQ(a.refused_sends(), 1u);
   SendRaw(a.fd(), RawFrame(report.SerializeAsString()));
   HealthReport got;
   EXPECT_THAT(b.Receive(&got),
@@ -447,6 +449,7 @@ TEST(ChannelTest, RejectsUnknownEnumValues) {
   report.GetReflection()->SetEnumValue(&report, report.GetDescriptor()->FindFieldByName("role"),
                                        99);
   EXPECT_THAT(a.Send(report), StatusIs(absl::StatusCode::kInvalidArgument, "refusing to send"));
+  EXPECT_EQ(a.refused_sends(), 1u);
   SendRaw(a.fd(), RawFrame(report.SerializeAsString()));
   EXPECT_THAT(b.Receive(&got), StatusIs(absl::StatusCode::kInvalidArgument,
                                         "value 99 of coolify.privsep.HealthReport.role"));
@@ -635,6 +638,16 @@ TEST(ClientServerTest, InvalidRequestIsRejectedAndItsDescriptorsClosed) {
   EXPECT_EQ(CountOpenFds(), before - 1);  // and the channel's own socket, closed by the cut-off
   EXPECT_EQ(b.rejected(), 1);
   EXPECT_TRUE(b.cut_off());
+}
+
+TEST(ClientServerTest, ARequestItsReceiverWouldRefuseIsNotSentAndIsCounted) {
+  auto [a, b] = MakePair();
+  PodmanClient client(a);
+  EXPECT_THAT(client.Call(PodmanRequest()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, "PodmanRequest.op: not set"));
+  EXPECT_EQ(a.refused_sends(), 1u);
+  EXPECT_FALSE(Readable(b.fd()));
+  EXPECT_FALSE(a.cut_off());
 }
 
 TEST(ClientServerTest, RequestForAnotherRoleIsRejected) {

@@ -37,7 +37,58 @@ Recent& RecentLines() {
   return *recent;
 }
 
+bool NeedsQuotes(std::string_view value) {
+  if (value.empty()) return true;
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f || c == '"' || c == '=' || c == '\\') return true;
+  }
+  return false;
+}
+
+void AppendValue(std::string& out, std::string_view value) {
+  if (!NeedsQuotes(value)) {
+    out.append(value.data(), value.size());
+    return;
+  }
+  out += '"';
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += absl::StrFormat("\\x%02x", byte);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
+
+std::string EventText(std::string_view event, const std::vector<LogField>& fields) {
+  std::string line = "event=";
+  AppendValue(line, event);
+  for (const LogField& field : fields) {
+    line += ' ';
+    line.append(field.key.data(), field.key.size());
+    line += '=';
+    AppendValue(line, field.value);
+  }
+  return line;
+}
+
+void LogEvent(LogLevel level, std::string_view event, const std::vector<LogField>& fields) {
+  LogLine(level, EventText(event, fields));
+}
 
 std::vector<std::string> RecentLogLines(size_t count) {
   Recent& recent = RecentLines();
@@ -52,8 +103,29 @@ void SetLogRole(std::string_view role) {
   g_role[n] = '\0';
 }
 
+std::string RedactUrlCredentials(std::string_view text) {
+  std::string out;
+  size_t done = 0;
+  for (size_t scheme = text.find("://"); scheme != std::string_view::npos; scheme = text.find("://", scheme + 3)) {
+    const size_t start = scheme + 3;
+    size_t end = start;
+    while (end < text.size() && text[end] != '/' && text[end] != '?' && text[end] != '#' &&
+           static_cast<unsigned char>(text[end]) > 0x20 && text[end] != '"' && text[end] != '\'') {
+      ++end;
+    }
+    const size_t at = text.substr(start, end - start).rfind('@');
+    if (at == std::string_view::npos || start < done) continue;
+    out.append(text.data() + done, start - done);
+    out += "***";
+    done = start + at;  // from the '@' on
+  }
+  out.append(text.data() + done, text.size() - done);
+  return out;
+}
+
 void LogLine(LogLevel level, std::string_view message) {
-  std::string line = absl::StrFormat("%s[%d] %s: %s\n", g_role, getpid(), LevelName(level), message);
+  std::string line = absl::StrFormat("%s[%d] %s: %s\n", g_role, getpid(), LevelName(level),
+                                     RedactUrlCredentials(message));
   // A short write to stderr is not worth retrying: logging must never block progress.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;

@@ -28,6 +28,7 @@
 #include "privsep/sandbox.h"
 #include "privsep/unique_fd.h"
 #include "services/broker/agent_service.h"
+#include "services/broker/broker_metrics.h"
 #include "services/broker/config.h"
 #include "services/broker/hub.h"
 #include "services/broker/identity_store.h"
@@ -266,7 +267,8 @@ int Run() {
                                {"repeats_answered", h.replayed},
                                {"refused_host_quota", h.refused_host_quota}};
   };
-  UdsApi api(hub, **store, std::move(identity));
+  BrokerMetrics metrics(hub, &service.stats());
+  UdsApi api(hub, **store, std::move(identity), &metrics);
   auto http = http::Server::Create(io, unix_fd, nullptr, UdsLimits(),
                                    [&api](http::Request request, http::Responder respond) {
                                      api.Handle(std::move(request), std::move(respond));

@@ -40,6 +40,7 @@ uint64_t Hub::Register(HostHello hello, std::shared_ptr<HostStream> stream) {
     absl::MutexLock lock(&mu_);
     generation = next_generation_++;
     const std::string host_id = hello.host_id;
+    if (!seen_hosts_.insert(host_id).second) ++counters_.reconnects;
     auto it = hosts_.find(host_id);
     if (it != hosts_.end()) {
       replaced = std::move(it->second.stream);

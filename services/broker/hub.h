@@ -84,6 +84,7 @@ struct HubStats {
   uint64_t renewed = 0;       // credentials replaced on a live stream
   uint64_t expired = 0;       // streams closed at their token's exp, no renewal having come
   uint64_t cut_off = 0;       // streams closed by a revocation
+  uint64_t reconnects = 0;    // streams registered for a host registered before
 };
 
 // The largest answer body kept for a repeated request_id; a larger one is not kept and
@@ -198,6 +199,9 @@ class Hub {
   absl::flat_hash_map<std::string, Answered> answered_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<absl::Time, std::string>> answered_order_ ABSL_GUARDED_BY(mu_);  // oldest first
   uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  // Every host that ever had a stream here, to count reconnects: one entry per host of
+  // the fleet, whose tokens the broker admitted.
+  absl::flat_hash_set<std::string> seen_hosts_ ABSL_GUARDED_BY(mu_);
   HubStats counters_ ABSL_GUARDED_BY(mu_);
 };
 

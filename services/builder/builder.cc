@@ -36,6 +36,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "privsep/landlock.h"
+#include "privsep/log.h"
 #include "privsep/unique_fd.h"
 #include "services/builder/build_files.h"
 
@@ -253,7 +254,8 @@ class Build {
 void Build::Emit(const std::string& phase, absl::string_view line, uint64_t duration_ms) {
   BuildEventRecord record;
   record.set_phase(phase);
-  record.set_line(std::string(line));
+  // A repository URL may carry a token; nothing the build reports repeats it.
+  record.set_line(RedactUrlCredentials(std::string_view(line.data(), line.size())));
   record.set_unix_ms(NowMs());
   record.set_duration_ms(duration_ms);
   std::string text = EventLine(std::move(record));
@@ -444,7 +446,7 @@ int Build::Fail(const std::string& phase, uint32_t code, const std::string& reas
   BuildErrorFile error;
   error.set_request_id(o_.request_id);
   error.set_phase(phase);
-  error.set_reason(SanitizeLine(reason));
+  error.set_reason(SanitizeLine(RedactUrlCredentials(reason)));
   error.set_code(code);
   *error.mutable_durations() = durations_;
   Emit(phase, absl::StrCat("failed: ", reason));
@@ -676,7 +678,7 @@ int ReportUsageError(const BuilderOptions& options, const std::string& reason) {
   BuildErrorFile error;
   error.set_request_id(options.request_id);
   error.set_phase("usage");
-  error.set_reason(SanitizeLine(reason));
+  error.set_reason(SanitizeLine(RedactUrlCredentials(reason)));
   error.set_code(400);
   (void)WriteFileAtomically(dir->get(), kErrorFile, ErrorJson(error));
   return kExitUsage;

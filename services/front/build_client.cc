@@ -150,7 +150,9 @@ absl::Status BuildClient::Call(privsep::BuildLauncherRequest request, std::vecto
 absl::Status BuildClient::Start(const v1::BuildRequest& request) {
   privsep::BuildLauncherRequest start;
   *start.mutable_start()->mutable_spec() = ToBuildSpec(request);
-  return Call(std::move(start));
+  absl::Status started = Call(std::move(start));
+  if (started.ok()) started_[request.request_id()] = std::chrono::steady_clock::now();
+  return started;
 }
 
 absl::Status BuildClient::Cancel(const std::string& request_id) {
@@ -209,8 +211,22 @@ void BuildClient::WaitFrame() {
     } else {
       v1::ClientMsg message;
       *message.mutable_response() = BuildResponse(frame.finished(), fds.empty() ? -1 : fds[0].get(), load_);
-      LogInfo("build %s finished: %u %s", frame.finished().request_id(), message.response().result().code(),
-              message.response().result().message());
+      // An adopted build (started before this process) has an outcome and no start here.
+      std::optional<double> seconds;
+      if (auto it = started_.find(frame.finished().request_id()); it != started_.end()) {
+        seconds = metrics::SecondsSince(it->second);
+        started_.erase(it);
+      }
+      const unsigned code = message.response().result().code();
+      if (metrics_ != nullptr) metrics_->Build(code, seconds);
+      // The message is the build's own text (its error file): quoted, so it cannot make a
+      // line of its own.
+      LogEvent(LogLevel::kInfo, "build_finished",
+               {{"request_id", frame.finished().request_id()},
+                {"status", code},
+                {"outcome", BuildOutcome(code)},
+                {"duration_ms", seconds ? absl::StrCat(static_cast<int64_t>(*seconds * 1000)) : std::string("-")},
+                {"message", message.response().result().message()}});
       sink_(std::move(message));
     }
     WaitFrame();

@@ -7,7 +7,9 @@
 #ifndef COOLD_SERVICES_FRONT_BUILD_CLIENT_H_
 #define COOLD_SERVICES_FRONT_BUILD_CLIENT_H_
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -18,6 +20,7 @@
 #include "privsep/channel.h"
 #include "proto/agent.pb.h"
 #include "proto/privsep.pb.h"
+#include "services/front/front_metrics.h"
 
 namespace coolify::front {
 
@@ -57,6 +60,8 @@ class BuildClient {
   absl::Status Cancel(const std::string& request_id);
   // Opens the build stream; every event and outcome goes to `sink` on the io_context.
   absl::Status Watch(Sink sink);
+  // Counts outcomes and durations (may be null, the default).
+  void set_metrics(FrontMetrics* metrics) { metrics_ = metrics; }
 
  private:
   absl::Status Call(privsep::BuildLauncherRequest request, std::vector<privsep::UniqueFd>* fds = nullptr);
@@ -69,6 +74,10 @@ class BuildClient {
   Sink sink_;
   std::optional<privsep::Channel> stream_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> readable_;
+  FrontMetrics* metrics_ = nullptr;
+  // When each build this process started began, for its duration; at most
+  // COOLD_BUILDER_CAPACITY entries, each erased by its outcome.
+  std::map<std::string, std::chrono::steady_clock::time_point> started_;
 };
 
 }  // namespace coolify::front

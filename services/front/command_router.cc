@@ -55,6 +55,22 @@ std::vector<v1::FirewallRule> Rules(const google::protobuf::RepeatedPtrField<v1:
 // A rule's src or dst that is not an address or network: addresses begin with a digit.
 bool IsContainerName(const std::string& text) { return !text.empty() && absl::ascii_isalpha(text[0]); }
 
+// The rules a gatekeeper 403 names: each violation's "rule", or one "-" for a refusal
+// that lists none.
+void CountDenials(const Value& answer, FrontMetrics& metrics) {
+  const auto& fields = answer.struct_value().fields();
+  auto violations = fields.find("violations");
+  if (violations == fields.end() || violations->second.list_value().values_size() == 0) {
+    metrics.PolicyDenial("-");
+    return;
+  }
+  for (const Value& violation : violations->second.list_value().values()) {
+    const auto& v = violation.struct_value().fields();
+    auto rule = v.find("rule");
+    metrics.PolicyDenial(rule != v.end() && rule->second.has_string_value() ? rule->second.string_value() : "-");
+  }
+}
+
 }  // namespace
 
 v1::CommandResult ErrorResult(const absl::Status& status) {
@@ -104,7 +120,17 @@ std::vector<int> CommandRouter::HandledVerbs() {
   return fields;
 }
 
-v1::CommandResult CommandRouter::Route(const v1::Command& command) {
+v1::CommandResult CommandRouter::Route(const v1::Command& command, Lane lane) {
+  const auto started = std::chrono::steady_clock::now();
+  v1::CommandResult result = RouteVerb(command);
+  if (metrics_ != nullptr) {
+    metrics_->Command(lane, command, result.code(), metrics::SecondsSince(started));
+    metrics_->FirewallMutation(command, result);
+  }
+  return result;
+}
+
+v1::CommandResult CommandRouter::RouteVerb(const v1::Command& command) {
   // Where a verb goes is the registry's (services/commands/verbs.h) to say.
   const commands::Verb* verb = commands::VerbOf(command);
   if (verb == nullptr) return ErrorResult(http::InvalidField("command", "no verb"));
@@ -152,6 +178,7 @@ v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
     const auto& fields = result.data().struct_value().fields();
     auto error = fields.find("error");
     result.set_message(error != fields.end() ? error->second.string_value() : "podman request failed");
+    if (answer->http_status == 403 && metrics_ != nullptr) CountDenials(result.data(), *metrics_);
   } else if (command.has_containers_logs()) {
     // central reads one text: the output of both streams, stdout's first.
     auto& fields = *result.mutable_data()->mutable_struct_value()->mutable_fields();

@@ -14,6 +14,7 @@
 #include "proto/commands.pb.h"
 #include "services/http/status.h"
 #include "services/front/firewall_client.h"
+#include "services/front/front_metrics.h"
 #include "services/front/podman_client.h"
 
 namespace coolify::front {
@@ -30,13 +31,17 @@ class CommandRouter {
   CommandRouter(FirewallClient& firewall, PodmanClient& podman, ServiceRoute services = {})
       : firewall_(firewall), podman_(podman), services_(std::move(services)) {}
 
-  v1::CommandResult Route(const v1::Command& command);
+  // Runs `command` from `lane`; with metrics set, counts it (front_metrics.h) and leaves
+  // its event line.
+  v1::CommandResult Route(const v1::Command& command, Lane lane = Lane::kRest);
+  void set_metrics(FrontMetrics* metrics) { metrics_ = metrics; }
 
   // The Command fields (commands.proto) the router has a handler of its own for: the
   // verbs the registry gives the firewall writer and the front end, no more and no fewer.
   static std::vector<int> HandledVerbs();
 
  private:
+  v1::CommandResult RouteVerb(const v1::Command& command);
   struct Handler;
   static const std::vector<Handler>& Handlers();
 
@@ -59,6 +64,7 @@ class CommandRouter {
   FirewallClient& firewall_;
   PodmanClient& podman_;
   ServiceRoute services_;
+  FrontMetrics* metrics_ = nullptr;
 };
 
 // The one Status -> HTTP map, and the field a 400 is about (services/http/status.h).

@@ -170,6 +170,7 @@ void EndpointSync::WaitForEvent() {
     privsep::PodmanStreamFrame frame;
     absl::Status received = ec ? absl::UnavailableError(ec.message()) : events_->Receive(&frame);
     if (received.ok()) received = privsep::Validate(frame);
+    if (absl::IsInvalidArgument(received) && metrics_ != nullptr) metrics_->RejectedFrame("podman", "events");
     if (!received.ok() || frame.has_end()) {
       // Podman restarted, or the stream broke: watch again, and reconcile what was missed.
       LogWarn("podman events ended: %s", received.ok() ? frame.end().message() : received.ToString());
@@ -238,6 +239,7 @@ absl::Status EndpointSync::Reconcile() {
   if (!last_error_.empty()) LogInfo("endpoint reconcile: working again");
   last_error_.clear();
   for (const std::string& skipped : result->skipped) LogWarn("endpoint reconcile: skipped %s", skipped);
+  if (metrics_ != nullptr) metrics_->DriftRepaired(result->written, result->removed);
   if (result->written > 0 || result->removed > 0) {
     LogInfo("endpoint reconcile: %u written, %u removed", static_cast<unsigned>(result->written),
             static_cast<unsigned>(result->removed));

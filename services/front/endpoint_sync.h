@@ -26,6 +26,7 @@
 #include "privsep/channel.h"
 #include "proto/config.pb.h"
 #include "services/endpoints/endpoint.h"
+#include "services/front/front_metrics.h"
 #include "services/front/podman_client.h"
 #include "services/front/service_directory.h"
 
@@ -46,6 +47,8 @@ class EndpointSync {
                v1::CooldConfig config);
 
   void Start();
+  // Counts repaired rows and refused event frames (may be null, the default).
+  void set_metrics(FrontMetrics* metrics) { metrics_ = metrics; }
 
  private:
   void Watch();
@@ -67,6 +70,7 @@ class EndpointSync {
   bool trigger_pending_ = false;
   std::chrono::milliseconds watch_backoff_{100};
   std::string last_error_;
+  FrontMetrics* metrics_ = nullptr;
 };
 
 }  // namespace coolify::front

@@ -11,12 +11,13 @@
 
 namespace coolify::front {
 
-std::shared_ptr<FollowedLog> FollowedLog::Create(boost::asio::io_context& io, privsep::UniqueFd stream) {
-  return std::shared_ptr<FollowedLog>(new FollowedLog(io, std::move(stream)));
+std::shared_ptr<FollowedLog> FollowedLog::Create(boost::asio::io_context& io, privsep::UniqueFd stream,
+                                                 FrontMetrics* metrics) {
+  return std::shared_ptr<FollowedLog>(new FollowedLog(io, std::move(stream), metrics));
 }
 
-FollowedLog::FollowedLog(boost::asio::io_context& io, privsep::UniqueFd stream)
-    : readable_(io, fcntl(stream.get(), F_DUPFD_CLOEXEC, 0)) {
+FollowedLog::FollowedLog(boost::asio::io_context& io, privsep::UniqueFd stream, FrontMetrics* metrics)
+    : readable_(io, fcntl(stream.get(), F_DUPFD_CLOEXEC, 0)), metrics_(metrics) {
   channel_.emplace(std::move(stream));
 }
 
@@ -37,6 +38,8 @@ void FollowedLog::ReceiveFrame(Deliver deliver) {
   if (received.ok()) received = privsep::Validate(frame);
   if (!received.ok()) {
     LogWarn("followed log: %s", received.ToString());
+    // Refused (not merely ended): the gatekeeper sent what a correct one never would.
+    if (absl::IsInvalidArgument(received) && metrics_ != nullptr) metrics_->RejectedFrame("podman", "followed_log");
     Cancel();
     return deliver("", true);
   }

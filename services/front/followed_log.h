@@ -12,6 +12,7 @@
 #include "boost/asio/posix/stream_descriptor.hpp"
 #include "privsep/channel.h"
 #include "privsep/unique_fd.h"
+#include "services/front/front_metrics.h"
 #include "services/http/server.h"
 
 namespace coolify::front {
@@ -19,17 +20,20 @@ namespace coolify::front {
 class FollowedLog : public http::BodyStream, public std::enable_shared_from_this<FollowedLog> {
  public:
   // `stream` is the socket PodmanClient::Follow returned.
-  static std::shared_ptr<FollowedLog> Create(boost::asio::io_context& io, privsep::UniqueFd stream);
+  // `metrics` (may be null) counts a frame refused here.
+  static std::shared_ptr<FollowedLog> Create(boost::asio::io_context& io, privsep::UniqueFd stream,
+                                             FrontMetrics* metrics = nullptr);
 
   void Next(Deliver deliver) override;
   void Cancel() override;
 
  private:
-  FollowedLog(boost::asio::io_context& io, privsep::UniqueFd stream);
+  FollowedLog(boost::asio::io_context& io, privsep::UniqueFd stream, FrontMetrics* metrics);
   void ReceiveFrame(Deliver deliver);
 
   std::optional<privsep::Channel> channel_;
   boost::asio::posix::stream_descriptor readable_;  // a duplicate of the channel's socket, to wait on
+  FrontMetrics* metrics_;
 };
 
 }  // namespace coolify::front

@@ -28,6 +28,7 @@
 #include "services/front/command_router.h"
 #include "services/front/endpoint_sync.h"
 #include "services/front/firewall_client.h"
+#include "services/front/front_metrics.h"
 #include "services/front/followed_log.h"
 #include "services/front/podman_client.h"
 #include "services/front/rest_api.h"
@@ -232,9 +233,11 @@ v1::CommandResult SetHostJwt(const broker::JwtVerifier& verifier, const std::str
 
 // One message from the broker, on the io_context like every REST request. A build
 // answers later: its events and its Response come from the build stream (BuildClient).
-std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildClient* builds,
+std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildClient* builds, FrontMetrics& metrics,
                                                   const v1::ServerMsg& message) {
-  if (message.has_command()) return commands::DispatchLaneResult(message.command(), router.Route(message.command()));
+  if (message.has_command()) {
+    return commands::DispatchLaneResult(message.command(), router.Route(message.command(), Lane::kBroker));
+  }
   if (message.has_cancel()) {
     if (builds == nullptr) return std::nullopt;
     if (absl::Status s = builds->Cancel(message.cancel().request_id()); !s.ok()) {
@@ -255,6 +258,7 @@ std::optional<v1::CommandResult> RunBrokerMessage(CommandRouter& router, BuildCl
   // may send it to another host at once (503, not a request too large).
   result.set_code(http::HttpStatusOf(absl::IsResourceExhausted(started) ? http::WithHttpStatus(started, 503) : started));
   result.set_message(std::string(started.message()));
+  metrics.BuildNotStarted(result.code());
   return result;
 }
 
@@ -287,6 +291,13 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
 
   FirewallClient firewall(channels.netlink);
   PodmanClient podman(channels.podman);
+  // Counted here, in the one process that sees every request and every child's reply.
+  FrontMetrics metrics;
+  metrics.SetChannelSource([channels] {
+    return std::vector<std::pair<std::string, uint64_t>>{{"netlink", channels.netlink.refused_sends()},
+                                                         {"podman", channels.podman.refused_sends()},
+                                                         {"build", channels.build.refused_sends()}};
+  });
   auto services = ServiceDirectory::Create(io, startup.startup.config(), startup.endpoint_db_path, channels.monitor,
                                           channels.monitor_mu);
   if (!services.ok()) {
@@ -294,10 +305,13 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
     return 1;
   }
   (*services)->Start();
+  metrics.SetDnsSource([directory = services->get()] { return directory->DnsStats(); });
   EndpointSync sync(io, podman, **services, startup.startup.config());
+  sync.set_metrics(&metrics);
   sync.Start();
   CommandRouter router(firewall, podman,
                        [directory = services->get()](const v1::Command& command) { return directory->Route(command); });
+  router.set_metrics(&metrics);
   std::unique_ptr<RestApi> api;
   std::shared_ptr<http::Server> server;
   if (startup.api_listener) {
@@ -326,20 +340,23 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
       }
       tls = *context;
     }
-    LogFollower follower = [&io, &podman](const v1::Command& command) -> http::Response {
+    LogFollower follower = [&io, &podman, &metrics](const v1::Command& command) -> http::Response {
       absl::StatusOr<PodmanFollow> follow = podman.Follow(command);
       if (!follow.ok()) return http::ErrorResponse(HttpStatusOf(follow.status()), std::string(follow.status().message()));
       if (!follow->stream.valid()) {
-        return http::Response{follow->answer.http_status, std::move(follow->answer.body), "application/json", nullptr};
+        return http::Response{follow->answer.http_status, std::move(follow->answer.body), "application/json", nullptr,
+                              {}};
       }
       http::Response response;
       response.content_type = "text/plain; charset=utf-8";
-      response.stream = FollowedLog::Create(io, std::move(follow->stream));
+      response.stream = FollowedLog::Create(io, std::move(follow->stream), &metrics);
       return response;
     };
     api = std::make_unique<RestApi>(router, bearer, std::move(follower));
+    api->set_metrics(&metrics);
     http::Limits limits;
     limits.max_body_bytes = 16 << 20;  // a bulk of kMaxRulesPerRequest rules
+    limits.request_log = "rest";
     auto created = http::Server::Create(io, startup.api_listener.release(), tls, limits,
                                         [&api](http::Request request, http::Responder respond) {
                                           api->Handle(std::move(request), std::move(respond));
@@ -360,6 +377,7 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
     builds = std::make_unique<BuildClient>(io, channels.build, [&podman](const std::string& name, int archive) {
       return podman.LoadImage(name, archive);
     });
+    builds->set_metrics(&metrics);
   }
   if (!startup.startup.broker_address().empty()) {
     // Central's keys, for host.jwt.set; none configured, the verb is not advertised.
@@ -373,12 +391,15 @@ int Serve(FrontChannels channels, Startup startup, int proc_status_fd) {
     const std::string host_id = startup.startup.config().host_id();
     broker = std::make_unique<BrokerLink>(
         io, BrokerOptions(startup.startup, channels),
-        [&router, &builds, &broker, central_keys, host_id, channels](const v1::ServerMsg& message) {
+        [&router, &builds, &broker, &metrics, central_keys, host_id, channels](const v1::ServerMsg& message) {
           if (message.has_command() && message.command().has_host_jwt_set() && central_keys->key_count() > 0) {
-            return std::optional<v1::CommandResult>(
-                SetHostJwt(*central_keys, host_id, channels, broker.get(), message.command().host_jwt_set().jwt()));
+            const auto started = std::chrono::steady_clock::now();
+            v1::CommandResult result =
+                SetHostJwt(*central_keys, host_id, channels, broker.get(), message.command().host_jwt_set().jwt());
+            metrics.Command(Lane::kBroker, message.command(), result.code(), metrics::SecondsSince(started));
+            return std::optional<v1::CommandResult>(std::move(result));
           }
-          return RunBrokerMessage(router, builds.get(), message);
+          return RunBrokerMessage(router, builds.get(), metrics, message);
         });
     broker->Start();
   }

@@ -32,6 +32,17 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
     respond(http::ErrorResponse(401, "missing or wrong bearer token"));
     return;
   }
+  if (request.path == "/metrics" && metrics_ != nullptr) {
+    if (request.method != boost::beast::http::verb::get) {
+      const absl::Status refused = http::MethodNotAllowed(request.method_text, request.path, "GET");
+      respond(http::ErrorResponse(HttpStatusOf(refused), std::string(refused.message())));
+    } else if (!request.query.empty() || !request.body.empty()) {
+      respond(http::ErrorResponse(400, "/metrics takes no query and no body"));
+    } else {
+      respond(http::Response{200, metrics_->Text(), metrics::kContentType, nullptr, {}});
+    }
+    return;
+  }
   absl::StatusOr<v1::Command> command = ToCommand(request);
   if (!command.ok()) {
     const unsigned status = HttpStatusOf(command.status());
@@ -46,7 +57,9 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
     respond(follower_(*command));
     return;
   }
-  respond(ToHttpResponse(router_.Route(*command)));
+  http::Response response = ToHttpResponse(router_.Route(*command));
+  response.log_fields = {{"verb", VerbNameOf(*command)}};
+  respond(std::move(response));
 }
 
 http::Response ToHttpResponse(const v1::CommandResult& result) {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "proto/commands.pb.h"
 #include "services/front/command_router.h"
+#include "services/front/front_metrics.h"
 #include "services/front/rest_routes.h"
 #include "services/http/server.h"
 
@@ -26,6 +27,8 @@ class RestApi {
       : router_(router), token_(std::move(token)), follower_(std::move(follower)) {}
 
   void Handle(http::Request request, http::Responder respond);
+  // Serves GET /metrics (behind the same token) from `metrics`; unset, it is 404.
+  void set_metrics(const FrontMetrics* metrics) { metrics_ = metrics; }
 
   // The request as a command, or the 4xx response refusing it. Public for tests and fuzzing.
   absl::StatusOr<v1::Command> ToCommand(const http::Request& request) const;
@@ -36,6 +39,7 @@ class RestApi {
   CommandRouter& router_;
   std::string token_;
   LogFollower follower_;
+  const FrontMetrics* metrics_ = nullptr;
 };
 
 // The JSON text of a CommandResult as the HTTP body: its data, or {"error", "field"?}.

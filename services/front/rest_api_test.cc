@@ -113,6 +113,28 @@ TEST_F(RestApiTest, EveryVerbOfTheRoutersOwnHasAHandler) {
   }
 }
 
+// GET /metrics answers behind the same bearer token as every other route.
+TEST_F(RestApiTest, MetricsNeedTheTokenAndAGet) {
+  FrontMetrics metrics;
+  api_.set_metrics(&metrics);
+  auto answer = [this](http::Request request) {
+    http::Response out;
+    api_.Handle(std::move(request), [&out](http::Response response) { out = std::move(response); });
+    return out;
+  };
+  http::Request anonymous = Make(bhttp::verb::get, "/metrics");
+  anonymous.authorization.clear();
+  EXPECT_EQ(answer(anonymous).status, 401u);
+  http::Request wrong = Make(bhttp::verb::get, "/metrics");
+  wrong.authorization = "Bearer 0123456789abcdeX";
+  EXPECT_EQ(answer(wrong).status, 401u);
+  EXPECT_EQ(answer(Make(bhttp::verb::post, "/metrics")).status, 405u);
+  http::Response served = answer(Make(bhttp::verb::get, "/metrics"));
+  EXPECT_EQ(served.status, 200u);
+  EXPECT_EQ(served.content_type, metrics::kContentType);
+  EXPECT_NE(served.body.find("# TYPE coold_commands_total counter\n"), std::string::npos) << served.body;
+}
+
 TEST_F(RestApiTest, AllowBodyBecomesTheCommand) {
   auto command = Command(Make(bhttp::verb::post, "/api/v1/firewall/allow",
                               R"({"namespace":"default","src":"10.0.0.1","dst":"10.0.0.2","proto":"tcp","port":80})"));
@@ -266,7 +288,7 @@ TEST_F(RestApiTest, FollowedLogsGoToTheFollowerOnly) {
   v1::Command seen;
   RestApi following(router_, "0123456789abcdef", [&seen](const v1::Command& command) {
     seen = command;
-    return http::Response{200, "", "text/plain", nullptr};
+    return http::Response{200, "", "text/plain", nullptr, {}};
   });
   following.Handle(logs, [&response](http::Response r) { response = std::move(r); });
   EXPECT_EQ(response.status, 200u);

@@ -239,4 +239,10 @@ v1::CommandResult ServiceDirectory::Route(const v1::Command& command) {
   }
 }
 
+std::vector<std::pair<std::string, const dns::Stats*>> ServiceDirectory::DnsStats() const {
+  std::vector<std::pair<std::string, const dns::Stats*>> out;
+  for (size_t i = 0; i < servers_.size(); ++i) out.emplace_back(server_namespaces_[i], &servers_[i]->stats());
+  return out;
+}
+
 }  // namespace coolify::front

@@ -60,6 +60,8 @@ class ServiceDirectory {
   v1::CommandResult Route(const v1::Command& command);
 
   const dns::NameTable& table() const { return table_; }
+  // Each DNS server's namespace and counters (atomics, readable from any thread).
+  std::vector<std::pair<std::string, const dns::Stats*>> DnsStats() const;
   // The store, opened now if it could not be at start (Corrosion not answering yet).
   absl::StatusOr<endpoints::EndpointStore*> Store();
   // Reloads the name table now (after the store changed here).

@@ -16,6 +16,7 @@
 #include "boost/beast/ssl.hpp"
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
+#include "privsep/log.h"
 #include "services/http/request_framing.h"
 #include "services/http/utf8.h"
 
@@ -28,6 +29,9 @@ namespace bhttp = boost::beast::http;
 using beast::error_code;
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+// The most of a request's path the request log writes.
+constexpr size_t kLoggedPathBytes = 256;
 
 // Lowest layer of a stream: where timeouts are set and the connection is closed.
 template <typename Stream>
@@ -70,6 +74,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void WatchForHangUp();
   void EndStream();
   void Close();
+  // The request log line (Limits::request_log) for the answer being written.
+  void LogAnswer(const Response& response);
 
   std::shared_ptr<ServerBase> server_;
   Stream stream_;
@@ -85,6 +91,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool writing_ = false;
   bool stream_done_ = false;
   char hang_up_probe_[1];
+  // What the request log says of the request being answered: "-" until its header parsed.
+  std::string log_method_ = "-";
+  std::string log_path_ = "-";
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 class ServerBase : public Server, public std::enable_shared_from_this<ServerBase> {
@@ -145,6 +155,9 @@ void Session<Stream>::Handshake() {
 
 template <typename Stream>
 void Session<Stream>::ReadHeader() {
+  log_method_ = "-";
+  log_path_ = "-";
+  started_ = std::chrono::steady_clock::now();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_->limits().max_header_bytes));
   parser_->body_limit(server_->limits().max_body_bytes);
@@ -196,6 +209,14 @@ void Session<Stream>::OnHeader(error_code ec) {
     return Close();
   }
   ++server_->mutable_stats().requests;
+  started_ = std::chrono::steady_clock::now();
+  if (!ec) {
+    const auto& parsed = parser_->get();
+    log_method_ = std::string(parsed.method_string());
+    // The path only: a query may carry what an operator's log has no need of.
+    absl::string_view target(parsed.target().data(), parsed.target().size());
+    log_path_ = std::string(target.substr(0, std::min(target.find('?'), kLoggedPathBytes)));
+  }
   if (ec == bhttp::error::header_limit) {
     return Write(ErrorResponse(431, "request header block too large"), false);
   }
@@ -246,7 +267,23 @@ void Session<Stream>::OnBody(error_code ec) {
 }
 
 template <typename Stream>
+void Session<Stream>::LogAnswer(const Response& response) {
+  const std::string& server = server_->limits().request_log;
+  if (server.empty()) return;
+  const auto elapsed = std::chrono::steady_clock::now() - started_;
+  std::vector<LogField> fields = {
+      {"server", server},
+      {"method", log_method_},
+      {"path", log_path_},
+      {"status", response.status},
+      {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()}};
+  for (const auto& [key, value] : response.log_fields) fields.emplace_back(key, value);
+  LogEvent(LogLevel::kInfo, "http_request", fields);
+}
+
+template <typename Stream>
 void Session<Stream>::Write(Response response, bool keep_alive) {
+  LogAnswer(response);
   if (response.stream) return WriteStream(std::move(response));
   keep_alive_ = keep_alive;
   response_ = {};
@@ -425,7 +462,7 @@ Response ErrorResponse(unsigned status, std::string_view message, std::string_vi
   boost::json::object body;
   body["error"] = boost::json::string_view(message.data(), message.size());
   if (!field.empty()) body["field"] = boost::json::string_view(field.data(), field.size());
-  return Response{status, boost::json::serialize(body), "application/json", nullptr};
+  return Response{status, boost::json::serialize(body), "application/json", nullptr, {}};
 }
 
 void SplitTarget(std::string_view target_text, Request& out) {

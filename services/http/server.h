@@ -55,6 +55,9 @@ struct Response {
   std::string body;  // JSON unless content_type says otherwise; ignored with `stream`
   std::string content_type = "application/json";
   std::shared_ptr<BodyStream> stream;
+  // What the handler adds to the request log line (Limits::request_log) after the
+  // server's own fields: what the request was (a verb, a request id), never its contents.
+  std::vector<std::pair<std::string, std::string>> log_fields;
 };
 
 using Responder = std::function<void(Response)>;
@@ -69,6 +72,10 @@ struct Limits {
   absl::Duration read_timeout = absl::Seconds(10);
   // The longest a client may take to accept one piece of a streamed body.
   absl::Duration write_timeout = absl::Seconds(30);
+  // Set: every answer leaves one line "event=http_request server=<this> method= path=
+  // status= duration_ms=" (privsep/log.h), the path without its query and cut at 256
+  // bytes, "-" for what a refused request never said. Never a header, a body or a query.
+  std::string request_log;
 };
 
 struct ServerStats {

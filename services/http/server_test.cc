@@ -16,6 +16,7 @@
 #include "boost/asio/io_context.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "privsep/log.h"
 
 namespace coolify::http {
 namespace {
@@ -35,10 +36,11 @@ class ServerTest : public ::testing::Test {
     ASSERT_EQ(listen(fd, 16), 0);
     Limits limits;
     limits.read_timeout = absl::Seconds(5);
+    limits.request_log = "test";
     auto server = Server::Create(io_, fd, nullptr, limits, [this](Request request, Responder respond) {
       paths_seen_.push_back(request.path);
       ++dispatched_;
-      respond(Response{200, "{\"ok\":true}", "application/json", nullptr});
+      respond(Response{200, "{\"ok\":true}", "application/json", nullptr, {}});
     });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *server;
@@ -89,6 +91,25 @@ TEST_F(ServerTest, AnOrdinaryRequestAndAPipelinedOneAreServed) {
                                           "GET /b HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"));
   EXPECT_THAT(out, StartsWith("HTTP/1.1 200"));
   EXPECT_EQ(dispatched_, 2);
+}
+
+// The request log: one key=value line per answer, with the method, the path without its
+// query, the status and the duration; never a header, the query or the body.
+TEST_F(ServerTest, EachAnswerLeavesOneRequestLineWithoutSecrets) {
+  const std::string body = R"({"env":{"DB_PASSWORD":"body-secret-4711"}})";
+  std::string out = Exchange(absl::StrCat("POST /api/v1/containers?token=query-secret-4711 HTTP/1.1\r\nHost: b\r\n",
+                                          "Authorization: Bearer header-secret-4711\r\nContent-Length: ", body.size(),
+                                          "\r\nConnection: close\r\n\r\n", body));
+  EXPECT_THAT(out, StartsWith("HTTP/1.1 200"));
+  Exchange("GET /x HTTP/1.1\r\nHost: b\r\nContent-Length: 2, 2\r\n\r\n{}");
+  std::vector<std::string> lines = RecentLogLines(2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("event=http_request server=test method=POST path=/api/v1/containers status=200 "
+                                  "duration_ms="));
+  EXPECT_THAT(lines[1], HasSubstr("event=http_request server=test method=GET path=/x status=400 duration_ms="));
+  for (const std::string& line : RecentLogLines(kRecentLogLines)) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("secret-4711")));
+  }
 }
 
 struct Refused {

@@ -169,7 +169,7 @@ TEST_F(CooldBuildTest, CooldKilledMidBuildAdoptsItAndReportsOnce) {
   ASSERT_EQ(Shell("pgrep -f '[-]-request-id=e2e-adopt'").status, 0);
   StartCoold();
   ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt adopted", std::chrono::seconds(10))) << coold_->log();
-  ASSERT_TRUE(coold_->WaitForLog("build e2e-adopt finished: 200", std::chrono::seconds(120)))
+  ASSERT_TRUE(coold_->WaitForLog("event=build_finished request_id=e2e-adopt status=200", std::chrono::seconds(120)))
       << coold_->log() << Shell("cat " + dir_ + "/builds/e2e-adopt/builder.log " + dir_ + "/builds/e2e-adopt/events.ndjson").out;
   // Through the broker too: the build outlived coold's first stream and landed from the next.
   HttpAnswer landed = UnixHttp(socket_, "GET", "/v1/build/result/e2e-adopt?timeout_ms=30000");

@@ -17,7 +17,7 @@
 # resolve it with DNS from another container, T8 firewall allow proxy -> app, T9 a
 # reverse proxy (nginx from Debian's own package) reloaded by exec, the site fetched
 # through it, T10 roll out v2 and retire v1 with a client fetching through the proxy all
-# along. One line per step, a summary, then (without --once) everything stays up until
+# along, M the broker's and coold's /metrics counted what the steps did. One line per step, a summary, then (without --once) everything stays up until
 # Ctrl-C. A failing step stops the run with the broker's answer and the logs that explain it.
 set -euo pipefail
 
@@ -163,12 +163,17 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ broker requests
 seq_no=0 answer="" code="" rid="" data=""
+# The coold-lane requests sent, by verb, and the builds: what the M step expects the
+# broker's and coold's /metrics to have counted.
+declare -A sent=()
+builds_sent=0
 # dispatch TYPE FIELDS_JSON: one coold-lane request; sets $code, $answer (the envelope)
 # and $data; fails the step unless the status is ok.
 dispatch() {
   local type=$1 fields=${2:-{\}}
   seq_no=$((seq_no + 1))
   rid=deploy-$id-$seq_no
+  sent[$type]=$((${sent[$type]:-0} + 1))
   local body
   body=$(jq -cn --arg h "$host_id" --arg r "$rid" --arg t "$type" --argjson f "$fields" \
     '{host_id:$h, request_id:$r, command:({type:$t} + $f)}')
@@ -311,6 +316,8 @@ printf '%s.%s.%s' "$header" "$claims" "$signature" >"$work/host-jwt"
 chmod 0600 "$work/host-jwt"
 head -c 24 /dev/urandom | base64 >"$work/api-token"
 chmod 0600 "$work/api-token"
+# The header curl reads /metrics with: from a file, so the token is never in an argv.
+(umask 077 && printf 'Authorization: Bearer %s\n' "$(cat "$work/api-token")" >"$work/api-auth")
 ok "RS256 host token for $host_id"
 
 begin "S5 broker (TLS, host tokens)"
@@ -362,6 +369,44 @@ wait_connected() {
 live wait_connected || fail "coold did not connect to the broker"
 ok "connected as $host_id"
 
+# ------------------------------------------------------------------ metrics
+# snapshot NAME: both /metrics texts now, into $work/metrics-{broker,coold}-NAME.txt.
+snapshot() {
+  curl -s -f --max-time 10 --unix-socket "$sock" http://broker/metrics >"$work/metrics-broker-$1.txt" ||
+    fail "the broker's /metrics did not answer"
+  in_ns curl -s -f --max-time 10 -H @"$work/api-auth" "http://127.0.0.1:$api_port/metrics" \
+    >"$work/metrics-coold-$1.txt" || fail "coold's /metrics did not answer"
+}
+# metric FILE NAME [LABEL=VALUE...]: the sum of NAME's samples in the exposition FILE whose
+# labels include every LABEL="VALUE" given; 0 when there is none.
+metric() {
+  local file=$1 name=$2
+  shift 2
+  awk -v name="$name" -v want="$*" '
+    BEGIN { n = split(want, pairs, " ") }
+    /^#/ || NF == 0 { next }
+    {
+      value = $NF
+      sample = substr($0, 1, length($0) - length(value) - 1)
+      brace = index(sample, "{")
+      if ((brace ? substr(sample, 1, brace - 1) : sample) != name) next
+      labels = brace ? "," substr(sample, brace + 1, length(sample) - brace - 1) "," : ","
+      for (i = 1; i <= n; i++) {
+        eq = index(pairs[i], "=")
+        if (index(labels, "," substr(pairs[i], 1, eq - 1) "=\"" substr(pairs[i], eq + 1) "\",") == 0) next
+      }
+      sum += value
+    }
+    END { printf "%d\n", sum }' "$file"
+}
+# moved SIDE NAME [LABEL=VALUE...]: how far the sum moved from snapshot "before" to "after".
+moved() {
+  local side=$1
+  shift
+  echo $(($(metric "$work/metrics-$side-after.txt" "$@") - $(metric "$work/metrics-$side-before.txt" "$@")))
+}
+snapshot before
+
 # ------------------------------------------------------------------ T: the deployment
 # A local git repository: the site, v1 on branch main; v2 is committed for T10.
 repo=$work/site.git
@@ -381,6 +426,7 @@ build() {
   body=$(jq -cn --arg h "$host_id" --arg r "$rid" --arg u "file://$repo" --arg i "localhost/default/site:$tag" \
     '{host_id:$h, request_id:$r, command:{type:"static_build", repo_url:$u, git_ref:"main",
       target_image:$i, base_image:"localhost/nginx-debian:1", output_dir:"dist"}}')
+  builds_sent=$((builds_sent + 1))
   answer=$(curl -s -w '\n%{http_code}' --unix-socket "$sock" http://broker/v1/build/dispatch -d "$body")
   code=${answer##*$'\n'} answer=${answer%$'\n'*}
   [[ $code == 202 ]] || fail "build dispatch refused"
@@ -556,6 +602,34 @@ expect_dns web-v2 "$v2_ip " || fail "web-v2.default.$zone resolved to '$answer_d
 expect_dns web-v1 "" || fail "web-v1.default.$zone still resolves to '$answer_dns' after its retirement"
 ok "$requests requests through the proxy, 0 failed; web-v2 -> $v2_ip, web-v1 NXDOMAIN"
 
+begin "M /metrics counters moved as the steps say"
+answer="" rid=""
+snapshot after
+# expect_moved WANT SIDE NAME [LABEL=VALUE...]: the counter moved by exactly WANT.
+expect_moved() {
+  local want=$1 got
+  shift
+  got=$(moved "$@")
+  [[ $got == "$want" ]] || fail "$1's $2{${*:3}} moved by $got, not $want"
+}
+dispatches=0
+for verb in "${!sent[@]}"; do
+  expect_moved "${sent[$verb]}" broker broker_dispatches_total verb="$verb"
+  expect_moved "${sent[$verb]}" coold coold_commands_total lane=broker verb="$verb"
+  dispatches=$((dispatches + ${sent[$verb]}))
+done
+expect_moved "$builds_sent" broker broker_build_dispatches_total status=202
+expect_moved "$builds_sent" coold coold_builds_total outcome=built
+expect_moved "$builds_sent" coold coold_build_duration_seconds_count outcome=built
+expect_moved 2 coold coold_firewall_mutations_total op=allow result=applied
+expect_moved 1 coold coold_firewall_mutations_total op=delete result=applied
+noerror=$(moved coold coold_dns_queries_total namespace=default rcode=NOERROR)
+nxdomain=$(moved coold coold_dns_queries_total namespace=default rcode=NXDOMAIN)
+((noerror >= 2)) || fail "coold_dns_queries_total{rcode=NOERROR} moved by $noerror, not 2 or more"
+((nxdomain >= 1)) || fail "coold_dns_queries_total{rcode=NXDOMAIN} moved by $nxdomain, not 1 or more"
+[[ $(metric "$work/metrics-broker-after.txt" broker_connected_hosts) == 1 ]] || fail "broker_connected_hosts is not 1"
+ok "$dispatches dispatches (${#sent[@]} verbs), $builds_sent builds built, 3 firewall mutations, DNS $noerror NOERROR $nxdomain NXDOMAIN"
+
 # ------------------------------------------------------------------ summary
 echo
 echo "summary"
@@ -568,6 +642,8 @@ what to try next (everything lives in network namespace $netns):
       --token-file $work/api-token firewall list
   ip netns exec $netns dig @$gateway web-v2.default.$zone +short
   curl -s --unix-socket $sock http://b/v1/health
+  curl -s --unix-socket $sock http://b/metrics                  # the broker's counters
+  ip netns exec $netns curl -s -H @$work/api-auth http://127.0.0.1:$api_port/metrics   # coold's
   curl -s --unix-socket $sock http://b/v1/coold/dispatch \\
       -d '{"host_id":"$host_id","request_id":"try-1","command":{"type":"containers.list"}}'
   logs: $work/coold.log $work/broker.log

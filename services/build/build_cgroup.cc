@@ -70,24 +70,33 @@ void Walk(const std::string& dir, const std::function<void(const std::string&)>&
 
 }  // namespace
 
-absl::StatusOr<BuildCgroup> BuildCgroup::Create(const std::string& parent, const std::string& name,
-                                                const CgroupLimits& limits) {
-  BuildCgroup cg;
-  cg.hybrid_ = IsHybrid();
+absl::Status BuildCgroup::PrepareParent(const std::string& parent) {
   const std::string unified_parent = absl::StrCat(UnifiedRoot(), "/", parent);
   if (absl::Status s = MakeDir(unified_parent); !s.ok()) return s;
-  cg.unified_ = absl::StrCat(unified_parent, "/", name);
-  if (!cg.hybrid_) {
+  if (!IsHybrid()) {
     // The controllers must be enabled on the way down before the leaf can use them.
     for (const std::string& dir : {std::string(kRoot), unified_parent}) {
       if (absl::Status s = WriteValue(dir + "/cgroup.subtree_control", "+memory +cpu +pids"); !s.ok()) return s;
     }
+    return absl::OkStatus();
   }
+  for (const char* controller : {"memory", "cpu", "pids"}) {
+    if (absl::Status s = MakeDir(absl::StrCat(kRoot, "/", controller, "/", parent)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BuildCgroup> BuildCgroup::Create(const std::string& parent, const std::string& name,
+                                                const CgroupLimits& limits) {
+  BuildCgroup cg;
+  cg.hybrid_ = IsHybrid();
+  // Already there when the monitor prepared it; made here for a launcher run alone.
+  if (absl::Status s = PrepareParent(parent); !s.ok()) return s;
+  cg.unified_ = absl::StrCat(UnifiedRoot(), "/", parent, "/", name);
   if (absl::Status s = MakeDir(cg.unified_); !s.ok()) return s;
   if (cg.hybrid_) {
     for (const char* controller : {"memory", "cpu", "pids"}) {
       const std::string controller_parent = absl::StrCat(kRoot, "/", controller, "/", parent);
-      if (absl::Status s = MakeDir(controller_parent); !s.ok()) return s;
       const std::string dir = absl::StrCat(controller_parent, "/", name);
       if (absl::Status s = MakeDir(dir); !s.ok()) return s;
       cg.v1_dirs_.push_back(dir);

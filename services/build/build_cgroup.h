@@ -21,6 +21,9 @@
 
 namespace coolify::build {
 
+// Where coold's builds live in every hierarchy.
+inline constexpr char kBuildCgroupParent[] = "coolify-builds";
+
 struct CgroupLimits {
   uint64_t memory_bytes = 0;  // 0 = no limit
   uint32_t cpu_millis = 0;    // 1000 = one CPU; 0 = no limit
@@ -29,6 +32,13 @@ struct CgroupLimits {
 
 class BuildCgroup {
  public:
+  // Creates `parent` (mode 0755, the caller's) in every hierarchy the host has, and on a
+  // v2 host enables the memory, cpu and pids controllers down to it. The monitor does
+  // this as root before it starts the launcher: on a hybrid host the v1 controllers' and
+  // the v2 tree's roots are mode 0555, which only CAP_DAC_OVERRIDE passes, and the
+  // launcher does not hold it (hardening/capabilities/build.list); in a parent it owns
+  // it needs none.
+  static absl::Status PrepareParent(const std::string& parent);
   // The cgroup named `name` below `parent` ("coolify-builds") in every hierarchy the
   // host has, created when `create` (with the limits applied), else opened when it exists.
   static absl::StatusOr<BuildCgroup> Create(const std::string& parent, const std::string& name,

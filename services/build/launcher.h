@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "privsep/unique_fd.h"
+#include "services/build/build_cgroup.h"
 #include "proto/privsep.pb.h"
 #include "services/build/build_cgroup.h"
 #include "services/build/build_jail.h"
@@ -53,7 +54,7 @@ struct LauncherConfig {
   std::vector<std::string> deny_cidrs;
   // Ranges opened although a default deny covers them (both backends).
   std::vector<std::string> allow_cidrs;
-  std::string cgroup_parent = "coolify-builds";
+  std::string cgroup_parent = kBuildCgroupParent;
   // Native backend: each build's jail (build_jail.h): its uid slot, network, deny list,
   // the base images offered to it, and its capabilities (from
   // hardening/capabilities/build.list when left 0).

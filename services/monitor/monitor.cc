@@ -32,6 +32,7 @@
 #include "privsep/validate.h"
 #include "proto/privsep.pb.h"
 #include "services/monitor/host_identity.h"
+#include "services/build/build_cgroup.h"
 #include "services/monitor/resources.h"
 
 namespace coolify::monitor {
@@ -167,6 +168,13 @@ absl::Status Monitor::Start() {
     auto prepared = PrepareEndpointDir(options_.config, *front_user);
     if (!prepared.ok()) return prepared.status();
     endpoint_dir = std::move(*prepared);
+  }
+
+  // The launcher makes each build's cgroup below this parent, which on a hybrid host only
+  // a holder of CAP_DAC_OVERRIDE can create; the launcher holds none. A host where it
+  // cannot be made still runs coold: its builds then fail with the reason.
+  if (absl::Status s = build::BuildCgroup::PrepareParent(build::kBuildCgroupParent); !s.ok()) {
+    LogWarn("build cgroups: %s; builds will fail until it exists", s.message());
   }
 
   // One socketpair per child. The privileged helpers each talk only to the front end;

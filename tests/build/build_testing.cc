@@ -2,6 +2,8 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,7 +64,25 @@ std::vector<std::string> StorageArgs(const PodmanHarness& podman) {
 
 std::string ContainersConf(const PodmanHarness& podman) { return HarnessDir(podman) + "/containers.conf"; }
 
-uint64_t TestUidBase() { return build::kDefaultUidBase + (getpid() % 256) * 64ULL * build::kJailIds; }
+uint64_t TestUidBase() {
+  // Test processes run side by side: each holds a lock on the index of its range for as
+  // long as it lives (the kernel drops it when the process ends, however it ends), so no
+  // two of them ever share build uids, and a range is free again after its holder.
+  static const uint64_t base = [] {
+    for (int step = 0; step < 256; ++step) {
+      const int index = (getpid() + step) % 256;
+      const std::string lock = absl::StrCat("/tmp/coold-build-test-uids.", index, ".lock");
+      const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd < 0) continue;
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        return build::kDefaultUidBase + index * 64ULL * build::kJailIds;  // fd stays open
+      }
+      close(fd);
+    }
+    abort();  // 256 test processes at once: not on these machines
+  }();
+  return base;
+}
 
 std::string ProcessesInUidRange(uint64_t base, uint64_t end) {
   return absl::StrCat("ps -e -o uid=,stat=,pid=,args= | awk -v b=", base, " -v e=", end,

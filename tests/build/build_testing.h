@@ -51,8 +51,9 @@ bool WaitIdle(build::Launcher& launcher, absl::Duration timeout = absl::Minutes(
 // time.
 bool EventuallyFails(const std::string& command, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
-// The first host uid of this test process's build slots: tests of other checkouts may
-// build at the same time, and a test looks for what its own builds left by uid.
+// The first host uid of this test process's build slots, a range no other live test
+// process holds (a lock per range): tests of this and other checkouts build at the same
+// time, and a test looks for what its own builds left by uid.
 uint64_t TestUidBase();
 
 // A shell command that prints "uid stat pid args" of every live (not zombie) process whose

@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "privsep/log.h"
+#include "services/commands/json_value.h"
 #include "services/commands/verbs.h"
 #include "privsep/validate.h"
 #include "services/http/status.h"
@@ -170,10 +170,9 @@ v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
   result.set_code(answer->http_status);
   // The gatekeeper answers JSON; parsing it here keeps Podman's bytes out of every
   // privileged process and makes the data one shape for both transports.
-  google::protobuf::util::JsonParseOptions options;
-  if (!google::protobuf::util::JsonStringToMessage(answer->body, result.mutable_data(), options).ok()) {
-    return ErrorResult(absl::InternalError("gatekeeper answered something that is not JSON"));
-  }
+  absl::StatusOr<google::protobuf::Value> data = commands::ParseJsonValue(answer->body);
+  if (!data.ok()) return ErrorResult(absl::InternalError("gatekeeper answered something that is not JSON"));
+  *result.mutable_data() = *std::move(data);
   if (answer->http_status >= 400) {
     const auto& fields = result.data().struct_value().fields();
     auto error = fields.find("error");

@@ -1,0 +1,21 @@
+// JSON text to google.protobuf.Value, as protobuf's JsonStringToMessage makes it (numbers
+// as doubles, objects as Struct), through Boost.JSON: an order of magnitude faster on a
+// container inspect, which every inspect through coold parses once in the front end.
+#ifndef COOLD_SERVICES_COMMANDS_JSON_VALUE_H_
+#define COOLD_SERVICES_COMMANDS_JSON_VALUE_H_
+
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace coolify::commands {
+
+// Deeper nesting than any answer of Podman's is refused, as is text that is not JSON
+// (or not UTF-8). A key given twice keeps its last value, as protobuf's parser does.
+inline constexpr int kMaxJsonValueDepth = 64;
+absl::StatusOr<google::protobuf::Value> ParseJsonValue(std::string_view text);
+
+}  // namespace coolify::commands
+
+#endif  // COOLD_SERVICES_COMMANDS_JSON_VALUE_H_

@@ -2,8 +2,13 @@
 // answers with, and refuses what it refuses.
 #include "services/commands/json_value.h"
 
+#include <cmath>
+#include <functional>
+#include <random>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -48,6 +53,85 @@ TEST(ParseJsonValueTest, RefusesWhatIsNotJsonOrTooDeep) {
   std::string fits(kMaxJsonValueDepth, '[');
   fits += std::string(kMaxJsonValueDepth, ']');
   EXPECT_TRUE(ParseJsonValue(fits).ok());
+}
+
+// Every byte a string may hold (control characters, quotes, '<', '&', DEL, multi-byte
+// UTF-8 including U+2028), numbers of every form, nested: the same text protobuf prints.
+TEST(JsonValueTextTest, PrintsWhatProtobufPrints) {
+  std::mt19937 random(7);
+  const std::vector<std::string> pieces = {"\xc3\xa9", "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                           "\xef\xbf\xbd", "</script>", "&amp;", "'", "\x7f"};
+  const std::vector<double> numbers = {0, -0.0, 1, -1, 0.1, 0.1 + 0.2, 1e21, 1e-7, 123456789012345678.0, 9007199254740993.0,
+                                       536870912, 3.5, -2.25e-300, 1.7976931348623157e308, 4.9e-324};
+  auto random_string = [&] {
+    std::string text;
+    for (int i = 0, n = static_cast<int>(random() % 12); i < n; ++i) {
+      if (random() % 3 == 0) {
+        text += pieces[random() % pieces.size()];
+      } else {
+        text.push_back(static_cast<char>(random() % 128));
+      }
+    }
+    return text;
+  };
+  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v, int depth) {
+    switch (depth > 3 ? random() % 4 : random() % 6) {
+      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
+      case 1: v->set_bool_value(random() % 2); break;
+      case 2: v->set_number_value(numbers[random() % numbers.size()]); break;
+      case 3: v->set_string_value(random_string()); break;
+      case 4:
+        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) fill(v->mutable_list_value()->add_values(), depth + 1);
+        if (!v->has_list_value()) v->mutable_list_value();
+        break;
+      default:
+        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) {
+          fill(&(*v->mutable_struct_value()->mutable_fields())[random_string()], depth + 1);
+        }
+        if (!v->has_struct_value()) v->mutable_struct_value();
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    google::protobuf::Value value;
+    fill(&value, 0);
+    std::string theirs;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(value, &theirs).ok());
+    absl::StatusOr<std::string> ours = JsonValueText(value);
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    ASSERT_EQ(*ours, theirs) << value.DebugString();
+  }
+  std::string unset;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(google::protobuf::Value(), &unset).ok());
+  EXPECT_EQ(unset, "") << "a Value with no kind: what the REST API answers as {}";
+  google::protobuf::Value nan;
+  nan.set_number_value(std::nan(""));
+  EXPECT_FALSE(JsonValueText(nan).ok());
+}
+
+// Every code point as a one-character string: escaped exactly where protobuf escapes it.
+TEST(JsonValueTextTest, EscapesEveryCodePointAsProtobufDoes) {
+  std::string mismatches;
+  for (uint32_t cp = 0; cp <= 0x10ffff; ++cp) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    std::string text;
+    if (cp < 0x80) {
+      text.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      text = {static_cast<char>(0xc0 | cp >> 6), static_cast<char>(0x80 | (cp & 0x3f))};
+    } else if (cp < 0x10000) {
+      text = {static_cast<char>(0xe0 | cp >> 12), static_cast<char>(0x80 | ((cp >> 6) & 0x3f)),
+              static_cast<char>(0x80 | (cp & 0x3f))};
+    } else {
+      text = {static_cast<char>(0xf0 | cp >> 18), static_cast<char>(0x80 | ((cp >> 12) & 0x3f)),
+              static_cast<char>(0x80 | ((cp >> 6) & 0x3f)), static_cast<char>(0x80 | (cp & 0x3f))};
+    }
+    google::protobuf::Value value;
+    value.set_string_value(text);
+    std::string theirs;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(value, &theirs).ok());
+    if (*JsonValueText(value) != theirs && mismatches.size() < 2000) absl::StrAppend(&mismatches, absl::Hex(cp), " ");
+  }
+  EXPECT_EQ(mismatches, "");
 }
 
 }  // namespace

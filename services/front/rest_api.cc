@@ -1,7 +1,7 @@
 #include "services/front/rest_api.h"
 
 #include "absl/strings/match.h"
-#include "google/protobuf/util/json_util.h"
+#include "services/commands/json_value.h"
 
 namespace coolify::front {
 namespace {
@@ -69,13 +69,13 @@ http::Response ToHttpResponse(const v1::CommandResult& result) {
   }
   http::Response response;
   response.status = result.code();
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(result.data(), &json, options).ok()) {
-    return http::ErrorResponse(500, "result is not representable as JSON");
+  if (result.data().kind_case() == google::protobuf::Value::KIND_NOT_SET) {
+    response.body = "{}";
+    return response;
   }
-  response.body = json.empty() ? "{}" : json;
+  absl::StatusOr<std::string> json = commands::JsonValueText(result.data());
+  if (!json.ok()) return http::ErrorResponse(500, "result is not representable as JSON");
+  response.body = *std::move(json);
   return response;
 }
 

@@ -398,7 +398,8 @@ TEST_F(PodmanE2E, FollowedLogsStreamUntilTheCallerLeaves) {
                 R"("command":["sh","-c","i=0; while true; do echo tick-$i; echo err-$i >&2; i=$((i+1)); sleep 0.2; done"]})")
                 .status,
             201);
-  ASSERT_EQ(Api("POST", "/api/v1/containers/e2e-follow/start").status, 200);
+  const Answer started = Api("POST", "/api/v1/containers/e2e-follow/start");
+  ASSERT_EQ(started.status, 200) << started.body;
 
   // A raw connection, so the test decides when the caller goes away.
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

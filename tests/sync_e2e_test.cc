@@ -131,7 +131,8 @@ TEST_F(SyncE2E, PodmanLifecycleDrivesTheTableAndNothingIsLost) {
                 R"({"name":"sync-web","image":"localhost/busybox:latest","command":["sleep","600"]})")
                 .status,
             201);
-  ASSERT_EQ(Api("POST", "/api/v1/containers/sync-web/start").status, 200);
+  const Answer started = Api("POST", "/api/v1/containers/sync-web/start");
+  ASSERT_EQ(started.status, 200) << started.body << "\n" << coold->log();
   const std::string ip = Ip();
   ASSERT_FALSE(ip.empty());
   // Resolves within 2 s of the start event (the event triggers the reconcile; the 2 s

@@ -14,39 +14,44 @@ namespace {
 
 namespace json = boost::json;
 
-void Convert(const json::value& in, google::protobuf::Value* out) {
+// False for a number too large for a double (Boost.JSON reads 1e400 as infinity), which
+// JSON text cannot hold again.
+bool Convert(const json::value& in, google::protobuf::Value* out) {
   switch (in.kind()) {
     case json::kind::null:
       out->set_null_value(google::protobuf::NULL_VALUE);
-      break;
+      return true;
     case json::kind::bool_:
       out->set_bool_value(in.get_bool());
-      break;
+      return true;
     case json::kind::int64:
       out->set_number_value(static_cast<double>(in.get_int64()));
-      break;
+      return true;
     case json::kind::uint64:
       out->set_number_value(static_cast<double>(in.get_uint64()));
-      break;
+      return true;
     case json::kind::double_:
       out->set_number_value(in.get_double());
-      break;
+      return std::isfinite(in.get_double());
     case json::kind::string:
       out->set_string_value(std::string(in.get_string()));
-      break;
+      return true;
     case json::kind::array: {
       google::protobuf::ListValue* list = out->mutable_list_value();
-      for (const json::value& element : in.get_array()) Convert(element, list->add_values());
-      break;
+      for (const json::value& element : in.get_array()) {
+        if (!Convert(element, list->add_values())) return false;
+      }
+      return true;
     }
     case json::kind::object: {
       auto* fields = out->mutable_struct_value()->mutable_fields();
       for (const json::key_value_pair& member : in.get_object()) {
-        Convert(member.value(), &(*fields)[std::string(member.key())]);
+        if (!Convert(member.value(), &(*fields)[std::string(member.key())])) return false;
       }
-      break;
+      return true;
     }
   }
+  return false;
 }
 
 // The code points protobuf's JSON printer writes as \\u escapes besides the C0 and C1
@@ -161,7 +166,7 @@ absl::StatusOr<google::protobuf::Value> ParseJsonValue(std::string_view text) {
   json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec, {}, options);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("not JSON: ", ec.message()));
   google::protobuf::Value value;
-  Convert(parsed, &value);
+  if (!Convert(parsed, &value)) return absl::InvalidArgumentError("not JSON: a number out of range");
   return value;
 }
 

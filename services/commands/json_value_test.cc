@@ -44,7 +44,8 @@ TEST(ParseJsonValueTest, GivesWhatProtobufsParserGives) {
 
 TEST(ParseJsonValueTest, RefusesWhatIsNotJsonOrTooDeep) {
   for (const std::string& text : {std::string("{"), std::string("{\"a\":}"), std::string("\"\xff\""),
-                                 std::string(""), std::string("[1,]")}) {
+                                 std::string(""), std::string("[1,]"),
+                                 std::string("[1e2148]"), std::string("{\"a\":-1e400}")}) {
     EXPECT_FALSE(ParseJsonValue(text).ok()) << text;
   }
   std::string deep(kMaxJsonValueDepth + 1, '[');

@@ -544,15 +544,23 @@ v1_rule=$(jq -r .id <<<"$data")
 [[ $(kernel_rule "$v1_rule") -ge 1 ]] || fail "rule $v1_rule not in the namespace's kernel firewall"
 ok "rule $v1_rule ($proxy_ip -> $v1_ip:80) in COOLIFY-ALLOW"
 
+# After a reload nginx's old workers finish what they hold and stop while the new ones
+# serve: the switch is done once five requests in a row get the new site.
+proxy_serves() {
+  local in_a_row=0
+  page=""
+  for _ in $(seq 1 100); do
+    page=$(in_ns curl -s --max-time 2 "http://$proxy_ip:8080/" || true)
+    if [[ $page == "$1" ]]; then in_a_row=$((in_a_row + 1)); else in_a_row=0; fi
+    ((in_a_row == 5)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 begin "T9 proxy reloaded by exec, the site fetched through it"
 proxy_to "$v1_ip"
-page=""
-for _ in $(seq 1 50); do
-  page=$(in_ns curl -s --max-time 2 "http://$proxy_ip:8080/" || true)
-  [[ $page == "site v1" ]] && break
-  sleep 0.1
-done
-[[ $page == "site v1" ]] || fail "http://$proxy_ip:8080/ answered '$page'"
+proxy_serves "site v1" || fail "http://$proxy_ip:8080/ answered '$page'"
 ok "http://$proxy_ip:8080/ -> $page"
 
 # The client: one request through the proxy every 50 ms for the whole rollout.
@@ -579,6 +587,8 @@ dispatch firewall.allow "$(jq -cn --arg s "$proxy_ip" --arg d "$v2_ip" \
   '{namespace:"default", src:$s, dst:$d, proto:"tcp", port:80}')"
 v2_rule=$(jq -r .id <<<"$data")
 proxy_to "$v2_ip"
+# v1 retires only once the proxy serves v2, as an operator checks before retiring.
+proxy_serves "site v2" || fail "http://$proxy_ip:8080/ answered '$page' after the switch to v2"
 ok "web-v2 $v2_ip healthy, registered, allowed, proxied"
 
 # Out of DNS before it stops: once the container is gone, coold's own sync drops its row

@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <initializer_list>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -354,27 +353,25 @@ void BuildChainPayload(nlmsghdr* nlh, Plane plane) {
 
 namespace {
 
-// Whether every attribute of `attr`'s nest is well-formed for mnl and each string one,
-// among `strings`, ends in NUL within its length.
-bool NestIsWellFormed(const nlattr* nest, std::initializer_list<uint16_t> strings) {
+// Whether every attribute of `nest` is well-formed for mnl, `name` (when non-zero) is
+// among them, and it ends in NUL within its length.
+bool NestIsWellFormed(const nlattr* nest, uint16_t name) {
   struct Check {
-    std::initializer_list<uint16_t> strings;
+    uint16_t name;
+    bool named = false;
     bool ok = true;
-  } check{strings};
+  } check{name};
   const int parsed = mnl_attr_parse_nested(
       nest,
       [](const nlattr* attr, void* data) -> int {
         auto* c = static_cast<Check*>(data);
-        const uint16_t type = mnl_attr_get_type(attr);
-        if (std::find(c->strings.begin(), c->strings.end(), type) != c->strings.end() &&
-            mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0) {
-          c->ok = false;
-          return MNL_CB_ERROR;
-        }
-        return MNL_CB_OK;
+        if (c->name == 0 || mnl_attr_get_type(attr) != c->name) return MNL_CB_OK;
+        c->named = true;
+        c->ok = mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0;
+        return c->ok ? MNL_CB_OK : MNL_CB_ERROR;
       },
       &check);
-  return parsed >= 0 && check.ok;
+  return parsed >= 0 && check.ok && (name == 0 || check.named);
 }
 
 // What libnftnl takes on trust when it parses a rule: the table, chain and expression
@@ -384,45 +381,32 @@ bool NestIsWellFormed(const nlattr* nest, std::initializer_list<uint16_t> string
 absl::Status CheckRuleMessageShape(const nlmsghdr* nlh) {
   if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg)) return absl::InternalError("rule message too short");
   const nlattr* expressions = nullptr;
-  const nlattr* attr;
-  bool ok = true;
   int remaining = static_cast<int>(nlh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)));
-  for (attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg)));
+  for (const nlattr* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg)));
        mnl_attr_ok(attr, remaining); attr = mnl_attr_next(attr)) {
     remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
     const uint16_t type = mnl_attr_get_type(attr);
     if ((type == NFTA_RULE_TABLE || type == NFTA_RULE_CHAIN) && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0) {
-      ok = false;
+      return absl::InternalError("nf_tables sent a rule whose table or chain is not a string");
     }
     if (type == NFTA_RULE_EXPRESSIONS) expressions = attr;
   }
-  if (!ok) return absl::InternalError("nf_tables sent a rule whose table or chain is not a string");
   if (expressions == nullptr) return absl::OkStatus();
-  if (mnl_attr_validate(expressions, MNL_TYPE_NESTED) < 0) {
+  if (mnl_attr_validate(expressions, MNL_TYPE_NESTED) < 0 || !NestIsWellFormed(expressions, 0)) {
     return absl::InternalError("nf_tables sent a rule whose expressions are not a list");
   }
-  if (!NestIsWellFormed(expressions, {})) {
-    return absl::InternalError("nf_tables sent a rule whose expressions are not a list");
-  }
-  for (const nlattr* element = static_cast<const nlattr*>(mnl_attr_get_payload(expressions));
-       mnl_attr_ok(element, static_cast<int>(static_cast<const char*>(mnl_attr_get_payload(expressions)) +
-                                             mnl_attr_get_payload_len(expressions) -
-                                             reinterpret_cast<const char*>(element)));
-       element = mnl_attr_next(element)) {
-    if (mnl_attr_get_type(element) != NFTA_LIST_ELEM) continue;
-    if (mnl_attr_validate(element, MNL_TYPE_NESTED) < 0 || !NestIsWellFormed(element, {NFTA_EXPR_NAME})) {
-      return absl::InternalError("nf_tables sent a rule with a malformed expression");
-    }
-    bool named = false;
-    mnl_attr_parse_nested(
-        element,
-        [](const nlattr* field, void* data) -> int {
-          if (mnl_attr_get_type(field) == NFTA_EXPR_NAME) *static_cast<bool*>(data) = true;
-          return MNL_CB_OK;
-        },
-        &named);
-    if (!named) return absl::InternalError("nf_tables sent a rule with an unnamed expression");
-  }
+  // Each element: a nest that names its expression.
+  const bool each_named = mnl_attr_parse_nested(
+                              expressions,
+                              [](const nlattr* element, void*) -> int {
+                                if (mnl_attr_get_type(element) != NFTA_LIST_ELEM) return MNL_CB_OK;
+                                return mnl_attr_validate(element, MNL_TYPE_NESTED) >= 0 &&
+                                               NestIsWellFormed(element, NFTA_EXPR_NAME)
+                                           ? MNL_CB_OK
+                                           : MNL_CB_ERROR;
+                              },
+                              nullptr) >= 0;
+  if (!each_named) return absl::InternalError("nf_tables sent a rule with a malformed expression or an unnamed expression");
   return absl::OkStatus();
 }
 

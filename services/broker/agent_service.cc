@@ -480,32 +480,33 @@ grpc::ServerBidiReactor<v1::ClientMsg, v1::ServerMsg>* AgentService::Stream(grpc
     if (absl::StartsWith(value, "Bearer ")) token = value.substr(7);
     if (absl::StartsWith(value, "Enroll ")) enrollment = value.substr(7);
   }
+  const std::string peer = options_.peer_address ? options_.peer_address(context->peer()) : context->peer();
   if (!enrollment.empty()) {
-    if (!Limiter().Allow(SourceOf(context->peer()), absl::Now())) {
+    if (!Limiter().Allow(SourceOf(peer), absl::Now())) {
       ++stats_.refused_enrollments;
-      LogWarn("refused enrollment from %s: rate limited", context->peer());
+      LogWarn("refused enrollment from %s: rate limited", peer);
       return new Refusal(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "enrollment attempts rate-limited"));
     }
     if (enrollment.size() > 256) {
       ++stats_.refused_enrollments;
       return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "enrollment token malformed"));
     }
-    return new StreamReactor(hub_, verifier_, store_, options_, stats_, HostClaims(), enrollment, context->peer());
+    return new StreamReactor(hub_, verifier_, store_, options_, stats_, HostClaims(), enrollment, peer);
   }
   if (token.empty()) {
     ++stats_.refused_credentials;
-    LogWarn("refused stream from %s: no bearer token", context->peer());
+    LogWarn("refused stream from %s: no bearer token", peer);
     return new Refusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "host token required"));
   }
   absl::StatusOr<HostClaims> claims = CheckHostToken(verifier_, store_, token, absl::Now());
   if (!claims.ok()) {
     ++stats_.refused_credentials;
-    LogWarn("refused stream from %s: %s", context->peer(), std::string(claims.status().message()));
+    LogWarn("refused stream from %s: %s", peer, std::string(claims.status().message()));
     return new Refusal(grpc::Status(absl::IsPermissionDenied(claims.status()) ? grpc::StatusCode::PERMISSION_DENIED
                                                                              : grpc::StatusCode::UNAUTHENTICATED,
                                     std::string(claims.status().message())));
   }
-  return new StreamReactor(hub_, verifier_, store_, options_, stats_, *std::move(claims), "", context->peer());
+  return new StreamReactor(hub_, verifier_, store_, options_, stats_, *std::move(claims), "", peer);
 }
 
 }  // namespace coolify::broker

@@ -30,6 +30,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "proto/agent.grpc.pb.h"
 #include "services/broker/hub.h"
@@ -56,6 +58,9 @@ struct AgentServiceOptions {
   // Refuse every host without an enrolled key, whatever token it shows
   // (BROKER_REQUIRE_ENROLLMENT=1).
   bool require_enrollment = false;
+  // The peer's address from gRPC's name for it (the listener hands gRPC each connection
+  // as a descriptor, which gRPC names "fd:N"). Unset: gRPC's name as it is.
+  std::function<std::string(const std::string&)> peer_address;
 };
 
 // What a presented token proves, once every rule above is checked; Unauthenticated or

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include "boost/asio/signal_set.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/server_posix.h"
 #include "privsep/capabilities.h"
 #include "privsep/log.h"
 #include "privsep/sandbox.h"
@@ -30,6 +33,7 @@
 #include "services/broker/agent_service.h"
 #include "services/broker/broker_metrics.h"
 #include "services/broker/config.h"
+#include "services/broker/guarded_listener.h"
 #include "services/broker/hub.h"
 #include "services/broker/identity_store.h"
 #include "services/broker/jwt.h"
@@ -99,6 +103,51 @@ int OpenUnixSocket(const BrokerConfig& config) {
   }
   if (listen(fd, 1024) != 0) Die(1, absl::StrCat("listen: ", std::strerror(errno)));
   return fd;
+}
+
+// The gRPC port, BROKER_GRPC_BIND, bound and listening before the sandbox. The broker
+// accepts on it itself (GuardedListener) and hands gRPC each connection; gRPC listens on
+// nothing. A wildcard host (0.0.0.0 or [::]) listens on IPv6 and IPv4 both, as gRPC's own
+// listener did; "localhost" on 127.0.0.1.
+privsep::UniqueFd OpenGrpcListener(const BrokerConfig& config) {
+  const std::string& bind_spec = config.grpc_bind;
+  size_t colon = bind_spec.rfind(':');
+  std::string host = bind_spec.substr(0, colon);
+  const std::string port = bind_spec.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const bool wildcard = host == "0.0.0.0" || host == "::";
+  if (host == "localhost") host = "127.0.0.1";
+  std::vector<std::string> tries = wildcard ? std::vector<std::string>{"::", "0.0.0.0"} : std::vector<std::string>{host};
+  std::string error;
+  for (const std::string& address : tries) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    if (int rc = getaddrinfo(address.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      error = gai_strerror(rc);
+      continue;
+    }
+    privsep::UniqueFd fd(socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1, zero = 0;
+    bool ok = fd && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+              (found->ai_family != AF_INET6 || !wildcard ||
+               setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) == 0) &&
+              bind(fd.get(), found->ai_addr, found->ai_addrlen) == 0 && listen(fd.get(), 4096) == 0;
+    error = std::strerror(errno);
+    freeaddrinfo(found);
+    if (ok) return fd;
+  }
+  Die(2, absl::StrCat("BROKER_GRPC_BIND=", bind_spec, ": cannot listen: ", error));
+}
+
+// The port the listener got (BROKER_GRPC_BIND may ask for 0).
+int BoundPort(const privsep::UniqueFd& fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
 constexpr char kStateFile[] = "broker.db";
@@ -176,19 +225,23 @@ int Run() {
   policy.skew = config->jwt_leeway;
   verifier->set_policy(policy);
 
-  grpc::SslServerCredentialsOptions tls;
+  std::shared_ptr<boost::asio::ssl::context> tls;
   if (!config->insecure_plaintext) {
-    tls.pem_key_cert_pairs.push_back({ReadOrDie("BROKER_TLS_KEY", config->tls_key),
-                                      ReadOrDie("BROKER_TLS_CERT", config->tls_cert)});
+    auto made = MakeGrpcTlsContext(ReadOrDie("BROKER_TLS_CERT", config->tls_cert),
+                                   ReadOrDie("BROKER_TLS_KEY", config->tls_key));
+    if (!made.ok()) Die(2, absl::StrCat("BROKER_TLS_CERT/BROKER_TLS_KEY: ", made.status().message()));
+    tls = *std::move(made);
   }
   int unix_fd = OpenUnixSocket(*config);
+  privsep::UniqueFd grpc_fd = OpenGrpcListener(*config);
+  const int port = BoundPort(grpc_fd);
   privsep::UniqueFd state_dir = OpenStateDir(config->state_dir);
 
   // Everything the broker reads is in memory now and its Unix socket is bound: from here
   // on it runs as coolify-broker with no capability, no filesystem (Landlock) and only
   // the system calls of hardening/seccomp/broker.list. gRPC starts its threads after
   // this, as EnterSandbox requires a single-threaded process.
-  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd}, {state_dir.get()}, {}});
+  privsep::EnterSandbox({privsep::ROLE_BROKER, {unix_fd, grpc_fd.get()}, {state_dir.get()}, {}});
   // Single-threaded still: SQLite's first open is here, inside the sandbox.
   absl::StatusOr<std::unique_ptr<IdentityStore>> store =
       IdentityStore::Open(absl::StrCat(config->state_dir, "/", kStateFile),
@@ -196,14 +249,9 @@ int Run() {
   if (!store.ok()) Die(1, absl::StrCat("BROKER_STATE_DIR=", config->state_dir, ": ", store.status().message()));
   (*store)->ForgetExpired(absl::Now());
 
-  // gRPC's first credentials object starts its threads: only now.
-  std::shared_ptr<grpc::ServerCredentials> credentials;
   if (config->insecure_plaintext) {
     LogWarn("*** BROKER_INSECURE_PLAINTEXT=1: host tokens and commands cross %s WITHOUT TLS; local development only ***",
             config->grpc_bind);
-    credentials = grpc::InsecureServerCredentials();
-  } else {
-    credentials = grpc::SslServerCredentials(tls);
   }
 
   HubOptions options;
@@ -214,11 +262,15 @@ int Run() {
   options.landed_ttl = config->landed_ttl;
   options.token_grace = policy.skew;
   Hub hub(options);
-  AgentService service(hub, *verifier, **store, AgentServiceOptions{config->require_enrollment});
+  PeerAddresses peers;
+  AgentServiceOptions agent_options;
+  agent_options.require_enrollment = config->require_enrollment;
+  agent_options.peer_address = [&peers](const std::string& peer) { return peers.Resolve(peer); };
+  AgentService service(hub, *verifier, **store, agent_options);
 
+  // gRPC listens on no port: every connection comes from the guarded listener below, as
+  // a descriptor, after TLS and under the HTTP/2 guard. gRPC starts its threads here.
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(config->grpc_bind, credentials, &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(4 << 20);
   // Dead peers are found by keepalive pings, not by the next dispatch timing out.
@@ -228,8 +280,8 @@ int Run() {
   // A connection without a call for 30 s is closed: a host always has its stream open,
   // so an idle connection is one that never became (or stopped being) a host's.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 30000);
-  // Hardening against peers that have not proven anything yet (docs/architecture.md says
-  // what gRPC 1.51 cannot do). One host needs one stream per connection; a few more let a
+  // Hardening against peers that have not proven anything yet; what gRPC 1.51 cannot do
+  // the listener's HTTP/2 guard does (h2_guard.h, docs/architecture.md). One host needs one stream per connection; a few more let a
   // reconnect overlap. Metadata carries a token of at most 8 KiB. Compression is off: a
   // message in any encoding but identity is refused from its grpc-encoding header, before
   // a byte is inflated.
@@ -237,16 +289,18 @@ int Run() {
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
   builder.AddChannelArgument(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET, 1);
   // Thousands of mostly idle hosts: small per-connection buffers. Reads start at 4 KiB and
-  // grow with traffic; TLS frames are protected in 4 KiB pieces; no BDP probing to widen
-  // windows nobody fills.
+  // grow with traffic; no BDP probing to widen windows nobody fills. (TLS is the
+  // listener's, not gRPC's.)
   builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 4096);
   builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 256);
-  builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // No channelz bookkeeping per connection: nothing here reads it.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) Die(2, absl::StrCat("BROKER_GRPC_BIND=", config->grpc_bind, ": cannot listen"));
+  if (server == nullptr) Die(1, "gRPC server did not start");
+  GuardedListener listener(std::move(grpc_fd), tls,
+                           [&server](int fd) { grpc::AddInsecureChannelFromFd(server.get(), fd); }, &peers);
+  listener.Start();
 
   boost::asio::io_context io(1);
   IdentityApiOptions identity{config->public_url, config->installer_url, {}};
@@ -267,7 +321,7 @@ int Run() {
                                {"repeats_answered", h.replayed},
                                {"refused_host_quota", h.refused_host_quota}};
   };
-  BrokerMetrics metrics(hub, &service.stats());
+  BrokerMetrics metrics(hub, &service.stats(), &listener.stats());
   UdsApi api(hub, **store, std::move(identity), &metrics);
   auto http = http::Server::Create(io, unix_fd, nullptr, UdsLimits(),
                                    [&api](http::Request request, http::Responder respond) {
@@ -293,6 +347,7 @@ int Run() {
           config->unix_socket_group.empty() ? "0600" : absl::StrCat("0660 group ", config->unix_socket_group));
   io.run();
   // The socket file stays (the sandbox reaches no path); the next start replaces it.
+  listener.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

@@ -16,7 +16,7 @@ double Load(const std::atomic<uint64_t>* counter) {
 
 }  // namespace
 
-BrokerMetrics::BrokerMetrics(const Hub& hub, const AgentServiceStats* agent)
+BrokerMetrics::BrokerMetrics(const Hub& hub, const AgentServiceStats* agent, const GuardStats* guard)
     : dispatches_(registry_.AddCounter("broker_dispatches_total",
                                        "Coold-lane dispatches answered, by verb and HTTP status.", {"verb", "status"})),
       dispatch_seconds_(registry_.AddHistogram("broker_dispatch_duration_seconds",
@@ -54,16 +54,24 @@ BrokerMetrics::BrokerMetrics(const Hub& hub, const AgentServiceStats* agent)
   registry_.AddCollector(
       "broker_refusals_total",
       "Refusals: host streams (credential, hello, proof, enrollment), token renewals, and dispatches over a host's "
-      "pending quota.",
-      Type::kCounter, {"reason"}, [&hub, agent] {
-        return std::vector<Sample>{
+      "pending quota; connections to the gRPC port (grpc_*: the HTTP/2 guard's limits, TLS handshakes, the "
+      "connection cap).",
+      Type::kCounter, {"reason"}, [&hub, agent, guard] {
+        std::vector<Sample> samples = {
             {{"credential"}, Load(agent ? &agent->refused_credentials : nullptr)},
             {{"hello"}, Load(agent ? &agent->refused_hellos : nullptr)},
             {{"proof"}, Load(agent ? &agent->refused_proofs : nullptr)},
             {{"enrollment"}, Load(agent ? &agent->refused_enrollments : nullptr)},
             {{"renewal"}, Load(agent ? &agent->refused_renewals : nullptr)},
             {{"host_quota"}, static_cast<double>(hub.stats().refused_host_quota)}};
+        for (size_t i = 0; i < static_cast<size_t>(GuardRefusal::kCount); ++i) {
+          samples.push_back({{"grpc_" + std::string(GuardRefusalName(static_cast<GuardRefusal>(i)))},
+                             Load(guard ? &guard->refused[i] : nullptr)});
+        }
+        return samples;
       });
+  registry_.AddCollector("broker_grpc_connections", "Connections the gRPC listener holds now.", Type::kGauge, {},
+                         [guard] { return std::vector<Sample>{{{}, Load(guard ? &guard->open : nullptr)}}; });
   registry_.AddCollector("broker_stray_answers_total",
                          "Host answers and build events for nothing waiting on that stream (late or duplicate).",
                          Type::kCounter, {},

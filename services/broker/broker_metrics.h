@@ -10,7 +10,11 @@
 //   broker_host_reconnects_total                  of those, hosts admitted before
 //   broker_host_streams_closed_total{reason}      replaced, expired, cut_off
 //   broker_refusals_total{reason}                 credential, hello, proof, enrollment,
-//                                                 renewal, host_quota
+//                                                 renewal, host_quota; and each refusal of a
+//                                                 connection to the gRPC port, "grpc_" and
+//                                                 the guard's reason (h2_guard.h), e.g.
+//                                                 grpc_resets, grpc_tls_handshake
+//   broker_grpc_connections                       connections the gRPC listener holds
 //   broker_stray_answers_total                    answers to nothing waiting (late, duplicate)
 //   broker_repeats_answered_total                 a repeated request_id answered again
 //
@@ -21,6 +25,7 @@
 #include <string>
 
 #include "services/broker/agent_service.h"
+#include "services/broker/guarded_listener.h"
 #include "services/broker/hub.h"
 #include "services/metrics/metrics.h"
 
@@ -28,8 +33,9 @@ namespace coolify::broker {
 
 class BrokerMetrics {
  public:
-  // `agent` may be null (no stream service: its counters read 0).
-  BrokerMetrics(const Hub& hub, const AgentServiceStats* agent);
+  // `agent` and `guard` may be null (no stream service, no listener: their counters
+  // read 0).
+  BrokerMetrics(const Hub& hub, const AgentServiceStats* agent, const GuardStats* guard = nullptr);
 
   // A coold-lane dispatch of `verb` (canonical name) answered `status` after `seconds`.
   void Dispatched(const std::string& verb, unsigned status, double seconds);

@@ -229,6 +229,7 @@ class EchoService final : public v1::Agent::CallbackService {
 int Run(int argc, char** argv) {
   int samples = 3000, hosts = 1000, clients = 64, seconds = 10;
   bool plaintext_memory = false;  // --plaintext-memory: part 3 also without TLS, to show TLS's share
+  std::string baseline;  // --baseline=PATH: another broker binary, measured first in the same run
   std::vector<int> memory_hosts = {1000, 5000};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -244,6 +245,10 @@ int Run(int argc, char** argv) {
       plaintext_memory = true;
       continue;
     }
+    if (arg.rfind("--baseline=", 0) == 0) {
+      baseline = arg.substr(11);
+      continue;
+    }
     if (arg.rfind("--memory-hosts=", 0) == 0) {
       memory_hosts.clear();
       for (absl::string_view n : absl::StrSplit(arg.substr(15), ',')) {
@@ -252,7 +257,7 @@ int Run(int argc, char** argv) {
       }
       continue;
     }
-    std::fprintf(stderr, "usage: broker_bench [--samples=N] [--hosts=N] [--clients=N] [--seconds=N] [--memory-hosts=A,B]\n");
+    std::fprintf(stderr, "usage: broker_bench [--samples=N] [--hosts=N] [--clients=N] [--seconds=N] [--memory-hosts=A,B] [--plaintext-memory] [--baseline=BROKER]\n");
     return 2;
   }
   // Thousands of connections on both sides.
@@ -261,6 +266,7 @@ int Run(int argc, char** argv) {
   std::string broker_binary = std::string(argv[0]) + ".runfiles/coold/services/broker/broker";
   testing::TestKeys keys;
   std::string socket_path = keys.Path("broker.sock");
+  std::string current = broker_binary;
   auto start_broker = [&](bool plaintext = false) {
     std::vector<std::string> env = {"BROKER_UNIX_SOCKET=" + socket_path, "BROKER_GRPC_BIND=127.0.0.1:0",
                                     "BROKER_JWT_KEYS=" + keys.KeySpec()};
@@ -270,9 +276,15 @@ int Run(int argc, char** argv) {
       env.push_back("BROKER_TLS_CERT=" + keys.Path("tls.crt"));
       env.push_back("BROKER_TLS_KEY=" + keys.Path("tls.key"));
     }
-    return std::make_unique<testing::BrokerUnderTest>(env, broker_binary);
+    return std::make_unique<testing::BrokerUnderTest>(env, current);
   };
   std::printf("broker_bench: %d cores, TLS on every gRPC connection\n", static_cast<int>(std::thread::hardware_concurrency()));
+  // With --baseline, every part runs for the baseline binary first, then for this build's.
+  std::vector<std::pair<std::string, std::string>> brokers = {{"this build", broker_binary}};
+  if (!baseline.empty()) brokers.insert(brokers.begin(), {"baseline", baseline});
+  for (const auto& [label, binary] : brokers) {
+  current = binary;
+  std::printf("\n=== %s: %s\n", label.c_str(), binary.c_str());
 
   // 1. Round trip against the floor.
   {
@@ -412,6 +424,7 @@ int Run(int argc, char** argv) {
                 plaintext ? " (plaintext, for comparison)" : " (TLS)", base, rss, static_cast<double>(rss - base) / n);
   }
   }
+  }  // brokers
   return 0;
 }
 

@@ -163,6 +163,9 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     shared_->to_grpc(fds[1]);
     up_ = std::make_unique<char[]>(kChunk);
     down_ = std::make_unique<char[]>(kChunk);
+    // The preface is owed from now: a peer that sends nothing is refused at its deadline.
+    size_t none = 0;
+    Arm(guard_.Feed(std::string_view(), Clock::now(), &none));
     ReadPeer();
     ReadGrpc();
   }

@@ -83,7 +83,9 @@ void H2Guard::EndStream(uint32_t stream_id) {
 H2Guard::Verdict H2Guard::Pending() const {
   Verdict v;
   auto earliest = Clock::time_point::max();
-  if (preface_have_ < kPreface.size()) earliest = std::min(earliest, preface_started_ + limits_.frame_deadline);
+  if (started_ && preface_have_ < kPreface.size()) {
+    earliest = std::min(earliest, preface_started_ + limits_.frame_deadline);
+  }
   if (header_have_ > 0) earliest = std::min(earliest, frame_started_ + limits_.frame_deadline);
   if (block_stream_ != 0) earliest = std::min(earliest, block_started_ + limits_.frame_deadline);
   for (const PartialMessage& p : partial_) {
@@ -110,6 +112,11 @@ H2Guard::Verdict H2Guard::Expired(Clock::time_point now) {
 H2Guard::Verdict H2Guard::Feed(std::string_view data, Clock::time_point now, size_t* forward) {
   *forward = 0;
   if (refused_) return refusal_;
+  if (!started_) {
+    // The preface is owed from the first call on, bytes or not.
+    started_ = true;
+    preface_started_ = now;
+  }
   const auto* p = reinterpret_cast<const uint8_t*>(data.data());
   const size_t size = data.size();
   size_t at = 0;
@@ -117,7 +124,6 @@ H2Guard::Verdict H2Guard::Feed(std::string_view data, Clock::time_point now, siz
   size_t frame_begin = 0;
   while (at < size) {
     if (preface_have_ < kPreface.size()) {
-      if (preface_have_ == 0) preface_started_ = now;
       size_t n = std::min(size - at, kPreface.size() - preface_have_);
       if (data.substr(at, n) != kPreface.substr(preface_have_, n)) {
         return Refuse(GuardRefusal::kPreface, H2Error::kProtocolError);

@@ -30,8 +30,9 @@
 //                   than their budget
 //   partial_messages more streams in the middle of a message than the  [ENHANCE_YOUR_CALM]
 //                   guard tracks (the server allows 4 concurrent streams)
-//   frame_deadline  a frame, the preface or a header block begun and   [ENHANCE_YOUR_CALM]
-//                   not finished within 10 s
+//   frame_deadline  a frame or a header block begun and not finished   [ENHANCE_YOUR_CALM]
+//                   within 10 s; the preface not whole 10 s after the
+//                   connection was ready
 //   message_deadline a gRPC message begun and not finished within 30 s [ENHANCE_YOUR_CALM]
 // The listener (guarded_listener.h) adds tls_handshake and connection_cap.
 #ifndef COOLD_SERVICES_BROKER_H2_GUARD_H_
@@ -131,7 +132,9 @@ class H2Guard {
 
   // The next `data` the peer sent, at `now`. `*forward` is set to how many of its
   // leading bytes may be given to gRPC: all of them unless refused, then those before
-  // the frame that was refused. After a refusal every further call refuses again.
+  // the frame that was refused. After a refusal every further call refuses again. The
+  // first call, empty or not, starts the preface's deadline: the listener makes one
+  // when the connection is ready, so a peer that sends nothing is refused too.
   Verdict Feed(std::string_view data, Clock::time_point now, size_t* forward);
   // At a deadline a verdict gave: refuses when anything is still partly received.
   Verdict Expired(Clock::time_point now);
@@ -171,6 +174,7 @@ class H2Guard {
   const H2GuardLimits limits_;
   bool refused_ = false;
   Verdict refusal_;
+  bool started_ = false;
   size_t preface_have_ = 0;
   Clock::time_point preface_started_;
   // The current frame: its header as it arrives, then what is parsed of it.

@@ -136,6 +136,18 @@ TEST(H2GuardTest, AHalfHeaderAndAHalfPrefaceHaveTheFrameDeadline) {
   EXPECT_EQ(preface.Expired(t0 + seconds(10)).reason, GuardRefusal::kFrameDeadline);
 }
 
+TEST(H2GuardTest, ThePrefaceIsOwedFromTheFirstCallEvenEmpty) {
+  H2Guard silent;
+  Fed f = Feed(silent, "", t0);
+  EXPECT_EQ(f.verdict.kind, Kind::kDeadline);
+  EXPECT_EQ(f.verdict.deadline, t0 + seconds(10));
+  EXPECT_EQ(silent.Expired(t0 + seconds(10)).reason, GuardRefusal::kFrameDeadline);
+  // Once the preface and a whole frame are in, nothing is owed.
+  H2Guard honest;
+  Feed(honest, "", t0);
+  EXPECT_EQ(Feed(honest, h2::Preface() + h2::Settings(), t0 + seconds(1)).verdict.kind, Kind::kOk);
+}
+
 TEST(H2GuardTest, AMessageBegunHasTheMessageDeadlineBetweenWholeFrames) {
   H2Guard guard;
   Fed f = Feed(guard, Opening() + h2::Frame(h2::kData, 0, 1, h2::GrpcPrefix(1 << 20) + std::string(1024, 'x')), t0);

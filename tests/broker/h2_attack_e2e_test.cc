@@ -328,6 +328,32 @@ TEST_P(H2AttackTest, AFrameCutShortAfterTheHelloIsClosedAtTheFrameDeadline) {
   ExpectUnharmed(2048);
 }
 
+// Connections that send nothing: one that never starts TLS (with TLS on), one that never
+// sends the HTTP/2 preface. Each is closed 10 s after it connected (or finished TLS).
+TEST_P(H2AttackTest, SilentPeersAreClosedAtTheirDeadline) {
+  RawH2Client bare(broker_->port(), "");
+  ASSERT_TRUE(bare.connected());
+  auto after_tls = Attacker();
+  RawH2Client::Ending bare_end;
+  std::thread wait_bare([&] { bare_end = bare.ReadUntilClosed(std::chrono::seconds(20)); });
+  RawH2Client::Ending e = after_tls->ReadUntilClosed(std::chrono::seconds(20));
+  wait_bare.join();
+  for (const RawH2Client::Ending* end : {&bare_end, &e}) {
+    EXPECT_TRUE(end->closed);
+    EXPECT_GT(end->seconds, 8);
+    EXPECT_LT(end->seconds, 14);
+  }
+  EXPECT_EQ(h2::GoawayCode(e.received), kGoawayEnhanceYourCalm);
+  if (GetParam().tls) {
+    EXPECT_EQ(Refusals("grpc_tls_handshake"), 1);
+    EXPECT_EQ(Refusals("grpc_frame_deadline"), 1);
+  } else {
+    EXPECT_EQ(h2::GoawayCode(bare_end.received), kGoawayEnhanceYourCalm);
+    EXPECT_EQ(Refusals("grpc_frame_deadline"), 2);
+  }
+  ExpectUnharmed(2048);
+}
+
 TEST_P(H2AttackTest, AMessageBegunAndNotFinishedIsClosedAtTheMessageDeadline) {
   auto attacker = Attacker();
   // 1 KiB sent of a 64 KiB message, in whole frames: no frame is left open.

@@ -2,18 +2,18 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cstring>
-#include <type_traits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio/local/stream_protocol.hpp"
-#include "boost/asio/ssl/stream.hpp"
+#include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
-#include "boost/asio/write.hpp"
 #include "privsep/log.h"
 #include "services/http/server.h"
 
@@ -65,8 +65,11 @@ absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeGrpcTlsContext(const std
   if (!ctx.ok()) return ctx.status();
   SSL_CTX* native = (*ctx)->native_handle();
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
-  // An idle connection keeps no 17 KiB record buffers (thousands of idle hosts).
-  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // An idle connection keeps no 17 KiB record buffers (thousands of idle hosts). Writes
+  // may complete in part, and a write retried after WANT_WRITE may come from another
+  // address (the same bytes): the listener drives OpenSSL on a non-blocking socket.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_alpn_select_cb(native, SelectH2, nullptr);
   return ctx;
 }
@@ -96,19 +99,25 @@ struct GuardedListener::Shared {
 namespace {
 
 using Shared = GuardedListener::Shared;
-using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
-using PlainStream = asio::ip::tcp::socket;
 
-// One peer's connection. Every handler runs on the connection's strand (the executor of
-// its sockets and timers).
-template <typename Stream>
-class Connection : public std::enable_shared_from_this<Connection<Stream>> {
-  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
-  // Read in pieces of this size each way: small, since thousands of connections idle.
-  static constexpr size_t kChunk = 4096;
+// Each read takes up to this much, into the thread's scratch buffer: a connection holds
+// a buffer only while a write of what it read cannot complete (thousands idle).
+constexpr size_t kChunk = 16384;
+// Reads in a row before a connection lets others of its thread run.
+constexpr int kReadsPerTurn = 16;
 
+char* Scratch() {
+  thread_local std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kChunk);
+  return buffer.get();
+}
+
+// One peer's connection. OpenSSL (or plain send/recv) runs directly on the non-blocking
+// socket and Asio only says when the socket is ready, so an idle connection holds no
+// buffer: OpenSSL's record buffers are released (SSL_MODE_RELEASE_BUFFERS) and the
+// listener's come from Scratch(). Every handler runs on the connection's strand.
+class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<Shared> shared, Stream peer, std::string address)
+  Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket peer, std::string address)
       : shared_(std::move(shared)),
         peer_(std::move(peer)),
         grpc_(peer_.get_executor()),
@@ -117,33 +126,54 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         address_(std::move(address)) {
     ++shared_->stats->open;
   }
-  ~Connection() { --shared_->stats->open; }
+  ~Connection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    --shared_->stats->open;
+  }
 
   void Start() {
-    if constexpr (kTls) {
-      deadline_.expires_after(kTlsHandshakeDeadline);
-      deadline_.async_wait([self = this->shared_from_this()](const error_code& ec) {
-        if (ec || self->handshaken_ || self->closed_) return;
-        self->shared_->Refused(GuardRefusal::kTlsHandshake, self->address_, {{"error", "deadline"}});
-        self->Close();
-      });
-      peer_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](const error_code& ec) {
-        if (self->closed_) return;
-        self->handshaken_ = true;
-        self->deadline_.cancel();
-        if (ec) {
-          self->shared_->Refused(GuardRefusal::kTlsHandshake, self->address_, {{"error", ec.message()}});
-          return self->Close();
-        }
-        self->Begin();
-      });
-    } else {
-      Begin();
-    }
+    error_code ec;
+    peer_.non_blocking(true, ec);
+    if (ec) return Close();
+    if (shared_->tls == nullptr) return Begin();
+    ssl_ = SSL_new(shared_->tls->native_handle());
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, peer_.native_handle()) != 1) return Close();
+    SSL_set_accept_state(ssl_);
+    deadline_.expires_after(kTlsHandshakeDeadline);
+    deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->handshaken_ || self->closed_) return;
+      self->shared_->Refused(GuardRefusal::kTlsHandshake, self->address_, {{"error", "deadline"}});
+      self->Close();
+    });
+    Handshake();
   }
 
  private:
-  enum class State { kOpen, kRefusing, kClosed };
+  enum class Io { kDone, kWantRead, kWantWrite, kClosed };
+
+  void Handshake() {
+    if (closed_) return;
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      handshaken_ = true;
+      deadline_.cancel();
+      return Begin();
+    }
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      return peer_.async_wait(err == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+                              [self = shared_from_this()](const error_code& ec) {
+                                if (ec) return self->Close();
+                                self->Handshake();
+                              });
+    }
+    const char* reason = ERR_reason_error_string(ERR_get_error());
+    ERR_clear_error();
+    handshaken_ = true;
+    deadline_.cancel();
+    shared_->Refused(GuardRefusal::kTlsHandshake, address_, {{"error", reason != nullptr ? reason : "closed"}});
+    Close();
+  }
 
   void Begin() {
     int fds[2];
@@ -161,67 +191,192 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     // Recorded before gRPC can name the connection.
     shared_->peers->Set(fds[1], address_);
     shared_->to_grpc(fds[1]);
-    up_ = std::make_unique<char[]>(kChunk);
-    down_ = std::make_unique<char[]>(kChunk);
     // The preface is owed from now: a peer that sends nothing is refused at its deadline.
     size_t none = 0;
     Arm(guard_.Feed(std::string_view(), Clock::now(), &none));
-    ReadPeer();
-    ReadGrpc();
+    PumpUp();
+    PumpDown();
+  }
+
+  Io PeerRead(char* buf, size_t size, size_t* n) {
+    if (ssl_ != nullptr) {
+      int r = SSL_read(ssl_, buf, static_cast<int>(size));
+      if (r > 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kDone;
+      }
+      return SslWants(r);
+    }
+    for (;;) {
+      ssize_t r = recv(peer_.native_handle(), buf, size, 0);
+      if (r > 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kDone;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? Io::kWantRead : Io::kClosed;
+    }
+  }
+
+  // SSL_MODE_ENABLE_PARTIAL_WRITE: `*n` may be less than `size`. A write that wants the
+  // socket is retried with the same bytes (from down_pending_).
+  Io PeerWrite(const char* buf, size_t size, size_t* n) {
+    if (ssl_ != nullptr) {
+      int r = SSL_write(ssl_, buf, static_cast<int>(size));
+      if (r > 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kDone;
+      }
+      return SslWants(r);
+    }
+    for (;;) {
+      ssize_t r = send(peer_.native_handle(), buf, size, MSG_NOSIGNAL);
+      if (r >= 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kDone;
+      }
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? Io::kWantWrite : Io::kClosed;
+    }
+  }
+
+  Io SslWants(int r) {
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ) return Io::kWantRead;
+    if (err == SSL_ERROR_WANT_WRITE) return Io::kWantWrite;
+    ERR_clear_error();
+    return Io::kClosed;
+  }
+
+  // Waits for the peer's socket, then runs `next` (PumpUp or PumpDown). A TLS write can
+  // want a read and the other way round (a key update): each pump waits for what
+  // OpenSSL asked.
+  void WaitPeer(Io want, void (Connection::*next)()) {
+    peer_.async_wait(want == Io::kWantRead ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+                     [self = shared_from_this(), next](const error_code& ec) {
+                       if (self->closed_) return;
+                       if (ec) return self->Close();
+                       ((*self).*next)();
+                     });
+  }
+  void WaitGrpc(asio::socket_base::wait_type what, void (Connection::*next)()) {
+    grpc_.async_wait(what, [self = shared_from_this(), next](const error_code& ec) {
+      if (self->closed_) return;
+      // Refusing, gRPC's side is closed on purpose: the pumps go on to the GOAWAY.
+      if (ec && !self->refusing_) return self->Close();
+      ((*self).*next)();
+    });
+  }
+
+  // Writes to gRPC's end what it takes now; false when that end is gone.
+  bool ToGrpc(const char* data, size_t size, size_t* sent) {
+    *sent = 0;
+    while (*sent < size) {
+      ssize_t w = send(grpc_.native_handle(), data + *sent, size - *sent, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (w < 0) return false;
+      *sent += static_cast<size_t>(w);
+    }
+    return true;
+  }
+
+  // An idle connection keeps no buffer: the string's memory goes back.
+  static void Release(std::string& buffer) { std::string().swap(buffer); }
+  void Yield(void (Connection::*next)()) {
+    asio::post(peer_.get_executor(), [self = shared_from_this(), next] {
+      if (!self->closed_) ((*self).*next)();
+    });
   }
 
   // Peer -> guard -> gRPC. Once refusing, what the peer sends is read and dropped.
-  void ReadPeer() {
-    peer_.async_read_some(asio::buffer(up_.get(), kChunk), [self = this->shared_from_this()](const error_code& ec,
-                                                                                           size_t n) {
-      if (self->closed_) return;
-      if (ec) return self->Close();
-      if (self->refusing_) return self->ReadPeer();
-      size_t forward = 0;
-      H2Guard::Verdict v = self->guard_.Feed(std::string_view(self->up_.get(), n), Clock::now(), &forward);
-      if (v.kind == H2Guard::Verdict::Kind::kRefuse) {
-        self->Refuse(v);
-        return self->ReadPeer();
+  void PumpUp() {
+    for (int turn = 0; turn < kReadsPerTurn; ++turn) {
+      if (closed_) return;
+      if (refusing_) Release(up_pending_);
+      if (!up_pending_.empty()) {
+        size_t sent = 0;
+        if (!ToGrpc(up_pending_.data(), up_pending_.size(), &sent)) return Close();
+        up_pending_.erase(0, sent);
+        if (!up_pending_.empty()) return WaitGrpc(asio::socket_base::wait_write, &Connection::PumpUp);
+        Release(up_pending_);
       }
-      self->Arm(v);
-      asio::async_write(self->grpc_, asio::buffer(self->up_.get(), forward),
-                        [self](const error_code& ec, size_t) {
-                          if (self->closed_) return;
-                          if (ec && !self->refusing_) return self->Close();
-                          self->ReadPeer();
-                        });
-    });
+      char* buf = Scratch();
+      size_t n = 0;
+      Io io = PeerRead(buf, kChunk, &n);
+      if (io == Io::kClosed) return Close();
+      if (io != Io::kDone) return WaitPeer(io, &Connection::PumpUp);
+      if (refusing_) continue;
+      size_t forward = 0;
+      H2Guard::Verdict v = guard_.Feed(std::string_view(buf, n), Clock::now(), &forward);
+      if (v.kind == H2Guard::Verdict::Kind::kRefuse) {
+        Refuse(v);
+        continue;
+      }
+      Arm(v);
+      // What the socketpair does not take now waits in up_pending_, and the peer is not
+      // read again until it is taken: gRPC's pace is the peer's.
+      size_t sent = 0;
+      if (!ToGrpc(buf, forward, &sent)) return Close();
+      up_pending_.assign(buf + sent, forward - sent);
+    }
+    Yield(&Connection::PumpUp);
   }
 
   // gRPC -> peer. Once refusing: only up to the end of the frame under way, then the
   // GOAWAY.
-  void ReadGrpc() {
-    grpc_.async_read_some(asio::buffer(down_.get(), kChunk), [self = this->shared_from_this()](const error_code& ec,
-                                                                                             size_t n) {
-      if (self->closed_) return;
-      if (ec) {
-        // gRPC closed its side: at a frame boundary the GOAWAY can still go out.
-        if (self->refusing_ && self->server_frames_.ToBoundary() == 0) return self->SendGoaway();
-        return self->Close();
+  void PumpDown() {
+    for (int turn = 0; turn < kReadsPerTurn; ++turn) {
+      if (closed_) return;
+      if (!down_pending_.empty()) {
+        size_t n = 0;
+        Io io = PeerWrite(down_pending_.data(), down_pending_.size(), &n);
+        if (io == Io::kClosed) return Close();
+        if (io != Io::kDone) return WaitPeer(io, &Connection::PumpDown);
+        down_pending_.erase(0, n);
+        if (!down_pending_.empty()) continue;
+        Release(down_pending_);
       }
-      size_t give = n;
-      if (self->refusing_) {
+      if (goaway_sent_) return Linger();
+      if (refusing_ && server_frames_.ToBoundary() == 0) {
+        goaway_sent_ = true;
+        error_code ignored;
+        grpc_.close(ignored);
+        down_pending_ = goaway_;
+        continue;
+      }
+      char* buf = Scratch();
+      ssize_t r = recv(grpc_.native_handle(), buf, kChunk, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return WaitGrpc(asio::socket_base::wait_read, &Connection::PumpDown);
+      }
+      if (r <= 0) {
+        // gRPC closed its side. Refusing and between frames: the GOAWAY still goes out
+        // (the check above, next turn); otherwise the peer is closed too.
+        if (refusing_ && server_frames_.ToBoundary() == 0) continue;
+        return Close();
+      }
+      size_t give = static_cast<size_t>(r);
+      if (refusing_) {
         give = 0;
-        while (give < n && self->server_frames_.ToBoundary() > 0) {
-          size_t k = std::min(n - give, self->server_frames_.ToBoundary());
-          self->server_frames_.Consume(reinterpret_cast<const uint8_t*>(self->down_.get() + give), k);
+        while (give < static_cast<size_t>(r) && server_frames_.ToBoundary() > 0) {
+          size_t k = std::min(static_cast<size_t>(r) - give, server_frames_.ToBoundary());
+          server_frames_.Consume(reinterpret_cast<const uint8_t*>(buf + give), k);
           give += k;
         }
       } else {
-        self->server_frames_.Consume(reinterpret_cast<const uint8_t*>(self->down_.get()), n);
+        server_frames_.Consume(reinterpret_cast<const uint8_t*>(buf), give);
       }
-      asio::async_write(self->peer_, asio::buffer(self->down_.get(), give), [self](const error_code& ec, size_t) {
-        if (self->closed_) return;
-        if (ec) return self->Close();
-        if (self->refusing_ && self->server_frames_.ToBoundary() == 0) return self->SendGoaway();
-        self->ReadGrpc();
-      });
-    });
+      size_t n = 0;
+      Io io = PeerWrite(buf, give, &n);
+      if (io == Io::kClosed) return Close();
+      // Not written, or in part: the rest waits in down_pending_ (a TLS write that wants
+      // the socket is retried with the same bytes, from there).
+      if (io != Io::kDone) n = 0;
+      down_pending_.assign(buf + n, give - n);
+    }
+    Yield(&Connection::PumpDown);
   }
 
   void Arm(const H2Guard::Verdict& v) {
@@ -233,7 +388,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     if (v.deadline == armed_) return;
     armed_ = v.deadline;
     deadline_.expires_at(v.deadline);
-    deadline_.async_wait([self = this->shared_from_this()](const error_code& ec) {
+    deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->closed_ || self->refusing_) return;
       self->armed_ = Clock::time_point::max();
       H2Guard::Verdict e = self->guard_.Expired(Clock::now());
@@ -250,31 +405,25 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
                      {{"code", static_cast<uint32_t>(v.code)}, {"last_stream", guard_.last_stream_id()}});
     goaway_ = guard_.Goaway(v);
     // gRPC reads the end of the stream and drops the connection, its streams and buffers;
-    // what it wrote before is forwarded up to a frame boundary, then the GOAWAY.
+    // what it wrote before is forwarded up to a frame boundary (PumpDown), then the GOAWAY.
     error_code ignored;
     grpc_.shutdown(asio::socket_base::shutdown_send, ignored);
     linger_.expires_after(kRefusalLinger * 2);
-    linger_.async_wait([self = this->shared_from_this()](const error_code& ec) {
+    linger_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (!ec) self->Close();
     });
   }
 
-  void SendGoaway() {
-    if (goaway_sent_) return;
-    goaway_sent_ = true;
+  // The GOAWAY is out. The peer's side stays readable (PumpUp drops what comes) until the
+  // linger ends: closing with unread bytes would reset the connection and could lose it.
+  void Linger() {
+    if (lingering_) return;
+    lingering_ = true;
     error_code ignored;
-    grpc_.close(ignored);
-    asio::async_write(peer_, asio::buffer(goaway_), [self = this->shared_from_this()](const error_code& ec, size_t) {
-      if (self->closed_) return;
-      if (ec) return self->Close();
-      // The peer's side stays readable (ReadPeer drops what comes) until the linger ends:
-      // closing with unread bytes would reset the connection and could lose the GOAWAY.
-      error_code ignored;
-      self->peer_.lowest_layer().shutdown(asio::socket_base::shutdown_send, ignored);
-      self->linger_.expires_after(kRefusalLinger);
-      self->linger_.async_wait([self](const error_code& ec) {
-        if (!ec) self->Close();
-      });
+    peer_.shutdown(asio::socket_base::shutdown_send, ignored);
+    linger_.expires_after(kRefusalLinger);
+    linger_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (!ec) self->Close();
     });
   }
 
@@ -282,27 +431,30 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     if (closed_) return;
     closed_ = true;
     error_code ignored;
-    peer_.lowest_layer().close(ignored);
+    peer_.close(ignored);
     grpc_.close(ignored);
     deadline_.cancel();
     linger_.cancel();
   }
 
   std::shared_ptr<Shared> shared_;
-  Stream peer_;
+  asio::ip::tcp::socket peer_;
   asio::local::stream_protocol::socket grpc_;
   asio::steady_timer deadline_;
   asio::steady_timer linger_;
   const std::string address_;
+  SSL* ssl_ = nullptr;
   H2Guard guard_;
   H2FrameBoundary server_frames_;
-  std::unique_ptr<char[]> up_;
-  std::unique_ptr<char[]> down_;
+  // Bytes read but not yet written on: empty (no allocation) while the connection idles.
+  std::string up_pending_;
+  std::string down_pending_;
   Clock::time_point armed_ = Clock::time_point::max();
   std::string goaway_;
   bool handshaken_ = false;
   bool refusing_ = false;
   bool goaway_sent_ = false;
+  bool lingering_ = false;
   bool closed_ = false;
 };
 
@@ -327,12 +479,7 @@ void Accept(std::shared_ptr<Shared> shared) {
           socket.close(ignored);
         } else {
           socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-          if (shared->tls) {
-            std::make_shared<Connection<TlsStream>>(shared, TlsStream(std::move(socket), *shared->tls), address)
-                ->Start();
-          } else {
-            std::make_shared<Connection<PlainStream>>(shared, std::move(socket), address)->Start();
-          }
+          std::make_shared<Connection>(shared, std::move(socket), address)->Start();
         }
         Accept(shared);
       });
@@ -343,6 +490,9 @@ void Accept(std::shared_ptr<Shared> shared) {
 GuardedListener::GuardedListener(privsep::UniqueFd listen_fd, std::shared_ptr<asio::ssl::context> tls,
                                  std::function<void(int fd)> to_grpc, PeerAddresses* peers)
     : io_(kGuardThreads), shared_(std::make_shared<Shared>(io_, std::move(tls), std::move(to_grpc), peers, &stats_)) {
+  // OpenSSL writes to the socket with write(2): a peer gone must be an error (EPIPE),
+  // not a signal that ends the broker.
+  signal(SIGPIPE, SIG_IGN);
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);

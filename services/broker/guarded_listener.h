@@ -1,5 +1,5 @@
-// The broker's gRPC port: accepts hosts' TCP connections itself, does TLS (OpenSSL
-// through Boost.Asio, ALPN "h2") or plaintext, runs H2Guard (h2_guard.h) on every byte
+// The broker's gRPC port: accepts hosts' TCP connections itself, does TLS (OpenSSL on
+// the non-blocking socket, Boost.Asio only waiting for readiness; ALPN "h2") or plaintext, runs H2Guard (h2_guard.h) on every byte
 // a peer sends, and hands gRPC one end of a socketpair per connection
 // (grpc::AddInsecureChannelFromFd), forwarding what the guard lets through. What gRPC
 // writes goes back to the peer unchanged; the listener follows its frame boundaries only
@@ -12,6 +12,8 @@
 // kMaxConnections (a connection beyond it is accepted and closed at once).
 //
 // It runs on its own io_context with kGuardThreads threads, each connection on a strand.
+// An idle connection holds no buffer: reads go to a per-thread scratch buffer, and only
+// what a socket does not take at once is kept until it does.
 #ifndef COOLD_SERVICES_BROKER_GUARDED_LISTENER_H_
 #define COOLD_SERVICES_BROKER_GUARDED_LISTENER_H_
 

@@ -54,6 +54,12 @@ int SelectH2(SSL*, const unsigned char** out, unsigned char* outlen, const unsig
 std::string PeerName(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address a = endpoint.address();
   if (a.is_v4()) return absl::StrCat("ipv4:", a.to_string(), ":", endpoint.port());
+  // An IPv4 peer of the dual-stack socket ([::] or 0.0.0.0 binds): named as IPv4, as
+  // gRPC names it.
+  if (a.to_v6().is_v4_mapped()) {
+    return absl::StrCat("ipv4:", asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string(), ":",
+                        endpoint.port());
+  }
   return absl::StrCat("ipv6:[", a.to_string(), "]:", endpoint.port());
 }
 

@@ -471,3 +471,37 @@ INSTANTIATE_TEST_SUITE_P(TlsAndPlaintext, H2AttackTest, ::testing::Values(Mode{t
 
 }  // namespace
 }  // namespace coolify::testing
+
+namespace coolify::testing {
+namespace {
+
+// BROKER_GRPC_BIND's wildcard listens on IPv6 and IPv4 both, as gRPC's own listener did,
+// and an IPv4 host is named by its IPv4 address.
+TEST(GuardedListenerBindTest, AWildcardBindServesIPv4AndIPv6) {
+  TestKeys keys;
+  const std::string unix_socket = keys.Path("broker.sock");
+  BrokerUnderTest broker({"BROKER_UNIX_SOCKET=" + unix_socket, "BROKER_GRPC_BIND=0.0.0.0:0",
+                          "BROKER_TLS_CERT=" + keys.Path("tls.crt"), "BROKER_TLS_KEY=" + keys.Path("tls.key"),
+                          "BROKER_JWT_KEYS=" + keys.KeySpec()});
+  ASSERT_TRUE(broker.listening()) << broker.log();
+  FakeHost::Options o;
+  o.host_id = "host-v4";
+  o.token = SignJwt("ES256", "es", keys.Read("es.key"), Claims("host-v4", AllCaps()));
+  o.target = absl::StrCat("127.0.0.1:", broker.port());
+  o.root_pem = keys.Read("tls.crt");
+  FakeHost host(o, FakeHost::Echo());
+  ASSERT_TRUE(host.WaitAdmitted()) << broker.log();
+  EXPECT_TRUE(broker.WaitForLog("host host-v4 connected from ipv4:127.0.0.1:")) << broker.log();
+
+  int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(static_cast<uint16_t>(broker.port()));
+  addr.sin6_addr = in6addr_loopback;
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  close(fd);
+}
+
+}  // namespace
+}  // namespace coolify::testing

@@ -2,6 +2,8 @@
 // container- and image-controlled strings) and its printing of a result
 // (services/commands/json_value.h). No input may crash; what reads prints, and what
 // prints reads back as the same value (numbers to within a few units in the last place).
+// ReprintJson, the REST API's one pass, refuses exactly what ParseJsonValue refuses and
+// prints what reads back as ParseJsonValue's value.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -62,7 +64,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<google::protobuf::Value> value = coolify::commands::ParseJsonValue(text);
+  absl::StatusOr<std::string> reprinted = coolify::commands::ReprintJson(text);
+  if (value.ok() != reprinted.ok()) abort();
   if (!value.ok()) return 0;
+  absl::StatusOr<google::protobuf::Value> reread = coolify::commands::ParseJsonValue(*reprinted);
+  if (!reread.ok() || !Same(*value, *reread)) abort();
   absl::StatusOr<std::string> printed = coolify::commands::JsonValueText(*value);
   if (!printed.ok()) abort();  // JSON text holds no NaN or infinity
   absl::StatusOr<google::protobuf::Value> again = coolify::commands::ParseJsonValue(*printed);

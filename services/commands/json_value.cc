@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/strutil.h"
+#include "boost/json/monotonic_resource.hpp"
 #include "boost/json/parse.hpp"
 #include "boost/json/value.hpp"
 
@@ -68,10 +71,20 @@ void AppendEscape(uint32_t unit, std::string& out) {
   absl::StrAppend(&out, "\\u", absl::Hex(unit, absl::kZeroPad4));
 }
 
+// Bytes printed as they are, in runs: printable ASCII but '"', '\\', '<' and '>'.
+bool Plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>'; }
+
 // `text` is UTF-8 (Value strings are, and ParseJsonValue checks it).
-void AppendString(const std::string& text, std::string& out) {
+void AppendString(std::string_view text, std::string& out) {
   out.push_back('"');
   for (size_t i = 0; i < text.size();) {
+    size_t plain = i;
+    while (plain < text.size() && Plain(static_cast<unsigned char>(text[plain]))) ++plain;
+    if (plain > i) {
+      out.append(text.data() + i, plain - i);
+      i = plain;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(text[i]);
     switch (c) {
       case '"': out += "\\\""; ++i; continue;
@@ -85,7 +98,7 @@ void AppendString(const std::string& text, std::string& out) {
     }
     const size_t length = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
     if (i + length > text.size()) {  // not UTF-8: passed on as it is
-      out.append(text, i, std::string::npos);
+      out.append(text.data() + i, text.size() - i);
       break;
     }
     uint32_t cp = length == 1 ? c : length == 2 ? c & 0x1f : length == 3 ? c & 0x0f : c & 0x07;
@@ -98,11 +111,25 @@ void AppendString(const std::string& text, std::string& out) {
         AppendEscape(cp, out);
       }
     } else {
-      out.append(text, i, length);
+      out.append(text.data() + i, length);
     }
     i += length;
   }
   out.push_back('"');
+}
+
+// A number as protobuf prints a double: its shortest round-trip form (SimpleDtoa). An
+// integer below 1e15 takes printf's "%.15g", which spells it as its digits, so it is
+// spelled so without printf; -0 is left to SimpleDtoa ("-0").
+absl::Status AppendNumber(double number, std::string& out) {
+  if (!std::isfinite(number)) return absl::InvalidArgumentError("a number JSON cannot hold");
+  if (std::fabs(number) < 1e15 && number == std::trunc(number) && !(number == 0 && std::signbit(number))) {
+    absl::StrAppend(&out, static_cast<int64_t>(number));
+    return absl::OkStatus();
+  }
+  char buffer[google::protobuf::kDoubleToBufferSize];
+  out += google::protobuf::DoubleToBuffer(number, buffer);
+  return absl::OkStatus();
 }
 
 absl::Status Append(const google::protobuf::Value& value, std::string& out) {
@@ -114,12 +141,8 @@ absl::Status Append(const google::protobuf::Value& value, std::string& out) {
     case google::protobuf::Value::kBoolValue:
       out += value.bool_value() ? "true" : "false";
       return absl::OkStatus();
-    case google::protobuf::Value::kNumberValue: {
-      const double number = value.number_value();
-      if (!std::isfinite(number)) return absl::InvalidArgumentError("a number JSON cannot hold");
-      out += google::protobuf::SimpleDtoa(number);
-      return absl::OkStatus();
-    }
+    case google::protobuf::Value::kNumberValue:
+      return AppendNumber(value.number_value(), out);
     case google::protobuf::Value::kStringValue:
       AppendString(value.string_value(), out);
       return absl::OkStatus();
@@ -151,6 +174,63 @@ absl::Status Append(const google::protobuf::Value& value, std::string& out) {
   return absl::OkStatus();
 }
 
+// What Append prints for the Value that Convert makes of `value`, members in `value`'s
+// order.
+absl::Status AppendJson(const json::value& value, std::string& out) {
+  switch (value.kind()) {
+    case json::kind::null:
+      out += "null";
+      return absl::OkStatus();
+    case json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      return absl::OkStatus();
+    case json::kind::int64:
+      return AppendNumber(static_cast<double>(value.get_int64()), out);
+    case json::kind::uint64:
+      return AppendNumber(static_cast<double>(value.get_uint64()), out);
+    case json::kind::double_:
+      return AppendNumber(value.get_double(), out);
+    case json::kind::string:
+      AppendString(std::string_view(value.get_string().data(), value.get_string().size()), out);
+      return absl::OkStatus();
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const json::value& element : value.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (absl::Status s = AppendJson(element, out); !s.ok()) return s;
+      }
+      out.push_back(']');
+      return absl::OkStatus();
+    }
+    case json::kind::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const json::key_value_pair& member : value.get_object()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendString(std::string_view(member.key().data(), member.key().size()), out);
+        out.push_back(':');
+        if (absl::Status s = AppendJson(member.value(), out); !s.ok()) return s;
+      }
+      out.push_back('}');
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Boost.JSON's reading of `text` with ParseJsonValue's limits, its nodes in `storage`.
+absl::StatusOr<json::value> Read(std::string_view text, json::storage_ptr storage) {
+  json::parse_options options;
+  options.max_depth = kMaxJsonValueDepth;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec, std::move(storage), options);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("not JSON: ", ec.message()));
+  return parsed;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> JsonValueText(const google::protobuf::Value& value) {
@@ -160,14 +240,26 @@ absl::StatusOr<std::string> JsonValueText(const google::protobuf::Value& value) 
 }
 
 absl::StatusOr<google::protobuf::Value> ParseJsonValue(std::string_view text) {
-  json::parse_options options;
-  options.max_depth = kMaxJsonValueDepth;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec, {}, options);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("not JSON: ", ec.message()));
+  absl::StatusOr<json::value> parsed = Read(text, {});
+  if (!parsed.ok()) return parsed.status();
   google::protobuf::Value value;
-  if (!Convert(parsed, &value)) return absl::InvalidArgumentError("not JSON: a number out of range");
+  if (!Convert(*parsed, &value)) return absl::InvalidArgumentError("not JSON: a number out of range");
   return value;
+}
+
+absl::StatusOr<std::string> ReprintJson(std::string_view text) {
+  // The document lives only for this call: its nodes come from one arena, released
+  // whole, instead of a heap allocation each.
+  unsigned char first_block[16 * 1024];
+  json::monotonic_resource arena(first_block, sizeof(first_block));
+  absl::StatusOr<json::value> parsed = Read(text, &arena);
+  if (!parsed.ok()) return parsed.status();
+  std::string out;
+  out.reserve(text.size() + text.size() / 8 + 16);
+  if (absl::Status s = AppendJson(*parsed, out); !s.ok()) {
+    return absl::InvalidArgumentError("not JSON: a number out of range");
+  }
+  return out;
 }
 
 }  // namespace coolify::commands

@@ -24,6 +24,14 @@ absl::StatusOr<google::protobuf::Value> ParseJsonValue(std::string_view text);
 // an error for a number JSON cannot hold (NaN, infinity).
 absl::StatusOr<std::string> JsonValueText(const google::protobuf::Value& value);
 
+// JsonValueText of ParseJsonValue's Value for `text`, without building the Value: the
+// same refusals and the same bytes for every string and number, with an object's
+// members in the order `text` gives them (a key given twice once, where it first
+// appears, with its last value) rather than in a map's order. For an answer relayed as
+// it came: on a container inspect, a fifth of the time of reading into a Value and
+// printing that.
+absl::StatusOr<std::string> ReprintJson(std::string_view text);
+
 }  // namespace coolify::commands
 
 #endif  // COOLD_SERVICES_COMMANDS_JSON_VALUE_H_

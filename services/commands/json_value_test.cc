@@ -135,5 +135,109 @@ TEST(JsonValueTextTest, EscapesEveryCodePointAsProtobufDoes) {
   EXPECT_EQ(mismatches, "");
 }
 
+// A text protobuf printed comes back byte for byte: ReprintJson keeps the text's member
+// order, which is the order protobuf's map printed them in.
+TEST(ReprintJsonTest, PrintsProtobufsTextAgain) {
+  std::mt19937 random(11);
+  const std::vector<std::string> pieces = {"\xc3\xa9", "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xef\xbf\xbd",
+                                           "</script>", "\"quoted\"", "back\\slash", "\x7f", "\x01"};
+  // Not -0: protobuf prints it "-0", which Boost.JSON reads as the integer 0, as the
+  // Value path does too (PrintsWhatTheValuePathPrints).
+  const std::vector<double> numbers = {0,   1,    -1,   0.5,  3.5,  -2.25,           1e21,           1e-7,
+                                       0.1, 1e15, 1e14, 536870912, 999999999999999.0, -123456789012.0, 9007199254740993.0};
+  auto random_string = [&] {
+    std::string text;
+    for (int i = 0, n = static_cast<int>(random() % 12); i < n; ++i) {
+      if (random() % 3 == 0) {
+        text += pieces[random() % pieces.size()];
+      } else {
+        text.push_back(static_cast<char>(random() % 128));
+      }
+    }
+    return text;
+  };
+  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v, int depth) {
+    switch (depth > 3 ? random() % 4 : random() % 6) {
+      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
+      case 1: v->set_bool_value(random() % 2); break;
+      case 2: v->set_number_value(numbers[random() % numbers.size()]); break;
+      case 3: v->set_string_value(random_string()); break;
+      case 4:
+        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) fill(v->mutable_list_value()->add_values(), depth + 1);
+        if (!v->has_list_value()) v->mutable_list_value();
+        break;
+      default:
+        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) {
+          fill(&(*v->mutable_struct_value()->mutable_fields())[random_string()], depth + 1);
+        }
+        if (!v->has_struct_value()) v->mutable_struct_value();
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    google::protobuf::Value value;
+    fill(&value, 0);
+    std::string theirs;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(value, &theirs).ok());
+    if (theirs.empty()) continue;  // a Value with no kind prints nothing
+    absl::StatusOr<std::string> ours = ReprintJson(theirs);
+    ASSERT_TRUE(ours.ok()) << ours.status() << " " << theirs;
+    ASSERT_EQ(*ours, theirs) << value.DebugString();
+  }
+}
+
+// Where member order does not come in (arrays, scalars), the bytes are exactly those of
+// reading into a Value and printing it, numbers read however Boost.JSON reads them.
+TEST(ReprintJsonTest, PrintsWhatTheValuePathPrints) {
+  for (const std::string& text : {
+           std::string(R"([-0, -0.0, 0.0, 1e0, 1.0, 0.1, 0.30000000000000004, 1e-7, 2.5e-300, 1.7976931348623157e308])"),
+           std::string(R"([18446744073709551615, -9223372036854775808, 9007199254740993, 999999999999999, 1000000000000000])"),
+           std::string(R"([123456.789e3, 4.9e-324, 3.14159265358979323846, 100000000000000000000000])"),
+           std::string(R"(["a\u0000b\u001f\u007f\u00ad\u2028\ud83d\ude00<>&'\\\"\/"])"),
+           std::string(R"([true, false, null, [], {}, [[[]]]])"),
+           std::string(R"("just a string")"),
+           std::string("\"\xc3\xa9\xe2\x80\xae\xf3\xa0\x80\x81\""),
+       }) {
+    absl::StatusOr<google::protobuf::Value> value = ParseJsonValue(text);
+    ASSERT_TRUE(value.ok()) << value.status() << " " << text;
+    absl::StatusOr<std::string> expected = JsonValueText(*value);
+    ASSERT_TRUE(expected.ok());
+    absl::StatusOr<std::string> ours = ReprintJson(text);
+    ASSERT_TRUE(ours.ok()) << ours.status() << " " << text;
+    EXPECT_EQ(*ours, *expected) << text;
+  }
+}
+
+TEST(ReprintJsonTest, KeepsAKeysLastValueWhereItFirstAppears) {
+  absl::StatusOr<std::string> ours = ReprintJson(R"({"a":1,"b":{"c":2,"c":[3]},"a":"last"})");
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  EXPECT_EQ(*ours, R"({"a":"last","b":{"c":[3]}})");
+  // What a Value keeps of it too.
+  absl::StatusOr<google::protobuf::Value> value = ParseJsonValue(R"({"a":1,"b":{"c":2,"c":[3]},"a":"last"})");
+  ASSERT_TRUE(value.ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*value, ByProtobuf(*ours)));
+}
+
+TEST(ReprintJsonTest, RefusesWhatParseJsonValueRefuses) {
+  for (const std::string& text : {std::string("{"), std::string("{\"a\":}"), std::string("\"\xff\""),
+                                 std::string(""), std::string("[1,]"), std::string("[1] x"),
+                                 std::string("[1e2148]"), std::string("{\"a\":-1e400}")}) {
+    EXPECT_FALSE(ParseJsonValue(text).ok()) << text;
+    EXPECT_FALSE(ReprintJson(text).ok()) << text;
+  }
+  std::string deep(kMaxJsonValueDepth + 1, '[');
+  deep += std::string(kMaxJsonValueDepth + 1, ']');
+  EXPECT_FALSE(ReprintJson(deep).ok());
+  std::string fits(kMaxJsonValueDepth, '[');
+  fits += std::string(kMaxJsonValueDepth, ']');
+  ASSERT_TRUE(ReprintJson(fits).ok());
+  EXPECT_EQ(*ReprintJson(fits), fits);
+  // Larger than the first block of the document's arena.
+  std::string big = "[";
+  for (int i = 0; i < 20000; ++i) absl::StrAppend(&big, i == 0 ? "" : ",", R"({"k":"v)", i, R"("})");
+  big += "]";
+  ASSERT_TRUE(ReprintJson(big).ok());
+  EXPECT_EQ(*ReprintJson(big), big);
+}
+
 }  // namespace
 }  // namespace coolify::commands

@@ -121,8 +121,17 @@ std::vector<int> CommandRouter::HandledVerbs() {
 }
 
 v1::CommandResult CommandRouter::Route(const v1::Command& command, Lane lane) {
+  return Counted(command, lane, nullptr);
+}
+
+v1::CommandResult CommandRouter::RouteToText(const v1::Command& command, std::string* data_text) {
+  data_text->clear();
+  return Counted(command, Lane::kRest, data_text);
+}
+
+v1::CommandResult CommandRouter::Counted(const v1::Command& command, Lane lane, std::string* data_text) {
   const auto started = std::chrono::steady_clock::now();
-  v1::CommandResult result = RouteVerb(command);
+  v1::CommandResult result = RouteVerb(command, data_text);
   if (metrics_ != nullptr) {
     metrics_->Command(lane, command, result.code(), metrics::SecondsSince(started));
     metrics_->FirewallMutation(command, result);
@@ -130,7 +139,7 @@ v1::CommandResult CommandRouter::Route(const v1::Command& command, Lane lane) {
   return result;
 }
 
-v1::CommandResult CommandRouter::RouteVerb(const v1::Command& command) {
+v1::CommandResult CommandRouter::RouteVerb(const v1::Command& command, std::string* data_text) {
   // Where a verb goes is the registry's (services/commands/verbs.h) to say.
   const commands::Verb* verb = commands::VerbOf(command);
   if (verb == nullptr) return ErrorResult(http::InvalidField("command", "no verb"));
@@ -139,7 +148,7 @@ v1::CommandResult CommandRouter::RouteVerb(const v1::Command& command) {
       if (services_) return services_(command);
       return ErrorResult(absl::UnimplementedError("services and DNS are not served by this coold"));
     case commands::Server::kPodman:
-      return Podman(command);
+      return Podman(command, data_text);
     case commands::Server::kFirewall:
     case commands::Server::kFront:
       for (const Handler& handler : Handlers()) {
@@ -158,7 +167,7 @@ v1::CommandResult CommandRouter::JwtSetWithoutKeys(const v1::Command& command) {
   return NotSupported(*commands::VerbOf(command));
 }
 
-v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
+v1::CommandResult CommandRouter::Podman(const v1::Command& command, std::string* data_text) {
   // A followed log is a stream; a command answers once (REST API: LogFollower).
   if (command.has_containers_logs() && command.containers_logs().follow()) {
     return ErrorResult(http::InvalidField(
@@ -169,7 +178,14 @@ v1::CommandResult CommandRouter::Podman(const v1::Command& command) {
   v1::CommandResult result;
   result.set_code(answer->http_status);
   // The gatekeeper answers JSON; parsing it here keeps Podman's bytes out of every
-  // privileged process and makes the data one shape for both transports.
+  // privileged process and makes the data one shape for both transports. An answer
+  // relayed as it came, for a caller that wants text, is read and printed in one pass.
+  if (data_text != nullptr && answer->http_status < 400 && !command.has_containers_logs()) {
+    absl::StatusOr<std::string> text = commands::ReprintJson(answer->body);
+    if (!text.ok()) return ErrorResult(absl::InternalError("gatekeeper answered something that is not JSON"));
+    *data_text = *std::move(text);
+    return result;
+  }
   absl::StatusOr<google::protobuf::Value> data = commands::ParseJsonValue(answer->body);
   if (!data.ok()) return ErrorResult(absl::InternalError("gatekeeper answered something that is not JSON"));
   *result.mutable_data() = *std::move(data);

@@ -34,6 +34,12 @@ class CommandRouter {
   // Runs `command` from `lane`; with metrics set, counts it (front_metrics.h) and leaves
   // its event line.
   v1::CommandResult Route(const v1::Command& command, Lane lane = Lane::kRest);
+  // As Route from the REST API, which answers JSON text: a gatekeeper answer the router
+  // relays as it came is read and printed in one pass into `*data_text`
+  // (commands::ReprintJson), and the result carries no data; the Value tree is what the
+  // broker stream needs, and building it only to print it took most of the front end's
+  // time on a container inspect. Any other result is Route's, `*data_text` left empty.
+  v1::CommandResult RouteToText(const v1::Command& command, std::string* data_text);
   void set_metrics(FrontMetrics* metrics) { metrics_ = metrics; }
 
   // The Command fields (commands.proto) the router has a handler of its own for: the
@@ -41,7 +47,9 @@ class CommandRouter {
   static std::vector<int> HandledVerbs();
 
  private:
-  v1::CommandResult RouteVerb(const v1::Command& command);
+  // `data_text`: as RouteToText, or nullptr for a result with its data.
+  v1::CommandResult Counted(const v1::Command& command, Lane lane, std::string* data_text);
+  v1::CommandResult RouteVerb(const v1::Command& command, std::string* data_text);
   struct Handler;
   static const std::vector<Handler>& Handlers();
 
@@ -55,7 +63,7 @@ class CommandRouter {
   v1::CommandResult CooldLogs(const v1::Command& command);
   v1::CommandResult JwtSetWithoutKeys(const v1::Command& command);
 
-  v1::CommandResult Podman(const v1::Command& command);
+  v1::CommandResult Podman(const v1::Command& command, std::string* data_text = nullptr);
   // The address a firewall rule's `field` names by container `name`: the container's
   // address on a network of `rule_namespace` ("" = default).
   absl::StatusOr<std::string> ContainerAddress(const char* field, const std::string& name,

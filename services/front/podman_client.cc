@@ -1,5 +1,7 @@
 #include "services/front/podman_client.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "privsep/validate.h"
 #include "services/commands/verbs.h"
@@ -23,7 +25,7 @@ absl::StatusOr<privsep::PodmanResponse> PodmanClient::Call(const privsep::Podman
     return absl::Status(static_cast<absl::StatusCode>(reply->status().code()), reply->status().message());
   }
   if (!reply->has_response()) return absl::InternalError("gatekeeper answered without a response");
-  return reply->response();
+  return std::move(*reply->mutable_response());
 }
 
 absl::StatusOr<privsep::PodmanImageLoaded> PodmanClient::LoadImage(const std::string& name, int archive) {
@@ -50,7 +52,7 @@ absl::StatusOr<PodmanAnswer> PodmanClient::Run(const v1::Command& command) {
 absl::StatusOr<PodmanAnswer> PodmanClient::Collect(privsep::PodmanResponse first) {
   PodmanAnswer answer;
   answer.http_status = first.http_status();
-  answer.body = first.body();
+  answer.body = std::move(*first.mutable_body());
   bool more = first.more();
   while (more) {
     privsep::PodmanRequest next;

@@ -57,18 +57,24 @@ void RestApi::Handle(http::Request request, http::Responder respond) {
     respond(follower_(*command));
     return;
   }
-  http::Response response = ToHttpResponse(router_.Route(*command));
+  std::string data_text;
+  const v1::CommandResult result = router_.RouteToText(*command, &data_text);
+  http::Response response = ToHttpResponse(result, std::move(data_text));
   response.log_fields = {{"verb", VerbNameOf(*command)}};
   respond(std::move(response));
 }
 
-http::Response ToHttpResponse(const v1::CommandResult& result) {
+http::Response ToHttpResponse(const v1::CommandResult& result, std::string data_text) {
   // An error with a body of its own (the gatekeeper's, with its violations) goes out whole.
-  if (result.code() >= 400 && !result.has_data()) {
+  if (result.code() >= 400 && !result.has_data() && data_text.empty()) {
     return http::ErrorResponse(result.code(), result.message(), result.code() == 400 ? result.field() : "");
   }
   http::Response response;
   response.status = result.code();
+  if (!data_text.empty()) {
+    response.body = std::move(data_text);
+    return response;
+  }
   if (result.data().kind_case() == google::protobuf::Value::KIND_NOT_SET) {
     response.body = "{}";
     return response;

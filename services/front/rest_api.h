@@ -43,7 +43,8 @@ class RestApi {
 };
 
 // The JSON text of a CommandResult as the HTTP body: its data, or {"error", "field"?}.
-http::Response ToHttpResponse(const v1::CommandResult& result);
+// `data_text`, when not empty, is its data printed already (CommandRouter::RouteToText).
+http::Response ToHttpResponse(const v1::CommandResult& result, std::string data_text = {});
 
 }  // namespace coolify::front
 

@@ -3,9 +3,15 @@
 #include "services/front/rest_api.h"
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "privsep/channel.h"
+#include "proto/privsep.pb.h"
+#include "services/commands/json_value.h"
 #include "services/commands/verbs.h"
 
 namespace coolify::front {
@@ -335,6 +341,75 @@ TEST_F(RestApiTest, ResultsBecomeJsonBodies) {
   error.clear_field();
   response = ToHttpResponse(error);
   EXPECT_EQ(response.body.find(R"("field")"), std::string::npos) << response.body;
+}
+
+// A gatekeeper's answer relayed as it came reaches the REST API printed straight from its
+// reading (RouteToText), the same bytes ReprintJson gives and the same value the broker
+// stream's Route carries; answers the router reads (an error, a log) keep their data.
+TEST(RouteToTextTest, RelayedAnswersArePrintedOnceOthersKeepTheirData) {
+  auto pair = privsep::SeqpacketPair();
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  const std::string inspect =
+      R"({"Id":"0123","State":{"Status":"running","Pid":4321,"Health":null},"Config":{"Labels":{"a":"<b>"}},"Args":["1000"]})";
+  struct Answer {
+    unsigned status;
+    std::string body;
+  };
+  const std::vector<Answer> answers = {
+      {200, inspect},
+      {200, inspect},
+      {403, R"({"error":"denied by policy","violations":[{"field":"id","rule":"namespace"}]})"},
+      {200, R"({"stdout":"out\n","stderr":"err\n"})"},
+      {200, "not json"},
+  };
+  // The gatekeeper's end: answers each call in turn.
+  std::thread gatekeeper([end = std::move(pair->second), &answers]() mutable {
+    privsep::Channel channel(std::move(end));
+    privsep::Server<privsep::PodmanRequest, privsep::PodmanReply> server(channel);
+    for (const Answer& answer : answers) {
+      absl::StatusOr<privsep::PodmanRequest> request = server.Next();
+      if (!request.ok()) return;
+      privsep::PodmanReply reply;
+      reply.set_request_id(request->request_id());
+      reply.mutable_response()->set_http_status(answer.status);
+      reply.mutable_response()->set_body(answer.body);
+      if (!server.Reply(reply).ok()) return;
+    }
+  });
+  privsep::Channel channel(std::move(pair->first));
+  PodmanClient podman(channel);
+  FirewallClient firewall(channel);
+  CommandRouter router(firewall, podman);
+  v1::Command command;
+  command.mutable_containers_inspect()->set_id("web");
+
+  std::string text;
+  v1::CommandResult result = router.RouteToText(command, &text);
+  EXPECT_EQ(result.code(), 200u);
+  EXPECT_FALSE(result.has_data());
+  EXPECT_EQ(text, *commands::ReprintJson(inspect));
+  EXPECT_EQ(ToHttpResponse(result, text).body, text);
+
+  v1::CommandResult broker = router.Route(command, Lane::kBroker);
+  EXPECT_EQ(broker.code(), 200u);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(broker.data(), *commands::ParseJsonValue(text)));
+
+  result = router.RouteToText(command, &text);
+  EXPECT_EQ(result.code(), 403u);
+  EXPECT_EQ(text, "");
+  EXPECT_EQ(result.message(), "denied by policy");
+  EXPECT_NE(ToHttpResponse(result, text).body.find(R"("rule":"namespace")"), std::string::npos);
+
+  v1::Command logs;
+  logs.mutable_containers_logs()->set_id("web");
+  result = router.RouteToText(logs, &text);
+  EXPECT_EQ(text, "");
+  EXPECT_EQ(result.data().struct_value().fields().at("output").string_value(), "out\nerr\n");
+
+  result = router.RouteToText(command, &text);
+  EXPECT_EQ(result.code(), 500u);
+  EXPECT_EQ(text, "");
+  gatekeeper.join();
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "privsep/log.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -13,6 +15,22 @@ namespace {
 
 // Fixed storage: the role is set once at start, before any thread exists.
 char g_role[24] = "coold";
+
+// This process's id for the prefix. glibc keeps no cache of getpid(), so each line would
+// cost a system call of its own (a request writes one or two lines): the id is kept, and
+// forgotten in the child of a fork (pthread_atfork runs in fork()'s child, which is how
+// coold's processes are made), where the next line reads it again.
+std::atomic<pid_t> g_pid{0};
+const int g_forget_pid_in_child = pthread_atfork(nullptr, nullptr, [] { g_pid.store(0, std::memory_order_relaxed); });
+
+pid_t Pid() {
+  pid_t pid = g_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = getpid();
+    g_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -124,7 +142,7 @@ std::string RedactUrlCredentials(std::string_view text) {
 }
 
 void LogLine(LogLevel level, std::string_view message) {
-  std::string line = absl::StrFormat("%s[%d] %s: %s\n", g_role, getpid(), LevelName(level),
+  std::string line = absl::StrFormat("%s[%d] %s: %s\n", g_role, Pid(), LevelName(level),
                                      RedactUrlCredentials(message));
   // A short write to stderr is not worth retrying: logging must never block progress.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

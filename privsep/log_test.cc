@@ -1,5 +1,9 @@
 #include "privsep/log.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace coolify {
@@ -44,6 +48,29 @@ TEST(EventTextTest, TheLineReachesTheRecentLines) {
   std::vector<std::string> lines = RecentLogLines(1);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("INFO: event=probe k=\"v w\""), std::string::npos) << lines[0];
+}
+
+// The prefix names the process that wrote the line: the id is kept between lines, and a
+// forked child's lines carry its own.
+TEST(LogLineTest, ThePrefixCarriesTheWritersPid) {
+  SetLogRole("test");
+  LogInfo("parent %d", 1);
+  std::vector<std::string> lines = RecentLogLines(1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind(absl::StrCat("test[", getpid(), "] INFO: parent 1"), 0), 0u) << lines[0];
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    LogInfo("child %d", 2);
+    std::vector<std::string> seen = RecentLogLines(1);
+    _exit(seen.size() == 1 && seen[0].rfind(absl::StrCat("test[", getpid(), "] INFO: child 2"), 0) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child's line named another pid";
+  LogInfo("parent %d", 3);
+  lines = RecentLogLines(1);
+  EXPECT_EQ(lines[0].rfind(absl::StrCat("test[", getpid(), "] INFO: parent 3"), 0), 0u) << lines[0];
 }
 
 }  // namespace

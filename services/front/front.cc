@@ -137,6 +137,13 @@ void WatchChannel(boost::asio::io_context& io, std::vector<std::unique_ptr<boost
     LogError("unexpected event on channel fd %d; stopping", fd);
     _exit(1);
   });
+  // Starting the wait made the descriptor non-blocking (Asio does so for any operation),
+  // and the duplicate shares that flag with the channel's own: each reply would then be a
+  // recvmsg() answering EAGAIN, a poll() and a second recvmsg(). The watcher only waits
+  // (epoll), it never reads or writes, so the channel gets its blocking mode back.
+  if (const int flags = fcntl(fd, F_GETFL); flags >= 0 && (flags & O_NONBLOCK) != 0) {
+    if (fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) LogWarn("channel fd %d stays non-blocking: %s", fd, strerror(errno));
+  }
   watchers.push_back(std::move(watcher));
 }
 

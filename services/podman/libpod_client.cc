@@ -91,12 +91,15 @@ class Connection {
 
   // Appends what is available to *buf (at most kReadBytes); false at end of stream.
   absl::StatusOr<bool> Read(std::string* buf, absl::Time deadline, int cancel_fd) {
+    // Received on the stack and appended: growing *buf by kReadBytes first would zero
+    // that much for every read, however little arrives.
+    char bytes[kReadBytes];
     for (;;) {
-      size_t old = buf->size();
-      buf->resize(old + kReadBytes);
-      ssize_t n = recv(fd_, buf->data() + old, kReadBytes, 0);
-      buf->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
-      if (n > 0) return true;
+      ssize_t n = recv(fd_, bytes, kReadBytes, 0);
+      if (n > 0) {
+        buf->append(bytes, static_cast<size_t>(n));
+        return true;
+      }
       if (n == 0) return false;
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return Errno(absl::StatusCode::kUnavailable, "recv", errno);

@@ -62,6 +62,9 @@ class DispatchTable {
     std::vector<UniqueFd> reply_fds;  // attached to the reply, closed once it is sent
     int next_phase;                   // the row's `then` (or the current phase); the
                                       // handler may change it
+    // Runs once the reply is sent (or failed to send): what the handler leaves for after
+    // its answer, such as its log line, does not keep the front end waiting.
+    std::function<void()> after_reply;
   };
   using Validator = std::function<absl::Status(const Request&)>;
   using Handler = std::function<Reply(const Request&, Call&)>;
@@ -95,13 +98,15 @@ class DispatchTable {
     absl::Status admitted = Admit(*request, fds.size(), &row);
     if (!admitted.ok()) return channel.Reject(std::move(admitted));
     if (row->once) seen_once_.insert(static_cast<int>(row->op));
-    Call call{std::move(fds), {}, row->then == kSamePhase ? phase_ : row->then};
+    Call call{std::move(fds), {}, row->then == kSamePhase ? phase_ : row->then, {}};
     Reply reply = row->handle(*request, call);
     reply.set_request_id(request->request_id());
     phase_ = call.next_phase;
     std::vector<int> raw;
     for (const UniqueFd& fd : call.reply_fds) raw.push_back(fd.get());
-    return server.Reply(reply, raw);
+    absl::Status sent = server.Reply(reply, raw);
+    if (call.after_reply) call.after_reply();
+    return sent;
   }
 
   // Serves until the peer goes away or a request is refused; logs one line saying which

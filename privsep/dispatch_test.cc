@@ -123,6 +123,31 @@ TEST(DispatchTableTest, ServesOpsInTheirPhasesAndMovesBetweenThem) {
   EXPECT_EQ(f.health + f.list + f.stage + f.commit, 5);
 }
 
+// What a handler leaves for after its reply runs once the reply is sent: the peer can
+// already read it then.
+TEST(DispatchTableTest, AfterReplyRunsOnceTheReplyIsSent) {
+  Pair p = MakePair();
+  int ran = 0;
+  bool reply_was_there = false;
+  Table table{"test", kServing,
+              {{NetlinkRequest::kList, Phases({kServing}), false, 0, nullptr,
+                [&](const NetlinkRequest&, Table::Call& call) {
+                  call.after_reply = [&] {
+                    ++ran;
+                    reply_was_there = recv(p.front.fd(), nullptr, 0, MSG_PEEK | MSG_DONTWAIT) >= 0;
+                  };
+                  EXPECT_EQ(ran, 0);
+                  return NetlinkReply();
+                }}}};
+  ASSERT_TRUE(p.front.Send(List(1)).ok());
+  ASSERT_TRUE(table.ServeOne(p.child).ok());
+  EXPECT_EQ(ran, 1);
+  EXPECT_TRUE(reply_was_there);
+  NetlinkReply reply;
+  ASSERT_TRUE(p.front.Receive(&reply).ok());
+  EXPECT_EQ(reply.request_id(), 1u);
+}
+
 TEST(DispatchTableTest, OpOutsideItsPhaseIsFatal) {
   Pair p = MakePair();
   Fixture f;

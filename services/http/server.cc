@@ -283,8 +283,10 @@ void Session<Stream>::LogAnswer(const Response& response) {
 
 template <typename Stream>
 void Session<Stream>::Write(Response response, bool keep_alive) {
-  LogAnswer(response);
-  if (response.stream) return WriteStream(std::move(response));
+  if (response.stream) {
+    LogAnswer(response);
+    return WriteStream(std::move(response));
+  }
   keep_alive_ = keep_alive;
   response_ = {};
   response_.version(11);
@@ -298,6 +300,10 @@ void Session<Stream>::Write(Response response, bool keep_alive) {
     if (ec || !self->keep_alive_) return self->Close();
     self->ReadHeader();
   });
+  // After starting the write, which sends at once when the socket has room (the
+  // completion comes later, never from here): the client does not wait for the log's
+  // write. `response` still holds the status and fields (only its body moved).
+  LogAnswer(response);
 }
 
 // The head, then each piece as one chunk as the source delivers it, then the last chunk;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
@@ -679,18 +680,32 @@ PodmanResponse BodyChunker::Next() {
 Gatekeeper::Gatekeeper(GatekeeperOptions options)
     : options_(std::move(options)), chunker_(privsep::kMaxBodyBytesPerFrame) {}
 
-GatekeeperAnswer Gatekeeper::Execute(const PodmanCall& call) {
+GatekeeperAnswer Gatekeeper::Run(const PodmanCall& call, std::string* log_line) {
   const absl::Time start = absl::Now();
   GatekeeperAnswer answer = Runner(options_, call).Run();
-  coolify::LogInfo("podman call verb=%s status=%u duration_ms=%d body_bytes=%u",
-                   std::string(VerbName(call.command())), answer.http_status,
-                   static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
-                   static_cast<unsigned>(answer.body.size()));
+  *log_line = absl::StrFormat("podman call verb=%s status=%u duration_ms=%d body_bytes=%u",
+                              std::string(VerbName(call.command())), answer.http_status,
+                              static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
+                              static_cast<unsigned>(answer.body.size()));
   return answer;
 }
 
+GatekeeperAnswer Gatekeeper::Execute(const PodmanCall& call) {
+  std::string log_line;
+  GatekeeperAnswer answer = Run(call, &log_line);
+  coolify::LogLine(coolify::LogLevel::kInfo, log_line);
+  return answer;
+}
+
+void Gatekeeper::WriteCallLog() {
+  if (call_log_.empty()) return;
+  coolify::LogLine(coolify::LogLevel::kInfo, call_log_);
+  call_log_.clear();
+}
+
 PodmanResponse Gatekeeper::Call(const PodmanCall& call, privsep::UniqueFd* stream) {
-  GatekeeperAnswer answer = Execute(call);
+  WriteCallLog();  // an earlier call's line, should its caller not have written it
+  GatekeeperAnswer answer = Run(call, &call_log_);
   if (answer.stream.valid()) {
     chunker_.Start(GatekeeperAnswer{});  // nothing of an earlier answer stays pending
     *stream = std::move(answer.stream);

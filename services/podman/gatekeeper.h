@@ -107,21 +107,29 @@ class Gatekeeper {
 
   // Runs `call` and returns the first frame of its answer (a call drops pieces still
   // pending from an earlier one). For a stream, `*stream` receives the descriptor to
-  // attach to the response.
+  // attach to the response. The call's log line waits for WriteCallLog.
   privsep::PodmanResponse Call(const privsep::PodmanCall& call, privsep::UniqueFd* stream);
+  // Writes the log line of the last Call, once: its caller sends the answer first, so the
+  // front end does not wait for the write.
+  void WriteCallLog();
   // The next frame of the last answer, or 409 {"error": "nothing pending"}.
   privsep::PodmanResponse Next();
   // Podman's container events as a stream (`event` frames), like a followed log.
   privsep::PodmanResponse WatchEvents(privsep::UniqueFd* stream);
 
-  // Runs `call` and returns the whole answer, not cut into frames.
+  // Runs `call` and returns the whole answer, not cut into frames; its log line is
+  // written before it returns.
   GatekeeperAnswer Execute(const privsep::PodmanCall& call);
 
   const GatekeeperOptions& options() const { return options_; }
 
  private:
+  // Runs `call`; `*log_line` is what its log line says.
+  GatekeeperAnswer Run(const privsep::PodmanCall& call, std::string* log_line);
+
   GatekeeperOptions options_;
   BodyChunker chunker_;
+  std::string call_log_;  // the last Call's line, until WriteCallLog
 };
 
 // The Command fields (commands.proto) the gatekeeper has a handler for: the verbs the

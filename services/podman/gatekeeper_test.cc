@@ -34,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "policy/policy_file.h"
 #include "privsep/channel.h"
+#include "privsep/log.h"
 #include "privsep/sandbox.h"
 #include "privsep/validate.h"
 #include "proto/commands.pb.h"
@@ -524,6 +525,31 @@ TEST_F(GatekeeperTest, PullSendsRegistryCredentials) {
   GatekeeperAnswer bad = Run(pull);
   EXPECT_EQ(bad.http_status, 400u) << bad.body;
   EXPECT_NE(bad.body.find("auth"), std::string::npos) << bad.body;
+}
+
+// Call leaves its log line for WriteCallLog (the serving loop writes it once the answer
+// is sent): written then, once; a Call whose line was not written writes it first.
+TEST_F(GatekeeperTest, ACallsLogLineIsWrittenByWriteCallLog) {
+  auto logged = [] {
+    size_t n = 0;
+    for (const std::string& line : RecentLogLines(kRecentLogLines)) {
+      if (absl::StrContains(line, "podman call verb=containers_inspect status=404")) ++n;
+    }
+    return n;
+  };
+  const size_t before = logged();
+  privsep::UniqueFd stream;
+  EXPECT_EQ(gatekeeper_->Call(Call(Inspect("gk-no-such-container")), &stream).http_status(), 404u);
+  EXPECT_EQ(logged(), before);
+  gatekeeper_->WriteCallLog();
+  EXPECT_EQ(logged(), before + 1);
+  gatekeeper_->WriteCallLog();
+  EXPECT_EQ(logged(), before + 1);
+  gatekeeper_->Call(Call(Inspect("gk-no-such-container")), &stream);
+  gatekeeper_->Call(Call(Inspect("gk-no-such-container")), &stream);
+  EXPECT_EQ(logged(), before + 2);
+  gatekeeper_->WriteCallLog();
+  EXPECT_EQ(logged(), before + 3);
 }
 
 TEST(BodyChunkerTest, CutsAndHandsOutPieces) {

@@ -140,6 +140,8 @@ int Main(int argc, char** argv) {
     *reply.mutable_response() = gatekeeper.Call(request.call(), &stream);
     if (stream.valid()) call.reply_fds.push_back(std::move(stream));
     after(reply, call);
+    // The call's log line once the answer is on its way.
+    call.after_reply = [&gatekeeper] { gatekeeper.WriteCallLog(); };
     return reply;
   };
   auto answer_next = [&](const PodmanRequest&, Table::Call& call) {

@@ -58,6 +58,53 @@ absl::Status ChangeIdentity(const UserIds& ids, const std::vector<int>& capabili
   return absl::OkStatus();
 }
 
+StartedAs HowStarted(const UserIds& ids) {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  if (getresuid(&ruid, &euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0) return StartedAs::kOther;
+  if (ruid == 0 && euid == 0 && suid == 0) return StartedAs::kRoot;
+  if (ids.uid != 0 && ruid == ids.uid && euid == ids.uid && suid == ids.uid && rgid == ids.gid && egid == ids.gid &&
+      sgid == ids.gid) {
+    return StartedAs::kTargetUser;
+  }
+  return StartedAs::kOther;
+}
+
+namespace {
+
+// None, or the primary group alone.
+absl::Status CheckSupplementaryGroups(const UserIds& ids) {
+  gid_t groups[2];
+  const int n = getgroups(2, groups);
+  if (n < 0 && errno == EINVAL) return absl::InternalError("more than one supplementary group");
+  if (n < 0) return absl::ErrnoToStatus(errno, "getgroups");
+  if (n == 0 || (n == 1 && groups[0] == ids.gid)) return absl::OkStatus();
+  return absl::InternalError(absl::StrFormat("a supplementary group other than the user's own (%d)", ids.gid));
+}
+
+}  // namespace
+
+absl::Status CheckStartedAsUser(const UserIds& ids, uint64_t capabilities, const ProcStatus& status) {
+  if (absl::Status s = CheckSupplementaryGroups(ids); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("started as uid ", ids.uid, " with ", s.message(),
+                                                      ": the role's user is in no group"));
+  }
+  const struct {
+    const char* name;
+    uint64_t bits;
+  } sets[] = {{"CapEff", status.cap_eff}, {"CapPrm", status.cap_prm}, {"CapBnd", status.cap_bnd},
+              {"CapInh", status.cap_inh}, {"CapAmb", status.cap_amb}};
+  for (const auto& set : sets) {
+    if ((set.bits & ~capabilities) != 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "started as uid %d holding %s %016x beyond the role's %016x, and no way to drop them without "
+          "CAP_SETPCAP: start it with only the role's (systemd: CapabilityBoundingSet= the role's, or empty)",
+          ids.uid, set.name, set.bits, capabilities));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status VerifyIdentity(const UserIds& ids, uint64_t capabilities, const ProcStatus& status) {
   uid_t ruid, euid, suid;
   gid_t rgid, egid, sgid;
@@ -72,9 +119,7 @@ absl::Status VerifyIdentity(const UserIds& ids, uint64_t capabilities, const Pro
     return absl::InternalError(
         absl::StrFormat("gids are %d/%d/%d, want %d", rgid, egid, sgid, ids.gid));
   }
-  if (const int groups = getgroups(0, nullptr); groups != 0) {
-    return absl::InternalError(absl::StrCat(groups, " supplementary groups remain"));
-  }
+  if (absl::Status s = CheckSupplementaryGroups(ids); !s.ok()) return s;
   if (ids.uid != 0 && setuid(0) == 0) {
     return absl::InternalError("setuid(0) succeeded after dropping root");
   }
@@ -85,7 +130,7 @@ absl::Status VerifyIdentity(const UserIds& ids, uint64_t capabilities, const Pro
     return absl::InternalError(absl::StrFormat("kernel reports uid %d gid %d, want %d %d",
                                                status.uid, status.gid, ids.uid, ids.gid));
   }
-  if (status.groups != 0) {
+  if (status.groups > 1) {
     return absl::InternalError("kernel reports supplementary groups");
   }
   auto check = [&](const char* name, uint64_t got, uint64_t want) -> absl::Status {

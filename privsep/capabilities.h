@@ -47,11 +47,27 @@ absl::StatusOr<UserIds> ResolveUser(const std::string& name);
 // leaves the process in an unknown state: the caller must not continue.
 absl::Status ChangeIdentity(const UserIds& ids, const std::vector<int>& capabilities);
 
+// How the process was started, from its real, effective and saved ids.
+enum class StartedAs {
+  kRoot,        // all uids 0: ChangeIdentity makes it `ids`
+  kTargetUser,  // all uids and gids already `ids` (systemd's User=): nothing to change
+  kOther,       // anything else, refused: it can become neither
+};
+StartedAs HowStarted(const UserIds& ids);
+
+// For a process started as the role's user already: it has no privilege to change
+// anything with, and needs none, when it already holds no capability but `capabilities`
+// in any set, and no supplementary group but its own primary one (what systemd's User=
+// leaves it from initgroups(3)). Otherwise an error saying what it holds, for the unit
+// that started it to be fixed (an empty CapabilityBoundingSet=, the user in no group).
+absl::Status CheckStartedAsUser(const UserIds& ids, uint64_t capabilities, const ProcStatus& status);
+
 // Checks, independently of how ChangeIdentity got there, that the process is what it
-// promises: ids from getresuid/getresgid, no supplementary groups, setuid(0) refused
-// for a non-root user, and `status` (this process's /proc status, read afterwards)
-// showing exactly `capabilities` in the effective, permitted and bounding sets and
-// nothing inheritable or ambient.
+// promises: ids from getresuid/getresgid, no supplementary groups (or only the user's
+// primary group, which grants nothing the gid does not: a process started as the user by
+// systemd keeps that one), setuid(0) refused for a non-root user, and `status` (this
+// process's /proc status, read afterwards) showing exactly `capabilities` in the
+// effective, permitted and bounding sets and nothing inheritable or ambient.
 absl::Status VerifyIdentity(const UserIds& ids, uint64_t capabilities, const ProcStatus& status);
 
 }  // namespace coolify::privsep

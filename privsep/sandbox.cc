@@ -284,10 +284,32 @@ void EnterSandbox(const SandboxSpec& spec) {
     std::fprintf(stderr, "sandbox(%s): landlock: %s\n", std::string(role).c_str(), note.c_str());
   }
 
-  // 8. User, groups and capabilities (capabilities.h). Any failure aborts: libcap-ng
-  // can leave PR_SET_KEEPCAPS set or the ids half-changed.
+  // 8. User, groups and capabilities (capabilities.h). Started as root (the monitor's
+  // children, a broker run by hand or by deploy.sh), ChangeIdentity makes the process the
+  // role's user; any failure aborts, since libcap-ng can leave PR_SET_KEEPCAPS set or the
+  // ids half-changed. Started as the role's user already (broker.service's User=, with
+  // an empty bounding set), there is nothing to change and nothing to change it with:
+  // no set*id, setgroups or capset call is made, the process must already hold no more
+  // than the role's capabilities, and step 10 verifies it like any other. A process
+  // started as anyone else can become neither and stops here.
   const std::vector<int>& caps = policy->identity.capabilities;
-  if (absl::Status s = ChangeIdentity(*ids, caps); !s.ok()) Fail(role, "identity", s);
+  switch (HowStarted(*ids)) {
+    case StartedAs::kRoot:
+      if (absl::Status s = ChangeIdentity(*ids, caps); !s.ok()) Fail(role, "identity", s);
+      break;
+    case StartedAs::kTargetUser: {
+      absl::StatusOr<ProcStatus> status = ReadOwnStatus();
+      if (!status.ok()) Fail(role, "identity", status.status());
+      if (absl::Status s = CheckStartedAsUser(*ids, CapabilityBits(caps), *status); !s.ok()) {
+        Fail(role, "identity", s);
+      }
+      break;
+    }
+    case StartedAs::kOther:
+      Fail(role, "identity",
+           absl::StrCat("started as uid ", getuid(), " (euid ", geteuid(), ", gid ", getgid(), "): must be root or ",
+                        policy->identity.user, " (uid ", ids->uid, ", gid ", ids->gid, ")"));
+  }
 
   // 9. The kernel clears the parent-death signal when effective ids change, so it is
   // requested again, and the parent checked again, now that they have. The process is

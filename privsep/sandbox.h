@@ -40,9 +40,12 @@ struct SandboxSpec {
   std::vector<uint16_t> tcp_connect_ports;
 };
 
-// Confines the calling process to spec.role's policy. The process must be root with a
-// full capability set and single-threaded (credentials, Landlock and seccomp apply per
-// thread). On any failure it writes "sandbox(<role>): <step>: <error>" to stderr and
+// Confines the calling process to spec.role's policy. The process must be single-threaded
+// (credentials, Landlock and seccomp apply per thread) and either root with a full
+// capability set, or started as the role's user already, holding no capability beyond
+// the role's and no supplementary group but its own primary one (systemd's User= with
+// the role's CapabilityBoundingSet=): then no identity change is made or needed. On any
+// failure it writes "sandbox(<role>): <step>: <error>" to stderr and
 // exits with status 126 without returning: a child that is not fully sandboxed must
 // not run at all. A kernel without Landlock is not a failure (one line on stderr;
 // capabilities and seccomp still apply).

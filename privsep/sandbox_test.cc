@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -57,8 +59,12 @@ struct ChildResult {
 // under the filter too.
 using Body = std::function<int(int out, int proc_status)>;
 
+// Runs in the child before EnterSandbox, with the pipe to the test (e.g. to start the
+// child as systemd would: another user, fewer capabilities).
+using Prepare = std::function<void(int out)>;
+
 ChildResult RunSandboxed(Role role, const Body& body, std::vector<int> extra_keep = {},
-                         std::vector<int> passed_dirs = {}) {
+                         std::vector<int> passed_dirs = {}, const Prepare& prepare = nullptr) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe2: " << strerror(errno);
@@ -76,6 +82,7 @@ ChildResult RunSandboxed(Role role, const Body& body, std::vector<int> extra_kee
     if (status < 0) _exit(125);
     SandboxSpec spec{role, {pipe_fds[1], status}, passed_dirs, {}};
     spec.keep_fds.insert(spec.keep_fds.end(), extra_keep.begin(), extra_keep.end());
+    if (prepare) prepare(pipe_fds[1]);
     EnterSandbox(spec);
     exit(body(pipe_fds[1], status));
   }
@@ -576,6 +583,83 @@ TEST_F(SandboxNetlinkTest, WritesOnlyBeneathPassedDirectories) {
   unlink((std::string(snapshots) + "/allow.rules").c_str());
   rmdir(snapshots);
   rmdir(elsewhere);
+}
+
+// ---- started as the role's user (systemd's User=) ----
+
+// As systemd starts a service with User= and CapabilityBoundingSet=`keep_bounding`:
+// the user's ids, its groups from initgroups(3) (the primary group, plus `extra_group`
+// when set), and, since all its uids leave 0 without PR_SET_KEEPCAPS, no effective or
+// permitted capability. The child's stderr goes to the test's pipe, for the refusal.
+Prepare StartAs(const std::string& user, bool keep_bounding = false, gid_t extra_group = 0) {
+  return [=](int out) {
+    auto ids = ResolveUser(user);
+    if (!ids.ok()) _exit(120);
+    if (!keep_bounding) {
+      for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) _exit(121);
+      }
+    }
+    std::vector<gid_t> groups = {ids->gid};
+    if (extra_group != 0) groups.push_back(extra_group);
+    if (setgroups(groups.size(), groups.data()) != 0) _exit(122);
+    if (setresgid(ids->gid, ids->gid, ids->gid) != 0 || setresuid(ids->uid, ids->uid, ids->uid) != 0) _exit(123);
+    dup2(out, STDERR_FILENO);
+  };
+}
+
+class SandboxStartedAsUserTest : public Sandboxed<::testing::Test> {};
+
+// The broker under broker.service: coolify-broker from exec, no capability at all. It
+// has nothing to change its identity with and needs nothing: the sandbox verifies it,
+// sets its limits, Landlock and seccomp, and it is as confined as one dropped from root.
+TEST_F(SandboxStartedAsUserTest, BrokerStartedAsItsUserWithNoCapabilityIsConfined) {
+  const Role role = ROLE_BROKER;
+  auto ids = ResolveUser(RoleUser(role));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  ChildResult r = RunSandboxed(
+      role,
+      [](int out, int proc_status) {
+        absl::StatusOr<ProcStatus> status = ReadProcStatusFd(proc_status);
+        if (!status.ok()) return Check(out, false, status.status().ToString());
+        WriteAll(out, absl::StrCat("uid=", status->uid, " gid=", status->gid, " groups=", status->groups,
+                                   " eff=", status->cap_eff, " prm=", status->cap_prm, " bnd=", status->cap_bnd,
+                                   " inh=", status->cap_inh, " amb=", status->cap_amb,
+                                   " nnp=", status->no_new_privs, " seccomp=", status->seccomp,
+                                   " landlock=", AppliedLandlockAbi(), "\n"));
+        return 0;
+      },
+      {}, {}, StartAs(RoleUser(role)));
+  ASSERT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 0)
+      << Describe(r.wait_status) << ": " << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("uid=", ids->uid, " gid=", ids->gid,
+                                               " groups=1 eff=0 prm=0 bnd=0 inh=0 amb=0 nnp=1 seccomp=2 landlock=",
+                                               LandlockAbi(), "\n")));
+}
+
+TEST_F(SandboxStartedAsUserTest, TheRolesUserHoldingABoundingSetIsRefused) {
+  ChildResult r = RunSandboxed(
+      ROLE_BROKER, [](int, int) { return 0; }, {}, {}, StartAs(RoleUser(ROLE_BROKER), /*keep_bounding=*/true));
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 126) << Describe(r.wait_status);
+  EXPECT_THAT(r.output, HasSubstr("sandbox(broker): identity: "));
+  EXPECT_THAT(r.output, HasSubstr("holding CapBnd"));
+  EXPECT_THAT(r.output, HasSubstr("CapabilityBoundingSet="));
+}
+
+TEST_F(SandboxStartedAsUserTest, TheRolesUserInAnotherGroupIsRefused) {
+  ChildResult r = RunSandboxed(
+      ROLE_BROKER, [](int, int) { return 0; }, {}, {}, StartAs(RoleUser(ROLE_BROKER), false, /*extra_group=*/4242));
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 126) << Describe(r.wait_status);
+  EXPECT_THAT(r.output, HasSubstr("sandbox(broker): identity: "));
+  EXPECT_THAT(r.output, HasSubstr("a supplementary group other than the user's own"));
+}
+
+// Neither root nor the role's user: it could become neither.
+TEST_F(SandboxStartedAsUserTest, AnotherUserIsRefused) {
+  ChildResult r = RunSandboxed(ROLE_BROKER, [](int, int) { return 0; }, {}, {}, StartAs("nobody"));
+  EXPECT_TRUE(WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) == 126) << Describe(r.wait_status);
+  EXPECT_THAT(r.output, HasSubstr("sandbox(broker): identity: started as uid 65534"));
+  EXPECT_THAT(r.output, HasSubstr("must be root or coolify-broker"));
 }
 
 // ---- failures ----

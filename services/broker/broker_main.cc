@@ -37,6 +37,7 @@
 #include "services/broker/hub.h"
 #include "services/broker/identity_store.h"
 #include "services/broker/jwt.h"
+#include "services/broker/passed_listeners.h"
 #include "services/broker/uds_api.h"
 #include "services/http/server.h"
 
@@ -178,7 +179,8 @@ privsep::UniqueFd OpenStateDir(const std::string& dir) {
     Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": must be owned by root or ", policy->identity.user));
   }
   // Mode before owner, each only when it differs: root changes the mode of its own
-  // directory without CAP_FOWNER, which broker.service does not grant.
+  // directory without CAP_FOWNER, and under broker.service (User=coolify-broker,
+  // StateDirectory=) both are already right, so no call is made that its filter refuses.
   if ((st.st_mode & 07777) != 0700 && fchmod(fd.get(), 0700) != 0) {
     Die(2, absl::StrCat("BROKER_STATE_DIR=", dir, ": chmod: ", std::strerror(errno)));
   }
@@ -232,8 +234,13 @@ int Run() {
     if (!made.ok()) Die(2, absl::StrCat("BROKER_TLS_CERT/BROKER_TLS_KEY: ", made.status().message()));
     tls = *std::move(made);
   }
-  int unix_fd = OpenUnixSocket(*config);
-  privsep::UniqueFd grpc_fd = OpenGrpcListener(*config);
+  // Socket-activated (broker.socket, broker-grpc.socket), systemd made the listeners,
+  // Laravel's socket's path, group and mode included: only one it did not pass is bound
+  // here, from BROKER_*.
+  absl::StatusOr<PassedListeners> passed = TakePassedListeners();
+  if (!passed.ok()) Die(2, std::string(passed.status().message()));
+  int unix_fd = passed->unix_socket.passed() ? passed->unix_socket.fd : OpenUnixSocket(*config);
+  privsep::UniqueFd grpc_fd = passed->grpc.passed() ? privsep::UniqueFd(passed->grpc.fd) : OpenGrpcListener(*config);
   const int port = BoundPort(grpc_fd);
   privsep::UniqueFd state_dir = OpenStateDir(config->state_dir);
 
@@ -342,9 +349,15 @@ int Run() {
   LogInfo("identity store %s/%s: %d hosts, %d revoked tokens; tokens for audience \"%s\", at most %s, %s of clock skew",
           config->state_dir, kStateFile, (*store)->ListHosts().size(), (*store)->revoked_count(), policy.audience,
           absl::FormatDuration(policy.max_lifetime), absl::FormatDuration(policy.skew));
-  LogInfo("listening: gRPC %s:%d (%s), Unix socket %s (mode %s)", host, port,
-          config->insecure_plaintext ? "plaintext" : "TLS", config->unix_socket,
-          config->unix_socket_group.empty() ? "0600" : absl::StrCat("0660 group ", config->unix_socket_group));
+  LogInfo("listening: gRPC %s (%s, %s), Unix socket %s (%s)",
+          passed->grpc.passed() ? passed->grpc.address : absl::StrCat(host, ":", port),
+          config->insecure_plaintext ? "plaintext" : "TLS",
+          passed->grpc.passed() ? "passed by systemd, BROKER_GRPC_BIND unused" : "bound from BROKER_GRPC_BIND",
+          passed->unix_socket.passed() ? passed->unix_socket.address : config->unix_socket,
+          passed->unix_socket.passed()
+              ? "passed by systemd; its socket unit sets the mode and group, BROKER_UNIX_SOCKET and _GROUP unused"
+              : absl::StrCat("bound from BROKER_UNIX_SOCKET, mode ",
+                             config->unix_socket_group.empty() ? "0600" : "0660 group " + config->unix_socket_group));
   io.run();
   // The socket file stays (the sandbox reaches no path); the next start replaces it.
   listener.Stop();

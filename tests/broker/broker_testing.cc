@@ -10,13 +10,17 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -432,6 +436,68 @@ bool WaitForHosts(const std::string& socket_path, int hosts, std::chrono::millis
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+ListeningSocket ListeningSocket::Unix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (fd < 0 || path.size() >= sizeof(addr.sun_path)) Fatal("socket " + path);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 128) != 0) Fatal("bind " + path);
+  return ListeningSocket(fd);
+}
+
+ListeningSocket ListeningSocket::Tcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 128) != 0) {
+    Fatal(absl::StrCat("bind 127.0.0.1:", port));
+  }
+  return ListeningSocket(fd);
+}
+
+ListeningSocket ListeningSocket::Adopt(int fd) {
+  if (fd < 0) Fatal("ListeningSocket::Adopt of a closed descriptor");
+  fcntl(fd, F_SETFD, 0);  // inheritable, as a passed descriptor is
+  return ListeningSocket(fd);
+}
+
+ListeningSocket::~ListeningSocket() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void WriteSocketActivationScript(const std::string& path, const std::vector<int>& fds, const std::string& names,
+                                 const std::string& command, const std::string& listen_pid) {
+  // Through 100 + i first, so that a descriptor already at 3 or 4 is not overwritten
+  // before it is moved.
+  std::string script = "#!/bin/bash\nset -e\n";
+  for (size_t i = 0; i < fds.size(); ++i) absl::StrAppend(&script, "exec ", 100 + i, "<&", fds[i], "\n");
+  for (size_t i = 0; i < fds.size(); ++i) absl::StrAppend(&script, "exec ", fds[i], "<&-\n");
+  for (size_t i = 0; i < fds.size(); ++i) absl::StrAppend(&script, "exec ", 3 + i, "<&", 100 + i, " ", 100 + i, "<&-\n");
+  absl::StrAppend(&script, "export LISTEN_PID=", listen_pid.empty() ? "$$" : listen_pid, " LISTEN_FDS=", fds.size(), "\n");
+  if (!names.empty()) absl::StrAppend(&script, "export LISTEN_FDNAMES='", names, "'\n");
+  absl::StrAppend(&script, "exec ", command, "\n");
+  std::ofstream(path) << script;
+  chmod(path.c_str(), 0755);
+}
+
+std::string AsBrokerServiceUser() {
+  const passwd* pw = getpwnam("coolify-broker");
+  if (pw == nullptr) Fatal("no user coolify-broker (run tools/install-deps.sh)");
+  return absl::StrCat("/usr/bin/setpriv --reuid=coolify-broker --regid=", pw->pw_gid,
+                      " --init-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs");
+}
+
+void GiveToBrokerUser(const std::string& dir) {
+  CommandRun run = Shell(absl::StrCat("chown -R coolify-broker: ", dir, " && chmod 0755 ", dir));
+  if (run.status != 0) Fatal("chown " + dir + ": " + run.out);
 }
 
 }  // namespace coolify::testing

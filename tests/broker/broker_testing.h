@@ -163,6 +163,43 @@ class FakeHost {
   std::thread reader_;
 };
 
+// ---- the broker as broker.service and broker.socket start it ----
+
+// A listening stream socket as a systemd socket unit makes one (socket, bind, listen),
+// left inheritable so that a program the test starts gets it; closed at destruction.
+class ListeningSocket {
+ public:
+  static ListeningSocket Unix(const std::string& path);
+  static ListeningSocket Tcp(int port);  // 127.0.0.1:port
+  // Any descriptor, e.g. a file or a socket that does not listen, to be passed as one.
+  static ListeningSocket Adopt(int fd);
+  ListeningSocket(ListeningSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ~ListeningSocket();
+  int fd() const { return fd_; }
+
+ private:
+  explicit ListeningSocket(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+// A bash script that execs `command` as systemd execs a socket-activated service: `fds`
+// moved to descriptors 3, 4, ... (and closed at their own numbers), LISTEN_FDS their
+// count, LISTEN_FDNAMES `names` (unset when empty) and LISTEN_PID the script's own pid,
+// which `command` keeps by exec, or `listen_pid` when given (descriptors meant for
+// another process). Written to `path`, mode 0755.
+void WriteSocketActivationScript(const std::string& path, const std::vector<int>& fds, const std::string& names,
+                                 const std::string& command, const std::string& listen_pid = "");
+
+// The setpriv command that starts a program as broker.service does: as coolify-broker,
+// its primary group and its groups from initgroups(3) (systemd's User=), no capability in
+// any set (CapabilityBoundingSet= empty) and no_new_privs (NoNewPrivileges=yes).
+std::string AsBrokerServiceUser();
+
+// Makes the files and directories under `dir` coolify-broker's, as an operator gives the
+// broker its certificate, key and host-token keys (README, Install), and as
+// StateDirectory= gives it its state directory.
+void GiveToBrokerUser(const std::string& dir);
+
 // Polls the broker's health until it reports `hosts` connected hosts.
 bool WaitForHosts(const std::string& socket_path, int hosts, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 

@@ -63,16 +63,18 @@ done
 for f in /usr/sbin/coold /usr/lib/coold/coold-front /usr/lib/coold/coold-netlink \
   /usr/lib/coold/coold-podman /usr/lib/coold/coold-build /usr/lib/coold/builder \
   /usr/bin/coolctl /usr/bin/coolify-policy /usr/sbin/coolify-broker \
+  /lib/systemd/system/broker.service /lib/systemd/system/broker.socket \
   /etc/coolify/coold.env /etc/coolify/broker.env; do
   [[ -e $root$f ]] || fail "$f not installed"
 done
 
 # Installing enables nothing: that is the operator's `systemctl enable --now`.
-if find "$root/etc/systemd/system" -name 'coold*' -o -name 'coolify*' -o -name 'broker.service' | grep .; then
+if find "$root/etc/systemd/system" -name 'coold*' -o -name 'coolify*' -o -name 'broker.*' | grep .; then
   fail "a unit was enabled by the install"
 fi
 # The operator's enable (systemd is not running here: systemctl writes the links offline).
-in_root systemctl enable coold.service coolify-mesh-fw.service coolify-mesh-allow.service broker.service
+in_root systemctl enable coold.service coolify-mesh-fw.service coolify-mesh-allow.service broker.socket broker.service
+[[ -L $root/etc/systemd/system/sockets.target.wants/broker.socket ]] || fail "enabling broker.socket made no link"
 
 echo "== every variable in the env files"
 # Each COOLD_*/BROKER_* variable of README.md's tables is in its env file, with its default.
@@ -89,7 +91,7 @@ echo "== systemd-analyze verify"
 # A warning (an unknown or misspelt setting, a missing binary) fails as an error does.
 verify=$(in_root systemd-analyze verify /lib/systemd/system/coold.service \
   /lib/systemd/system/coolify-mesh-fw.service /lib/systemd/system/coolify-mesh-allow.service \
-  /lib/systemd/system/broker.service 2>&1) || { echo "$verify"; fail "systemd-analyze verify"; }
+  /lib/systemd/system/broker.service /lib/systemd/system/broker.socket 2>&1) || { echo "$verify"; fail "systemd-analyze verify"; }
 [[ -z $verify ]] || { echo "$verify"; fail "systemd-analyze verify warned"; }
 
 echo "== the installed coold finds its children in /usr/lib/coold"

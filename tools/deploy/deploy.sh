@@ -323,8 +323,10 @@ ok "RS256 host token for $host_id"
 begin "S5 broker (TLS, host tokens)"
 # nsenter itself, not in_ns: a function run in the background is a subshell, and $! must
 # be the broker (nsenter and env exec it) for the teardown's SIGTERM to reach it.
-# Under broker.service's bounding set and no_new_privs, so the unit's capabilities are
-# proved enough on every run.
+# Started by hand, as root: it binds its socket from BROKER_UNIX_SOCKET and drops to
+# coolify-broker itself, with only the capabilities that drop needs in its bounding set
+# and no_new_privs. broker.service's way (coolify-broker from exec, the socket passed by
+# broker.socket) is //tests/units:units_test's and //tests/broker:socket_activation_e2e_test's.
 nsenter --net="/run/netns/$netns" setpriv --no-new-privs --inh-caps=-all \
   --bounding-set=-all,+setuid,+setgid,+setpcap,+chown \
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin BROKER_GRPC_BIND=127.0.0.1:6443 \

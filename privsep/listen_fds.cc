@@ -55,10 +55,12 @@ absl::StatusOr<std::vector<ListenFd>> ParseListenFds(const char* listen_pid, con
   std::vector<ListenFd> passed;
   if (listen_pid == nullptr && listen_fds == nullptr && listen_fdnames == nullptr) return passed;
   if (listen_pid == nullptr || listen_fds == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(listen_pid == nullptr ? "LISTEN_PID" : "LISTEN_FDS",
-                                                   ": unset while ", listen_pid == nullptr ? "LISTEN_FDS" : "LISTEN_PID",
-                                                   listen_fdnames == nullptr ? "" : "/LISTEN_FDNAMES",
-                                                   " is set; systemd sets both"));
+    std::vector<std::string> set;
+    if (listen_pid != nullptr) set.push_back("LISTEN_PID");
+    if (listen_fds != nullptr) set.push_back("LISTEN_FDS");
+    if (listen_fdnames != nullptr) set.push_back("LISTEN_FDNAMES");
+    return absl::InvalidArgumentError(absl::StrCat(listen_pid == nullptr ? "LISTEN_PID" : "LISTEN_FDS", ": unset while ",
+                                                   absl::StrJoin(set, " and "), " set; systemd sets both"));
   }
   int64_t pid = 0, count = 0;
   if (!ParseDecimal(listen_pid, &pid) || pid <= 0) {

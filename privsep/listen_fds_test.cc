@@ -64,9 +64,9 @@ struct Bad {
 TEST(ParseListenFdsTest, RefusesWithTheVariableAndTheReason) {
   const Bad kBad[] = {
       {"4243", "1", "unix", "LISTEN_PID=4243: the passed sockets are for that process, not this one (4242)"},
-      {nullptr, "1", "unix", "LISTEN_PID: unset while LISTEN_FDS/LISTEN_FDNAMES is set"},
-      {"4242", nullptr, nullptr, "LISTEN_FDS: unset while LISTEN_PID is set"},
-      {nullptr, nullptr, "unix", "LISTEN_PID: unset"},
+      {nullptr, "1", "unix", "LISTEN_PID: unset while LISTEN_FDS and LISTEN_FDNAMES set"},
+      {"4242", nullptr, nullptr, "LISTEN_FDS: unset while LISTEN_PID set"},
+      {nullptr, nullptr, "unix", "LISTEN_PID: unset while LISTEN_FDNAMES set"},
       {"-1", "1", "unix", "LISTEN_PID=\"-1\": not a process id"},
       {"0", "1", "unix", "LISTEN_PID=\"0\": not a process id"},
       {" 4242", "1", "unix", "not a process id"},

@@ -64,7 +64,7 @@ for f in /usr/sbin/coold /usr/lib/coold/coold-front /usr/lib/coold/coold-netlink
   /usr/lib/coold/coold-podman /usr/lib/coold/coold-build /usr/lib/coold/builder \
   /usr/bin/coolctl /usr/bin/coolify-policy /usr/sbin/coolify-broker \
   /lib/systemd/system/broker.service /lib/systemd/system/broker.socket \
-  /etc/coolify/coold.env /etc/coolify/broker.env; do
+  /lib/systemd/system/broker-grpc.socket /etc/coolify/coold.env /etc/coolify/broker.env; do
   [[ -e $root$f ]] || fail "$f not installed"
 done
 
@@ -73,8 +73,11 @@ if find "$root/etc/systemd/system" -name 'coold*' -o -name 'coolify*' -o -name '
   fail "a unit was enabled by the install"
 fi
 # The operator's enable (systemd is not running here: systemctl writes the links offline).
-in_root systemctl enable coold.service coolify-mesh-fw.service coolify-mesh-allow.service broker.socket broker.service
-[[ -L $root/etc/systemd/system/sockets.target.wants/broker.socket ]] || fail "enabling broker.socket made no link"
+in_root systemctl enable coold.service coolify-mesh-fw.service coolify-mesh-allow.service broker.service
+# broker.service's Also= enables both its sockets.
+for unit in broker.socket broker-grpc.socket; do
+  [[ -L $root/etc/systemd/system/sockets.target.wants/$unit ]] || fail "enabling broker.service did not enable $unit"
+done
 
 echo "== every variable in the env files"
 # Each COOLD_*/BROKER_* variable of README.md's tables is in its env file, with its default.
@@ -91,7 +94,8 @@ echo "== systemd-analyze verify"
 # A warning (an unknown or misspelt setting, a missing binary) fails as an error does.
 verify=$(in_root systemd-analyze verify /lib/systemd/system/coold.service \
   /lib/systemd/system/coolify-mesh-fw.service /lib/systemd/system/coolify-mesh-allow.service \
-  /lib/systemd/system/broker.service /lib/systemd/system/broker.socket 2>&1) || { echo "$verify"; fail "systemd-analyze verify"; }
+  /lib/systemd/system/broker.service /lib/systemd/system/broker.socket \
+  /lib/systemd/system/broker-grpc.socket 2>&1) || { echo "$verify"; fail "systemd-analyze verify"; }
 [[ -z $verify ]] || { echo "$verify"; fail "systemd-analyze verify warned"; }
 
 echo "== the installed coold finds its children in /usr/lib/coold"

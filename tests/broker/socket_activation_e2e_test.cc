@@ -45,9 +45,10 @@ class SocketActivationTest : public ::testing::Test {
 
   // Every variable but the listeners'. BROKER_UNIX_SOCKET names a path the broker could
   // not bind (its directory does not exist): a passed socket must be what it serves.
-  std::vector<std::string> Env() const {
+  // `grpc_bind` likewise, when the gRPC listener is passed.
+  std::vector<std::string> Env(const std::string& grpc_bind = "127.0.0.1:0") const {
     return {"BROKER_UNIX_SOCKET=/nonexistent/unused.sock", "BROKER_UNIX_SOCKET_GROUP=nonexistent-group",
-            "BROKER_GRPC_BIND=127.0.0.1:0",
+            "BROKER_GRPC_BIND=" + grpc_bind,
             "BROKER_TLS_CERT=" + keys_.Path("tls.crt"), "BROKER_TLS_KEY=" + keys_.Path("tls.key"),
             "BROKER_JWT_KEYS=" + keys_.KeySpec(), "BROKER_STATE_DIR=" + dir_ + "/state"};
   }
@@ -84,31 +85,26 @@ std::string ProcStatusField(pid_t pid, const std::string& field) {
   return "";
 }
 
-TEST_F(SocketActivationTest, ServesThePassedSocketAndHostsAsItsUserWithNoCapability) {
-  ListeningSocket laravel = ListeningSocket::Unix(socket_);
-  BrokerUnderTest broker(Env(), Script({laravel.fd()}, "unix"));
-  ASSERT_TRUE(broker.listening()) << broker.log();
-  EXPECT_THAT(broker.log(), HasSubstr(absl::StrCat("Unix socket ", socket_, " (passed by systemd")));
-
-  // Laravel's side: a request answered on the socket systemd made.
-  HttpAnswer health = UnixHttp(socket_, "GET", "/v1/health");
+// Laravel's side (a request answered on the socket systemd made) and a host's (a TLS
+// stream admitted on `grpc_port`, a command sent from Laravel's socket and answered by
+// the host); then what the broker runs as, by the kernel: coolify-broker throughout,
+// nothing it could regain.
+void ExpectServedAsItsUser(const BrokerUnderTest& broker, const TestKeys& keys, const std::string& socket,
+                           int grpc_port) {
+  HttpAnswer health = UnixHttp(socket, "GET", "/v1/health");
   EXPECT_EQ(health.status, 200) << broker.log();
-
-  // A host's side: a TLS stream admitted, a command sent from Laravel's socket and
-  // answered by the host.
   FakeHost::Options o;
   o.host_id = "host-a";
-  o.token = SignJwt("ES256", "es", keys_.Read("es.key"), Claims("host-a", AllCaps()));
-  o.target = absl::StrCat("127.0.0.1:", broker.port());
-  o.root_pem = keys_.Read("tls.crt");
+  o.token = SignJwt("ES256", "es", keys.Read("es.key"), Claims("host-a", AllCaps()));
+  o.target = absl::StrCat("127.0.0.1:", grpc_port);
+  o.root_pem = keys.Read("tls.crt");
   FakeHost host(o, FakeHost::Echo());
-  ASSERT_TRUE(WaitForHosts(socket_, 1)) << broker.log();
-  HttpAnswer answer = UnixHttp(socket_, "POST", "/v1/coold/dispatch",
+  ASSERT_TRUE(WaitForHosts(socket, 1)) << broker.log();
+  HttpAnswer answer = UnixHttp(socket, "POST", "/v1/coold/dispatch",
                                R"({"host_id":"host-a","request_id":"r-1","command":{"type":"host.info"}})");
   EXPECT_EQ(answer.status, 200) << answer.body << broker.log();
   EXPECT_THAT(answer.body, HasSubstr("r-1"));
 
-  // What it runs as, by the kernel: coolify-broker throughout, nothing it could regain.
   const passwd* pw = getpwnam("coolify-broker");
   ASSERT_NE(pw, nullptr);
   EXPECT_EQ(ProcStatusField(broker.pid(), "Uid"), absl::StrCat("\t", pw->pw_uid, "\t", pw->pw_uid, "\t", pw->pw_uid,
@@ -120,6 +116,30 @@ TEST_F(SocketActivationTest, ServesThePassedSocketAndHostsAsItsUserWithNoCapabil
   EXPECT_EQ(ProcStatusField(broker.pid(), "Seccomp"), "\t2");
   // It never made the path it was configured with.
   EXPECT_NE(access("/nonexistent/unused.sock", F_OK), 0);
+}
+
+// broker.socket and broker-grpc.socket: both listeners passed. BROKER_GRPC_BIND names a
+// port coolify-broker could not bind (1, privileged): the passed one is what it serves.
+TEST_F(SocketActivationTest, ServesBothPassedListenersAsItsUserWithNoCapability) {
+  ListeningSocket laravel = ListeningSocket::Unix(socket_);
+  const int port = FreeLoopbackPort();
+  ListeningSocket grpc = ListeningSocket::Tcp(port);
+  BrokerUnderTest broker(Env("127.0.0.1:1"), Script({laravel.fd(), grpc.fd()}, "unix:grpc"));
+  ASSERT_TRUE(broker.listening()) << broker.log();
+  EXPECT_EQ(broker.port(), port);
+  EXPECT_THAT(broker.log(), HasSubstr(absl::StrCat("gRPC 127.0.0.1:", port, " (TLS, passed by systemd")));
+  EXPECT_THAT(broker.log(), HasSubstr(absl::StrCat("Unix socket ", socket_, " (passed by systemd")));
+  ExpectServedAsItsUser(broker, keys_, socket_, port);
+}
+
+// Only Laravel's socket passed: the broker binds the hosts' port from BROKER_GRPC_BIND.
+TEST_F(SocketActivationTest, BindsWhatWasNotPassed) {
+  ListeningSocket laravel = ListeningSocket::Unix(socket_);
+  BrokerUnderTest broker(Env(), Script({laravel.fd()}, "unix"));
+  ASSERT_TRUE(broker.listening()) << broker.log();
+  EXPECT_THAT(broker.log(), HasSubstr("(TLS, bound from BROKER_GRPC_BIND)"));
+  EXPECT_THAT(broker.log(), HasSubstr(absl::StrCat("Unix socket ", socket_, " (passed by systemd")));
+  ExpectServedAsItsUser(broker, keys_, socket_, broker.port());
 }
 
 TEST_F(SocketActivationTest, DescriptorsForAnotherProcessAreRefused) {

@@ -6,8 +6,9 @@
 //   and every system call it makes (strace, after its exec) is one its SystemCallFilter
 //   allows, expanded by systemd-analyze itself. systemd is not PID 1 on these machines,
 //   so this is how the filter is proven not to kill the boot restore;
-// - the broker works the way broker.service and broker.socket run it: as coolify-broker
-//   with no capability and no_new_privs, Laravel's socket passed as systemd passes it,
+// - the broker works the way broker.service and its socket units run it: as
+//   coolify-broker with no capability and no_new_privs, Laravel's socket and the hosts'
+//   port passed as systemd passes them,
 //   serving that socket and a TLS connection, and every system call it makes is one the
 //   unit's SystemCallFilter allows;
 // - no daemon unit's SystemCallFilter refuses a call that a role it runs lists in its own
@@ -242,12 +243,15 @@ TEST(UnitsTest, BrokerServesAsItsUnitsStartItWithOnlyTheirUserAndFilter) {
   ASSERT_EQ(Values(unit, "CapabilityBoundingSet"), std::vector<std::string>{""}) << "no capability at all";
   ASSERT_EQ(Values(unit, "AmbientCapabilities"), std::vector<std::string>{""});
   ASSERT_EQ(Values(unit, "NoNewPrivileges"), std::vector<std::string>{"yes"});
-  ASSERT_THAT(Values(unit, "Sockets"), ::testing::ElementsAre(HasSubstr("broker.socket")));
-  // Laravel's socket as broker.socket makes it, under this test's directory, passed by
-  // the name broker.socket gives it.
+  ASSERT_EQ(Values(unit, "Sockets"), std::vector<std::string>{"broker.socket broker-grpc.socket"});
+  // Laravel's socket as broker.socket makes it, under this test's directory, and the
+  // hosts' port as broker-grpc.socket does, on loopback; passed by the names they give.
   ASSERT_EQ(OnlyValue(socket_unit, "ListenStream"), "/run/coolify/broker.sock");
   const std::string name = OnlyValue(socket_unit, "FileDescriptorName");
   ASSERT_EQ(name, broker::kUnixListenerName);
+  const std::string grpc_unit = ReadFile(UnitDir() + "/broker-grpc.socket");
+  const std::string grpc_name = OnlyValue(grpc_unit, "FileDescriptorName");
+  ASSERT_EQ(grpc_name, broker::kGrpcListenerName);
   char dir_template[] = "/tmp/coold-units-broker-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
@@ -259,22 +263,25 @@ TEST(UnitsTest, BrokerServesAsItsUnitsStartItWithOnlyTheirUserAndFilter) {
   GiveToBrokerUser(dir);  // coolify-broker's state directory, as StateDirectory= makes it
   const std::string socket = dir + "/broker.sock";
   ListeningSocket laravel = ListeningSocket::Unix(socket);
-  // As systemd would start it: the socket at descriptor 3, coolify-broker with the unit's
+  const int port = FreeLoopbackPort();
+  ListeningSocket grpc = ListeningSocket::Tcp(port);
+  // As systemd would start it: the sockets at descriptors 3 and 4, coolify-broker with the unit's
   // empty bounding set, no_new_privs; traced from its exec on. strace's tracee is a
   // process of its own, so LISTEN_PID names it from inside.
   const std::string wrapper = dir + "/broker-as-unit";
-  WriteSocketActivationScript(wrapper, {laravel.fd()}, name,
+  WriteSocketActivationScript(wrapper, {laravel.fd(), grpc.fd()}, absl::StrCat(name, ":", grpc_name),
                               absl::StrCat("/usr/bin/strace -f -qq -o ", trace,
                                            " /bin/bash -c 'export LISTEN_PID=$$; exec ", AsBrokerServiceUser(), " ",
                                            broker, "'"));
-  const int port = FreeLoopbackPort();
   {
-    BrokerUnderTest run({"BROKER_UNIX_SOCKET=/nonexistent/unused.sock", absl::StrCat("BROKER_GRPC_BIND=127.0.0.1:", port),
+    // Neither variable names a listener it could bind as coolify-broker: the passed ones
+    // are what it serves.
+    BrokerUnderTest run({"BROKER_UNIX_SOCKET=/nonexistent/unused.sock", "BROKER_GRPC_BIND=127.0.0.1:1",
                          "BROKER_TLS_CERT=" + keys.Path("tls.crt"), "BROKER_TLS_KEY=" + keys.Path("tls.key"),
                          "BROKER_JWT_KEYS=" + keys.KeySpec(), "BROKER_STATE_DIR=" + dir + "/state"},
                         wrapper);
     ASSERT_TRUE(run.listening()) << run.log();
-    EXPECT_THAT(run.log(), HasSubstr("passed by systemd"));
+    EXPECT_EQ(run.port(), port) << run.log();
     EXPECT_EQ(UnixHttp(socket, "GET", "/v1/health").status, 200) << run.log();
     // A TLS handshake on the hosts' listener: accept, TLS and HTTP/2 on gRPC's threads.
     Shell(absl::StrCat("curl -sk --http2 --max-time 5 -o /dev/null https://127.0.0.1:", port, "/"));

@@ -9,12 +9,15 @@
 //   curl    `curl --unix-socket <podman.sock> http://d/v4.0.0/libpod/containers/<name>/json`
 //           as a process per request (the baseline);
 //   direct  the same GET from this process with the gatekeeper's own LibpodClient, a new
-//           Unix connection per request (what the gatekeeper does for each command).
+//           Unix connection per request (what the gatekeeper does for each command);
+//   keep-alive  the same GET over one Unix connection to Podman kept open, as a
+//           long-lived libpod API user (podman-remote's Go client) sends it.
 //
-// The three run in alternating batches, the order rotating every round, so that noise
+// The four run in alternating batches, the order rotating every round, so that noise
 // on the machine hits all of them alike. Prints p50/p99 for each and the ratios
-// coold/curl and coold/direct (targets: coold <= 1.5x curl, p50 <= 1.3x direct, the client
-// coold itself uses and the fast path a Podman API user takes).
+// coold/curl, coold/direct and coold/keep-alive (targets: coold <= 1.5x curl, p50 <= 1.3x
+// direct, the client coold itself uses; keep-alive is a Podman API user's fastest path,
+// and shows what coold's connection per call costs).
 //
 //   bazel build //bench/gatekeeper:inspect_bench
 //   sudo bazel-bin/bench/gatekeeper/inspect_bench [--requests=N] [--batch=K]
@@ -40,12 +43,15 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/local/stream_protocol.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "bench/machine_load.h"
 #include "boost/beast/http.hpp"
@@ -117,25 +123,29 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// (a) A minimal blocking HTTP/1.1 client holding one keep-alive connection to coold.
-class CooldClient {
+// (a) A minimal blocking HTTP/1.1 client holding one keep-alive connection: to coold over
+// TCP, and to Podman's socket as a long-lived libpod API user (podman-remote's Go client)
+// does.
+template <typename Protocol>
+class KeepAliveClient {
  public:
-  CooldClient() : socket_(io_) {}
+  KeepAliveClient(typename Protocol::endpoint endpoint, std::string authorization)
+      : endpoint_(std::move(endpoint)), authorization_(std::move(authorization)), socket_(io_) {}
 
   void Connect() {
-    socket_ = asio::ip::tcp::socket(io_);
-    socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), kPort));
-    socket_.set_option(asio::ip::tcp::no_delay(true));
+    socket_ = typename Protocol::socket(io_);
+    socket_.connect(endpoint_);
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) socket_.set_option(asio::ip::tcp::no_delay(true));
     buffer_.clear();
     ++connects_;
   }
 
-  // Returns the body; dies on anything but a 200. Reconnects (and counts it) only when
-  // coold closes the connection, which must not happen.
+  // Returns the body's size; dies on anything but a 200. Reconnects (and counts it) only
+  // when the server closes the connection, which must not happen.
   size_t Get(const std::string& target) {
     http::request<http::empty_body> request{http::verb::get, target, 11};
     request.set(http::field::host, "127.0.0.1");
-    request.set(http::field::authorization, std::string("Bearer ") + kToken);
+    if (!authorization_.empty()) request.set(http::field::authorization, authorization_);
     request.keep_alive(true);
     http::write(socket_, request);
     http::response_parser<http::string_body> parser;
@@ -143,7 +153,7 @@ class CooldClient {
     http::read(socket_, buffer_, parser);
     const http::response<http::string_body>& response = parser.get();
     if (response.result_int() != 200) {
-      Die("coold answered " + std::to_string(response.result_int()) + ": " + response.body());
+      Die("answered " + std::to_string(response.result_int()) + ": " + response.body());
     }
     size_t size = response.body().size();
     if (!response.keep_alive()) Connect();
@@ -154,7 +164,9 @@ class CooldClient {
 
  private:
   asio::io_context io_;
-  asio::ip::tcp::socket socket_;
+  typename Protocol::endpoint endpoint_;
+  std::string authorization_;
+  typename Protocol::socket socket_;
   beast::flat_buffer buffer_;
   int connects_ = 0;
 };
@@ -307,9 +319,13 @@ int main(int argc, char** argv) {
        {coolify::podman::SegmentKind::kLiteral, "json"}});
   if (!direct_target.ok()) Die(std::string(direct_target.status().message()));
 
-  CooldClient coold;
+  KeepAliveClient<asio::ip::tcp> coold(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), kPort),
+                                       std::string("Bearer ") + kToken);
+  KeepAliveClient<asio::local::stream_protocol> keep_alive(asio::local::stream_protocol::endpoint(podman_socket), "");
+  const std::string keep_alive_target = std::string("/v4.0.0/libpod/containers/") + kContainer + "/json";
   size_t coold_bytes = 0, direct_bytes = 0;
   const auto via_coold = [&] { coold_bytes = coold.Get(coold_target); };
+  const auto via_keep_alive = [&] { keep_alive.Get(keep_alive_target); };
   const auto via_curl = [&] { CurlOnce(curl_argv); };
   const auto via_direct = [&] {
     absl::StatusOr<coolify::podman::HttpResult> r = direct.Call(coolify::podman::Method::kGet, *direct_target);
@@ -319,18 +335,21 @@ int main(int argc, char** argv) {
   };
   try {
     coold.Connect();
+    keep_alive.Connect();
     // Warm-up: coold's children, Podman's caches, the page cache for curl.
     for (int i = 0; i < 20; ++i) {
       via_coold();
       via_curl();
       via_direct();
+      via_keep_alive();
     }
-    std::vector<double> samples[3];
-    const std::function<void()> ways[3] = {via_coold, via_curl, via_direct};
+    constexpr int kWays = 4;
+    std::vector<double> samples[kWays];
+    const std::function<void()> ways[kWays] = {via_coold, via_curl, via_direct, via_keep_alive};
     for (long round = 0; static_cast<long>(samples[0].size()) < requests; ++round) {
       const long n = std::min(batch, requests - static_cast<long>(samples[0].size()));
-      for (int k = 0; k < 3; ++k) {
-        const int way = static_cast<int>((round + k) % 3);
+      for (int k = 0; k < kWays; ++k) {
+        const int way = static_cast<int>((round + k) % kWays);
         for (long i = 0; i < n; ++i) {
           const Clock::time_point start = Clock::now();
           ways[way]();
@@ -338,20 +357,22 @@ int main(int argc, char** argv) {
         }
       }
     }
-    const char* names[3] = {"coold  (HTTP keep-alive -> front -> gatekeeper -> podman)",
-                            "curl   (process per request, --unix-socket podman)",
-                            "direct (LibpodClient, new unix connection per request)"};
-    double p50[3], p99[3];
+    const char* names[kWays] = {"coold  (HTTP keep-alive -> front -> gatekeeper -> podman)",
+                                "curl   (process per request, --unix-socket podman)",
+                                "direct (LibpodClient, new unix connection per request)",
+                                "keep-alive (one unix connection to podman, reused)"};
+    double p50[kWays], p99[kWays];
     std::printf("container inspect, %ld requests each, batches of %ld, alternating\n", requests, batch);
-    for (int w = 0; w < 3; ++w) {
+    for (int w = 0; w < kWays; ++w) {
       p50[w] = Percentile(samples[w], 0.50);
       p99[w] = Percentile(samples[w], 0.99);
       std::printf("  %-60s p50 %7.3f ms  p99 %7.3f ms\n", names[w], p50[w], p99[w]);
     }
     std::printf("  coold/curl    p50 %.2fx  p99 %.2fx   (target <= 1.5x)\n", p50[0] / p50[1], p99[0] / p99[1]);
     std::printf("  coold/direct  p50 %.2fx  p99 %.2fx   (target p50 <= 1.3x)\n", p50[0] / p50[2], p99[0] / p99[2]);
-    std::printf("  body bytes: coold %zu, podman %zu; connections to coold opened: %d\n", coold_bytes,
-                direct_bytes, coold.connects());
+    std::printf("  coold/keep-alive p50 %.2fx  p99 %.2fx\n", p50[0] / p50[3], p99[0] / p99[3]);
+    std::printf("  body bytes: coold %zu, podman %zu; connections opened: to coold %d, keep-alive to podman %d\n",
+                coold_bytes, direct_bytes, coold.connects(), keep_alive.connects());
   } catch (const std::exception& e) {
     Die(std::string("HTTP to coold: ") + e.what() + "\n" + ReadFile(log_path));
   }

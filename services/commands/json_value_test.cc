@@ -3,9 +3,10 @@
 #include "services/commands/json_value.h"
 
 #include <cmath>
-#include <functional>
+#include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,49 @@ google::protobuf::Value ByProtobuf(const std::string& text) {
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &value).ok()) << text;
   return value;
 }
+
+// Random Values built from `pieces` of text (beside random ASCII) and `numbers`, nested
+// up to five levels, the same sequence for the same seed.
+class RandomValues {
+ public:
+  RandomValues(uint32_t seed, std::vector<std::string> pieces, std::vector<double> numbers)
+      : random_(seed), pieces_(std::move(pieces)), numbers_(std::move(numbers)) {}
+
+  void Fill(google::protobuf::Value* v, int depth = 0) {
+    switch (depth > 3 ? random_() % 4 : random_() % 6) {
+      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
+      case 1: v->set_bool_value(random_() % 2); break;
+      case 2: v->set_number_value(numbers_[random_() % numbers_.size()]); break;
+      case 3: v->set_string_value(String()); break;
+      case 4:
+        for (int i = 0, n = static_cast<int>(random_() % 4); i < n; ++i) Fill(v->mutable_list_value()->add_values(), depth + 1);
+        if (!v->has_list_value()) v->mutable_list_value();
+        break;
+      default:
+        for (int i = 0, n = static_cast<int>(random_() % 4); i < n; ++i) {
+          Fill(&(*v->mutable_struct_value()->mutable_fields())[String()], depth + 1);
+        }
+        if (!v->has_struct_value()) v->mutable_struct_value();
+    }
+  }
+
+ private:
+  std::string String() {
+    std::string text;
+    for (int i = 0, n = static_cast<int>(random_() % 12); i < n; ++i) {
+      if (random_() % 3 == 0) {
+        text += pieces_[random_() % pieces_.size()];
+      } else {
+        text.push_back(static_cast<char>(random_() % 128));
+      }
+    }
+    return text;
+  }
+
+  std::mt19937 random_;
+  const std::vector<std::string> pieces_;
+  const std::vector<double> numbers_;
+};
 
 TEST(ParseJsonValueTest, GivesWhatProtobufsParserGives) {
   for (const std::string text : {
@@ -59,42 +103,14 @@ TEST(ParseJsonValueTest, RefusesWhatIsNotJsonOrTooDeep) {
 // Every byte a string may hold (control characters, quotes, '<', '&', DEL, multi-byte
 // UTF-8 including U+2028), numbers of every form, nested: the same text protobuf prints.
 TEST(JsonValueTextTest, PrintsWhatProtobufPrints) {
-  std::mt19937 random(7);
   const std::vector<std::string> pieces = {"\xc3\xa9", "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xe2\x80\xa9",
                                            "\xef\xbf\xbd", "</script>", "&amp;", "'", "\x7f"};
   const std::vector<double> numbers = {0, -0.0, 1, -1, 0.1, 0.1 + 0.2, 1e21, 1e-7, 123456789012345678.0, 9007199254740993.0,
                                        536870912, 3.5, -2.25e-300, 1.7976931348623157e308, 4.9e-324};
-  auto random_string = [&] {
-    std::string text;
-    for (int i = 0, n = static_cast<int>(random() % 12); i < n; ++i) {
-      if (random() % 3 == 0) {
-        text += pieces[random() % pieces.size()];
-      } else {
-        text.push_back(static_cast<char>(random() % 128));
-      }
-    }
-    return text;
-  };
-  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v, int depth) {
-    switch (depth > 3 ? random() % 4 : random() % 6) {
-      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
-      case 1: v->set_bool_value(random() % 2); break;
-      case 2: v->set_number_value(numbers[random() % numbers.size()]); break;
-      case 3: v->set_string_value(random_string()); break;
-      case 4:
-        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) fill(v->mutable_list_value()->add_values(), depth + 1);
-        if (!v->has_list_value()) v->mutable_list_value();
-        break;
-      default:
-        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) {
-          fill(&(*v->mutable_struct_value()->mutable_fields())[random_string()], depth + 1);
-        }
-        if (!v->has_struct_value()) v->mutable_struct_value();
-    }
-  };
+  RandomValues values(7, pieces, numbers);
   for (int round = 0; round < 2000; ++round) {
     google::protobuf::Value value;
-    fill(&value, 0);
+    values.Fill(&value);
     std::string theirs;
     ASSERT_TRUE(google::protobuf::util::MessageToJsonString(value, &theirs).ok());
     absl::StatusOr<std::string> ours = JsonValueText(value);
@@ -138,44 +154,16 @@ TEST(JsonValueTextTest, EscapesEveryCodePointAsProtobufDoes) {
 // A text protobuf printed comes back byte for byte: ReprintJson keeps the text's member
 // order, which is the order protobuf's map printed them in.
 TEST(ReprintJsonTest, PrintsProtobufsTextAgain) {
-  std::mt19937 random(11);
   const std::vector<std::string> pieces = {"\xc3\xa9", "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xef\xbf\xbd",
                                            "</script>", "\"quoted\"", "back\\slash", "\x7f", "\x01"};
   // Not -0: protobuf prints it "-0", which Boost.JSON reads as the integer 0, as the
   // Value path does too (PrintsWhatTheValuePathPrints).
   const std::vector<double> numbers = {0,   1,    -1,   0.5,  3.5,  -2.25,           1e21,           1e-7,
                                        0.1, 1e15, 1e14, 536870912, 999999999999999.0, -123456789012.0, 9007199254740993.0};
-  auto random_string = [&] {
-    std::string text;
-    for (int i = 0, n = static_cast<int>(random() % 12); i < n; ++i) {
-      if (random() % 3 == 0) {
-        text += pieces[random() % pieces.size()];
-      } else {
-        text.push_back(static_cast<char>(random() % 128));
-      }
-    }
-    return text;
-  };
-  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v, int depth) {
-    switch (depth > 3 ? random() % 4 : random() % 6) {
-      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
-      case 1: v->set_bool_value(random() % 2); break;
-      case 2: v->set_number_value(numbers[random() % numbers.size()]); break;
-      case 3: v->set_string_value(random_string()); break;
-      case 4:
-        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) fill(v->mutable_list_value()->add_values(), depth + 1);
-        if (!v->has_list_value()) v->mutable_list_value();
-        break;
-      default:
-        for (int i = 0, n = static_cast<int>(random() % 4); i < n; ++i) {
-          fill(&(*v->mutable_struct_value()->mutable_fields())[random_string()], depth + 1);
-        }
-        if (!v->has_struct_value()) v->mutable_struct_value();
-    }
-  };
+  RandomValues values(11, pieces, numbers);
   for (int round = 0; round < 2000; ++round) {
     google::protobuf::Value value;
-    fill(&value, 0);
+    values.Fill(&value);
     std::string theirs;
     ASSERT_TRUE(google::protobuf::util::MessageToJsonString(value, &theirs).ok());
     if (theirs.empty()) continue;  // a Value with no kind prints nothing

@@ -208,8 +208,8 @@ GatekeeperAnswer StartStream(const ClientOptions& client_options, std::string wh
 
 class Runner {
  public:
-  Runner(const GatekeeperOptions& options, const PodmanCall& call)
-      : options_(options), call_(call), client_(ClientFor(options)) {}
+  Runner(const GatekeeperOptions& options, const LibpodClient& client, const PodmanCall& call)
+      : options_(options), call_(call), client_(client) {}
 
   // Runs the call through the gatekeeper's table (kPodmanVerbs below).
   GatekeeperAnswer Run();
@@ -290,13 +290,6 @@ class Runner {
   GatekeeperAnswer Stats(const Command&) { return JsonOrError(200, HostStats(client_)); }
 
  private:
-  static LibpodClient ClientFor(const GatekeeperOptions& options) {
-    ClientOptions client_options;
-    client_options.socket_path = options.socket_path;
-    client_options.io_timeout = options.io_timeout;
-    return LibpodClient(client_options);
-  }
-
   static std::optional<unsigned> Timeout(bool has, uint32_t seconds) {
     if (!has) return std::nullopt;
     return seconds;
@@ -568,7 +561,7 @@ class Runner {
 
   const GatekeeperOptions& options_;
   const PodmanCall& call_;
-  LibpodClient client_;
+  const LibpodClient& client_;
 };
 
 // The gatekeeper's verbs: per Command field, the validator that judges the request's
@@ -677,12 +670,25 @@ PodmanResponse BodyChunker::Next() {
   return Piece(status_, std::move(piece), !pieces_.empty());
 }
 
+namespace {
+
+ClientOptions ClientOptionsFor(const GatekeeperOptions& options) {
+  ClientOptions client_options;
+  client_options.socket_path = options.socket_path;
+  client_options.io_timeout = options.io_timeout;
+  return client_options;
+}
+
+}  // namespace
+
 Gatekeeper::Gatekeeper(GatekeeperOptions options)
-    : options_(std::move(options)), chunker_(privsep::kMaxBodyBytesPerFrame) {}
+    : options_(std::move(options)),
+      client_(ClientOptionsFor(options_)),
+      chunker_(privsep::kMaxBodyBytesPerFrame) {}
 
 GatekeeperAnswer Gatekeeper::Run(const PodmanCall& call, std::string* log_line) {
   const absl::Time start = absl::Now();
-  GatekeeperAnswer answer = Runner(options_, call).Run();
+  GatekeeperAnswer answer = Runner(options_, client_, call).Run();
   *log_line = absl::StrFormat("podman call verb=%s status=%u duration_ms=%d body_bytes=%u",
                               std::string(VerbName(call.command())), answer.http_status,
                               static_cast<int>(absl::ToInt64Milliseconds(absl::Now() - start)),
@@ -720,11 +726,8 @@ PodmanResponse Gatekeeper::Call(const PodmanCall& call, privsep::UniqueFd* strea
 PodmanResponse Gatekeeper::Next() { return chunker_.Next(); }
 
 PodmanResponse Gatekeeper::WatchEvents(privsep::UniqueFd* stream) {
-  ClientOptions client_options;
-  client_options.socket_path = options_.socket_path;
-  client_options.io_timeout = options_.io_timeout;
   GatekeeperAnswer answer = StartStream(
-      client_options, "events",
+      client_.options(), "events",
       [](privsep::Channel& out, const LibpodClient& client, const LibpodClient::StreamOptions& stream_options,
          size_t* bytes) {
         return ContainerEvents(

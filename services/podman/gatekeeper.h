@@ -49,6 +49,7 @@
 #include "proto/policy.pb.h"
 #include "privsep/unique_fd.h"
 #include "proto/privsep.pb.h"
+#include "services/podman/libpod_client.h"
 
 namespace coolify::podman {
 
@@ -128,6 +129,8 @@ class Gatekeeper {
   GatekeeperAnswer Run(const privsep::PodmanCall& call, std::string* log_line);
 
   GatekeeperOptions options_;
+  // One for every call, so that a GET's connection can serve the next (libpod_client.h).
+  LibpodClient client_;
   BodyChunker chunker_;
   std::string call_log_;  // the last Call's line, until WriteCallLog
 };

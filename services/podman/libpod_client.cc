@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/podman/libpod_fields.h"
 
 namespace coolify::podman {
@@ -39,11 +40,13 @@ int PollTimeoutMs(absl::Time deadline) {
                                               : static_cast<int>(ms);
 }
 
+}  // namespace
+
 // One non-blocking connection; every wait is bounded by a deadline and, for streams, by
 // a cancel descriptor.
-class Connection {
+class PodmanConnection {
  public:
-  ~Connection() {
+  ~PodmanConnection() {
     if (fd_ >= 0) close(fd_);
   }
 
@@ -70,6 +73,13 @@ class Connection {
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) return Errno(absl::StatusCode::kUnavailable, absl::StrCat("connect ", path), err);
     return absl::OkStatus();
+  }
+
+  // Whether a kept connection may carry another request: nothing has arrived on it and
+  // it is not hung up (a zero-timeout poll).
+  bool Quiet() {
+    pollfd fds = {fd_, POLLIN, 0};
+    return poll(&fds, 1, 0) == 0;
   }
 
   absl::Status WriteAll(std::string_view bytes, absl::Duration timeout) {
@@ -123,8 +133,10 @@ class Connection {
   int fd_ = -1;
 };
 
+namespace {
+
 // Reads up to the end of the response head; the bytes after it stay in *buf.
-absl::StatusOr<HttpResponseHead> ReadHead(Connection& conn, const ClientOptions& options,
+absl::StatusOr<HttpResponseHead> ReadHead(PodmanConnection& conn, const ClientOptions& options,
                                           bool streaming, int cancel_fd, std::string* buf) {
   size_t end = 0;
   while ((end = FindHeadEnd(*buf)) == 0) {
@@ -149,10 +161,15 @@ absl::StatusOr<HttpResponseHead> ReadHead(Connection& conn, const ClientOptions&
 }
 
 // Delivers the body that follows `head` to `sink`: `pending` holds bytes already read.
-// `max_bytes` caps the body; `idle` bounds each wait.
-absl::Status ReadBody(Connection& conn, const HttpResponseHead& head, std::string pending,
+// `max_bytes` caps the body; `idle` bounds each wait. `*exact_end`, when given, tells
+// whether the body ended where the bytes read so far end, so that nothing after it was
+// received (a body that runs to the end of the stream never ends that way).
+absl::Status ReadBody(PodmanConnection& conn, const HttpResponseHead& head, std::string pending,
                       uint64_t max_bytes, absl::Duration idle, int cancel_fd,
-                      const LibpodClient::Sink& sink) {
+                      const LibpodClient::Sink& sink, bool* exact_end = nullptr) {
+  bool ignored = false;
+  if (exact_end == nullptr) exact_end = &ignored;
+  *exact_end = false;
   auto next_deadline = [&] {
     return idle == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + idle;
   };
@@ -164,6 +181,7 @@ absl::Status ReadBody(Connection& conn, const HttpResponseHead& head, std::strin
   };
   switch (head.framing) {
     case BodyFraming::kNone:
+      *exact_end = pending.empty();
       return absl::OkStatus();
     case BodyFraming::kContentLength: {
       if (head.content_length > max_bytes) {
@@ -176,7 +194,10 @@ absl::Status ReadBody(Connection& conn, const HttpResponseHead& head, std::strin
           if (absl::Status s = sink(std::string_view(pending).substr(0, take)); !s.ok()) return s;
           left -= take;
         }
-        if (left == 0) return absl::OkStatus();
+        if (left == 0) {
+          *exact_end = take == pending.size();
+          return absl::OkStatus();
+        }
         pending.clear();
         absl::StatusOr<bool> more = conn.Read(&pending, next_deadline(), cancel_fd);
         if (!more.ok()) return more.status();
@@ -193,7 +214,10 @@ absl::Status ReadBody(Connection& conn, const HttpResponseHead& head, std::strin
         if (!decoded.empty()) {
           if (absl::Status s = sink(decoded); !s.ok()) return s;
         }
-        if (decoder.done()) return absl::OkStatus();
+        if (decoder.done()) {
+          *exact_end = *used == pending.size();
+          return absl::OkStatus();
+        }
         pending.clear();
         absl::StatusOr<bool> more = conn.Read(&pending, next_deadline(), cancel_fd);
         if (!more.ok()) return more.status();
@@ -231,7 +255,7 @@ std::string_view MethodName(Method method) {
 
 absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
                                              std::string_view json_body,
-                                             std::string_view registry_auth) {
+                                             std::string_view registry_auth, bool keep_alive) {
   if (target.empty() || target[0] != '/' || target.size() > 8192) {
     return absl::InvalidArgumentError("request target must start with '/'");
   }
@@ -241,8 +265,8 @@ absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view tar
     }
   }
   std::string out = absl::StrCat(AV(MethodName(method)), " ", AV(target),
-                                 " HTTP/1.1\r\nHost: podman\r\nUser-Agent: coold\r\n"
-                                 "Connection: close\r\n");
+                                 " HTTP/1.1\r\nHost: podman\r\nUser-Agent: coold\r\n",
+                                 keep_alive ? "" : "Connection: close\r\n");
   if (!registry_auth.empty()) {
     if (registry_auth.size() > 16384 ||
         registry_auth.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") !=
@@ -293,26 +317,85 @@ absl::Status StatusFromResponse(unsigned status, std::string_view body) {
   }
 }
 
+struct LibpodClient::Kept {
+  absl::Mutex mu;
+  std::unique_ptr<PodmanConnection> connection ABSL_GUARDED_BY(mu);
+  absl::Time idle_since ABSL_GUARDED_BY(mu);
+};
+
+LibpodClient::LibpodClient(ClientOptions options)
+    : options_(std::move(options)), kept_(options_.keep_alive ? std::make_shared<Kept>() : nullptr) {}
+LibpodClient::~LibpodClient() = default;
+LibpodClient::LibpodClient(const LibpodClient&) = default;
+
+absl::StatusOr<std::unique_ptr<PodmanConnection>> LibpodClient::Connect(bool reuse, bool* reused) const {
+  *reused = false;
+  if (reuse && kept_ != nullptr) {
+    std::unique_ptr<PodmanConnection> kept;
+    absl::Time idle_since;
+    {
+      absl::MutexLock lock(&kept_->mu);
+      kept = std::move(kept_->connection);
+      idle_since = kept_->idle_since;
+    }
+    // A connection too long idle, or one on which something arrived, is closed here.
+    if (kept != nullptr && absl::Now() - idle_since < options_.keep_idle && kept->Quiet()) {
+      *reused = true;
+      return kept;
+    }
+  }
+  auto fresh = std::make_unique<PodmanConnection>();
+  if (absl::Status s = fresh->Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
+  return fresh;
+}
+
+void LibpodClient::Keep(std::unique_ptr<PodmanConnection> connection) const {
+  absl::MutexLock lock(&kept_->mu);
+  // Another thread's connection may already be kept: one is enough, the other closes.
+  if (kept_->connection != nullptr) return;
+  kept_->connection = std::move(connection);
+  kept_->idle_since = absl::Now();
+}
+
 absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view target,
                                               std::string_view json_body) const {
-  absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body);
+  const bool keep_alive = kept_ != nullptr && method == Method::kGet;
+  absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body, {}, keep_alive);
   if (!request.ok()) return request.status();
-  Connection conn;
-  if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
-  if (absl::Status s = conn.WriteAll(*request, options_.io_timeout); !s.ok()) return s;
-  std::string buf;
-  absl::StatusOr<HttpResponseHead> head = ReadHead(conn, options_, false, -1, &buf);
-  if (!head.ok()) return head.status();
-  HttpResult result;
-  result.status = head->status;
-  result.content_type = std::string(head->Header("content-type"));
-  absl::Status body = ReadBody(conn, *head, std::move(buf), options_.max_body_bytes,
-                               options_.io_timeout, -1, [&](std::string_view bytes) {
-                                 result.body.append(bytes.data(), bytes.size());
-                                 return absl::OkStatus();
-                               });
-  if (!body.ok()) return body;
-  return result;
+  for (bool retry = keep_alive;;) {
+    bool reused = false;
+    absl::StatusOr<std::unique_ptr<PodmanConnection>> conn = Connect(keep_alive && retry, &reused);
+    if (!conn.ok()) return conn.status();
+    std::string buf;
+    absl::Status sent = (*conn)->WriteAll(*request, options_.io_timeout);
+    absl::StatusOr<HttpResponseHead> head =
+        sent.ok() ? ReadHead(**conn, options_, false, -1, &buf) : absl::StatusOr<HttpResponseHead>(sent);
+    if (!head.ok()) {
+      // Closed by Podman before a byte of the answer: its close of an idle connection
+      // crossed the request, or Podman restarted. Once, on a new connection.
+      if (reused && retry && buf.empty() && head.status().code() == absl::StatusCode::kUnavailable) {
+        retry = false;
+        continue;
+      }
+      return head.status();
+    }
+    HttpResult result;
+    result.status = head->status;
+    result.content_type = std::string(head->Header("content-type"));
+    bool exact_end = false;
+    absl::Status body = ReadBody(**conn, *head, std::move(buf), options_.max_body_bytes, options_.io_timeout, -1,
+                                 [&](std::string_view bytes) {
+                                   result.body.append(bytes.data(), bytes.size());
+                                   return absl::OkStatus();
+                                 },
+                                 &exact_end);
+    if (!body.ok()) return body;
+    if (keep_alive && head->persistent && exact_end &&
+        (head->framing == BodyFraming::kContentLength || head->framing == BodyFraming::kChunked)) {
+      Keep(*std::move(conn));
+    }
+    return result;
+  }
 }
 
 absl::StatusOr<unsigned> LibpodClient::Stream(Method method, std::string_view target,
@@ -321,7 +404,7 @@ absl::StatusOr<unsigned> LibpodClient::Stream(Method method, std::string_view ta
   absl::StatusOr<std::string> request =
       SerializeRequest(method, target, json_body, stream_options.registry_auth);
   if (!request.ok()) return request.status();
-  Connection conn;
+  PodmanConnection conn;
   if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
   if (absl::Status s = conn.WriteAll(*request, options_.io_timeout); !s.ok()) return s;
   std::string buf;
@@ -357,7 +440,7 @@ absl::StatusOr<HttpResult> LibpodClient::Upload(std::string_view target, std::st
   }
   std::string head = absl::StrCat("POST", request->substr(3, request->size() - 5), "Content-Type: ", AV(content_type),
                                   "\r\nContent-Length: ", length, "\r\n\r\n");
-  Connection conn;
+  PodmanConnection conn;
   if (absl::Status s = conn.Open(options_.socket_path, options_.io_timeout); !s.ok()) return s;
   if (absl::Status s = conn.WriteAll(head, options_.io_timeout); !s.ok()) return s;
   uint64_t sent = 0;

@@ -1,8 +1,20 @@
 // A blocking HTTP/1.1 client for Podman's libpod API over its Unix socket.
 //
-// One connection per request ("Connection: close"): a request never inherits state from an
-// earlier one, a Podman restart costs nothing but the next connect, and hijacked streams
-// (exec, attach) that end by closing the connection fit the same model.
+// A GET answered in full may leave its connection open for the next GET; every other
+// call has a connection of its own ("Connection: close"). A kept connection is used again
+// only when nothing on it can be mistaken for the next answer:
+//   - the response was HTTP/1.1 without "Connection: close", framed by Content-Length or
+//     chunked coding (never a body that runs to the end of the stream), and read without
+//     error to its exact end with no byte after it (an error status such as 404 is an
+//     answer like any other);
+//   - at its next use, it has been idle less than ClientOptions::keep_idle and polls
+//     neither readable nor hung up (Podman sends nothing unasked, so anything there is
+//     either its close or bytes that belong to no request).
+// A GET sent on a kept connection that fails before any byte of an answer arrives (Podman
+// restarted, or closed the connection at its idle timeout as the request went out) is
+// sent again, once, on a new connection: a GET changes nothing, so the resend is safe.
+// Writes, streams (logs, events, exec and attach, which end by closing the connection)
+// and uploads never use or leave a kept connection.
 //
 // Everything read from the socket is untrusted and goes through the pure parsers of
 // libpod_http_parse.h with caps. Status mapping, so a caller can answer 502/503:
@@ -16,6 +28,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -32,6 +45,11 @@ struct ClientOptions {
   absl::Duration io_timeout = absl::Seconds(60);
   size_t max_body_bytes = 32 << 20;  // buffered calls only; streams are never buffered
   HeadLimits head_limits;
+  // Whether a GET answered in full keeps its connection for the next GET (above).
+  bool keep_alive = true;
+  // The longest a kept connection waits unused; older, it is closed and a new one opened.
+  // Below Podman's own idle timeout, so that Podman rarely closes one first.
+  absl::Duration keep_idle = absl::Seconds(2);
 };
 
 struct HttpResult {
@@ -42,7 +60,7 @@ struct HttpResult {
 
 enum class Method { kGet, kPost, kDelete };
 
-// The bytes of one request. `target` must be what BuildTarget made: it starts with '/'
+// The bytes of one request; `keep_alive` leaves out "Connection: close". `target` must be what BuildTarget made: it starts with '/'
 // and holds only visible ASCII (no blank, CR, LF), which is checked again here so that no
 // path can carry a header. A body is always sent as application/json, which Podman
 // requires (a POST without it is parsed as a form and its body is lost).
@@ -51,7 +69,8 @@ enum class Method { kGet, kPost, kDelete };
 // (RegistryAuthHeader makes it), so it cannot carry a header of its own either.
 absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view target,
                                              std::string_view json_body,
-                                             std::string_view registry_auth = {});
+                                             std::string_view registry_auth = {},
+                                             bool keep_alive = false);
 
 // OK for 1xx-3xx; otherwise the absl status for Podman's error, carrying its "message":
 // 400 InvalidArgument, 401/403 PermissionDenied, 404 NotFound, 409 AlreadyExists when
@@ -60,13 +79,21 @@ absl::StatusOr<std::string> SerializeRequest(Method method, std::string_view tar
 // use" as 500, and "container state improper" too), else Internal; 503 Unavailable.
 absl::Status StatusFromResponse(unsigned status, std::string_view body);
 
+class PodmanConnection;  // libpod_client.cc
+
 class LibpodClient {
  public:
-  explicit LibpodClient(ClientOptions options) : options_(std::move(options)) {}
+  // Copies share the kept connection; any number of threads may call at once (one of
+  // them gets the kept connection, the others open their own).
+  explicit LibpodClient(ClientOptions options);
+  ~LibpodClient();
+  LibpodClient(const LibpodClient&);
+  LibpodClient& operator=(const LibpodClient&) = delete;
 
   const ClientOptions& options() const { return options_; }
 
-  // Sends one request and reads the whole response, body capped at max_body_bytes.
+  // Sends one request and reads the whole response, body capped at max_body_bytes. Only
+  // here may a GET use or keep a connection (above).
   absl::StatusOr<HttpResult> Call(Method method, std::string_view target,
                                   std::string_view json_body = {}) const;
 
@@ -103,7 +130,13 @@ class LibpodClient {
                                     uint64_t length, const Source& next) const;
 
  private:
+  struct Kept;
+  // The kept connection when `reuse` and it may be used (*reused set), else a new one.
+  absl::StatusOr<std::unique_ptr<PodmanConnection>> Connect(bool reuse, bool* reused) const;
+  void Keep(std::unique_ptr<PodmanConnection> connection) const;
+
   ClientOptions options_;
+  std::shared_ptr<Kept> kept_;  // null when options_.keep_alive is false
 };
 
 }  // namespace coolify::podman

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace coolify::podman {
 namespace {
@@ -107,6 +108,7 @@ absl::StatusOr<HttpResponseHead> ParseHttpResponseHead(std::string_view head,
         out.reason = std::string(line.substr(13));
       }
       out.status = status;
+      out.persistent = line.substr(0, 9) == "HTTP/1.1 ";
       continue;
     }
     if (line.empty()) return Bad("empty header line");
@@ -136,6 +138,11 @@ absl::StatusOr<HttpResponseHead> ParseHttpResponseHead(std::string_view head,
         return Bad("unsupported Transfer-Encoding");
       }
       chunked = true;
+    } else if (lower == "connection") {
+      // A list of tokens; "close" among them ends the connection after this response.
+      for (absl::string_view token : absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+        if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(token), "close")) out.persistent = false;
+      }
     }
     out.headers.emplace_back(std::move(lower), std::string(value));
   }

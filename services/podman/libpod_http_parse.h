@@ -36,6 +36,9 @@ struct HttpResponseHead {
   std::vector<std::pair<std::string, std::string>> headers;
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;  // meaningful for kContentLength
+  // HTTP/1.1 and no "close" in Connection: the peer keeps the connection open after the
+  // body (RFC 9112, 9.3).
+  bool persistent = false;
 
   // The first value of header `lower_name`, or empty.
   std::string_view Header(std::string_view lower_name) const;

@@ -39,6 +39,23 @@ TEST(ParseHttpResponseHead, ReadsStatusHeadersAndFraming) {
   EXPECT_EQ(FindHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n"), 0u);
 }
 
+TEST(ParseHttpResponseHead, PersistentOnlyForHttp11WithoutClose) {
+  const std::pair<std::string, bool> cases[] = {
+      {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true},
+      {"HTTP/1.1 404 Not Found\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true},
+      {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.1 200 OK\r\nConnection: Keep-Alive , CLOSE\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.1 200 OK\r\nConnection: closed\r\nContent-Length: 0\r\n\r\n", true},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false},
+  };
+  for (const auto& [head, persistent] : cases) {
+    absl::StatusOr<HttpResponseHead> h = ParseHttpResponseHead(head);
+    ASSERT_TRUE(h.ok()) << head;
+    EXPECT_EQ(h->persistent, persistent) << head;
+  }
+}
+
 TEST(ParseHttpResponseHead, RefusesAmbiguousOrMalformedHeads) {
   for (const std::string& bad : {
            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"s,

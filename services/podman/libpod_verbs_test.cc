@@ -284,14 +284,26 @@ TEST_F(LibpodVerbsTest, MissingSocketIsUnavailable) {
   EXPECT_EQ(HostInfo(LibpodClient(options)).status().code(), absl::StatusCode::kUnavailable);
 }
 
-// Last: it stops and restarts the service.
+// Last: they stop and restart the service. One client throughout, so that each call
+// after a stop or a restart meets the connection the call before it kept.
 TEST_F(LibpodVerbsTest, StoppedServiceIsUnavailableAndRecoveryIsImmediate) {
+  const LibpodClient client = Client();
+  ASSERT_TRUE(J(HostInfo(client)).ok());
   ASSERT_TRUE(harness_->StopService().ok());
-  absl::StatusOr<json::value> down = J(HostInfo(Client()));
+  absl::StatusOr<json::value> down = J(HostInfo(client));
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   ASSERT_TRUE(harness_->StartService().ok());
-  absl::StatusOr<json::value> up = J(HostInfo(Client()));
+  absl::StatusOr<json::value> up = J(HostInfo(client));
   EXPECT_TRUE(up.ok()) << up.status();
+}
+
+TEST_F(LibpodVerbsTest, ARestartBetweenTwoGetsCostsTheSecondNothing) {
+  const LibpodClient client = Client();
+  ASSERT_TRUE(J(HostInfo(client)).ok());
+  ASSERT_TRUE(harness_->StopService().ok());
+  ASSERT_TRUE(harness_->StartService().ok());
+  absl::StatusOr<json::value> after = J(HostInfo(client));
+  EXPECT_TRUE(after.ok()) << after.status();
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// End-to-end latency of a container inspect through the real coold, against two
-// baselines that go straight to Podman. In one run it starts an isolated Podman
+// End-to-end latency of a container inspect through the real coold, against baselines
+// that go straight to Podman. In one run it starts an isolated Podman
 // (tests/podman_harness), creates and starts one busybox container with Podman's CLI,
 // starts the real coold (plain HTTP API on 127.0.0.1 in a private network namespace, as
 // tests/podman_e2e_test.cc does) and times N inspects each way:
@@ -7,22 +7,24 @@
 //   coold   GET /api/v1/containers/<name> over one keep-alive HTTP connection to coold
 //           (front -> gatekeeper -> Podman and back);
 //   curl    `curl --unix-socket <podman.sock> http://d/v4.0.0/libpod/containers/<name>/json`
-//           as a process per request (the baseline);
-//   direct  the same GET from this process with the gatekeeper's own LibpodClient, a new
-//           Unix connection per request (what the gatekeeper does for each command);
-//   keep-alive  the same GET over one Unix connection to Podman kept open, as a
-//           long-lived libpod API user (podman-remote's Go client) sends it.
+//           as a process per request (the first baseline);
+//   direct  the same GET from this process with the gatekeeper's own LibpodClient as the
+//           gatekeeper sets it up: the connection a GET leaves open serves the next, as
+//           a long-lived libpod API user (podman-remote's Go client) sends it. Podman's
+//           fastest path, and the baseline coold is held to;
+//   new connection  the same client with keep_alive off: a Unix connection per request.
 //
 // The four run in alternating batches, the order rotating every round, so that noise
-// on the machine hits all of them alike. Prints p50/p99 for each and the ratios
-// coold/curl, coold/direct and coold/keep-alive (targets: coold <= 1.5x curl, p50 <= 1.3x
-// direct, the client coold itself uses; keep-alive is a Podman API user's fastest path,
-// and shows what coold's connection per call costs).
+// on the machine hits all of them alike. Prints p50/p99 for each, the ratios coold/curl,
+// coold/direct and coold/new connection (targets: coold <= 1.5x curl, p50 <= 1.3x
+// direct), and the CPU time each process spent per request: coold's front end and
+// gatekeeper during coold's batches, and Podman's during each way's.
 //
 //   bazel build //bench/gatekeeper:inspect_bench
 //   sudo bazel-bin/bench/gatekeeper/inspect_bench [--requests=N] [--batch=K]
 //
 // Must run as root (Podman, coold's privilege separation, unshare).
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,7 +45,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -51,7 +52,6 @@
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
-#include "boost/asio/local/stream_protocol.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "bench/machine_load.h"
 #include "boost/beast/http.hpp"
@@ -123,19 +123,16 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// (a) A minimal blocking HTTP/1.1 client holding one keep-alive connection: to coold over
-// TCP, and to Podman's socket as a long-lived libpod API user (podman-remote's Go client)
-// does.
-template <typename Protocol>
+// A minimal blocking HTTP/1.1 client holding one keep-alive TCP connection to coold.
 class KeepAliveClient {
  public:
-  KeepAliveClient(typename Protocol::endpoint endpoint, std::string authorization)
+  KeepAliveClient(asio::ip::tcp::endpoint endpoint, std::string authorization)
       : endpoint_(std::move(endpoint)), authorization_(std::move(authorization)), socket_(io_) {}
 
   void Connect() {
-    socket_ = typename Protocol::socket(io_);
+    socket_ = asio::ip::tcp::socket(io_);
     socket_.connect(endpoint_);
-    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) socket_.set_option(asio::ip::tcp::no_delay(true));
+    socket_.set_option(asio::ip::tcp::no_delay(true));
     buffer_.clear();
     ++connects_;
   }
@@ -145,7 +142,7 @@ class KeepAliveClient {
   size_t Get(const std::string& target) {
     http::request<http::empty_body> request{http::verb::get, target, 11};
     request.set(http::field::host, "127.0.0.1");
-    if (!authorization_.empty()) request.set(http::field::authorization, authorization_);
+    request.set(http::field::authorization, authorization_);
     request.keep_alive(true);
     http::write(socket_, request);
     http::response_parser<http::string_body> parser;
@@ -164,14 +161,14 @@ class KeepAliveClient {
 
  private:
   asio::io_context io_;
-  typename Protocol::endpoint endpoint_;
+  asio::ip::tcp::endpoint endpoint_;
   std::string authorization_;
-  typename Protocol::socket socket_;
+  asio::ip::tcp::socket socket_;
   beast::flat_buffer buffer_;
   int connects_ = 0;
 };
 
-// (b) curl as a process per request; stdout to /dev/null, -f so a non-2xx fails.
+// curl as a process per request; stdout to /dev/null, -f so a non-2xx fails.
 void CurlOnce(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -196,6 +193,34 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// CPU time a process has spent, all its threads (the first field of each thread's
+// /proc/<pid>/task/<tid>/schedstat, in ns). A thread that ended takes its time with it;
+// the processes measured keep theirs for the run.
+uint64_t CpuNs(int pid) {
+  uint64_t total = 0;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
+  if (!dir) Die("cannot list " + tasks);
+  while (dirent* entry = readdir(dir.get())) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(tasks + "/" + entry->d_name + "/schedstat");
+    uint64_t ns = 0;
+    if (in >> ns) total += ns;
+  }
+  return total;
+}
+
+// The child of `parent` whose command name is `comm` (coold's front end and gatekeeper).
+int ChildNamed(int parent, const std::string& comm) {
+  std::ifstream children("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
+  for (int pid; children >> pid;) {
+    std::string name = ReadFile("/proc/" + std::to_string(pid) + "/comm");
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    if (name == comm) return pid;
+  }
+  Die("coold has no child named " + comm);
+}
 
 }  // namespace
 }  // namespace coolify::bench
@@ -310,69 +335,91 @@ int main(int argc, char** argv) {
   const std::vector<std::string> curl_argv = {
       "/usr/bin/curl", "-sf", "-o", "/dev/null", "--unix-socket", podman_socket,
       std::string("http://d/v4.0.0/libpod/containers/") + kContainer + "/json"};
+  // As the gatekeeper sets its client up (services/podman/gatekeeper.cc): only the
+  // socket and the timeout differ from the defaults.
   coolify::podman::ClientOptions options;
   options.socket_path = podman_socket;
   const coolify::podman::LibpodClient direct(options);
+  coolify::podman::ClientOptions new_connection_options = options;
+  new_connection_options.keep_alive = false;
+  const coolify::podman::LibpodClient new_connection(new_connection_options);
   const absl::StatusOr<std::string> direct_target = coolify::podman::BuildTarget(
       {{coolify::podman::SegmentKind::kLiteral, "containers"},
        {coolify::podman::SegmentKind::kName, kContainer},
        {coolify::podman::SegmentKind::kLiteral, "json"}});
   if (!direct_target.ok()) Die(std::string(direct_target.status().message()));
 
-  KeepAliveClient<asio::ip::tcp> coold(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), kPort),
+  KeepAliveClient coold(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), kPort),
                                        std::string("Bearer ") + kToken);
-  KeepAliveClient<asio::local::stream_protocol> keep_alive(asio::local::stream_protocol::endpoint(podman_socket), "");
-  const std::string keep_alive_target = std::string("/v4.0.0/libpod/containers/") + kContainer + "/json";
   size_t coold_bytes = 0, direct_bytes = 0;
   const auto via_coold = [&] { coold_bytes = coold.Get(coold_target); };
-  const auto via_keep_alive = [&] { keep_alive.Get(keep_alive_target); };
   const auto via_curl = [&] { CurlOnce(curl_argv); };
-  const auto via_direct = [&] {
-    absl::StatusOr<coolify::podman::HttpResult> r = direct.Call(coolify::podman::Method::kGet, *direct_target);
+  const auto get = [&](const coolify::podman::LibpodClient& client) {
+    absl::StatusOr<coolify::podman::HttpResult> r = client.Call(coolify::podman::Method::kGet, *direct_target);
     if (!r.ok()) Die("direct: " + std::string(r.status().message()));
     if (r->status != 200) Die("direct: Podman answered " + std::to_string(r->status));
     direct_bytes = r->body.size();
   };
+  const auto via_direct = [&] { get(direct); };
+  const auto via_new_connection = [&] { get(new_connection); };
+  const int front_pid = ChildNamed(g_coold, "coold-front");
+  const int gatekeeper_pid = ChildNamed(g_coold, "coold-podman");
+  const absl::StatusOr<int> podman_pid = g_harness->ServicePid();
+  if (!podman_pid.ok()) Die(std::string(podman_pid.status().message()));
   try {
     coold.Connect();
-    keep_alive.Connect();
     // Warm-up: coold's children, Podman's caches, the page cache for curl.
     for (int i = 0; i < 20; ++i) {
       via_coold();
       via_curl();
       via_direct();
-      via_keep_alive();
+      via_new_connection();
     }
     constexpr int kWays = 4;
     std::vector<double> samples[kWays];
-    const std::function<void()> ways[kWays] = {via_coold, via_curl, via_direct, via_keep_alive};
+    // CPU time per way: Podman's during every way's batches, the front end's and the
+    // gatekeeper's during coold's.
+    uint64_t podman_ns[kWays] = {}, front_ns = 0, gatekeeper_ns = 0;
+    const std::function<void()> ways[kWays] = {via_coold, via_curl, via_direct, via_new_connection};
     for (long round = 0; static_cast<long>(samples[0].size()) < requests; ++round) {
       const long n = std::min(batch, requests - static_cast<long>(samples[0].size()));
       for (int k = 0; k < kWays; ++k) {
         const int way = static_cast<int>((round + k) % kWays);
+        const uint64_t podman_before = CpuNs(*podman_pid);
+        const uint64_t front_before = way == 0 ? CpuNs(front_pid) : 0;
+        const uint64_t gatekeeper_before = way == 0 ? CpuNs(gatekeeper_pid) : 0;
         for (long i = 0; i < n; ++i) {
           const Clock::time_point start = Clock::now();
           ways[way]();
           samples[way].push_back(Ms(Clock::now() - start));
         }
+        podman_ns[way] += CpuNs(*podman_pid) - podman_before;
+        if (way == 0) {
+          front_ns += CpuNs(front_pid) - front_before;
+          gatekeeper_ns += CpuNs(gatekeeper_pid) - gatekeeper_before;
+        }
       }
     }
     const char* names[kWays] = {"coold  (HTTP keep-alive -> front -> gatekeeper -> podman)",
                                 "curl   (process per request, --unix-socket podman)",
-                                "direct (LibpodClient, new unix connection per request)",
-                                "keep-alive (one unix connection to podman, reused)"};
+                                "direct (LibpodClient as the gatekeeper's: kept connection)",
+                                "new connection (LibpodClient, a connection per request)"};
     double p50[kWays], p99[kWays];
+    const double per_request_us = 1e-3 / static_cast<double>(requests);
     std::printf("container inspect, %ld requests each, batches of %ld, alternating\n", requests, batch);
     for (int w = 0; w < kWays; ++w) {
       p50[w] = Percentile(samples[w], 0.50);
       p99[w] = Percentile(samples[w], 0.99);
-      std::printf("  %-60s p50 %7.3f ms  p99 %7.3f ms\n", names[w], p50[w], p99[w]);
+      std::printf("  %-60s p50 %7.3f ms  p99 %7.3f ms  podman CPU %5.0f us/request\n", names[w], p50[w], p99[w],
+                  static_cast<double>(podman_ns[w]) * per_request_us);
     }
     std::printf("  coold/curl    p50 %.2fx  p99 %.2fx   (target <= 1.5x)\n", p50[0] / p50[1], p99[0] / p99[1]);
     std::printf("  coold/direct  p50 %.2fx  p99 %.2fx   (target p50 <= 1.3x)\n", p50[0] / p50[2], p99[0] / p99[2]);
-    std::printf("  coold/keep-alive p50 %.2fx  p99 %.2fx\n", p50[0] / p50[3], p99[0] / p99[3]);
-    std::printf("  body bytes: coold %zu, podman %zu; connections opened: to coold %d, keep-alive to podman %d\n",
-                coold_bytes, direct_bytes, coold.connects(), keep_alive.connects());
+    std::printf("  coold/new connection p50 %.2fx  p99 %.2fx\n", p50[0] / p50[3], p99[0] / p99[3]);
+    std::printf("  coold's CPU per request: front end %.0f us, gatekeeper %.0f us\n",
+                static_cast<double>(front_ns) * per_request_us, static_cast<double>(gatekeeper_ns) * per_request_us);
+    std::printf("  body bytes: coold %zu, podman %zu; connections opened to coold: %d\n", coold_bytes, direct_bytes,
+                coold.connects());
   } catch (const std::exception& e) {
     Die(std::string("HTTP to coold: ") + e.what() + "\n" + ReadFile(log_path));
   }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -104,6 +105,13 @@ PodmanHarness::~PodmanHarness() { (void)Script({"stop"}); }
 
 absl::Status PodmanHarness::StopService() { return Script({"stop-service"}).status(); }
 absl::Status PodmanHarness::StartService() { return Script({"start-service"}).status(); }
+
+absl::StatusOr<int> PodmanHarness::ServicePid() const {
+  std::ifstream in(dir_ + "/service.pid");
+  int pid = 0;
+  if (!(in >> pid) || pid <= 0) return absl::FailedPreconditionError("the Podman service is not running");
+  return pid;
+}
 
 absl::StatusOr<std::string> PodmanHarness::Podman(const std::vector<std::string>& args) const {
   std::vector<std::string> all = {"podman"};

@@ -37,6 +37,8 @@ class PodmanHarness {
   // brings it back on the same storage and socket path.
   absl::Status StopService();
   absl::Status StartService();
+  // The running service's process id (a benchmark reads its CPU time).
+  absl::StatusOr<int> ServicePid() const;
 
   // Runs the podman CLI on this harness's storage; returns its stdout.
   absl::StatusOr<std::string> Podman(const std::vector<std::string>& args) const;

@@ -150,6 +150,16 @@ teardown() {
   for p in /proc/[0-9]*; do
     if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$work/"; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
   done
+  # Everything in the run's network namespace is the run's: a process still there was
+  # not stopped by the step that started it, which is a defect of this script.
+  local leftover
+  leftover=$(ip netns pids "$netns" 2>/dev/null)
+  if [[ -n $leftover ]]; then
+    echo "teardown: processes left in $netns:" >&2
+    for p in $leftover; do echo "  $p $(tr '\0\n' '  ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)" >&2; done
+    kill -KILL $leftover 2>/dev/null
+    ((status != 0)) || status=1
+  fi
   ip netns del "$netns" 2>/dev/null
   if ((status != 0)); then
     mkdir -p "$cache/last-failure" && cp "$work"/*.log "$cache/last-failure/" 2>/dev/null
@@ -572,7 +582,9 @@ client() {
     sleep 0.05
   done
 }
-in_ns bash -c "$(declare -f client); proxy_ip=$proxy_ip; client" >"$work/client.log" 2>&1 &
+# nsenter itself, not in_ns: a function run in the background is a subshell, and killing
+# that subshell would leave the loop it started running after this script.
+nsenter --net="/run/netns/$netns" bash -c "$(declare -f client); proxy_ip=$proxy_ip; client" >"$work/client.log" 2>&1 &
 client_pid=$!
 
 begin "T10 roll out v2 through the build lane"

@@ -17,8 +17,9 @@
 // The four run in alternating batches, the order rotating every round, so that noise
 // on the machine hits all of them alike. Prints p50/p99 for each, the ratios coold/curl,
 // coold/direct and coold/new connection (targets: coold <= 1.5x curl, p50 <= 1.3x
-// direct), and the CPU time each process spent per request: coold's front end and
-// gatekeeper during coold's batches, and Podman's during each way's.
+// direct), and per request what the scheduler counted: Podman's CPU time during each
+// way's batches, and for coold's front end and gatekeeper during coold's, their time on a
+// CPU and their time runnable but waiting for one.
 //
 //   bazel build //bench/gatekeeper:inspect_bench
 //   sudo bazel-bin/bench/gatekeeper/inspect_bench [--requests=N] [--batch=K]
@@ -194,19 +195,31 @@ double Percentile(std::vector<double> v, double p) {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// CPU time a process has spent, all its threads (the first field of each thread's
-// /proc/<pid>/task/<tid>/schedstat, in ns). A thread that ended takes its time with it;
-// the processes measured keep theirs for the run.
-uint64_t CpuNs(int pid) {
-  uint64_t total = 0;
+// What the scheduler counted for a process, all its threads, in ns (the first two fields
+// of each thread's /proc/<pid>/task/<tid>/schedstat): time on a CPU, and time runnable
+// but waiting for one. A thread that ended takes its figures with it; the processes
+// measured keep theirs for the run.
+struct SchedNs {
+  uint64_t on_cpu = 0;
+  uint64_t waiting = 0;
+  SchedNs operator-(const SchedNs& o) const { return {on_cpu - o.on_cpu, waiting - o.waiting}; }
+  SchedNs& operator+=(const SchedNs& o) {
+    on_cpu += o.on_cpu;
+    waiting += o.waiting;
+    return *this;
+  }
+};
+
+SchedNs Sched(int pid) {
+  SchedNs total;
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
   if (!dir) Die("cannot list " + tasks);
   while (dirent* entry = readdir(dir.get())) {
     if (entry->d_name[0] == '.') continue;
     std::ifstream in(tasks + "/" + entry->d_name + "/schedstat");
-    uint64_t ns = 0;
-    if (in >> ns) total += ns;
+    uint64_t on_cpu = 0, waiting = 0;
+    if (in >> on_cpu >> waiting) total += SchedNs{on_cpu, waiting};
   }
   return total;
 }
@@ -377,26 +390,26 @@ int main(int argc, char** argv) {
     }
     constexpr int kWays = 4;
     std::vector<double> samples[kWays];
-    // CPU time per way: Podman's during every way's batches, the front end's and the
-    // gatekeeper's during coold's.
-    uint64_t podman_ns[kWays] = {}, front_ns = 0, gatekeeper_ns = 0;
+    // Scheduler time per way: Podman's during every way's batches, the front end's and
+    // the gatekeeper's during coold's.
+    SchedNs podman[kWays], front, gatekeeper;
     const std::function<void()> ways[kWays] = {via_coold, via_curl, via_direct, via_new_connection};
     for (long round = 0; static_cast<long>(samples[0].size()) < requests; ++round) {
       const long n = std::min(batch, requests - static_cast<long>(samples[0].size()));
       for (int k = 0; k < kWays; ++k) {
         const int way = static_cast<int>((round + k) % kWays);
-        const uint64_t podman_before = CpuNs(*podman_pid);
-        const uint64_t front_before = way == 0 ? CpuNs(front_pid) : 0;
-        const uint64_t gatekeeper_before = way == 0 ? CpuNs(gatekeeper_pid) : 0;
+        const SchedNs podman_before = Sched(*podman_pid);
+        const SchedNs front_before = way == 0 ? Sched(front_pid) : SchedNs{};
+        const SchedNs gatekeeper_before = way == 0 ? Sched(gatekeeper_pid) : SchedNs{};
         for (long i = 0; i < n; ++i) {
           const Clock::time_point start = Clock::now();
           ways[way]();
           samples[way].push_back(Ms(Clock::now() - start));
         }
-        podman_ns[way] += CpuNs(*podman_pid) - podman_before;
+        podman[way] += Sched(*podman_pid) - podman_before;
         if (way == 0) {
-          front_ns += CpuNs(front_pid) - front_before;
-          gatekeeper_ns += CpuNs(gatekeeper_pid) - gatekeeper_before;
+          front += Sched(front_pid) - front_before;
+          gatekeeper += Sched(gatekeeper_pid) - gatekeeper_before;
         }
       }
     }
@@ -411,13 +424,15 @@ int main(int argc, char** argv) {
       p50[w] = Percentile(samples[w], 0.50);
       p99[w] = Percentile(samples[w], 0.99);
       std::printf("  %-60s p50 %7.3f ms  p99 %7.3f ms  podman CPU %5.0f us/request\n", names[w], p50[w], p99[w],
-                  static_cast<double>(podman_ns[w]) * per_request_us);
+                  static_cast<double>(podman[w].on_cpu) * per_request_us);
     }
     std::printf("  coold/curl    p50 %.2fx  p99 %.2fx   (target <= 1.5x)\n", p50[0] / p50[1], p99[0] / p99[1]);
     std::printf("  coold/direct  p50 %.2fx  p99 %.2fx   (target p50 <= 1.3x)\n", p50[0] / p50[2], p99[0] / p99[2]);
     std::printf("  coold/new connection p50 %.2fx  p99 %.2fx\n", p50[0] / p50[3], p99[0] / p99[3]);
-    std::printf("  coold's CPU per request: front end %.0f us, gatekeeper %.0f us\n",
-                static_cast<double>(front_ns) * per_request_us, static_cast<double>(gatekeeper_ns) * per_request_us);
+    std::printf("  coold per request: front end %.0f us on a CPU, %.0f us waiting for one; gatekeeper %.0f us, %.0f us\n",
+                static_cast<double>(front.on_cpu) * per_request_us, static_cast<double>(front.waiting) * per_request_us,
+                static_cast<double>(gatekeeper.on_cpu) * per_request_us,
+                static_cast<double>(gatekeeper.waiting) * per_request_us);
     std::printf("  body bytes: coold %zu, podman %zu; connections opened to coold: %d\n", coold_bytes, direct_bytes,
                 coold.connects());
   } catch (const std::exception& e) {

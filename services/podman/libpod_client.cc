@@ -362,9 +362,10 @@ absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view ta
   const bool keep_alive = kept_ != nullptr && method == Method::kGet;
   absl::StatusOr<std::string> request = SerializeRequest(method, target, json_body, {}, keep_alive);
   if (!request.ok()) return request.status();
-  for (bool retry = keep_alive;;) {
+  // A kept connection is tried once at most: the second pass, if any, opens a new one.
+  for (bool may_reuse = keep_alive;; may_reuse = false) {
     bool reused = false;
-    absl::StatusOr<std::unique_ptr<PodmanConnection>> conn = Connect(keep_alive && retry, &reused);
+    absl::StatusOr<std::unique_ptr<PodmanConnection>> conn = Connect(may_reuse, &reused);
     if (!conn.ok()) return conn.status();
     std::string buf;
     absl::Status sent = (*conn)->WriteAll(*request, options_.io_timeout);
@@ -373,10 +374,7 @@ absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view ta
     if (!head.ok()) {
       // Closed by Podman before a byte of the answer: its close of an idle connection
       // crossed the request, or Podman restarted. Once, on a new connection.
-      if (reused && retry && buf.empty() && head.status().code() == absl::StatusCode::kUnavailable) {
-        retry = false;
-        continue;
-      }
+      if (reused && buf.empty() && head.status().code() == absl::StatusCode::kUnavailable) continue;
       return head.status();
     }
     HttpResult result;
@@ -390,10 +388,8 @@ absl::StatusOr<HttpResult> LibpodClient::Call(Method method, std::string_view ta
                                  },
                                  &exact_end);
     if (!body.ok()) return body;
-    if (keep_alive && head->persistent && exact_end &&
-        (head->framing == BodyFraming::kContentLength || head->framing == BodyFraming::kChunked)) {
-      Keep(*std::move(conn));
-    }
+    // exact_end is never set for a body that runs to the end of the stream.
+    if (keep_alive && head->persistent && exact_end) Keep(*std::move(conn));
     return result;
   }
 }

@@ -3,10 +3,10 @@
 // A GET answered in full may leave its connection open for the next GET; every other
 // call has a connection of its own ("Connection: close"). A kept connection is used again
 // only when nothing on it can be mistaken for the next answer:
-//   - the response was HTTP/1.1 without "Connection: close", framed by Content-Length or
-//     chunked coding (never a body that runs to the end of the stream), and read without
-//     error to its exact end with no byte after it (an error status such as 404 is an
-//     answer like any other);
+//   - the response was HTTP/1.1 without "Connection: close", its end known from its head
+//     (Content-Length, chunked coding, or no body; never a body that runs to the end of
+//     the stream), and read without error to that end with no byte after it (an error
+//     status such as 404 is an answer like any other);
 //   - at its next use, it has been idle less than ClientOptions::keep_idle and polls
 //     neither readable nor hung up (Podman sends nothing unasked, so anything there is
 //     either its close or bytes that belong to no request).
@@ -60,9 +60,9 @@ struct HttpResult {
 
 enum class Method { kGet, kPost, kDelete };
 
-// The bytes of one request; `keep_alive` leaves out "Connection: close". `target` must be what BuildTarget made: it starts with '/'
-// and holds only visible ASCII (no blank, CR, LF), which is checked again here so that no
-// path can carry a header. A body is always sent as application/json, which Podman
+// The bytes of one request; `keep_alive` leaves out "Connection: close". `target` must
+// be what BuildTarget made: it starts with '/' and holds only visible ASCII (no blank,
+// CR, LF), which is checked again here so that no path can carry a header. A body is always sent as application/json, which Podman
 // requires (a POST without it is parsed as a form and its body is lost).
 //
 // `registry_auth`, when not empty, is sent as X-Registry-Auth; it must be base64url text

@@ -178,6 +178,19 @@ TEST(LibpodClientKeepAlive, GetsShareOneConnectionAndSayNothingOfClosing) {
   for (const std::string& head : peer.heads()) EXPECT_EQ(head.find("Connection:"), std::string::npos) << head;
 }
 
+TEST(LibpodClientKeepAlive, AnAnswerWithoutABodyKeepsItsConnection) {
+  ScriptedPeer peer([](int connection, int request, const std::string&) {
+    if (request == 1) return Reply("HTTP/1.1 204 No Content\r\n\r\n");
+    return Reply(Answer(absl::StrCat("{\"connection\":", connection, "}")));
+  });
+  const LibpodClient client(OptionsFor(peer));
+  absl::StatusOr<HttpResult> empty = client.Call(Method::kGet, "/a");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->status, 204u);
+  EXPECT_EQ(BodyOf(client.Call(Method::kGet, "/b")), "{\"connection\":1}");
+  EXPECT_EQ(peer.accepted(), 1);
+}
+
 TEST(LibpodClientKeepAlive, WritesHaveConnectionsOfTheirOwnAndLeaveTheKeptOneAlone) {
   ScriptedPeer peer([](int connection, int, const std::string&) {
     return Reply(Answer(absl::StrCat("{\"connection\":", connection, "}")));

@@ -359,6 +359,10 @@ absl::Status Validate(const NetlinkReply& reply) {
       }
       break;
     case NetlinkReply::kChanges:
+      if (reply.changes().ids_size() + reply.changes().added_size() + reply.changes().removed_size() >
+          kMaxRulesPerFrame) {
+        return FieldError("NetlinkReply", "changes", "more than one frame's worth");
+      }
       for (const auto* ids : {&reply.changes().ids(), &reply.changes().added(), &reply.changes().removed()}) {
         for (const std::string& id : *ids) {
           if (absl::Status s = ValidateFirewallRuleId("NetlinkReply.changes", id); !s.ok()) return s;

@@ -24,7 +24,8 @@ namespace coolify::privsep {
 // The only protocol_version a request envelope may carry.
 inline constexpr uint32_t kProtocolVersion = 1;
 
-// Rules per firewall frame (stage, list page): 500 of the largest rule fit in 64 KiB.
+// Rules per firewall frame (stage, list page), and ids per page of a commit's changes:
+// 500 of the largest rule, or of the longest id, fit in 64 KiB.
 inline constexpr int kMaxRulesPerFrame = 500;
 
 // Bytes of a Podman answer per frame; a larger answer travels in pieces.

@@ -20,7 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
+#include "services/commands/json_value.h"
 #include "tests/coold_testing.h"
 
 namespace coolify {
@@ -280,17 +283,24 @@ TEST_F(FirewallE2E, BadInputIsRefusedWithAClearErrorAndTheKernelUntouched) {
 
 TEST_F(FirewallE2E, BulkAndReconcile) {
   std::string rules;
-  for (int i = 1; i <= 1200; ++i) {  // more than one channel frame's worth
+  // More than one channel frame's worth of rules, and of the ids the answer names.
+  for (int i = 1; i <= 3000; ++i) {
     if (!rules.empty()) rules += ",";
     rules += R"({"namespace":"bulk","src":"10.1.)" + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) +
              R"(","dst":"10.2.0.1","proto":"tcp","port":443})";
   }
-  CommandRun bulk = Curl("-X POST -d '{\"rules\":[" + rules + "]}' " + Url("/api/v1/firewall/allow/bulk"));
+  std::ofstream(dir_ + "/bulk.json") << "{\"rules\":[" << rules << "]}";
+  CommandRun bulk = Curl("-X POST --data-binary @" + dir_ + "/bulk.json " + Url("/api/v1/firewall/allow/bulk"));
   ASSERT_EQ(StatusOf(bulk), 200) << bulk.out.substr(0, 500);
+  absl::StatusOr<google::protobuf::Value> answer = commands::ParseJsonValue(bulk.out.substr(0, bulk.out.rfind('\n')));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  for (const char* list : {"ids", "added"}) {
+    EXPECT_EQ(answer->struct_value().fields().at(list).list_value().values_size(), 3000) << list;
+  }
   CommandRun listed = Coolctl("firewall list --namespace bulk");
   size_t count = 0;
   for (size_t at = listed.out.find("\"id\""); at != std::string::npos; at = listed.out.find("\"id\"", at + 1)) ++count;
-  EXPECT_EQ(count, 1200u);
+  EXPECT_EQ(count, 3000u);
 
   // Reconcile to two rules of that namespace's set plus one new: everything else goes.
   std::ofstream(dir_ + "/desired.json")
@@ -365,7 +375,8 @@ TEST_F(FirewallE2E, KilledMidMutationKernelSnapshotsAndListAgreeAfterRestart) {
     EXPECT_EQ(snapshot, kernel);
     EXPECT_EQ(bridge, kernel);
     // Start the next round from an empty namespace.
-    ASSERT_EQ(Curl("-X POST -d '{\"rules\":[]}' " + Url("/api/v1/firewall/reconcile")).status, 0);
+    CommandRun emptied = Curl("-X POST -d '{\"rules\":[]}' " + Url("/api/v1/firewall/reconcile"));
+    ASSERT_EQ(StatusOf(emptied), 200) << emptied.out << "\n" << coold_->log();
   }
 }
 

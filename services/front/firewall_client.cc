@@ -97,12 +97,31 @@ absl::StatusOr<privsep::FirewallChanges> FirewallClient::StageAndCommit(const st
       return staged;
     }
   }
+  return Commit(mode);
+}
+
+absl::StatusOr<privsep::FirewallChanges> FirewallClient::Commit(privsep::FirewallCommitMode mode) {
   NetlinkRequest commit;
   commit.mutable_commit()->set_mode(mode);
   absl::StatusOr<NetlinkReply> reply = Call(commit);
   if (!reply.ok()) return reply.status();
-  if (!reply->has_changes()) return absl::InternalError("firewall writer answered commit without changes");
-  return reply->changes();
+  privsep::FirewallChanges changes;
+  for (;;) {
+    if (!reply->has_changes()) return absl::InternalError("firewall writer answered commit without changes");
+    const privsep::FirewallChanges& page = reply->changes();
+    changes.mutable_ids()->MergeFrom(page.ids());
+    changes.mutable_added()->MergeFrom(page.added());
+    changes.mutable_removed()->MergeFrom(page.removed());
+    if (page.done()) return changes;
+    // The writer admits nothing but these pages until the last is read, so a page that
+    // does not advance would stall the firewall for good.
+    const uint32_t offset = static_cast<uint32_t>(changes.ids_size() + changes.added_size() + changes.removed_size());
+    if (page.next_offset() != offset) return absl::InternalError("firewall changes did not advance");
+    NetlinkRequest next;
+    next.mutable_changes()->set_offset(offset);
+    reply = Call(next);
+    if (!reply.ok()) return reply.status();
+  }
 }
 
 absl::StatusOr<privsep::FirewallChanges> FirewallClient::Bulk(const std::vector<v1::FirewallRule>& rules) {
@@ -111,14 +130,8 @@ absl::StatusOr<privsep::FirewallChanges> FirewallClient::Bulk(const std::vector<
 }
 
 absl::StatusOr<privsep::FirewallChanges> FirewallClient::Reconcile(const std::vector<v1::FirewallRule>& rules) {
-  if (rules.empty()) {
-    // An empty desired set is legitimate (remove every rule) but has no stage to send.
-    NetlinkRequest commit;
-    commit.mutable_commit()->set_mode(privsep::FIREWALL_COMMIT_MODE_RECONCILE);
-    absl::StatusOr<NetlinkReply> reply = Call(commit);
-    if (!reply.ok()) return reply.status();
-    return reply->changes();
-  }
+  // An empty desired set is legitimate (remove every rule) but has no stage to send.
+  if (rules.empty()) return Commit(privsep::FIREWALL_COMMIT_MODE_RECONCILE);
   return StageAndCommit(rules, privsep::FIREWALL_COMMIT_MODE_RECONCILE);
 }
 

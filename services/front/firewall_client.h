@@ -30,6 +30,8 @@ class FirewallClient {
 
  private:
   absl::StatusOr<privsep::NetlinkReply> Call(const privsep::NetlinkRequest& request);
+  // The commit and every page of its changes.
+  absl::StatusOr<privsep::FirewallChanges> Commit(privsep::FirewallCommitMode mode);
   absl::StatusOr<privsep::FirewallChanges> StageAndCommit(const std::vector<v1::FirewallRule>& rules,
                                                           privsep::FirewallCommitMode mode);
 

@@ -129,6 +129,18 @@ absl::Status FirewallService::Stage(const privsep::FirewallStage& stage) {
 absl::Status FirewallService::Commit(privsep::FirewallCommitMode mode, privsep::FirewallChanges* changes) {
   std::vector<Rule> rules = std::move(staged_);
   staged_.clear();
+  committed_.Clear();
+  absl::Status done = Apply(mode, rules, &committed_);
+  if (!done.ok()) {
+    committed_.Clear();
+    return done;
+  }
+  ChangesPage(0, changes);
+  return absl::OkStatus();
+}
+
+absl::Status FirewallService::Apply(privsep::FirewallCommitMode mode, const std::vector<Rule>& rules,
+                                    privsep::FirewallChanges* changes) {
   if (mode == privsep::FIREWALL_COMMIT_MODE_BULK) {
     absl::flat_hash_set<std::string> before;
     for (const FirewallEntry& entry : writer_.index()) before.insert(entry.id);
@@ -146,6 +158,25 @@ absl::Status FirewallService::Commit(privsep::FirewallCommitMode mode, privsep::
   }
   if (changes->added_size() == 0 && changes->removed_size() == 0) return absl::OkStatus();
   return WriteSnapshots();
+}
+
+void FirewallService::ChangesPage(uint32_t offset, privsep::FirewallChanges* page) {
+  const size_t total =
+      static_cast<size_t>(committed_.ids_size() + committed_.added_size() + committed_.removed_size());
+  const size_t start = std::min<size_t>(offset, total);
+  const size_t end = std::min(total, start + privsep::kMaxRulesPerFrame);
+  size_t list_start = 0;  // where the current list begins in the one sequence
+  for (auto [from, to] : {std::pair{&committed_.ids(), page->mutable_ids()},
+                          std::pair{&committed_.added(), page->mutable_added()},
+                          std::pair{&committed_.removed(), page->mutable_removed()}}) {
+    const size_t list_end = list_start + static_cast<size_t>(from->size());
+    for (size_t i = std::max(start, list_start); i < std::min(end, list_end); ++i) *to->Add() = (*from)[i - list_start];
+    list_start = list_end;
+  }
+  page->set_next_offset(static_cast<uint32_t>(end));
+  page->set_done(end == total);
+  // Nothing is asked twice: the front end reads the pages in order, once.
+  if (end == total) committed_.Clear();
 }
 
 privsep::NetlinkReply FirewallService::Finish(const privsep::NetlinkRequest& request, const absl::Status& status,
@@ -183,6 +214,12 @@ privsep::NetlinkReply FirewallService::AnswerCommit(const privsep::NetlinkReques
   privsep::NetlinkReply reply;
   const absl::Status status = Commit(request.commit().mode(), reply.mutable_changes());
   return Finish(request, status, std::move(reply));
+}
+
+privsep::NetlinkReply FirewallService::AnswerChangesPage(const privsep::NetlinkRequest& request) {
+  privsep::NetlinkReply reply;
+  ChangesPage(request.changes().offset(), reply.mutable_changes());
+  return reply;
 }
 
 privsep::NetlinkReply FirewallService::AnswerAbort(const privsep::NetlinkRequest& /*request*/) {

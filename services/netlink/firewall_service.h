@@ -40,7 +40,10 @@ class FirewallService {
   privsep::NetlinkReply AnswerDelete(const privsep::NetlinkRequest& request);
   privsep::NetlinkReply AnswerList(const privsep::NetlinkRequest& request);
   privsep::NetlinkReply AnswerStage(const privsep::NetlinkRequest& request);
+  // A commit answers with the first page of its changes; while the reply is not `done`,
+  // AnswerChangesPage serves the next pages from what this commit recorded.
   privsep::NetlinkReply AnswerCommit(const privsep::NetlinkRequest& request);
+  privsep::NetlinkReply AnswerChangesPage(const privsep::NetlinkRequest& request);
   privsep::NetlinkReply AnswerAbort(const privsep::NetlinkRequest& request);
 
  private:
@@ -49,6 +52,11 @@ class FirewallService {
   absl::Status List(const privsep::FirewallListPage& request, privsep::FirewallPage* page) const;
   absl::Status Stage(const privsep::FirewallStage& stage);
   absl::Status Commit(privsep::FirewallCommitMode mode, privsep::FirewallChanges* changes);
+  absl::Status Apply(privsep::FirewallCommitMode mode, const std::vector<Rule>& rules,
+                     privsep::FirewallChanges* changes);
+  // The page of committed_ from `offset` (kMaxRulesPerFrame ids at most); the last page
+  // clears committed_.
+  void ChangesPage(uint32_t offset, privsep::FirewallChanges* page);
   absl::Status WriteSnapshots();
   // `status` into `reply` (dropping any result) and the log, when it is an error.
   privsep::NetlinkReply Finish(const privsep::NetlinkRequest& request, const absl::Status& status,
@@ -59,6 +67,7 @@ class FirewallService {
   SnapshotTarget bridge_;
   FirewallPolicy policy_;
   std::vector<Rule> staged_;
+  privsep::FirewallChanges committed_;  // the last commit's changes, until their last page is read
 };
 
 }  // namespace coolify::netlink

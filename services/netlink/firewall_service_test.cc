@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "privsep/channel.h"
 #include "privsep/unique_fd.h"
+#include "privsep/validate.h"
 #include "services/netlink/firewall_testing.h"
 
 namespace coolify::netlink {
@@ -161,6 +164,64 @@ TEST_F(FirewallServiceTest, ForbiddenAllowsAreRefusedWithTheirReasonAndWriteNoth
   EXPECT_EQ(after.snapshots, before.snapshots);
   EXPECT_THAT(after.iptables_rules, Not(HasSubstr("8.8.8.8")));
   EXPECT_THAT(after.iptables_rules, Not(HasSubstr("10.99.0.1")));
+}
+
+// A commit's changes can be far more than one channel frame (a bulk of thousands of
+// rules names each twice): its reply is the first page, and only the pages follow.
+TEST_F(FirewallServiceTest, LargeCommitsAnswerInPagesThatEachFitAFrame) {
+  constexpr int kRules = 3000;
+  for (int start = 0; start < kRules; start += privsep::kMaxRulesPerFrame) {
+    privsep::NetlinkRequest stage;
+    stage.set_role(privsep::ROLE_NETLINK);
+    for (int i = start; i < start + privsep::kMaxRulesPerFrame; ++i) {
+      *stage.mutable_stage()->add_rules() =
+          Proto(absl::StrCat("10.211.", i / 250, ".", i % 250 + 1), "10.212.0.1", 443);
+    }
+    privsep::NetlinkReply staged = service_->AnswerStage(stage);
+    ASSERT_FALSE(staged.has_status()) << staged.status().message();
+  }
+  // Every page of a commit, read as the front end reads them; each must pass the
+  // reply's validator and fit one frame.
+  auto commit_and_read = [this](privsep::FirewallCommitMode mode) {
+    privsep::NetlinkRequest request;
+    request.set_role(privsep::ROLE_NETLINK);
+    request.mutable_commit()->set_mode(mode);
+    privsep::NetlinkReply reply = service_->AnswerCommit(request);
+    privsep::FirewallChanges all;
+    int pages = 1;
+    for (;;) {
+      EXPECT_FALSE(reply.has_status()) << reply.status().message();
+      reply.set_request_id(1);  // as the dispatch table stamps it
+      EXPECT_TRUE(privsep::Validate(reply).ok()) << privsep::Validate(reply);
+      EXPECT_LE(reply.ByteSizeLong() + privsep::kFrameHeaderBytes, privsep::kMaxFrameBytes);
+      all.mutable_ids()->MergeFrom(reply.changes().ids());
+      all.mutable_added()->MergeFrom(reply.changes().added());
+      all.mutable_removed()->MergeFrom(reply.changes().removed());
+      if (reply.changes().done() || pages > 100) break;
+      EXPECT_EQ(reply.changes().next_offset(), all.ids_size() + all.added_size() + all.removed_size());
+      privsep::NetlinkRequest next;
+      next.set_role(privsep::ROLE_NETLINK);
+      next.mutable_changes()->set_offset(reply.changes().next_offset());
+      reply = service_->AnswerChangesPage(next);
+      ++pages;
+    }
+    return std::pair{all, pages};
+  };
+  auto [bulk, bulk_pages] = commit_and_read(privsep::FIREWALL_COMMIT_MODE_BULK);
+  EXPECT_EQ(bulk.ids_size(), kRules);
+  EXPECT_EQ(bulk.added_size(), kRules);
+  EXPECT_EQ(bulk_pages, 2 * kRules / privsep::kMaxRulesPerFrame);
+  EXPECT_EQ(bulk.ids(7), bulk.added(7));  // the same rules, in the order sent
+  EXPECT_EQ(bulk.ids(kRules - 1), bulk.added(kRules - 1));
+
+  // Reconcile to nothing: every rule removed, named across pages.
+  auto [emptied, emptied_pages] = commit_and_read(privsep::FIREWALL_COMMIT_MODE_RECONCILE);
+  EXPECT_EQ(emptied.removed_size(), kRules);
+  EXPECT_EQ(emptied_pages, kRules / privsep::kMaxRulesPerFrame);
+  std::set<std::string> added(bulk.added().begin(), bulk.added().end());
+  std::set<std::string> removed(emptied.removed().begin(), emptied.removed().end());
+  EXPECT_EQ(added, removed);
+  EXPECT_THAT(State().iptables_rules, Not(HasSubstr("10.211.")));
 }
 
 TEST_F(FirewallServiceTest, PermittedAllowsAreWritten) {

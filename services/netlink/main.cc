@@ -25,8 +25,10 @@ constexpr int kBridgeDirFd = privsep::kFirstPassedFd + 2;
 
 // The writer's phases. The front end's first request is its health round; a staged set
 // (FirewallStage, possibly several frames) admits only more stages, its commit or its
-// abort, so nothing else can slip between a set's frames and its batch.
-enum Phase { kHandshake = 0, kServing = 1, kStaging = 2 };
+// abort, so nothing else can slip between a set's frames and its batch. A commit whose
+// changes take more than its reply admits only the requests for their pages until the
+// last is read.
+enum Phase { kHandshake = 0, kServing = 1, kStaging = 2, kPaging = 3 };
 
 int Main(int argc, char** argv) {
   SetLogRole("netlink");
@@ -65,6 +67,13 @@ int Main(int argc, char** argv) {
   auto op = [&firewall](NetlinkReply (FirewallService::*answer)(const NetlinkRequest&)) {
     return [&firewall, answer](const NetlinkRequest& request, Table::Call&) { return (firewall.*answer)(request); };
   };
+  auto paged = [&firewall](NetlinkReply (FirewallService::*answer)(const NetlinkRequest&)) {
+    return [&firewall, answer](const NetlinkRequest& request, Table::Call& call) {
+      NetlinkReply reply = (firewall.*answer)(request);
+      if (reply.has_changes() && !reply.changes().done()) call.next_phase = kPaging;
+      return reply;
+    };
+  };
   // Validate(NetlinkRequest) has checked every op's fields by the time a row is looked
   // up; the rule grammar itself is the writer's own parser's (firewall_rule.h), which
   // answers a rule it refuses with INVALID_ARGUMENT rather than ending the writer.
@@ -76,8 +85,9 @@ int Main(int argc, char** argv) {
       {NetlinkRequest::kList,   Phases({kServing}),             false, 0, nullptr, op(&FirewallService::AnswerList)},
       {NetlinkRequest::kStage,  Phases({kServing, kStaging}),   false, 0, nullptr, op(&FirewallService::AnswerStage),  kStaging},
       // A commit with nothing staged is a reconcile to the empty set (or an empty bulk).
-      {NetlinkRequest::kCommit, Phases({kServing, kStaging}),   false, 0, nullptr, op(&FirewallService::AnswerCommit), kServing},
-      {NetlinkRequest::kAbort,  Phases({kStaging}),             false, 0, nullptr, op(&FirewallService::AnswerAbort),  kServing},
+      {NetlinkRequest::kCommit, Phases({kServing, kStaging}),   false, 0, nullptr, paged(&FirewallService::AnswerCommit), kServing},
+      {NetlinkRequest::kAbort,  Phases({kStaging}),             false, 0, nullptr, op(&FirewallService::AnswerAbort),     kServing},
+      {NetlinkRequest::kChanges, Phases({kPaging}),             false, 0, nullptr, paged(&FirewallService::AnswerChangesPage), kServing},
   });
   return table.Serve(front);
 }

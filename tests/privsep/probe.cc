@@ -265,6 +265,34 @@ bool Hostile(const std::string& name, Channel& monitor, Channel& netlink, Channe
     NetlinkRequest r = Envelope<NetlinkRequest>(11);
     *r.mutable_allow()->mutable_rule() = GoodRule();
     SendAndLog<NetlinkReply>(netlink, r);
+  } else if (name == "netlink_changes_with_nothing_committed") {
+    NetlinkRequest r = Envelope<NetlinkRequest>(10);
+    r.mutable_changes()->set_offset(0);
+    SendAndLog<NetlinkReply>(netlink, r);
+  } else if (name == "netlink_allow_between_change_pages") {
+    // A bulk whose changes take several pages, then an allow before the last is read.
+    for (uint64_t frame = 0; frame < 2; ++frame) {
+      NetlinkRequest stage = Envelope<NetlinkRequest>(10 + frame);
+      for (int i = 0; i < kMaxRulesPerFrame; ++i) {
+        v1::FirewallRule rule = GoodRule();
+        rule.set_port(static_cast<uint32_t>(1000 + frame * kMaxRulesPerFrame + i));
+        *stage.mutable_stage()->add_rules() = rule;
+      }
+      NetlinkReply staged;
+      if (netlink.Send(stage).ok() && netlink.Receive(&staged).ok()) {
+        LogInfo("probe front: staged, status %d", staged.status().code());
+      }
+    }
+    NetlinkRequest commit = Envelope<NetlinkRequest>(12);
+    commit.mutable_commit()->set_mode(FIREWALL_COMMIT_MODE_BULK);
+    NetlinkReply committed;
+    if (netlink.Send(commit).ok() && netlink.Receive(&committed).ok()) {
+      LogInfo("probe front: committed, status %d, %d ids on the first page, done %d", committed.status().code(),
+              committed.changes().ids_size(), committed.changes().done());
+    }
+    NetlinkRequest r = Envelope<NetlinkRequest>(13);
+    *r.mutable_allow()->mutable_rule() = GoodRule();
+    SendAndLog<NetlinkReply>(netlink, r);
   } else if (name == "netlink_allow_with_descriptor") {
     NetlinkRequest r = Envelope<NetlinkRequest>(10);
     *r.mutable_allow()->mutable_rule() = GoodRule();

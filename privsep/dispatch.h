@@ -93,10 +93,16 @@ class DispatchTable {
     Server<Request, Reply> server(channel);
     std::vector<UniqueFd> fds;
     absl::StatusOr<Request> request = server.Next(&fds);
-    if (!request.ok()) return request.status();
+    if (!request.ok()) {
+      failure_ = channel.rejected() > 0 ? Failure::kRefused : Failure::kReceive;
+      return request.status();
+    }
     const Row* row = nullptr;
     absl::Status admitted = Admit(*request, fds.size(), &row);
-    if (!admitted.ok()) return channel.Reject(std::move(admitted));
+    if (!admitted.ok()) {
+      failure_ = Failure::kRefused;
+      return channel.Reject(std::move(admitted));
+    }
     if (row->once) seen_once_.insert(static_cast<int>(row->op));
     Call call{std::move(fds), {}, row->then == kSamePhase ? phase_ : row->then, {}};
     Reply reply = row->handle(*request, call);
@@ -106,6 +112,7 @@ class DispatchTable {
     for (const UniqueFd& fd : call.reply_fds) raw.push_back(fd.get());
     absl::Status sent = server.Reply(reply, raw);
     if (call.after_reply) call.after_reply();
+    if (!sent.ok()) failure_ = Failure::kSend;
     return sent;
   }
 
@@ -119,15 +126,24 @@ class DispatchTable {
     }
   }
 
+  // What went wrong, for the log, given the last ServeOne error. A refusal says the
+  // front end may be compromised; a reply this process could not send says nothing of
+  // the front end, and is told apart so that an operator is not sent after the wrong
+  // process.
+  std::string Describe(const absl::Status& why) const {
+    if (absl::IsUnavailable(why)) return absl::StrCat("channel closed: ", why.ToString());
+    return absl::StrCat(FailureName(), ": ", why.message());
+  }
+
   // The one log line and exit status for a ServeOne error (for children that run their
-  // own loop around ServeOne).
+  // own loop around ServeOne): kRefusedExit for a refusal, 1 otherwise.
   int Stop(const absl::Status& why) const {
     if (absl::IsUnavailable(why)) {
       LogError("channel closed: %s", why.ToString());
       return 1;
     }
-    LogError("refused a request from the front end, exiting: %s", why.message());
-    return kRefusedExit;
+    LogError("%s, exiting: %s", FailureName(), why.message());
+    return failure_ == Failure::kRefused ? kRefusedExit : 1;
   }
 
   // Whether the table would admit `request` (already decoded and validated by
@@ -158,6 +174,18 @@ class DispatchTable {
   }
 
  private:
+  const char* FailureName() const {
+    switch (failure_) {
+      case Failure::kReceive:
+        return "could not read from the front end";
+      case Failure::kSend:
+        return "could not send a reply to the front end";
+      case Failure::kRefused:
+        break;
+    }
+    return "refused a request from the front end";
+  }
+
   static std::string OpName(const Request& request) {
     const google::protobuf::FieldDescriptor* field =
         Request::descriptor()->FindFieldByNumber(static_cast<int>(request.op_case()));
@@ -168,6 +196,8 @@ class DispatchTable {
   int phase_;
   std::vector<Row> rows_;
   absl::flat_hash_set<int> seen_once_;
+  enum class Failure { kRefused, kReceive, kSend };
+  Failure failure_ = Failure::kRefused;  // where the last failed ServeOne failed
 };
 
 }  // namespace coolify::privsep

@@ -148,6 +148,23 @@ TEST(DispatchTableTest, AfterReplyRunsOnceTheReplyIsSent) {
   EXPECT_EQ(reply.request_id(), 1u);
 }
 
+// A reply the child cannot send is its own failure, not a refusal: the log line does not
+// accuse the front end, and the exit status is not kRefusedExit.
+TEST(DispatchTableTest, AReplyThatCannotBeSentIsNotCalledARefusal) {
+  Pair p = MakePair();
+  Table table{"test", kServing,
+              {{NetlinkRequest::kList, Phases({kServing}), false, 0, nullptr, [](const NetlinkRequest&, Table::Call&) {
+                  NetlinkReply reply;
+                  for (int i = 0; i < 10000; ++i) reply.mutable_changes()->add_ids("0123456789ab");
+                  return reply;
+                }}}};
+  ASSERT_TRUE(p.front.Send(List(1)).ok());
+  absl::Status s = table.ServeOne(p.child);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("over the payload limit"));
+  EXPECT_EQ(table.Describe(s).rfind("could not send a reply to the front end: ", 0), 0u) << table.Describe(s);
+  EXPECT_EQ(table.Stop(s), 1);
+}
+
 TEST(DispatchTableTest, OpOutsideItsPhaseIsFatal) {
   Pair p = MakePair();
   Fixture f;

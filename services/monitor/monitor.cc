@@ -387,9 +387,7 @@ std::optional<int> Monitor::OnFrontMessage() {
   if (!served.ok()) {
     // The front end is the process that faces the network; a frame its table refuses
     // means it may be compromised, and EOF means it died. Either way coold stops.
-    LogError("front channel: %s; stopping coold",
-             absl::IsUnavailable(served) ? served.ToString()
-                                         : absl::StrCat("refused a request from the front end: ", served.message()));
+    LogError("front channel: %s; stopping coold", front_table_->Describe(served));
     StopChildren(/*orderly=*/false);
     return 1;
   }

@@ -39,6 +39,7 @@
 #include "services/broker/jwt.h"
 #include "services/broker/passed_listeners.h"
 #include "services/broker/uds_api.h"
+#include "services/commands/stream_limits.h"
 #include "services/http/server.h"
 
 extern char** environ;
@@ -279,7 +280,7 @@ int Run() {
   // a descriptor, after TLS and under the HTTP/2 guard. gRPC starts its threads here.
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(4 << 20);
+  builder.SetMaxReceiveMessageSize(commands::kMaxStreamMessageBytes);
   // Dead peers are found by keepalive pings, not by the next dispatch timing out.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);

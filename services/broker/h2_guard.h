@@ -45,6 +45,8 @@
 #include <string>
 #include <string_view>
 
+#include "services/commands/stream_limits.h"
+
 namespace coolify::broker {
 
 // HTTP/2 error codes (RFC 9113 section 7) the guard sends.
@@ -89,7 +91,7 @@ struct H2GuardLimits {
   // HTTP/2's default SETTINGS_MAX_FRAME_SIZE; the broker's gRPC never advertises more.
   uint32_t max_frame_bytes = 16384;
   // The broker's gRPC message cap (SetMaxReceiveMessageSize).
-  uint32_t max_message_bytes = 4 << 20;
+  uint32_t max_message_bytes = commands::kMaxStreamMessageBytes;
   // gRPC's metadata cap is 16 KiB decoded; HPACK's encoding of it is smaller with
   // Huffman and a few bytes per field larger without: twice the cap bounds the memory
   // and leaves every honest header block through.

@@ -8,6 +8,8 @@
 #include "boost/asio/post.hpp"
 #include "grpcpp/grpcpp.h"
 #include "privsep/log.h"
+#include "services/commands/stream_limits.h"
+#include "services/http/status.h"
 
 namespace coolify::front {
 
@@ -65,7 +67,7 @@ std::shared_ptr<grpc::Channel> BrokerLink::Dial() const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  args.SetMaxReceiveMessageSize(4 << 20);
+  args.SetMaxReceiveMessageSize(commands::kMaxStreamMessageBytes);
   // A fresh connection per attempt: the reconnect policy is ours alone (with jitter),
   // never a shared subchannel still waiting out gRPC's own backoff.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -234,6 +236,20 @@ absl::Duration BrokerLink::RunOnce() {
         v1::ClientMsg reply;
         reply.mutable_response()->set_request_id(message.request_id());
         *reply.mutable_response()->mutable_result() = *std::move(result);
+        // The broker ends the whole connection on a message over its limit, and every
+        // command in flight on it with the connection; an answer that large is refused
+        // here instead, on its own.
+        if (const size_t bytes = reply.ByteSizeLong(); bytes > commands::kMaxStreamMessageBytes) {
+          const absl::Status too_large = absl::ResourceExhaustedError(
+              absl::StrCat("the answer is ", bytes, " bytes, over the ", commands::kMaxStreamMessageBytes,
+                           " bytes a message on the broker stream may carry; ask for less (one namespace, one "
+                           "container)"));
+          LogWarn("request %s: %s", message.request_id(), too_large.message());
+          v1::CommandResult* refused = reply.mutable_response()->mutable_result();
+          refused->Clear();
+          refused->set_code(http::HttpStatusOf(too_large));
+          refused->set_message(std::string(too_large.message()));
+        }
         session->Enqueue(std::move(reply));
       });
     }

@@ -22,6 +22,7 @@ namespace coolify::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CooldBrokerTest : public ::testing::Test {
  protected:
@@ -117,6 +118,32 @@ TEST_F(CooldBrokerTest, CooldDialsAgainWhenTheBrokerRestarts) {
   ASSERT_TRUE(WaitForHosts(socket_, 1, std::chrono::seconds(15))) << coold_->log();
   EXPECT_EQ(Dispatch("fw-1", R"({"type":"firewall.list"})").status, 200);
   // coold is still whole: nothing it ran crashed a child.
+  EXPECT_EQ(coold_->WaitExit(std::chrono::milliseconds(10)), -1);
+}
+
+// An answer larger than a message on the stream may be (the broker's 4 MiB) is answered
+// as an error naming the size, from coold itself; the stream stays up and the next
+// command is served on it.
+TEST_F(CooldBrokerTest, AnAnswerTooLargeForTheStreamIsAClearErrorAndTheStreamStays) {
+  // 36,000 rules: their list is about 5 MB of JSON.
+  for (int batch = 0; batch < 3; ++batch) {
+    std::string rules;
+    for (int i = 0; i < 12000; ++i) {
+      if (!rules.empty()) rules += ",";
+      absl::StrAppend(&rules, R"({"namespace":"big","src":"10.)", 100 + batch, ".", i / 250, ".", i % 250 + 1,
+                      R"(","dst":"10.8.0.1","proto":"udp","port":)", 1000 + i, "}");
+    }
+    HttpAnswer bulk = Dispatch(absl::StrCat("bulk-", batch), absl::StrCat(R"({"type":"firewall.bulk","rules":[)", rules, "]}"));
+    ASSERT_EQ(bulk.status, 200) << bulk.body.substr(0, 300) << coold_->log();
+  }
+  const std::string connects_before = broker_->log();
+  HttpAnswer listed = Dispatch("list-all", R"({"type":"firewall.list"})");
+  EXPECT_EQ(listed.status, 413) << listed.body.substr(0, 300);
+  EXPECT_THAT(listed.body, HasSubstr("over the 4194304 bytes a message on the broker stream may carry"));
+  // The same stream serves the next command: no new connection was needed.
+  HttpAnswer narrow = Dispatch("list-none", R"({"type":"firewall.list","namespace":"none"})");
+  EXPECT_EQ(narrow.status, 200) << narrow.body << coold_->log();
+  EXPECT_THAT(coold_->log(), Not(HasSubstr("broker stream to")));  // "... ended"
   EXPECT_EQ(coold_->WaitExit(std::chrono::milliseconds(10)), -1);
 }
 

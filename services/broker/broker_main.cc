@@ -307,7 +307,8 @@ int Run() {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) Die(1, "gRPC server did not start");
   GuardedListener listener(std::move(grpc_fd), tls,
-                           [&server](int fd) { grpc::AddInsecureChannelFromFd(server.get(), fd); }, &peers);
+                           [&server](int fd) { grpc::AddInsecureChannelFromFd(server.get(), fd); }, &peers,
+                           config->connections_per_address);
   listener.Start();
 
   boost::asio::io_context io(1);

@@ -119,6 +119,12 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::map<std::string, std::
     }
   }
   config.pending_per_host = std::min(config.pending_per_host, config.pending_max);
+  if (const std::string* v = get("BROKER_MAX_CONNECTIONS_PER_ADDRESS")) {
+    if (!absl::SimpleAtoi(*v, &config.connections_per_address) || config.connections_per_address < 1 ||
+        config.connections_per_address > 1000000) {
+      return Bad("BROKER_MAX_CONNECTIONS_PER_ADDRESS", *v, "expected 1..1000000");
+    }
+  }
   if (const std::string* v = get("BROKER_REQUIRE_ENROLLMENT")) {
     if (*v != "1" && *v != "0" && !v->empty()) return Bad("BROKER_REQUIRE_ENROLLMENT", *v, "expected 1, 0 or unset");
     config.require_enrollment = *v == "1";

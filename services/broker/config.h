@@ -31,6 +31,9 @@ struct BrokerConfig {
   std::string installer_url;
   size_t pending_max = 10000;
   size_t pending_per_host = 1000;  // never above pending_max
+  // Connections to the gRPC port held at once from one source (an IPv4 address, an IPv6
+  // /64): one peer cannot take the listener's every slot before it has proven anything.
+  size_t connections_per_address = 64;
   bool insecure_plaintext = false;
   absl::Duration dispatch_timeout = absl::Seconds(10);
   absl::Duration landed_ttl = absl::Seconds(30);

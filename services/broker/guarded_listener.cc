@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio/local/stream_protocol.hpp"
@@ -65,6 +67,15 @@ std::string PeerName(const asio::ip::tcp::endpoint& endpoint) {
 
 }  // namespace
 
+std::string SourceKey(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  const asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
 absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeGrpcTlsContext(const std::string& cert_pem,
                                                                       const std::string& key_pem) {
   absl::StatusOr<std::shared_ptr<asio::ssl::context>> ctx = http::MakeTlsContext(cert_pem, key_pem);
@@ -82,8 +93,29 @@ absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeGrpcTlsContext(const std
 
 struct GuardedListener::Shared {
   Shared(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, std::function<void(int)> to_grpc,
-         PeerAddresses* peers, GuardStats* stats)
-      : io(io), acceptor(io), retry(io), tls(std::move(tls)), to_grpc(std::move(to_grpc)), peers(peers), stats(stats) {}
+         PeerAddresses* peers, GuardStats* stats, size_t per_address)
+      : io(io),
+        acceptor(io),
+        retry(io),
+        tls(std::move(tls)),
+        to_grpc(std::move(to_grpc)),
+        peers(peers),
+        stats(stats),
+        per_address(per_address) {}
+
+  // Counts a connection from `source` in, unless it already holds per_address of them.
+  bool TakeSlot(const std::string& source) {
+    absl::MutexLock lock(&slots_mu);
+    size_t& held = slots[source];
+    if (held >= per_address) return false;
+    ++held;
+    return true;
+  }
+  void GiveSlot(const std::string& source) {
+    absl::MutexLock lock(&slots_mu);
+    auto it = slots.find(source);
+    if (it != slots.end() && --it->second == 0) slots.erase(it);
+  }
 
   void Refused(GuardRefusal reason, const std::string& peer, std::vector<LogField> more = {}) {
     ++stats->refused[static_cast<size_t>(reason)];
@@ -99,6 +131,10 @@ struct GuardedListener::Shared {
   std::function<void(int)> to_grpc;
   PeerAddresses* peers;
   GuardStats* stats;
+  const size_t per_address;
+  absl::Mutex slots_mu;
+  // Connections held now per SourceKey; a source with none has no entry.
+  absl::flat_hash_map<std::string, size_t> slots ABSL_GUARDED_BY(slots_mu);
   std::atomic<bool> stopped{false};
 };
 
@@ -123,17 +159,21 @@ char* Scratch() {
 // listener's come from Scratch(). Every handler runs on the connection's strand.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket peer, std::string address)
+  // `source` holds a slot taken for this connection (Shared::TakeSlot); it is given back
+  // when the connection ends.
+  Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket peer, std::string address, std::string source)
       : shared_(std::move(shared)),
         peer_(std::move(peer)),
         grpc_(peer_.get_executor()),
         deadline_(peer_.get_executor()),
         linger_(peer_.get_executor()),
-        address_(std::move(address)) {
+        address_(std::move(address)),
+        source_(std::move(source)) {
     ++shared_->stats->open;
   }
   ~Connection() {
     if (ssl_ != nullptr) SSL_free(ssl_);
+    shared_->GiveSlot(source_);
     --shared_->stats->open;
   }
 
@@ -449,6 +489,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer deadline_;
   asio::steady_timer linger_;
   const std::string address_;
+  const std::string source_;
   SSL* ssl_ = nullptr;
   H2Guard guard_;
   H2FrameBoundary server_frames_;
@@ -480,12 +521,16 @@ void Accept(std::shared_ptr<Shared> shared) {
         error_code ignored;
         asio::ip::tcp::endpoint remote = socket.remote_endpoint(ignored);
         std::string address = PeerName(remote);
+        std::string source = SourceKey(remote.address());
         if (shared->stats->open.load() >= kMaxConnections) {
           shared->Refused(GuardRefusal::kConnectionCap, address);
           socket.close(ignored);
+        } else if (!shared->TakeSlot(source)) {
+          shared->Refused(GuardRefusal::kAddressCap, address);
+          socket.close(ignored);
         } else {
           socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-          std::make_shared<Connection>(shared, std::move(socket), address)->Start();
+          std::make_shared<Connection>(shared, std::move(socket), address, std::move(source))->Start();
         }
         Accept(shared);
       });
@@ -494,8 +539,9 @@ void Accept(std::shared_ptr<Shared> shared) {
 }  // namespace
 
 GuardedListener::GuardedListener(privsep::UniqueFd listen_fd, std::shared_ptr<asio::ssl::context> tls,
-                                 std::function<void(int fd)> to_grpc, PeerAddresses* peers)
-    : io_(kGuardThreads), shared_(std::make_shared<Shared>(io_, std::move(tls), std::move(to_grpc), peers, &stats_)) {
+                                 std::function<void(int fd)> to_grpc, PeerAddresses* peers, size_t per_address)
+    : io_(kGuardThreads),
+      shared_(std::make_shared<Shared>(io_, std::move(tls), std::move(to_grpc), peers, &stats_, per_address)) {
   // OpenSSL writes to the socket with write(2): a peer gone must be an error (EPIPE),
   // not a signal that ends the broker.
   signal(SIGPIPE, SIG_IGN);

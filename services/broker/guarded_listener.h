@@ -8,8 +8,9 @@
 // A refused connection gets the guard's GOAWAY, its gRPC side is closed at once (gRPC
 // drops the streams and their buffers), what the peer still sends is read and dropped
 // for at most kRefusalLinger so the GOAWAY is not lost to a TCP reset, then it is closed.
-// Closing either side closes the other. Limits of its own: kTlsHandshakeDeadline and
-// kMaxConnections (a connection beyond it is accepted and closed at once).
+// Closing either side closes the other. Limits of its own: kTlsHandshakeDeadline,
+// kMaxConnections and a cap per source address (a connection beyond either is accepted
+// and closed at once).
 //
 // It runs on its own io_context with kGuardThreads threads, each connection on a strand.
 // An idle connection holds no buffer: reads go to a per-thread scratch buffer, and only
@@ -66,6 +67,10 @@ class PeerAddresses {
   std::map<int, std::string> by_fd_ ABSL_GUARDED_BY(mu_);
 };
 
+// The part of a peer's address its per-source cap counts under: the IPv4 address (an
+// IPv4-mapped IPv6 one as IPv4), or the /64 of an IPv6 address, the least a site is given.
+std::string SourceKey(const boost::asio::ip::address& address);
+
 // Refusals by reason, for broker_refusals_total.
 struct GuardStats {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(GuardRefusal::kCount)> refused{};
@@ -82,8 +87,10 @@ class GuardedListener {
  public:
   // `listen_fd`: a bound, listening TCP socket. `tls`: null for plaintext. `to_grpc`
   // takes ownership of a connected stream socket (AddInsecureChannelFromFd).
+  // `per_address`: connections held at once from one SourceKey; one more is accepted and
+  // closed at once.
   GuardedListener(privsep::UniqueFd listen_fd, std::shared_ptr<boost::asio::ssl::context> tls,
-                  std::function<void(int fd)> to_grpc, PeerAddresses* peers);
+                  std::function<void(int fd)> to_grpc, PeerAddresses* peers, size_t per_address);
   ~GuardedListener();
 
   // Starts accepting on kGuardThreads threads of its own.

@@ -27,6 +27,7 @@ constexpr std::string_view kNames[] = {
     "preface",          "frame_size",      "protocol",       "compressed_message", "message_size",
     "header_block",     "new_streams",     "resets",         "control_frames",     "partial_messages",
     "frame_deadline",   "message_deadline", "tls_handshake", "connection_cap",
+    "address_cap",
 };
 static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(GuardRefusal::kCount));
 

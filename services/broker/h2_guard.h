@@ -75,6 +75,7 @@ enum class GuardRefusal : uint8_t {
   // The listener's own, never the guard's:
   kTlsHandshake,   // failed, or not done within the handshake deadline
   kConnectionCap,  // more connections than the listener holds
+  kAddressCap,     // more connections from one source than it holds from one
   kCount,
 };
 // "frame_size", ...: lower case, for metrics and logs.

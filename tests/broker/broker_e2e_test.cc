@@ -577,6 +577,9 @@ TEST(BrokerConfig, BadConfigurationStopsTheBrokerWithAClearMessage) {
         "BROKER_PENDING_MAX=0"},
        "BROKER_PENDING_MAX=\"0\": expected 1..1000000"},
       {{sock, "BROKER_GRPC_BIND=127.0.0.1:0", "BROKER_INSECURE_PLAINTEXT=1", "BROKER_JWT_KEYS=" + keys.KeySpec(),
+        "BROKER_MAX_CONNECTIONS_PER_ADDRESS=none"},
+       "BROKER_MAX_CONNECTIONS_PER_ADDRESS=\"none\": expected 1..1000000"},
+      {{sock, "BROKER_GRPC_BIND=127.0.0.1:0", "BROKER_INSECURE_PLAINTEXT=1", "BROKER_JWT_KEYS=" + keys.KeySpec(),
         "BROKER_UNIX_SOCKET_GROUP=no-such-group-here"},
        "no such group"},
   };

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -477,6 +478,80 @@ namespace {
 
 // BROKER_GRPC_BIND's wildcard listens on IPv6 and IPv4 both, as gRPC's own listener did,
 // and an IPv4 host is named by its IPv4 address.
+// A TCP connection to the broker's gRPC port from `source` (a loopback address), or -1.
+int ConnectFrom(const char* source, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the broker closed `fd` within `wait` (it sends nothing to a peer that has not
+// begun TLS).
+bool ClosedWithin(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(wait.count())) != 1) return false;
+  char byte;
+  return recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+// One source cannot hold the listener's every slot before it has proven anything: past
+// BROKER_MAX_CONNECTIONS_PER_ADDRESS its connections are closed at once and counted,
+// while hosts from other addresses connect, and its slots come back as its connections end.
+TEST(GuardedListenerCapTest, OneAddressCannotHoldMoreThanItsShare) {
+  TestKeys keys;
+  const std::string unix_socket = keys.Path("broker.sock");
+  BrokerUnderTest broker({"BROKER_UNIX_SOCKET=" + unix_socket, "BROKER_GRPC_BIND=127.0.0.1:0",
+                          "BROKER_TLS_CERT=" + keys.Path("tls.crt"), "BROKER_TLS_KEY=" + keys.Path("tls.key"),
+                          "BROKER_JWT_KEYS=" + keys.KeySpec(), "BROKER_MAX_CONNECTIONS_PER_ADDRESS=3"});
+  ASSERT_TRUE(broker.listening()) << broker.log();
+
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(ConnectFrom("127.0.0.2", broker.port()));
+    ASSERT_GE(held.back(), 0) << strerror(errno);
+  }
+  const int over = ConnectFrom("127.0.0.2", broker.port());
+  ASSERT_GE(over, 0) << strerror(errno);
+  EXPECT_TRUE(ClosedWithin(over, std::chrono::milliseconds(5000))) << "the fourth connection was held";
+  close(over);
+  for (int fd : held) EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(200))) << "a connection within the cap was closed";
+  EXPECT_TRUE(broker.WaitForLog("reason=address_cap peer=ipv4:127.0.0.2:")) << broker.log();
+  auto parsed = metrics::ParseExposition(UnixHttp(unix_socket, "GET", "/metrics").body);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->Sum("broker_refusals_total", {{"reason", "grpc_address_cap"}}), 1);
+
+  // A host from another address is admitted while 127.0.0.2 holds its three.
+  FakeHost::Options o;
+  o.host_id = "host-ok";
+  o.token = SignJwt("ES256", "es", keys.Read("es.key"), Claims("host-ok", AllCaps()));
+  o.target = absl::StrCat("127.0.0.1:", broker.port());
+  o.root_pem = keys.Read("tls.crt");
+  FakeHost host(o, FakeHost::Echo());
+  EXPECT_TRUE(host.WaitAdmitted()) << broker.log();
+
+  // Its connections ended, 127.0.0.2 connects again.
+  for (int fd : held) close(fd);
+  bool admitted_again = false;
+  for (int attempt = 0; attempt < 50 && !admitted_again; ++attempt) {
+    const int again = ConnectFrom("127.0.0.2", broker.port());
+    ASSERT_GE(again, 0) << strerror(errno);
+    admitted_again = !ClosedWithin(again, std::chrono::milliseconds(200));
+    close(again);
+  }
+  EXPECT_TRUE(admitted_again) << broker.log();
+}
+
 TEST(GuardedListenerBindTest, AWildcardBindServesIPv4AndIPv6) {
   TestKeys keys;
   const std::string unix_socket = keys.Path("broker.sock");
